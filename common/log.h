@@ -1,0 +1,38 @@
+/*
+ * log.h -- the OpenBSD-style log API shared by every moat process.
+ *
+ * Everything goes to stderr, one line per message, prefixed with the
+ * process title; under systemd journald picks stderr up.  Sandboxed
+ * processes keep the stderr they inherited, so they need no socket to log.
+ * Never log key bytes.
+ */
+#ifndef MOAT_LOG_H
+#define MOAT_LOG_H
+
+#include <stdarg.h>
+
+#ifndef __dead
+#define __dead __attribute__((__noreturn__))
+#endif
+
+enum log_level {
+	LOG_LEVEL_ERROR	= 0,
+	LOG_LEVEL_WARN	= 1,
+	LOG_LEVEL_INFO	= 2,
+	LOG_LEVEL_DEBUG	= 3,
+};
+
+/* log.c */
+void	log_init(const char *title, enum log_level level);
+void	log_procinit(const char *title);
+void	log_setlevel(enum log_level level);
+enum log_level log_getlevel(void);
+int	log_level_parse(const char *s, enum log_level *out);
+void	log_warn(const char *, ...) __attribute__((format(printf, 1, 2)));
+void	log_warnx(const char *, ...) __attribute__((format(printf, 1, 2)));
+void	log_info(const char *, ...) __attribute__((format(printf, 1, 2)));
+void	log_debug(const char *, ...) __attribute__((format(printf, 1, 2)));
+__dead void fatal(const char *, ...) __attribute__((format(printf, 1, 2)));
+__dead void fatalx(const char *, ...) __attribute__((format(printf, 1, 2)));
+
+#endif

@@ -1,0 +1,95 @@
+/*
+ * config.h -- moat.conf as the master parsed and checked it.
+ *
+ * The file is INI (inih): one [moat] section and one [frontend NAME]
+ * section per listener; doc/moat.conf.5 is the reference.  Workers are
+ * forked from the master and inherit this struct; keyd never sees it.
+ */
+#ifndef MOAT_CONFIG_H
+#define MOAT_CONFIG_H
+
+#include <sys/socket.h>
+#include <sys/types.h>
+#include <sys/un.h>
+
+#include <stdint.h>
+
+#include "ipc.h"
+#include "log.h"
+
+#define CONFIG_MAX_FRONTENDS	IPC_MAX_KEYS
+#define CONFIG_MAX_LISTEN	8
+#define CONFIG_NAME_MAX		IPC_NAME_MAX
+#define CONFIG_PATH_MAX		IPC_PATH_MAX
+
+#define MOAT_DEFAULT_PRIORITY \
+	"NORMAL:-VERS-ALL:+VERS-TLS1.3:+VERS-TLS1.2:" \
+	"-CIPHER-ALL:+AES-256-GCM:+AES-128-GCM:+CHACHA20-POLY1305:" \
+	"-KX-ALL:+ECDHE-ECDSA:+ECDHE-RSA:" \
+	"-SIGN-RSA-SHA1:-SIGN-ECDSA-SHA1:-SIGN-RSA-SHA224:-SIGN-ECDSA-SHA224:" \
+	"-SIGN-DSA-SHA1:-SIGN-DSA-SHA224:-SIGN-DSA-SHA256"
+
+struct config_addr {
+	struct sockaddr_storage	ss;
+	socklen_t		len;
+	char			text[CONFIG_PATH_MAX];	/* as written, for logs */
+};
+
+enum reneg_on {
+	RENEG_KEEP	= 0,
+	RENEG_CLOSE	= 1,
+};
+
+struct frontend {
+	unsigned		index;		/* = key id in keyd */
+	char			name[CONFIG_NAME_MAX];
+	int			line;		/* of the section header */
+	struct config_addr	listen[CONFIG_MAX_LISTEN];
+	int			listen_fd[CONFIG_MAX_LISTEN];	/* master opens */
+	unsigned		nlisten;
+	struct config_addr	backend;	/* AF_INET, AF_INET6 or AF_UNIX */
+	char			cert[CONFIG_PATH_MAX];	/* chain, PEM */
+	char			key[CONFIG_PATH_MAX];	/* read by keyd only */
+	char			key_passphrase_file[CONFIG_PATH_MAX]; /* "" = none */
+	char			priority[512];
+	int			allow_rsa_kx;	/* RSA key exchange: keyd decrypts */
+	unsigned		handshake_timeout_ms;
+	unsigned		idle_timeout_ms;
+	unsigned		backend_connect_timeout_ms;
+	/* renegotiation (the seed; issue "Renegotiation and key update") */
+	unsigned		rekey_interval_s;	/* 0 = off */
+	uint64_t		rekey_bytes;		/* 0 = off */
+	int			rekey_on_cert_change;
+	enum reneg_on		on_refusal;
+	enum reneg_on		on_ignore;
+	unsigned		rekey_timeout_ms;
+	int			client_renegotiation;	/* 0 refuse, 1 allow */
+	unsigned		client_renegotiation_limit; /* per minute */
+};
+
+struct config {
+	char		path[CONFIG_PATH_MAX];
+	unsigned	workers;		/* resolved: auto = CPUs */
+	char		user[CONFIG_NAME_MAX];
+	char		keyd_user[CONFIG_NAME_MAX];
+	char		control[CONFIG_PATH_MAX];
+	char		chroot_dir[CONFIG_PATH_MAX];
+	char		keyd_path[CONFIG_PATH_MAX];	/* moat-keyd binary */
+	unsigned	keyd_threads;		/* resolved: auto = CPUs */
+	unsigned	keyd_timeout_ms;	/* deadline of one key operation */
+	unsigned	keyd_sign_delay_ms;	/* tests only: slow keyd down */
+	unsigned	max_connections;	/* per worker */
+	unsigned	drain_timeout_ms;	/* SIGTERM: wait this long */
+	enum log_level	log_level;
+	struct frontend	frontends[CONFIG_MAX_FRONTENDS];
+	unsigned	nfrontends;
+};
+
+/* config.c */
+/* Parse and check FILE; on error print "FILE:LINE: reason" to err. */
+int	config_load(const char *path, struct config *cfg, char *err, size_t errlen);
+int	config_addr_parse(const char *text, int allow_unix, struct config_addr *out);
+const struct frontend *config_frontend_by_name(const struct config *cfg,
+	    const char *name);
+
+#endif

@@ -1,0 +1,25 @@
+/*
+ * worker.h -- the interface between the master and a worker process.
+ *
+ * The master forks a worker after opening every listener and making the
+ * worker's two channels; the child calls worker_main() and never returns.
+ * Inherited: cfg (frontends[].listen_fd are the non-blocking listeners),
+ * stderr for logs.  master_fd: SOCK_SEQPACKET channel to the master, which
+ * sends IPC_WORKER_STATS, IPC_WORKER_CHANNEL (a new keyd channel after a
+ * keyd restart, fd attached), IPC_WORKER_STOP (stop accepting, drain, exit 0)
+ * and IPC_WORKER_REKEY.  keyd_fd: this worker's channel to keyd, already
+ * handed to keyd with IPC_CHANNEL_ADD.  The worker drops privileges
+ * (cfg->user, chroot cfg->chroot_dir) and loads sandbox_worker.c's filter
+ * before it serves anything.
+ */
+#ifndef MOAT_WORKER_H
+#define MOAT_WORKER_H
+
+#include "config.h"
+#include "log.h"
+
+/* worker.c */
+__dead void worker_main(const struct config *cfg, unsigned index,
+	    int master_fd, int keyd_fd);
+
+#endif
