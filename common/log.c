@@ -63,7 +63,7 @@ log_level_parse(const char *s, enum log_level *out)
 }
 
 /* One write(2) per line, so lines from several processes do not interleave. */
-static void
+static void __attribute__((format(printf, 2, 0)))
 vlog(enum log_level level, const char *fmt, va_list ap, const char *errstr)
 {
 	char line[2048];

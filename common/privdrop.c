@@ -69,19 +69,30 @@ privdrop_prepare_chroot(const char *dir)
 	return entries == 0 ? 0 : -ENOTEMPTY;
 }
 
+/*
+ * Empty the bounding and ambient sets; needs CAP_SETPCAP, so it runs while
+ * we are root.  The permitted set is left alone: setresuid still needs
+ * CAP_SETUID.
+ */
 static void
-caps_clear(void)
+caps_drop_bounding(void)
 {
-	cap_t caps;
 	int cap;
 
-	/* Empty the bounding set while we still hold CAP_SETPCAP. */
 	for (cap = 0; cap <= CAP_LAST_CAP; cap++)
 		if (prctl(PR_CAPBSET_DROP, cap, 0, 0, 0) < 0 && errno != EINVAL)
 			fatal("%s: PR_CAPBSET_DROP %d", __func__, cap);
 	if (prctl(PR_CAP_AMBIENT, PR_CAP_AMBIENT_CLEAR_ALL, 0, 0, 0) < 0 &&
 	    errno != EINVAL)
 		fatal("%s: PR_CAP_AMBIENT_CLEAR_ALL", __func__);
+}
+
+/* Clear the effective, permitted and inheritable sets. */
+static void
+caps_clear(void)
+{
+	cap_t caps;
+
 	if ((caps = cap_init()) == NULL)
 		fatal("%s: cap_init", __func__);
 	if (cap_set_proc(caps) < 0)
@@ -105,18 +116,21 @@ privdrop_apply(const struct privdrop *pd)
 	if (setresgid(pd->gid, pd->gid, pd->gid) < 0)
 		fatal("%s: setresgid %u", __func__, (unsigned)pd->gid);
 	/* Bounding set first: dropping it needs CAP_SETPCAP, gone after setuid. */
-	caps_clear();
+	caps_drop_bounding();
 	if (setresuid(pd->uid, pd->uid, pd->uid) < 0)
 		fatal("%s: setresuid %u", __func__, (unsigned)pd->uid);
 	caps_clear();
 
 	if (prctl(PR_SET_DUMPABLE, 0, 0, 0, 0) < 0)
 		fatal("%s: PR_SET_DUMPABLE", __func__);
+	/*
+	 * No core files.  RLIMIT_FSIZE stays: stderr may be a regular file
+	 * (tests, nohup), and a zero limit would kill the process with SIGXFSZ
+	 * on its first log line; seccomp already keeps it from opening files.
+	 */
 	rl.rlim_cur = rl.rlim_max = 0;
 	if (setrlimit(RLIMIT_CORE, &rl) < 0)
 		fatal("%s: RLIMIT_CORE", __func__);
-	if (setrlimit(RLIMIT_FSIZE, &rl) < 0)
-		fatal("%s: RLIMIT_FSIZE", __func__);
 	if (pd->nofile > 0) {
 		rl.rlim_cur = rl.rlim_max = pd->nofile;
 		if (setrlimit(RLIMIT_NOFILE, &rl) < 0)

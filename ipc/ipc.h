@@ -66,7 +66,8 @@ enum ipc_type {
 	IPC_WORKER_STATS_REPLY	= 43,	/* struct ipc_worker_stats */
 	IPC_WORKER_STOP		= 44,	/* no payload: stop accepting, drain */
 	IPC_WORKER_REKEY	= 46,	/* struct ipc_rekey (renegotiation issue) */
-	IPC_WORKER_REKEY_REPLY	= 47,	/* struct ipc_reply, status = conns asked */
+	IPC_WORKER_REKEY_REPLY	= 47,	/* struct ipc_reply: status 0 and data =
+					 * uint32_t conns asked, or status < 0 */
 };
 
 /* Fixed header of every message; hdr.len payload bytes follow. */
@@ -150,6 +151,7 @@ struct ipc_key_load {
 	uint32_t	flags;		/* IPC_KEY_F_* */
 	char		name[IPC_NAME_MAX];	/* frontend name, for logs */
 	char		key_path[IPC_PATH_MAX];	/* for error messages only */
+	char		cert_path[IPC_PATH_MAX]; /* idem; "" if not given */
 };
 #define IPC_KEY_F_HAS_PASS	0x1u	/* third fd: passphrase file */
 #define IPC_KEY_F_ALLOW_DECRYPT	0x2u	/* frontend enabled RSA key exchange */

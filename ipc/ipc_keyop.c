@@ -132,7 +132,8 @@ ipc_key_load_decode(const uint8_t *p, size_t len, struct ipc_key_load *out)
 	if (out->key_id >= IPC_MAX_KEYS ||
 	    (out->flags & ~(IPC_KEY_F_HAS_PASS | IPC_KEY_F_ALLOW_DECRYPT)) ||
 	    !str_terminated(out->name, sizeof(out->name)) ||
-	    !str_terminated(out->key_path, sizeof(out->key_path)))
+	    !str_terminated(out->key_path, sizeof(out->key_path)) ||
+	    !str_terminated(out->cert_path, sizeof(out->cert_path)))
 		return -EBADMSG;
 	return 0;
 }

@@ -1,0 +1,409 @@
+/*
+ * keyop.c -- the signing policy (pure) and the sign/decrypt operations.
+ * keyop.h explains what reaches keyd and why the policy is what it is.
+ */
+#include "config.h"
+
+#include <errno.h>
+#include <string.h>
+
+#include <gnutls/gnutls.h>
+#include <gnutls/abstract.h>
+
+#include "ipc.h"
+#include "keyop.h"
+
+/* One TLS signature algorithm keyd will use, and what it needs. */
+struct keyop_algo {
+	uint32_t	sign;		/* gnutls_sign_algorithm_t */
+	uint32_t	pk;		/* gnutls_pk_algorithm_t of the key */
+	int		stat;		/* enum ipc_sign_stat */
+	unsigned	hash_len;	/* digest size; 0 = signs content (EdDSA) */
+	unsigned	curve_bits;	/* ECDSA: only this curve; 0 = any */
+	int		tls13;		/* allowed in a TLS 1.3 CertificateVerify */
+};
+
+static const struct keyop_algo keyop_algos[] = {
+	{ GNUTLS_SIGN_RSA_PSS_RSAE_SHA256, GNUTLS_PK_RSA, IPC_STAT_RSA_PSS, 32, 0, 1 },
+	{ GNUTLS_SIGN_RSA_PSS_RSAE_SHA384, GNUTLS_PK_RSA, IPC_STAT_RSA_PSS, 48, 0, 1 },
+	{ GNUTLS_SIGN_RSA_PSS_RSAE_SHA512, GNUTLS_PK_RSA, IPC_STAT_RSA_PSS, 64, 0, 1 },
+	{ GNUTLS_SIGN_RSA_SHA256, GNUTLS_PK_RSA, IPC_STAT_RSA_PKCS1, 32, 0, 0 },
+	{ GNUTLS_SIGN_RSA_SHA384, GNUTLS_PK_RSA, IPC_STAT_RSA_PKCS1, 48, 0, 0 },
+	{ GNUTLS_SIGN_RSA_SHA512, GNUTLS_PK_RSA, IPC_STAT_RSA_PKCS1, 64, 0, 0 },
+	{ GNUTLS_SIGN_ECDSA_SECP256R1_SHA256, GNUTLS_PK_ECDSA, IPC_STAT_ECDSA, 32, 256, 1 },
+	{ GNUTLS_SIGN_ECDSA_SECP384R1_SHA384, GNUTLS_PK_ECDSA, IPC_STAT_ECDSA, 48, 384, 1 },
+	{ GNUTLS_SIGN_ECDSA_SHA256, GNUTLS_PK_ECDSA, IPC_STAT_ECDSA, 32, 0, 0 },
+	{ GNUTLS_SIGN_ECDSA_SHA384, GNUTLS_PK_ECDSA, IPC_STAT_ECDSA, 48, 0, 0 },
+	{ GNUTLS_SIGN_ECDSA_SHA512, GNUTLS_PK_ECDSA, IPC_STAT_ECDSA, 64, 0, 0 },
+	{ GNUTLS_SIGN_EDDSA_ED25519, GNUTLS_PK_EDDSA_ED25519, IPC_STAT_EDDSA, 0, 0, 1 },
+};
+#define KEYOP_NALGOS	(sizeof(keyop_algos) / sizeof(keyop_algos[0]))
+
+static const char keyop_tls13_context[] = "TLS 1.3, server CertificateVerify";
+
+/*
+ * DER DigestInfo prefixes for SHA-256/384/512 with NULL parameters, as
+ * GnuTLS's encode_ber_digest_info() writes them; the digest follows.
+ */
+#define DIGESTINFO_PREFIX	19u
+static const struct {
+	uint8_t		prefix[DIGESTINFO_PREFIX];
+	unsigned	hash_len;
+} keyop_digestinfo[] = {
+	{ { 0x30, 0x31, 0x30, 0x0d, 0x06, 0x09, 0x60, 0x86, 0x48, 0x01, 0x65,
+	    0x03, 0x04, 0x02, 0x01, 0x05, 0x00, 0x04, 0x20 }, 32 },
+	{ { 0x30, 0x41, 0x30, 0x0d, 0x06, 0x09, 0x60, 0x86, 0x48, 0x01, 0x65,
+	    0x03, 0x04, 0x02, 0x02, 0x05, 0x00, 0x04, 0x30 }, 48 },
+	{ { 0x30, 0x51, 0x30, 0x0d, 0x06, 0x09, 0x60, 0x86, 0x48, 0x01, 0x65,
+	    0x03, 0x04, 0x02, 0x03, 0x05, 0x00, 0x04, 0x40 }, 64 },
+};
+
+/* Named groups a TLS 1.2 ServerECDHParams may carry, and their point size. */
+static const struct {
+	uint16_t	group;
+	uint8_t		point_len;
+	uint8_t		uncompressed;	/* first point byte must be 0x04 */
+} keyop_groups[] = {
+	{ 23, 65, 1 },		/* secp256r1 */
+	{ 24, 97, 1 },		/* secp384r1 */
+	{ 25, 133, 1 },		/* secp521r1 */
+	{ 29, 32, 0 },		/* x25519 */
+	{ 30, 56, 0 },		/* x448 */
+};
+
+#define TLS_RANDOMS		64u
+#define DH_MIN_BITS		2048u
+#define DH_MAX_BITS		8192u
+
+static const struct keyop_algo *
+keyop_algo_find(uint32_t sign)
+{
+	size_t i;
+
+	for (i = 0; i < KEYOP_NALGOS; i++)
+		if (keyop_algos[i].sign == sign)
+			return &keyop_algos[i];
+	return NULL;
+}
+
+/*
+ * The sign algorithms a key can do in TLS 1.2 and 1.3, in preference order.
+ * bits is the modulus size for RSA and the curve size for ECDSA.
+ */
+unsigned
+keyop_sign_algos(uint32_t pk_algo, uint32_t bits, uint32_t *out, unsigned max)
+{
+	unsigned n = 0;
+	size_t i;
+
+	for (i = 0; i < KEYOP_NALGOS && n < max; i++) {
+		if (keyop_algos[i].pk != pk_algo)
+			continue;
+		if (keyop_algos[i].curve_bits != 0 &&
+		    keyop_algos[i].curve_bits != bits)
+			continue;
+		out[n++] = keyop_algos[i].sign;
+	}
+	return n;
+}
+
+int
+keyop_sign_stat(uint32_t sign_algo)
+{
+	const struct keyop_algo *a;
+
+	if (sign_algo == GNUTLS_SIGN_RSA_RAW)
+		return IPC_STAT_RSA_PKCS1;
+	if ((a = keyop_algo_find(sign_algo)) == NULL)
+		return -EINVAL;
+	return a->stat;
+}
+
+static int
+key_has_algo(const struct ipc_key_info *key, uint32_t sign)
+{
+	uint32_t i;
+
+	for (i = 0; i < key->nsign && i < IPC_MAX_SIGN_ALGOS; i++)
+		if (key->sign_algos[i] == sign)
+			return 1;
+	return 0;
+}
+
+/* 64 x 0x20, the server context, 0x00, then a SHA-256 or SHA-384 hash. */
+int
+keyop_is_tls13_cv(const uint8_t *p, size_t len)
+{
+	size_t i;
+
+	if (len != KEYOP_TLS13_CV_PREFIX + 32 &&
+	    len != KEYOP_TLS13_CV_PREFIX + 48)
+		return 0;
+	for (i = 0; i < 64; i++)
+		if (p[i] != 0x20)
+			return 0;
+	if (memcmp(p + 64, keyop_tls13_context,
+	    sizeof(keyop_tls13_context) - 1) != 0)
+		return 0;
+	return p[KEYOP_TLS13_CV_PREFIX - 1] == 0x00;
+}
+
+/* ServerECDHParams: named_curve, a known group, a point of its exact size. */
+static int
+ske_ecdh_ok(const uint8_t *p, size_t len)
+{
+	uint16_t group;
+	size_t i;
+
+	if (len < 4 || p[0] != 3)
+		return 0;
+	group = (uint16_t)(p[1] << 8 | p[2]);
+	for (i = 0; i < sizeof(keyop_groups) / sizeof(keyop_groups[0]); i++) {
+		if (keyop_groups[i].group != group)
+			continue;
+		if (p[3] != keyop_groups[i].point_len ||
+		    len != 4u + keyop_groups[i].point_len)
+			return 0;
+		return !keyop_groups[i].uncompressed || p[4] == 0x04;
+	}
+	return 0;
+}
+
+/* One opaque<1..2^16-1> of ServerDHParams; advances *off. */
+static int
+ske_dh_field(const uint8_t *p, size_t len, size_t *off, size_t *flen)
+{
+	size_t n;
+
+	if (len - *off < 2)
+		return 0;
+	n = (size_t)p[*off] << 8 | p[*off + 1];
+	if (n == 0 || len - *off - 2 < n)
+		return 0;
+	*flen = n;
+	*off += 2 + n;
+	return 1;
+}
+
+/* ServerDHParams: p (2048..8192 bits, no leading zero), g, Ys, then end. */
+static int
+ske_dh_ok(const uint8_t *p, size_t len)
+{
+	size_t off = 0, plen, glen, ylen, pstart = 2, bits;
+	uint8_t top;
+
+	if (!ske_dh_field(p, len, &off, &plen))
+		return 0;
+	if (p[pstart] == 0)
+		return 0;
+	top = p[pstart];
+	bits = (plen - 1) * 8;
+	while (top != 0) {
+		bits++;
+		top >>= 1;
+	}
+	if (bits < DH_MIN_BITS || bits > DH_MAX_BITS)
+		return 0;
+	if (!ske_dh_field(p, len, &off, &glen) || glen > plen)
+		return 0;
+	if (!ske_dh_field(p, len, &off, &ylen) || ylen > plen)
+		return 0;
+	return off == len;
+}
+
+/* client_random || server_random || ServerECDHParams or ServerDHParams. */
+int
+keyop_is_tls12_ske(const uint8_t *p, size_t len)
+{
+	if (len <= TLS_RANDOMS)
+		return 0;
+	return ske_ecdh_ok(p + TLS_RANDOMS, len - TLS_RANDOMS) ||
+	    ske_dh_ok(p + TLS_RANDOMS, len - TLS_RANDOMS);
+}
+
+/* The hash size of a well-formed DigestInfo, or 0. */
+int
+keyop_digestinfo_hash_len(const uint8_t *p, size_t len)
+{
+	size_t i;
+
+	for (i = 0; i < sizeof(keyop_digestinfo) / sizeof(keyop_digestinfo[0]);
+	    i++) {
+		if (len != DIGESTINFO_PREFIX + keyop_digestinfo[i].hash_len)
+			continue;
+		if (memcmp(p, keyop_digestinfo[i].prefix, DIGESTINFO_PREFIX) == 0)
+			return (int)keyop_digestinfo[i].hash_len;
+	}
+	return 0;
+}
+
+/* RSA_RAW: a DigestInfo whose hash the key offers as RSA PKCS#1 v1.5. */
+static int
+sign_check_rsa_raw(const struct ipc_key_info *key,
+    const struct ipc_sign_req *req, const char **why)
+{
+	unsigned hash_len;
+	size_t i;
+
+	if (key->pk_algo != GNUTLS_PK_RSA) {
+		*why = "raw RSA requested for a key that is not RSA";
+		return -EINVAL;
+	}
+	if (req->form != IPC_SIGN_DIGEST) {
+		*why = "raw RSA signs a DigestInfo, not content";
+		return -EPERM;
+	}
+	hash_len = (unsigned)keyop_digestinfo_hash_len(req->data, req->data_len);
+	if (hash_len == 0) {
+		*why = "not a DigestInfo for SHA-256/384/512";
+		return -EPERM;
+	}
+	for (i = 0; i < KEYOP_NALGOS; i++)
+		if (keyop_algos[i].stat == IPC_STAT_RSA_PKCS1 &&
+		    keyop_algos[i].hash_len == hash_len &&
+		    key_has_algo(key, keyop_algos[i].sign))
+			return 0;
+	*why = "key does not offer RSA PKCS#1 with that hash";
+	return -EINVAL;
+}
+
+/*
+ * The policy.  Returns 0 if keyd may sign req with key, else a negative
+ * errno and a static reason in *why.  Pure: no key material, no I/O.
+ */
+int
+keyop_sign_check(const struct ipc_key_info *key,
+    const struct ipc_sign_req *req, const char **why)
+{
+	const struct keyop_algo *a;
+	const char *dummy;
+
+	if (why == NULL)
+		why = &dummy;
+	*why = "ok";
+	if (key == NULL || req->key_id >= IPC_MAX_KEYS ||
+	    req->key_id != key->key_id) {
+		*why = "no such key";
+		return -ENOENT;
+	}
+	if (req->data == NULL || req->data_len == 0 ||
+	    req->data_len > IPC_MAX_SIGN_DATA || req->flags != 0) {
+		*why = "malformed request";
+		return -EBADMSG;
+	}
+	if (req->sign_algo == GNUTLS_SIGN_RSA_RAW)
+		return sign_check_rsa_raw(key, req, why);
+	if ((a = keyop_algo_find(req->sign_algo)) == NULL) {
+		*why = "sign algorithm not supported";
+		return -EINVAL;
+	}
+	if (a->pk != key->pk_algo || !key_has_algo(key, req->sign_algo)) {
+		*why = "sign algorithm not available for this key";
+		return -EINVAL;
+	}
+
+	switch (req->form) {
+	case IPC_SIGN_CONTENT:
+		if (keyop_is_tls13_cv(req->data, req->data_len)) {
+			if (!a->tls13) {
+				*why = "algorithm not allowed in TLS 1.3";
+				return -EPERM;
+			}
+			return 0;
+		}
+		if (keyop_is_tls12_ske(req->data, req->data_len))
+			return 0;
+		*why = "content is not a TLS 1.3 CertificateVerify or a "
+		    "TLS 1.2 ServerKeyExchange";
+		return -EPERM;
+	case IPC_SIGN_DIGEST:
+		if (a->hash_len == 0) {
+			*why = "EdDSA signs content, never a digest";
+			return -EPERM;
+		}
+		if (a->stat == IPC_STAT_RSA_PKCS1) {
+			*why = "RSA PKCS#1 digests come as RSA-RAW DigestInfo";
+			return -EPERM;
+		}
+		if (req->data_len != a->hash_len) {
+			*why = "digest size does not match the algorithm's hash";
+			return -EPERM;
+		}
+		return 0;
+	default:
+		*why = "unknown request form";
+		return -EBADMSG;
+	}
+}
+
+/* Decrypt only where the frontend enabled it, and only modulus-sized input. */
+int
+keyop_decrypt_check(const struct ipc_key_info *key, uint32_t key_flags,
+    const struct ipc_decrypt_req *req, const char **why)
+{
+	const char *dummy;
+
+	if (why == NULL)
+		why = &dummy;
+	*why = "ok";
+	if (key == NULL || req->key_id >= IPC_MAX_KEYS ||
+	    req->key_id != key->key_id) {
+		*why = "no such key";
+		return -ENOENT;
+	}
+	if (req->data == NULL || req->data_len == 0 || req->flags != 0) {
+		*why = "malformed request";
+		return -EBADMSG;
+	}
+	if (key->pk_algo != GNUTLS_PK_RSA ||
+	    !(key_flags & IPC_KEY_F_ALLOW_DECRYPT)) {
+		*why = "decryption not enabled for this key";
+		return -EPERM;
+	}
+	if (req->data_len != (key->bits + 7) / 8) {
+		*why = "ciphertext size is not the modulus size";
+		return -EPERM;
+	}
+	return 0;
+}
+
+/*
+ * Sign a request that keyop_sign_check() accepted.  Content is hashed here;
+ * digests go to sign_hash2.  RSA-PSS always uses salt = hash length, which
+ * TLS 1.3 requires and TLS 1.2 accepts.  Returns 0 or a GnuTLS error.
+ */
+int
+keyop_sign(gnutls_privkey_t key, const struct ipc_sign_req *req,
+    gnutls_datum_t *sig)
+{
+	gnutls_datum_t in;
+	unsigned flags = 0;
+
+	in.data = (unsigned char *)req->data;
+	in.size = (unsigned)req->data_len;
+	sig->data = NULL;
+	sig->size = 0;
+	if (keyop_sign_stat(req->sign_algo) == IPC_STAT_RSA_PSS)
+		flags |= GNUTLS_PRIVKEY_FLAG_RSA_PSS_FIXED_SALT_LENGTH;
+
+	if (req->form == IPC_SIGN_CONTENT)
+		return gnutls_privkey_sign_data2(key, req->sign_algo, flags,
+		    &in, sig);
+	if (req->sign_algo == GNUTLS_SIGN_RSA_RAW)
+		return gnutls_privkey_sign_hash2(key, GNUTLS_SIGN_RSA_RAW,
+		    GNUTLS_PRIVKEY_SIGN_FLAG_TLS1_RSA, &in, sig);
+	return gnutls_privkey_sign_hash2(key, req->sign_algo, flags, &in, sig);
+}
+
+int
+keyop_decrypt(gnutls_privkey_t key, const struct ipc_decrypt_req *req,
+    gnutls_datum_t *plain)
+{
+	gnutls_datum_t in;
+
+	in.data = (unsigned char *)req->data;
+	in.size = (unsigned)req->data_len;
+	plain->data = NULL;
+	plain->size = 0;
+	return gnutls_privkey_decrypt_data(key, 0, &in, plain);
+}

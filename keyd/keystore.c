@@ -1,0 +1,425 @@
+/*
+ * keystore.c -- import keys from the fds of an IPC_KEY_LOAD, check them
+ * against their certificate, and keep them by key id.
+ *
+ * The files are read with read(2) and fstat(2) only, so loading works the
+ * same before and inside the sandbox.  The key file and the passphrase are
+ * wiped from memory as soon as GnuTLS has parsed them.
+ */
+#include "config.h"
+
+#include <sys/stat.h>
+
+#include <errno.h>
+#include <stdarg.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+#include <gnutls/gnutls.h>
+#include <gnutls/abstract.h>
+#include <gnutls/x509.h>
+
+#include "ipc.h"
+#include "keyop.h"
+#include "keystore.h"
+#include "log.h"
+
+/* What we read from one fd; size is the bytes held, alloc what to wipe. */
+struct keystore_file {
+	uint8_t		*data;
+	size_t		size;
+};
+
+static void
+keystore_file_wipe(struct keystore_file *f)
+{
+	if (f->data != NULL) {
+		gnutls_memset(f->data, 0, f->size + 1);
+		free(f->data);
+	}
+	f->data = NULL;
+	f->size = 0;
+}
+
+static int
+keystore_fail(struct ipc_key_loaded *out, int status, const char *fmt, ...)
+    __attribute__((format(printf, 3, 4)));
+
+static int
+keystore_fail(struct ipc_key_loaded *out, int status, const char *fmt, ...)
+{
+	va_list ap;
+
+	out->status = status;
+	va_start(ap, fmt);
+	vsnprintf(out->msg, sizeof(out->msg), fmt, ap);
+	va_end(ap);
+	return status;
+}
+
+/*
+ * Read a whole regular file from fd, NUL-terminated (PEM parsing wants
+ * text).  A secret file must not be accessible by group or others.
+ */
+static int
+keystore_read(int fd, const char *what, const char *path, int secret,
+    struct keystore_file *f, struct ipc_key_loaded *out)
+{
+	struct stat st;
+	size_t cap;
+	ssize_t n;
+
+	f->data = NULL;
+	f->size = 0;
+	if (fstat(fd, &st) < 0)
+		return keystore_fail(out, -errno, "cannot stat %s %s: %s",
+		    what, path, strerror(errno));
+	if (!S_ISREG(st.st_mode))
+		return keystore_fail(out, -EINVAL, "%s %s is not a regular file",
+		    what, path);
+	if (secret && (st.st_mode & (S_IRWXG | S_IRWXO)))
+		return keystore_fail(out, -EPERM, "%s %s is accessible by group "
+		    "or others (mode %04o); it must be 0600 or 0400", what, path,
+		    (unsigned)(st.st_mode & 07777));
+	if (st.st_size <= 0)
+		return keystore_fail(out, -EINVAL, "%s %s is empty", what, path);
+	if ((uint64_t)st.st_size > KEYSTORE_MAX_FILE)
+		return keystore_fail(out, -EFBIG, "%s %s is larger than %u bytes",
+		    what, path, KEYSTORE_MAX_FILE);
+
+	/* The file may change under us: read at most cap, then expect EOF. */
+	cap = (size_t)st.st_size;
+	if ((f->data = malloc(cap + 1)) == NULL)
+		return keystore_fail(out, -ENOMEM, "out of memory");
+	memset(f->data, 0, cap + 1);
+	while (f->size < cap) {
+		n = read(fd, f->data + f->size, cap - f->size);
+		if (n < 0 && errno == EINTR)
+			continue;
+		if (n < 0) {
+			keystore_fail(out, -errno, "cannot read %s %s: %s", what,
+			    path, strerror(errno));
+			goto fail;
+		}
+		if (n == 0)
+			break;
+		f->size += (size_t)n;
+	}
+	if (f->size != cap) {
+		keystore_fail(out, -EIO, "%s %s changed while it was read",
+		    what, path);
+		goto fail;
+	}
+	return 0;
+fail:
+	keystore_file_wipe(f);
+	return out->status;
+}
+
+/* Passphrase: the file's first line, without its line end. */
+static int
+keystore_passphrase(struct keystore_file *f, const char *path,
+    struct ipc_key_loaded *out)
+{
+	size_t len;
+
+	len = strnlen((char *)f->data, f->size);
+	if (len != f->size)
+		return keystore_fail(out, -EINVAL, "passphrase file for %s "
+		    "contains a NUL byte", path);
+	while (len > 0 && (f->data[len - 1] == '\n' || f->data[len - 1] == '\r'))
+		f->data[--len] = '\0';
+	if (memchr(f->data, '\n', len) != NULL)
+		return keystore_fail(out, -EINVAL, "passphrase file for %s has "
+		    "more than one line", path);
+	if (len == 0)
+		return keystore_fail(out, -EINVAL, "passphrase file for %s is "
+		    "empty", path);
+	return 0;
+}
+
+/* The public key of the private key and of the certificate, DER-compared. */
+static int
+keystore_match(gnutls_privkey_t pkey, gnutls_x509_crt_t crt, int *same)
+{
+	gnutls_pubkey_t kpub = NULL, cpub = NULL;
+	gnutls_datum_t kder = { NULL, 0 }, cder = { NULL, 0 };
+	int r;
+
+	*same = 0;
+	if ((r = gnutls_pubkey_init(&kpub)) < 0 ||
+	    (r = gnutls_pubkey_init(&cpub)) < 0)
+		goto out;
+	if ((r = gnutls_pubkey_import_privkey(kpub, pkey, 0, 0)) < 0 ||
+	    (r = gnutls_pubkey_import_x509(cpub, crt, 0)) < 0)
+		goto out;
+	if ((r = gnutls_pubkey_export2(kpub, GNUTLS_X509_FMT_DER, &kder)) < 0 ||
+	    (r = gnutls_pubkey_export2(cpub, GNUTLS_X509_FMT_DER, &cder)) < 0)
+		goto out;
+	*same = kder.size == cder.size &&
+	    memcmp(kder.data, cder.data, kder.size) == 0;
+	r = 0;
+out:
+	gnutls_free(kder.data);
+	gnutls_free(cder.data);
+	if (kpub != NULL)
+		gnutls_pubkey_deinit(kpub);
+	if (cpub != NULL)
+		gnutls_pubkey_deinit(cpub);
+	return r;
+}
+
+/* Fill info for a supported key, or explain why it is not supported. */
+static int
+keystore_describe(gnutls_privkey_t pkey, const struct ipc_key_load *kl,
+    struct ipc_key_info *info, struct ipc_key_loaded *out)
+{
+	gnutls_pubkey_t pub = NULL;
+	gnutls_ecc_curve_t curve = GNUTLS_ECC_CURVE_INVALID;
+	unsigned bits = 0;
+	int pk, r;
+
+	memset(info, 0, sizeof(*info));
+	pk = gnutls_privkey_get_pk_algorithm(pkey, &bits);
+	switch (pk) {
+	case GNUTLS_PK_RSA:
+		if (bits < 2048 || bits > 4096)
+			return keystore_fail(out, -EOPNOTSUPP, "unsupported key "
+			    "%s: RSA %u bits (need 2048 to 4096)", kl->key_path,
+			    bits);
+		break;
+	case GNUTLS_PK_ECDSA:
+		if ((r = gnutls_pubkey_init(&pub)) < 0 ||
+		    (r = gnutls_pubkey_import_privkey(pub, pkey, 0, 0)) < 0 ||
+		    (r = gnutls_pubkey_export_ecc_raw2(pub, &curve, NULL, NULL,
+		    0)) < 0) {
+			if (pub != NULL)
+				gnutls_pubkey_deinit(pub);
+			return keystore_fail(out, -EINVAL, "cannot read the curve "
+			    "of %s: %s", kl->key_path, gnutls_strerror(r));
+		}
+		gnutls_pubkey_deinit(pub);
+		if (curve == GNUTLS_ECC_CURVE_SECP256R1)
+			bits = 256;
+		else if (curve == GNUTLS_ECC_CURVE_SECP384R1)
+			bits = 384;
+		else
+			return keystore_fail(out, -EOPNOTSUPP, "unsupported key "
+			    "%s: ECDSA on curve %s (need P-256 or P-384)",
+			    kl->key_path, gnutls_ecc_curve_get_name(curve) ?
+			    gnutls_ecc_curve_get_name(curve) : "unknown");
+		break;
+	case GNUTLS_PK_EDDSA_ED25519:
+		bits = 256;
+		break;
+	default:
+		return keystore_fail(out, -EOPNOTSUPP, "unsupported key %s: %s "
+		    "(need RSA, ECDSA P-256/P-384 or Ed25519)", kl->key_path,
+		    pk > 0 && gnutls_pk_get_name(pk) != NULL ?
+		    gnutls_pk_get_name(pk) : "unknown algorithm");
+	}
+	info->key_id = kl->key_id;
+	info->pk_algo = (uint32_t)pk;
+	info->bits = bits;
+	info->nsign = keyop_sign_algos((uint32_t)pk, bits, info->sign_algos,
+	    IPC_MAX_SIGN_ALGOS);
+	snprintf(info->name, sizeof(info->name), "%s", kl->name);
+	if (info->nsign == 0)
+		return keystore_fail(out, -EOPNOTSUPP, "no TLS signature "
+		    "algorithm for key %s", kl->key_path);
+	return 0;
+}
+
+static const char *
+keystore_cert_name(const struct ipc_key_load *kl)
+{
+	return kl->cert_path[0] != '\0' ? kl->cert_path : "(certificate)";
+}
+
+/*
+ * Import the key of kl from fds [key, cert(, passphrase)], check it against
+ * the first certificate of the cert file, and store it under kl->key_id,
+ * replacing the key that had this id.  out is the IPC_KEY_LOAD_REPLY
+ * payload; the return value is out->status.  The caller closes the fds.
+ */
+int
+keystore_load(struct keystore *ks, const struct ipc_key_load *kl,
+    const int *fds, unsigned nfds, struct ipc_key_loaded *out)
+{
+	struct keystore_file kf = { NULL, 0 }, cf = { NULL, 0 },
+	    pf = { NULL, 0 };
+	struct keystore_key *k = NULL, *old;
+	gnutls_x509_privkey_t xkey = NULL;
+	gnutls_x509_crt_t crt = NULL;
+	gnutls_datum_t d;
+	unsigned want;
+	int r, same;
+
+	memset(out, 0, sizeof(*out));
+	want = (kl->flags & IPC_KEY_F_HAS_PASS) ? 3 : 2;
+	if (kl->key_id >= IPC_MAX_KEYS) {
+		keystore_fail(out, -EINVAL, "key id %u out of range",
+		    kl->key_id);
+		goto out;
+	}
+	if (nfds != want) {
+		keystore_fail(out, -EINVAL, "key %s: expected %u file "
+		    "descriptors, got %u", kl->key_path, want, nfds);
+		goto out;
+	}
+	if (keystore_read(fds[0], "key file", kl->key_path, 1, &kf, out) < 0 ||
+	    keystore_read(fds[1], "certificate", keystore_cert_name(kl), 0, &cf,
+	    out) < 0)
+		goto out;
+	if (want == 3 && (keystore_read(fds[2], "passphrase file for",
+	    kl->key_path, 1, &pf, out) < 0 ||
+	    keystore_passphrase(&pf, kl->key_path, out) < 0))
+		goto out;
+
+	if ((r = gnutls_x509_crt_init(&crt)) < 0) {
+		keystore_fail(out, -ENOMEM, "gnutls_x509_crt_init: %s",
+		    gnutls_strerror(r));
+		goto out;
+	}
+	d.data = cf.data;
+	d.size = (unsigned)cf.size;
+	if ((r = gnutls_x509_crt_import(crt, &d, GNUTLS_X509_FMT_PEM)) < 0) {
+		keystore_fail(out, -EINVAL, "cannot parse certificate %s: %s",
+		    keystore_cert_name(kl), gnutls_strerror(r));
+		goto out;
+	}
+
+	if ((r = gnutls_x509_privkey_init(&xkey)) < 0) {
+		keystore_fail(out, -ENOMEM, "gnutls_x509_privkey_init: %s",
+		    gnutls_strerror(r));
+		goto out;
+	}
+	d.data = kf.data;
+	d.size = (unsigned)kf.size;
+	r = gnutls_x509_privkey_import2(xkey, &d, GNUTLS_X509_FMT_PEM,
+	    pf.data != NULL ? (const char *)pf.data : NULL, 0);
+	keystore_file_wipe(&kf);
+	keystore_file_wipe(&pf);
+	if (r == GNUTLS_E_DECRYPTION_FAILED || (r < 0 && want == 3)) {
+		keystore_fail(out, -EACCES, "cannot decrypt private key %s: "
+		    "%s (wrong passphrase?)", kl->key_path, gnutls_strerror(r));
+		goto out;
+	}
+	if (r < 0) {
+		keystore_fail(out, -EINVAL, "cannot parse private key %s: %s%s",
+		    kl->key_path, gnutls_strerror(r), want == 2 ?
+		    " (an encrypted key needs a passphrase file)" : "");
+		goto out;
+	}
+	if ((r = gnutls_x509_privkey_verify_params(xkey)) < 0) {
+		keystore_fail(out, -EINVAL, "private key %s is inconsistent: %s",
+		    kl->key_path, gnutls_strerror(r));
+		goto out;
+	}
+
+	if ((k = calloc(1, sizeof(*k))) == NULL) {
+		keystore_fail(out, -ENOMEM, "out of memory");
+		goto out;
+	}
+	atomic_init(&k->refs, 1);
+	k->flags = kl->flags;
+	if ((r = gnutls_privkey_init(&k->privkey)) < 0 ||
+	    (r = gnutls_privkey_import_x509(k->privkey, xkey,
+	    GNUTLS_PRIVKEY_IMPORT_AUTO_RELEASE)) < 0) {
+		keystore_fail(out, -ENOMEM, "cannot wrap private key %s: %s",
+		    kl->key_path, gnutls_strerror(r));
+		goto out;
+	}
+	xkey = NULL;	/* owned by k->privkey now */
+
+	if (keystore_describe(k->privkey, kl, &k->info, out) < 0)
+		goto out;
+	if ((r = keystore_match(k->privkey, crt, &same)) < 0) {
+		keystore_fail(out, -EINVAL, "cannot compare key %s with "
+		    "certificate %s: %s", kl->key_path, keystore_cert_name(kl),
+		    gnutls_strerror(r));
+		goto out;
+	}
+	if (!same) {
+		keystore_fail(out, -EKEYREJECTED, "key %s does not match "
+		    "certificate %s", kl->key_path, keystore_cert_name(kl));
+		goto out;
+	}
+
+	old = ks->keys[kl->key_id];
+	ks->keys[kl->key_id] = k;
+	if (old == NULL)
+		ks->count++;
+	else
+		keystore_key_unref(old);
+	out->status = 0;
+	out->info = k->info;
+	snprintf(out->msg, sizeof(out->msg), "%s", old != NULL ?
+	    "replaced" : "loaded");
+	k = NULL;
+out:
+	keystore_file_wipe(&kf);
+	keystore_file_wipe(&pf);
+	keystore_file_wipe(&cf);
+	if (xkey != NULL)
+		gnutls_x509_privkey_deinit(xkey);
+	if (crt != NULL)
+		gnutls_x509_crt_deinit(crt);
+	if (k != NULL)
+		keystore_key_unref(k);
+	return out->status;
+}
+
+/* Borrowed pointer; main thread only. */
+struct keystore_key *
+keystore_get(struct keystore *ks, uint32_t key_id)
+{
+	if (key_id >= IPC_MAX_KEYS)
+		return NULL;
+	return ks->keys[key_id];
+}
+
+unsigned
+keystore_list(const struct keystore *ks, struct ipc_key_info *out,
+    unsigned max)
+{
+	unsigned i, n = 0;
+
+	for (i = 0; i < IPC_MAX_KEYS && n < max; i++)
+		if (ks->keys[i] != NULL)
+			out[n++] = ks->keys[i]->info;
+	return n;
+}
+
+void
+keystore_key_ref(struct keystore_key *k)
+{
+	atomic_fetch_add(&k->refs, 1);
+}
+
+/* The last reference deinits the key; GnuTLS zeroes its parameters. */
+void
+keystore_key_unref(struct keystore_key *k)
+{
+	if (atomic_fetch_sub(&k->refs, 1) != 1)
+		return;
+	if (k->privkey != NULL)
+		gnutls_privkey_deinit(k->privkey);
+	gnutls_memset(k, 0, sizeof(*k));
+	free(k);
+}
+
+void
+keystore_clear(struct keystore *ks)
+{
+	unsigned i;
+
+	for (i = 0; i < IPC_MAX_KEYS; i++) {
+		if (ks->keys[i] != NULL)
+			keystore_key_unref(ks->keys[i]);
+		ks->keys[i] = NULL;
+	}
+	ks->count = 0;
+}

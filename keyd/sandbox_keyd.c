@@ -1,0 +1,148 @@
+/*
+ * sandbox_keyd.c -- keyd's seccomp allowlist.
+ *
+ * Once loaded, keyd can only read and write the fds it already holds,
+ * exchange messages on its channels, wait (epoll, futex, sleep), allocate
+ * memory that is never executable, read the clock and get random bytes
+ * for signatures.  It cannot open a file, create or connect a socket,
+ * exec, fork or clone, ptrace, or change its credentials.  Anything else
+ * kills the whole process (SCMP_ACT_KILL_PROCESS, as OpenSSH does), and
+ * SCMP_FLTATR_CTL_TSYNC puts every thread under the same filter.
+ *
+ * The list follows what keyd really does after the drop: libev's epoll
+ * backend (pinned with EVBACKEND_EPOLL), its eventfd for ev_async, the
+ * signer threads' futexes, glibc malloc (brk, mmap, arenas grown with
+ * mprotect), GnuTLS (getrandom, clock), nanosleep for --sign-delay-ms,
+ * read/fstat of the fds an IPC_KEY_LOAD passes, fcntl to make a new
+ * channel non-blocking, and write(2) to stderr for logs.
+ *
+ * With trap set (moat-keyd --seccomp-trap, for development) a forbidden
+ * call raises SIGSYS instead, and a handler names the call before exiting.
+ */
+#include "config.h"
+
+#include <sys/mman.h>
+#include <sys/syscall.h>
+
+#include <errno.h>
+#include <fcntl.h>
+#include <signal.h>
+#include <string.h>
+#include <unistd.h>
+
+#include <seccomp.h>
+
+#include "sandbox_keyd.h"
+
+/* Allowed whatever their arguments. */
+static const int sandbox_keyd_calls[] = {
+	/* I/O on fds keyd already holds */
+	SCMP_SYS(read),
+	SCMP_SYS(write),
+	SCMP_SYS(close),
+	SCMP_SYS(fstat),
+	SCMP_SYS(recvmsg),
+	SCMP_SYS(sendmsg),
+	/* event loop and threads */
+	SCMP_SYS(epoll_wait),
+	SCMP_SYS(epoll_pwait),
+	SCMP_SYS(epoll_ctl),
+	SCMP_SYS(futex),
+	SCMP_SYS(sched_yield),
+	SCMP_SYS(nanosleep),
+	SCMP_SYS(clock_nanosleep),
+	SCMP_SYS(clock_gettime),
+	SCMP_SYS(gettimeofday),
+	/* memory (mmap and mprotect below, without PROT_EXEC) */
+	SCMP_SYS(brk),
+	SCMP_SYS(munmap),
+	SCMP_SYS(mremap),
+	SCMP_SYS(madvise),
+	/* GnuTLS: randomness, fork detection */
+	SCMP_SYS(getrandom),
+	SCMP_SYS(getpid),
+	SCMP_SYS(gettid),
+	/* signals and exit */
+	SCMP_SYS(rt_sigreturn),
+	SCMP_SYS(rt_sigprocmask),
+	SCMP_SYS(restart_syscall),
+	SCMP_SYS(exit),
+	SCMP_SYS(exit_group),
+};
+
+/* fcntl commands keyd needs to make a channel non-blocking. */
+static const int sandbox_keyd_fcntl[] = {
+	F_GETFL, F_SETFL, F_GETFD, F_SETFD,
+};
+
+static void
+sandbox_keyd_sigsys(int sig, siginfo_t *si, void *ctx)
+{
+	char msg[] = "moat-keyd: seccomp: forbidden syscall 0000\n";
+	size_t i = sizeof(msg) - 2;
+	int nr = si->si_syscall;
+
+	/* Async-signal-safe: format the number by hand, then leave. */
+	while (nr > 0 && i > sizeof(msg) - 6) {
+		msg[--i] = (char)('0' + nr % 10);
+		nr /= 10;
+	}
+	(void)!write(STDERR_FILENO, msg, sizeof(msg) - 1);
+	_exit(128 + SIGSYS);
+}
+
+/*
+ * Build and load the filter for every thread.  Returns 0 or a negative
+ * errno; the caller treats a failure as fatal (a process that could not
+ * sandbox itself must not serve).
+ */
+int
+sandbox_keyd_apply(int trap)
+{
+	scmp_filter_ctx ctx;
+	struct sigaction sa;
+	size_t i;
+	int r;
+
+	if (trap) {
+		memset(&sa, 0, sizeof(sa));
+		sa.sa_sigaction = sandbox_keyd_sigsys;
+		sa.sa_flags = SA_SIGINFO;
+		if (sigaction(SIGSYS, &sa, NULL) < 0)
+			return -errno;
+	}
+	if ((ctx = seccomp_init(trap ? SCMP_ACT_TRAP : SCMP_ACT_KILL_PROCESS)) ==
+	    NULL)
+		return -ENOMEM;
+	if ((r = seccomp_attr_set(ctx, SCMP_FLTATR_CTL_TSYNC, 1)) < 0 ||
+	    (r = seccomp_attr_set(ctx, SCMP_FLTATR_CTL_NNP, 1)) < 0)
+		goto out;
+
+	for (i = 0; i < sizeof(sandbox_keyd_calls) / sizeof(int); i++)
+		if ((r = seccomp_rule_add(ctx, SCMP_ACT_ALLOW,
+		    sandbox_keyd_calls[i], 0)) < 0)
+			goto out;
+
+	/* Memory may be mapped or re-protected, but never executable. */
+	if ((r = seccomp_rule_add(ctx, SCMP_ACT_ALLOW, SCMP_SYS(mmap), 1,
+	    SCMP_A2(SCMP_CMP_MASKED_EQ, PROT_EXEC, 0))) < 0 ||
+	    (r = seccomp_rule_add(ctx, SCMP_ACT_ALLOW, SCMP_SYS(mprotect), 1,
+	    SCMP_A2(SCMP_CMP_MASKED_EQ, PROT_EXEC, 0))) < 0)
+		goto out;
+
+	/* glibc's fstat() is newfstatat(fd, "", AT_EMPTY_PATH). */
+	if ((r = seccomp_rule_add(ctx, SCMP_ACT_ALLOW, SCMP_SYS(newfstatat), 1,
+	    SCMP_A3(SCMP_CMP_MASKED_EQ, AT_EMPTY_PATH, AT_EMPTY_PATH))) < 0)
+		goto out;
+
+	for (i = 0; i < sizeof(sandbox_keyd_fcntl) / sizeof(int); i++)
+		if ((r = seccomp_rule_add(ctx, SCMP_ACT_ALLOW, SCMP_SYS(fcntl), 1,
+		    SCMP_A1(SCMP_CMP_EQ, (scmp_datum_t)sandbox_keyd_fcntl[i]))) <
+		    0)
+			goto out;
+
+	r = seccomp_load(ctx);
+out:
+	seccomp_release(ctx);
+	return r < 0 ? r : 0;
+}

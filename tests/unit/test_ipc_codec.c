@@ -1,0 +1,744 @@
+/*
+ * test_ipc_codec.c -- the IPC codec (ipc/ipc_keyop.c) and framing
+ * (ipc/ipc.c): every message type round-trips, and everything malformed is
+ * rejected with the documented error.
+ */
+#include "config.h"
+
+#include <sys/socket.h>
+#include <sys/stat.h>
+
+#include <errno.h>
+#include <fcntl.h>
+#include <setjmp.h>
+#include <stdarg.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <stdio.h>
+#include <string.h>
+#include <unistd.h>
+
+#include <cmocka.h>
+
+#include "ipc.h"
+#include "ipc_keyop.h"
+
+/* Wire sizes are part of the protocol: a change must be deliberate. */
+_Static_assert(sizeof(struct ipc_hdr) == 16, "ipc_hdr size");
+_Static_assert(sizeof(struct ipc_hello) == 12, "ipc_hello size");
+_Static_assert(sizeof(struct ipc_key_info) == 144, "ipc_key_info size");
+
+struct pair {
+	int	sv[2];
+};
+
+static int
+pair_setup(void **state)
+{
+	static struct pair p;
+
+	if (ipc_socketpair(p.sv) < 0)
+		return -1;
+	*state = &p;
+	return 0;
+}
+
+static int
+pair_teardown(void **state)
+{
+	struct pair *p = *state;
+
+	close(p->sv[0]);
+	close(p->sv[1]);
+	return 0;
+}
+
+/* Build a raw datagram: header fields as given, payload copied. */
+static size_t
+raw_msg(uint8_t *buf, uint16_t magic, uint8_t version, uint16_t type,
+    uint32_t len_field, const void *payload, size_t len)
+{
+	struct ipc_hdr h;
+
+	memset(&h, 0, sizeof(h));
+	h.magic = magic;
+	h.version = version;
+	h.type = type;
+	h.id = 42;
+	h.len = len_field;
+	memcpy(buf, &h, sizeof(h));
+	if (len > 0)
+		memcpy(buf + sizeof(h), payload, len);
+	return sizeof(h) + len;
+}
+
+/* Send type/payload over the pair and receive it on the other end. */
+static struct ipc_msg *
+xfer(struct pair *p, uint16_t type, uint32_t id, const void *payload,
+    size_t len)
+{
+	static struct ipc_msg msg;
+
+	assert_int_equal(ipc_send(p->sv[0], type, id, payload, len, NULL, 0), 0);
+	assert_int_equal(ipc_recv(p->sv[1], &msg), 1);
+	assert_int_equal(msg.hdr.type, type);
+	assert_int_equal(msg.hdr.id, id);
+	assert_int_equal(msg.hdr.len, len);
+	assert_int_equal(msg.nfds, 0);
+	return &msg;
+}
+
+static void
+test_hello(void **state)
+{
+	struct pair *p = *state;
+	struct ipc_msg *m;
+	struct ipc_hello h, out;
+
+	memset(&h, 0, sizeof(h));
+	h.version = IPC_VERSION;
+	h.role = IPC_ROLE_WORKER;
+	h.pid = 77;
+	m = xfer(p, IPC_HELLO, 0, &h, sizeof(h));
+	assert_int_equal(ipc_hello_decode(m->payload, m->hdr.len, &out), 0);
+	assert_memory_equal(&h, &out, sizeof(h));
+	assert_int_equal(ipc_hello_check(m, IPC_ROLE_WORKER), 0);
+	assert_int_equal(ipc_hello_check(m, IPC_ROLE_KEYD), -EPERM);
+
+	h.version = IPC_VERSION + 1;
+	m = xfer(p, IPC_HELLO, 0, &h, sizeof(h));
+	assert_int_equal(ipc_hello_check(m, IPC_ROLE_WORKER), -EPROTO);
+	h.version = IPC_VERSION;
+	h.role = 9;
+	assert_int_equal(ipc_hello_decode((uint8_t *)&h, sizeof(h), &out),
+	    -EBADMSG);
+	assert_int_equal(ipc_hello_decode((uint8_t *)&h, sizeof(h) - 1, &out),
+	    -EBADMSG);
+	m = xfer(p, IPC_KEY_LIST, 3, NULL, 0);
+	assert_int_equal(ipc_hello_check(m, IPC_ROLE_WORKER), -EPROTO);
+}
+
+static void
+test_hello_send_order(void **state)
+{
+	struct pair *p = *state;
+	static struct ipc_msg msg;
+
+	assert_int_equal(ipc_hello_send(p->sv[0], IPC_ROLE_MASTER), 0);
+	assert_int_equal(ipc_recv(p->sv[1], &msg), 1);
+	assert_int_equal(msg.hdr.type, IPC_HELLO);
+	assert_int_equal(ipc_hello_check(&msg, IPC_ROLE_MASTER), 0);
+}
+
+static void
+test_error(void **state)
+{
+	struct pair *p = *state;
+	static struct ipc_msg msg;
+	struct ipc_error e, out;
+
+	assert_int_equal(ipc_error_send(p->sv[0], 9, -EPERM, "no %s", "way"), 0);
+	assert_int_equal(ipc_recv(p->sv[1], &msg), 1);
+	assert_int_equal(msg.hdr.type, IPC_ERROR);
+	assert_int_equal(msg.hdr.id, 9);
+	assert_int_equal(ipc_error_decode(msg.payload, msg.hdr.len, &out), 0);
+	assert_int_equal(out.code, -EPERM);
+	assert_string_equal(out.msg, "no way");
+
+	memset(&e, 'x', sizeof(e));
+	e.code = -EINVAL;
+	assert_int_equal(ipc_error_decode((uint8_t *)&e, sizeof(e), &out),
+	    -EBADMSG);	/* unterminated */
+	memset(&e, 0, sizeof(e));
+	e.code = 0;
+	assert_int_equal(ipc_error_decode((uint8_t *)&e, sizeof(e), &out),
+	    -EBADMSG);	/* an error must be negative */
+	e.code = -1;
+	assert_int_equal(ipc_error_decode((uint8_t *)&e, sizeof(e) + 1, &out),
+	    -EBADMSG);
+}
+
+static void
+test_fixed_payloads(void **state)
+{
+	struct pair *p = *state;
+	struct ipc_msg *m;
+	struct ipc_key_load kl, klo;
+	struct ipc_key_loaded ld, ldo;
+	struct ipc_channel ch, cho;
+	struct ipc_keyd_stats ks, kso;
+	struct ipc_worker_stats ws, wso;
+	struct ipc_rekey rk, rko;
+
+	memset(&kl, 0, sizeof(kl));
+	kl.key_id = 3;
+	kl.flags = IPC_KEY_F_HAS_PASS | IPC_KEY_F_ALLOW_DECRYPT;
+	strcpy(kl.name, "www");
+	strcpy(kl.key_path, "/etc/moat/www.key");
+	strcpy(kl.cert_path, "/etc/moat/www.crt");
+	m = xfer(p, IPC_KEY_LOAD, 5, &kl, sizeof(kl));
+	assert_int_equal(ipc_key_load_decode(m->payload, m->hdr.len, &klo), 0);
+	assert_memory_equal(&kl, &klo, sizeof(kl));
+
+	memset(&ld, 0, sizeof(ld));
+	ld.info.key_id = 3;
+	ld.info.pk_algo = 4;
+	ld.info.bits = 256;
+	ld.info.nsign = 2;
+	ld.info.sign_algos[0] = 36;
+	ld.info.sign_algos[1] = 37;
+	strcpy(ld.info.name, "www");
+	strcpy(ld.msg, "loaded");
+	m = xfer(p, IPC_KEY_LOAD_REPLY, 5, &ld, sizeof(ld));
+	assert_int_equal(ipc_key_loaded_decode(m->payload, m->hdr.len, &ldo), 0);
+	assert_memory_equal(&ld, &ldo, sizeof(ld));
+
+	ch.worker = 7;
+	ch.generation = 2;
+	m = xfer(p, IPC_CHANNEL_ADD, 6, &ch, sizeof(ch));
+	assert_int_equal(ipc_channel_decode(m->payload, m->hdr.len, &cho), 0);
+	assert_memory_equal(&ch, &cho, sizeof(ch));
+
+	memset(&ks, 0, sizeof(ks));
+	ks.requests = 1000;
+	ks.signs[IPC_STAT_ECDSA] = 900;
+	ks.refused = 3;
+	ks.latency_us_max = 12345;
+	ks.threads = 4;
+	m = xfer(p, IPC_KEYD_STATS_REPLY, 8, &ks, sizeof(ks));
+	assert_int_equal(ipc_keyd_stats_decode(m->payload, m->hdr.len, &kso), 0);
+	assert_memory_equal(&ks, &kso, sizeof(ks));
+
+	memset(&ws, 0, sizeof(ws));
+	ws.conns_total = 77;
+	ws.renegotiations_refused = 2;
+	m = xfer(p, IPC_WORKER_STATS_REPLY, 9, &ws, sizeof(ws));
+	assert_int_equal(ipc_worker_stats_decode(m->payload, m->hdr.len, &wso),
+	    0);
+	assert_memory_equal(&ws, &wso, sizeof(ws));
+
+	memset(&rk, 0, sizeof(rk));
+	strcpy(rk.frontend, "imap");
+	m = xfer(p, IPC_WORKER_REKEY, 10, &rk, sizeof(rk));
+	assert_int_equal(ipc_rekey_decode(m->payload, m->hdr.len, &rko), 0);
+	assert_string_equal(rko.frontend, "imap");
+
+	/* No-payload requests. */
+	xfer(p, IPC_KEY_LIST, 11, NULL, 0);
+	xfer(p, IPC_KEYD_STATS, 12, NULL, 0);
+	xfer(p, IPC_WORKER_STATS, 13, NULL, 0);
+	xfer(p, IPC_WORKER_STOP, 14, NULL, 0);
+}
+
+static void
+test_fixed_rejects(void **state)
+{
+	struct ipc_key_load kl, klo;
+	struct ipc_key_loaded ld, ldo;
+	struct ipc_channel cho;
+	struct ipc_keyd_stats kso;
+	struct ipc_worker_stats wso;
+	struct ipc_rekey rk, rko;
+	uint8_t big[sizeof(struct ipc_worker_stats) + 1];
+
+	memset(&kl, 0, sizeof(kl));
+	assert_int_equal(ipc_key_load_decode((uint8_t *)&kl, sizeof(kl), &klo),
+	    0);
+	assert_int_equal(ipc_key_load_decode((uint8_t *)&kl, sizeof(kl) - 1,
+	    &klo), -EBADMSG);
+	assert_int_equal(ipc_key_load_decode(NULL, sizeof(kl), &klo), -EBADMSG);
+	kl.key_id = IPC_MAX_KEYS;
+	assert_int_equal(ipc_key_load_decode((uint8_t *)&kl, sizeof(kl), &klo),
+	    -EBADMSG);
+	kl.key_id = 0;
+	kl.flags = 0x80;
+	assert_int_equal(ipc_key_load_decode((uint8_t *)&kl, sizeof(kl), &klo),
+	    -EBADMSG);
+	kl.flags = 0;
+	memset(kl.name, 'a', sizeof(kl.name));
+	assert_int_equal(ipc_key_load_decode((uint8_t *)&kl, sizeof(kl), &klo),
+	    -EBADMSG);
+	memset(&kl, 0, sizeof(kl));
+	memset(kl.key_path, 'a', sizeof(kl.key_path));
+	assert_int_equal(ipc_key_load_decode((uint8_t *)&kl, sizeof(kl), &klo),
+	    -EBADMSG);
+	memset(&kl, 0, sizeof(kl));
+	memset(kl.cert_path, 'a', sizeof(kl.cert_path));
+	assert_int_equal(ipc_key_load_decode((uint8_t *)&kl, sizeof(kl), &klo),
+	    -EBADMSG);
+
+	memset(&ld, 0, sizeof(ld));
+	ld.status = 1;
+	assert_int_equal(ipc_key_loaded_decode((uint8_t *)&ld, sizeof(ld), &ldo),
+	    -EBADMSG);
+	ld.status = 0;
+	ld.info.nsign = IPC_MAX_SIGN_ALGOS + 1;
+	assert_int_equal(ipc_key_loaded_decode((uint8_t *)&ld, sizeof(ld), &ldo),
+	    -EBADMSG);
+	ld.info.nsign = 0;
+	ld.info.key_id = IPC_MAX_KEYS;
+	assert_int_equal(ipc_key_loaded_decode((uint8_t *)&ld, sizeof(ld), &ldo),
+	    -EBADMSG);
+	ld.info.key_id = 0;
+	memset(ld.info.name, 'n', sizeof(ld.info.name));
+	assert_int_equal(ipc_key_loaded_decode((uint8_t *)&ld, sizeof(ld), &ldo),
+	    -EBADMSG);
+	/* A failed load carries no info to check, only its message. */
+	ld.status = -EINVAL;
+	assert_int_equal(ipc_key_loaded_decode((uint8_t *)&ld, sizeof(ld), &ldo),
+	    0);
+	memset(ld.msg, 'm', sizeof(ld.msg));
+	assert_int_equal(ipc_key_loaded_decode((uint8_t *)&ld, sizeof(ld), &ldo),
+	    -EBADMSG);
+
+	memset(big, 0, sizeof(big));
+	assert_int_equal(ipc_channel_decode(big, sizeof(cho) + 1, &cho),
+	    -EBADMSG);
+	assert_int_equal(ipc_channel_decode(big, sizeof(cho) - 1, &cho),
+	    -EBADMSG);
+	assert_int_equal(ipc_keyd_stats_decode(big, sizeof(kso) - 1, &kso),
+	    -EBADMSG);
+	assert_int_equal(ipc_worker_stats_decode(big, sizeof(big), &wso),
+	    -EBADMSG);
+	memset(&rk, 'r', sizeof(rk));
+	assert_int_equal(ipc_rekey_decode((uint8_t *)&rk, sizeof(rk), &rko),
+	    -EBADMSG);
+}
+
+static void
+test_sign(void **state)
+{
+	struct pair *p = *state;
+	struct ipc_msg *m;
+	struct ipc_sign_req req, out;
+	uint8_t data[IPC_MAX_SIGN_DATA], buf[IPC_MAX_PAYLOAD];
+	ssize_t n;
+	uint32_t v;
+
+	memset(data, 0x5a, sizeof(data));
+	memset(&req, 0, sizeof(req));
+	req.key_id = 2;
+	req.sign_algo = 36;
+	req.form = IPC_SIGN_CONTENT;
+	req.data = data;
+	req.data_len = 130;
+	n = ipc_sign_encode(buf, sizeof(buf), &req);
+	assert_int_equal(n, 20 + 130);
+	m = xfer(p, IPC_SIGN, 77, buf, (size_t)n);
+	assert_int_equal(ipc_sign_decode(m->payload, m->hdr.len, &out), 0);
+	assert_int_equal(out.key_id, 2);
+	assert_int_equal(out.sign_algo, 36);
+	assert_int_equal(out.form, IPC_SIGN_CONTENT);
+	assert_int_equal(out.data_len, 130);
+	assert_memory_equal(out.data, data, 130);
+
+	/* Largest allowed content fits one message. */
+	req.data_len = IPC_MAX_SIGN_DATA;
+	req.form = IPC_SIGN_DIGEST;
+	n = ipc_sign_encode(buf, sizeof(buf), &req);
+	assert_true(n > 0);
+	assert_int_equal(ipc_sign_decode(buf, (size_t)n, &out), 0);
+	assert_int_equal(out.form, IPC_SIGN_DIGEST);
+
+	/* Encoder refuses what the decoder would. */
+	req.data_len = IPC_MAX_SIGN_DATA + 1;
+	assert_int_equal(ipc_sign_encode(buf, sizeof(buf), &req), -EINVAL);
+	req.data_len = 0;
+	assert_int_equal(ipc_sign_encode(buf, sizeof(buf), &req), -EINVAL);
+	req.data_len = 32;
+	assert_int_equal(ipc_sign_encode(buf, 20 + 31, &req), -ENOSPC);
+
+	/* Truncated, length mismatch, trailing bytes, bad fields. */
+	n = ipc_sign_encode(buf, sizeof(buf), &req);
+	assert_int_equal(ipc_sign_decode(buf, 19, &out), -EBADMSG);
+	assert_int_equal(ipc_sign_decode(buf, (size_t)n - 1, &out), -EBADMSG);
+	assert_int_equal(ipc_sign_decode(buf, (size_t)n + 1, &out), -EBADMSG);
+	v = 0xffffffffu;	/* data length that wraps */
+	memcpy(buf + 16, &v, 4);
+	assert_int_equal(ipc_sign_decode(buf, (size_t)n, &out), -EBADMSG);
+	v = 0;		/* empty data */
+	memcpy(buf + 16, &v, 4);
+	assert_int_equal(ipc_sign_decode(buf, 20, &out), -EBADMSG);
+	n = ipc_sign_encode(buf, sizeof(buf), &req);
+	v = 3;		/* unknown form */
+	memcpy(buf + 8, &v, 4);
+	assert_int_equal(ipc_sign_decode(buf, (size_t)n, &out), -EBADMSG);
+	n = ipc_sign_encode(buf, sizeof(buf), &req);
+	v = 1;		/* reserved flags */
+	memcpy(buf + 12, &v, 4);
+	assert_int_equal(ipc_sign_decode(buf, (size_t)n, &out), -EBADMSG);
+	n = ipc_sign_encode(buf, sizeof(buf), &req);
+	v = IPC_MAX_KEYS;
+	memcpy(buf, &v, 4);
+	assert_int_equal(ipc_sign_decode(buf, (size_t)n, &out), -EBADMSG);
+	assert_int_equal(ipc_sign_decode(NULL, 0, &out), -EBADMSG);
+}
+
+static void
+test_decrypt(void **state)
+{
+	struct pair *p = *state;
+	struct ipc_msg *m;
+	struct ipc_decrypt_req req, out;
+	uint8_t data[IPC_MAX_SIG + 1], buf[IPC_MAX_PAYLOAD];
+	ssize_t n;
+
+	memset(data, 0x33, sizeof(data));
+	memset(&req, 0, sizeof(req));
+	req.key_id = 1;
+	req.data = data;
+	req.data_len = 256;
+	n = ipc_decrypt_encode(buf, sizeof(buf), &req);
+	assert_int_equal(n, 12 + 256);
+	m = xfer(p, IPC_DECRYPT, 3, buf, (size_t)n);
+	assert_int_equal(ipc_decrypt_decode(m->payload, m->hdr.len, &out), 0);
+	assert_int_equal(out.key_id, 1);
+	assert_int_equal(out.data_len, 256);
+	assert_memory_equal(out.data, data, 256);
+
+	assert_int_equal(ipc_decrypt_decode(buf, (size_t)n - 1, &out), -EBADMSG);
+	assert_int_equal(ipc_decrypt_decode(buf, 11, &out), -EBADMSG);
+	req.data_len = IPC_MAX_SIG + 1;
+	assert_int_equal(ipc_decrypt_encode(buf, sizeof(buf), &req), -EINVAL);
+	req.data_len = 16;
+	req.flags = 1;
+	n = ipc_decrypt_encode(buf, sizeof(buf), &req);
+	assert_int_equal(ipc_decrypt_decode(buf, (size_t)n, &out), -EBADMSG);
+}
+
+static void
+test_reply(void **state)
+{
+	struct pair *p = *state;
+	struct ipc_msg *m;
+	struct ipc_reply rep, out;
+	uint8_t sig[IPC_MAX_SIG + 1], buf[IPC_MAX_PAYLOAD];
+	ssize_t n;
+	int32_t st;
+
+	memset(sig, 0x77, sizeof(sig));
+	memset(&rep, 0, sizeof(rep));
+	rep.data = sig;
+	rep.data_len = 512;
+	n = ipc_reply_encode(buf, sizeof(buf), &rep);
+	assert_int_equal(n, 8 + 512);
+	m = xfer(p, IPC_SIGN_REPLY, 4, buf, (size_t)n);
+	assert_int_equal(ipc_reply_decode(m->payload, m->hdr.len, &out), 0);
+	assert_int_equal(out.status, 0);
+	assert_int_equal(out.data_len, 512);
+	assert_memory_equal(out.data, sig, 512);
+
+	/* Status only (CHANNEL_ADD_REPLY and friends). */
+	rep.status = -ENOENT;
+	rep.data = NULL;
+	rep.data_len = 0;
+	n = ipc_reply_encode(buf, sizeof(buf), &rep);
+	m = xfer(p, IPC_CHANNEL_ADD_REPLY, 5, buf, (size_t)n);
+	assert_int_equal(ipc_reply_decode(m->payload, m->hdr.len, &out), 0);
+	assert_int_equal(out.status, -ENOENT);
+	assert_null(out.data);
+	m = xfer(p, IPC_DECRYPT_REPLY, 6, buf, (size_t)n);
+	m = xfer(p, IPC_WORKER_CHANNEL_REPLY, 6, buf, (size_t)n);
+	m = xfer(p, IPC_WORKER_REKEY_REPLY, 6, buf, (size_t)n);
+
+	rep.status = 1;
+	assert_int_equal(ipc_reply_encode(buf, sizeof(buf), &rep), -EINVAL);
+	rep.status = -1;
+	rep.data = sig;
+	rep.data_len = 4;
+	assert_int_equal(ipc_reply_encode(buf, sizeof(buf), &rep), -EINVAL);
+	rep.status = 0;
+	rep.data_len = IPC_MAX_SIG + 1;
+	assert_int_equal(ipc_reply_encode(buf, sizeof(buf), &rep), -EINVAL);
+
+	/* Decoder: positive status, error with data, lengths. */
+	st = 1;
+	memset(buf, 0, 8);
+	memcpy(buf, &st, 4);
+	assert_int_equal(ipc_reply_decode(buf, 8, &out), -EBADMSG);
+	st = -5;
+	memcpy(buf, &st, 4);
+	buf[4] = 2;
+	assert_int_equal(ipc_reply_decode(buf, 10, &out), -EBADMSG);
+	buf[4] = 0;
+	assert_int_equal(ipc_reply_decode(buf, 8, &out), 0);
+	assert_int_equal(ipc_reply_decode(buf, 9, &out), -EBADMSG);
+	assert_int_equal(ipc_reply_decode(buf, 7, &out), -EBADMSG);
+}
+
+static void
+test_key_list(void **state)
+{
+	struct pair *p = *state;
+	struct ipc_msg *m;
+	struct ipc_key_info keys[IPC_MAX_KEYS], out[IPC_MAX_KEYS];
+	uint8_t buf[IPC_MAX_PAYLOAD];
+	unsigned n = 0, i;
+	ssize_t len;
+
+	memset(keys, 0, sizeof(keys));
+	for (i = 0; i < 3; i++) {
+		keys[i].key_id = i * 5;
+		keys[i].pk_algo = 1;
+		keys[i].bits = 2048;
+		keys[i].nsign = 1;
+		keys[i].sign_algos[0] = 6;
+		snprintf(keys[i].name, sizeof(keys[i].name), "k%u", i);
+	}
+	len = ipc_key_list_encode(buf, sizeof(buf), keys, 3);
+	assert_int_equal(len, 4 + 3 * sizeof(keys[0]));
+	m = xfer(p, IPC_KEY_LIST_REPLY, 2, buf, (size_t)len);
+	assert_int_equal(ipc_key_list_decode(m->payload, m->hdr.len, out,
+	    IPC_MAX_KEYS, &n), 0);
+	assert_int_equal(n, 3);
+	assert_memory_equal(out, keys, 3 * sizeof(keys[0]));
+
+	/* All 64 keys still fit in one message. */
+	len = ipc_key_list_encode(buf, sizeof(buf), keys, IPC_MAX_KEYS);
+	assert_true(len > 0 && (size_t)len <= IPC_MAX_PAYLOAD);
+	/* Empty list. */
+	len = ipc_key_list_encode(buf, sizeof(buf), NULL, 0);
+	assert_int_equal(len, 4);
+	assert_int_equal(ipc_key_list_decode(buf, 4, out, IPC_MAX_KEYS, &n), 0);
+	assert_int_equal(n, 0);
+
+	len = ipc_key_list_encode(buf, sizeof(buf), keys, 3);
+	assert_int_equal(ipc_key_list_decode(buf, (size_t)len, out, 2, &n),
+	    -EBADMSG);	/* more than the caller can hold */
+	assert_int_equal(ipc_key_list_decode(buf, (size_t)len - 1, out,
+	    IPC_MAX_KEYS, &n), -EBADMSG);
+	assert_int_equal(ipc_key_list_decode(buf, 3, out, IPC_MAX_KEYS, &n),
+	    -EBADMSG);
+	assert_int_equal(ipc_key_list_encode(buf, sizeof(buf), keys,
+	    IPC_MAX_KEYS + 1), -EINVAL);
+	assert_int_equal(ipc_key_list_encode(buf, 10, keys, 3), -ENOSPC);
+	/* An entry with an unterminated name spoils the list. */
+	keys[1].name[IPC_NAME_MAX - 1] = 'x';
+	memset(keys[1].name, 'x', IPC_NAME_MAX);
+	len = ipc_key_list_encode(buf, sizeof(buf), keys, 3);
+	assert_int_equal(ipc_key_list_decode(buf, (size_t)len, out,
+	    IPC_MAX_KEYS, &n), -EBADMSG);
+}
+
+static void
+test_fd_passing(void **state)
+{
+	struct pair *p = *state;
+	static struct ipc_msg msg;
+	struct stat a, b;
+	struct ipc_channel ch = { 1, 1 };
+	int fds[2], r, got;
+
+	fds[0] = open("/dev/null", O_RDONLY | O_CLOEXEC);
+	fds[1] = open("/", O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+	assert_true(fds[0] >= 0 && fds[1] >= 0);
+	assert_int_equal(ipc_send(p->sv[0], IPC_CHANNEL_ADD, 3, &ch, sizeof(ch),
+	    fds, 2), 0);
+	r = ipc_recv(p->sv[1], &msg);
+	assert_int_equal(r, 1);
+	assert_int_equal(msg.nfds, 2);
+	assert_int_equal(msg.hdr.nfds, 2);
+	assert_int_equal(fstat(fds[0], &a), 0);
+	assert_int_equal(fstat(msg.fds[0], &b), 0);
+	assert_true(a.st_dev == b.st_dev && a.st_ino == b.st_ino);
+	assert_int_equal(fstat(fds[1], &a), 0);
+	assert_int_equal(fstat(msg.fds[1], &b), 0);
+	assert_true(a.st_dev == b.st_dev && a.st_ino == b.st_ino);
+	assert_true(msg.fds[0] != fds[0] && msg.fds[1] != fds[1]);
+	/* Received fds are close-on-exec (MSG_CMSG_CLOEXEC). */
+	assert_true(fcntl(msg.fds[0], F_GETFD) & FD_CLOEXEC);
+	got = msg.fds[1];
+	ipc_msg_close_fds(&msg);
+	assert_int_equal(msg.nfds, 0);
+	assert_int_equal(fcntl(got, F_GETFD), -1);	/* really closed */
+
+	/* Too many fds are refused before anything is sent. */
+	assert_int_equal(ipc_send(p->sv[0], IPC_CHANNEL_ADD, 3, &ch, sizeof(ch),
+	    fds, IPC_MAX_FDS + 1), -EINVAL);
+	close(fds[0]);
+	close(fds[1]);
+}
+
+/* A header claiming fds that did not come (or the reverse) is rejected. */
+static void
+test_nfds_mismatch(void **state)
+{
+	struct pair *p = *state;
+	static struct ipc_msg msg;
+	struct ipc_hdr h;
+	struct ipc_channel ch = { 0, 0 };
+	uint8_t buf[64];
+
+	memset(&h, 0, sizeof(h));
+	h.magic = IPC_MAGIC;
+	h.version = IPC_VERSION;
+	h.type = IPC_CHANNEL_ADD;
+	h.nfds = 1;
+	h.len = sizeof(ch);
+	memcpy(buf, &h, sizeof(h));
+	memcpy(buf + sizeof(h), &ch, sizeof(ch));
+	assert_int_equal(send(p->sv[0], buf, sizeof(h) + sizeof(ch), 0),
+	    (ssize_t)(sizeof(h) + sizeof(ch)));
+	assert_int_equal(ipc_recv(p->sv[1], &msg), -EBADMSG);
+	assert_int_equal(msg.nfds, 0);
+}
+
+static void
+test_raw_rejects(void **state)
+{
+	struct pair *p = *state;
+	static struct ipc_msg msg;
+	static uint8_t buf[IPC_MAX_MSG + 64];
+	struct ipc_hdr h;
+	uint8_t pl[32];
+	size_t n;
+
+	memset(pl, 0, sizeof(pl));
+	/* wrong magic */
+	n = raw_msg(buf, 0x1234, IPC_VERSION, IPC_KEY_LIST, 0, NULL, 0);
+	assert_int_equal(ipc_hdr_decode(buf, n, &h), -EBADMSG);
+	assert_int_equal(send(p->sv[0], buf, n, 0), (ssize_t)n);
+	assert_int_equal(ipc_recv(p->sv[1], &msg), -EBADMSG);
+	/* wrong version */
+	n = raw_msg(buf, IPC_MAGIC, IPC_VERSION + 1, IPC_KEY_LIST, 0, NULL, 0);
+	assert_int_equal(ipc_hdr_decode(buf, n, &h), -EPROTO);
+	assert_int_equal(send(p->sv[0], buf, n, 0), (ssize_t)n);
+	assert_int_equal(ipc_recv(p->sv[1], &msg), -EPROTO);
+	/* unknown type */
+	n = raw_msg(buf, IPC_MAGIC, IPC_VERSION, 999, 0, NULL, 0);
+	assert_int_equal(ipc_hdr_decode(buf, n, &h), -EOPNOTSUPP);
+	assert_int_equal(send(p->sv[0], buf, n, 0), (ssize_t)n);
+	assert_int_equal(ipc_recv(p->sv[1], &msg), -EOPNOTSUPP);
+	n = raw_msg(buf, IPC_MAGIC, IPC_VERSION, 0, 0, NULL, 0);
+	assert_int_equal(ipc_hdr_decode(buf, n, &h), -EOPNOTSUPP);
+	/* length field disagrees with the datagram, both ways */
+	n = raw_msg(buf, IPC_MAGIC, IPC_VERSION, IPC_SIGN, 31, pl, 32);
+	assert_int_equal(ipc_hdr_decode(buf, n, &h), -EBADMSG);
+	n = raw_msg(buf, IPC_MAGIC, IPC_VERSION, IPC_SIGN, 33, pl, 32);
+	assert_int_equal(ipc_hdr_decode(buf, n, &h), -EBADMSG);
+	assert_int_equal(send(p->sv[0], buf, n, 0), (ssize_t)n);
+	assert_int_equal(ipc_recv(p->sv[1], &msg), -EBADMSG);
+	/* length field beyond the hard cap */
+	n = raw_msg(buf, IPC_MAGIC, IPC_VERSION, IPC_SIGN,
+	    IPC_MAX_PAYLOAD + 1, NULL, 0);
+	assert_int_equal(ipc_hdr_decode(buf, n + IPC_MAX_PAYLOAD + 1, &h),
+	    -EBADMSG);
+	/* truncated header */
+	n = raw_msg(buf, IPC_MAGIC, IPC_VERSION, IPC_KEY_LIST, 0, NULL, 0);
+	assert_int_equal(ipc_hdr_decode(buf, n - 1, &h), -EBADMSG);
+	assert_int_equal(send(p->sv[0], buf, n - 1, 0), (ssize_t)(n - 1));
+	assert_int_equal(ipc_recv(p->sv[1], &msg), -EBADMSG);
+	assert_int_equal(ipc_hdr_decode(NULL, 0, &h), -EBADMSG);
+	/* reserved flags */
+	n = raw_msg(buf, IPC_MAGIC, IPC_VERSION, IPC_KEY_LIST, 0, NULL, 0);
+	buf[3] = 1;
+	assert_int_equal(ipc_hdr_decode(buf, n, &h), -EBADMSG);
+	/* a valid one still passes after all that */
+	n = raw_msg(buf, IPC_MAGIC, IPC_VERSION, IPC_KEY_LIST, 0, NULL, 0);
+	assert_int_equal(ipc_hdr_decode(buf, n, &h), 0);
+	assert_int_equal(h.id, 42);
+}
+
+static void
+test_oversized(void **state)
+{
+	struct pair *p = *state;
+	static struct ipc_msg msg;
+	static uint8_t buf[IPC_MAX_MSG + 64], pl[IPC_MAX_PAYLOAD + 10];
+	size_t n;
+
+	/* The sender refuses a payload over the cap. */
+	assert_int_equal(ipc_send(p->sv[0], IPC_SIGN, 1, buf,
+	    IPC_MAX_PAYLOAD + 1, NULL, 0), -EINVAL);
+	/* A datagram larger than any message is truncated: -EMSGSIZE. */
+	n = raw_msg(buf, IPC_MAGIC, IPC_VERSION, IPC_SIGN,
+	    IPC_MAX_PAYLOAD + 10, pl, sizeof(pl));
+	assert_int_equal(send(p->sv[0], buf, n, 0), (ssize_t)n);
+	assert_int_equal(ipc_recv(p->sv[1], &msg), -EMSGSIZE);
+	/* The exact maximum is fine. */
+	assert_int_equal(ipc_send(p->sv[0], IPC_SIGN, 1, buf, IPC_MAX_PAYLOAD,
+	    NULL, 0), 0);
+	assert_int_equal(ipc_recv(p->sv[1], &msg), 1);
+	assert_int_equal(msg.hdr.len, IPC_MAX_PAYLOAD);
+	/* Unknown types are refused by the sender too. */
+	assert_int_equal(ipc_send(p->sv[0], 999, 1, NULL, 0, NULL, 0), -EINVAL);
+	assert_int_equal(ipc_send(p->sv[0], IPC_SIGN, 1, NULL, 4, NULL, 0),
+	    -EINVAL);
+}
+
+static void
+test_eof_and_eagain(void **state)
+{
+	static struct ipc_msg msg;
+	int sv[2], fl;
+
+	assert_int_equal(ipc_socketpair(sv), 0);
+	fl = fcntl(sv[1], F_GETFL);
+	assert_int_equal(fcntl(sv[1], F_SETFL, fl | O_NONBLOCK), 0);
+	assert_int_equal(ipc_recv(sv[1], &msg), -EAGAIN);
+	close(sv[0]);
+	assert_int_equal(ipc_recv(sv[1], &msg), 0);
+	close(sv[1]);
+}
+
+static void
+test_peer_uid(void **state)
+{
+	struct pair *p = *state;
+	uid_t uid;
+	pid_t pid;
+
+	assert_int_equal(ipc_peer_uid(p->sv[0], &uid, &pid), 0);
+	assert_int_equal(uid, getuid());
+	assert_int_equal(pid, getpid());
+	assert_int_equal(ipc_peer_uid(-1, &uid, &pid), -EBADF);
+}
+
+static void
+test_type_names(void **state)
+{
+	assert_string_equal(ipc_type_name(IPC_SIGN), "SIGN");
+	assert_string_equal(ipc_type_name(IPC_KEYD_STATS_REPLY),
+	    "KEYD_STATS_REPLY");
+	assert_string_equal(ipc_type_name(12345), "UNKNOWN");
+	assert_true(ipc_type_known(IPC_WORKER_REKEY_REPLY));
+	assert_false(ipc_type_known(IPC_WORKER_STOP + 1));
+}
+
+int
+main(void)
+{
+	const struct CMUnitTest tests[] = {
+		cmocka_unit_test_setup_teardown(test_hello, pair_setup,
+		    pair_teardown),
+		cmocka_unit_test_setup_teardown(test_hello_send_order,
+		    pair_setup, pair_teardown),
+		cmocka_unit_test_setup_teardown(test_error, pair_setup,
+		    pair_teardown),
+		cmocka_unit_test_setup_teardown(test_fixed_payloads, pair_setup,
+		    pair_teardown),
+		cmocka_unit_test(test_fixed_rejects),
+		cmocka_unit_test_setup_teardown(test_sign, pair_setup,
+		    pair_teardown),
+		cmocka_unit_test_setup_teardown(test_decrypt, pair_setup,
+		    pair_teardown),
+		cmocka_unit_test_setup_teardown(test_reply, pair_setup,
+		    pair_teardown),
+		cmocka_unit_test_setup_teardown(test_key_list, pair_setup,
+		    pair_teardown),
+		cmocka_unit_test_setup_teardown(test_fd_passing, pair_setup,
+		    pair_teardown),
+		cmocka_unit_test_setup_teardown(test_nfds_mismatch, pair_setup,
+		    pair_teardown),
+		cmocka_unit_test_setup_teardown(test_raw_rejects, pair_setup,
+		    pair_teardown),
+		cmocka_unit_test_setup_teardown(test_oversized, pair_setup,
+		    pair_teardown),
+		cmocka_unit_test(test_eof_and_eagain),
+		cmocka_unit_test_setup_teardown(test_peer_uid, pair_setup,
+		    pair_teardown),
+		cmocka_unit_test(test_type_names),
+	};
+
+	return cmocka_run_group_tests(tests, NULL, NULL);
+}
