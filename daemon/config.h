@@ -44,6 +44,8 @@ struct frontend {
 	unsigned		index;		/* = key id in keyd */
 	char			name[CONFIG_NAME_MAX];
 	int			line;		/* of the section header */
+	int			cert_line;	/* of cert =, for messages */
+	int			key_line;	/* of key =, for messages */
 	struct config_addr	listen[CONFIG_MAX_LISTEN];
 	int			listen_fd[CONFIG_MAX_LISTEN];	/* master opens */
 	unsigned		nlisten;
@@ -51,6 +53,8 @@ struct frontend {
 	char			cert[CONFIG_PATH_MAX];	/* chain, PEM */
 	char			key[CONFIG_PATH_MAX];	/* read by keyd only */
 	char			key_passphrase_file[CONFIG_PATH_MAX]; /* "" = none */
+	/* as configured (or MOAT_DEFAULT_PRIORITY) plus ":+RSA" or ":-RSA"
+	 * by allow-rsa-kx: the final string for gnutls_priority_init2() */
 	char			priority[512];
 	int			allow_rsa_kx;	/* RSA key exchange: keyd decrypts */
 	unsigned		handshake_timeout_ms;
@@ -85,9 +89,16 @@ struct config {
 	unsigned	nfrontends;
 };
 
+#define MOAT_DEFAULT_CONTROL	"/run/moat/control.sock"
+#define MOAT_DEFAULT_CHROOT	"/var/lib/moat/empty"
+#define MOAT_DEFAULT_USER	"moat"
+#define MOAT_DEFAULT_KEYD_USER	"moat-keyd"
+
 /* config.c */
 /* Parse and check FILE; on error print "FILE:LINE: reason" to err. */
 int	config_load(const char *path, struct config *cfg, char *err, size_t errlen);
+/* moatd -t only: load each key in this process and match it to its cert. */
+int	config_check_keys(const struct config *cfg, char *err, size_t errlen);
 int	config_addr_parse(const char *text, int allow_unix, struct config_addr *out);
 const struct frontend *config_frontend_by_name(const struct config *cfg,
 	    const char *name);

@@ -1,0 +1,591 @@
+/*
+ * master_keyd.c -- start moat-keyd, hand it the keys and the workers'
+ * channels, and read what it says.
+ *
+ * keyd is a separate binary (after an upgrade it may be older than moatd,
+ * hence the versioned hello), exec'd with its control channel on fd 3 and
+ * nothing else open but stdio.  Once sandboxed it says hello; the master
+ * answers, then sends every frontend's key as descriptors it opened and
+ * never read (IPC_KEY_LOAD), one at a time, and waits for each answer.  That
+ * part is synchronous with a deadline: nothing can be served before the keys
+ * are in place, and a keyd start is short.  From then on keyd's channel is
+ * read in the loop; each worker gets its own channel (IPC_CHANNEL_ADD).
+ *
+ * A keyd that fails to start at boot stops moatd with keyd's reason.  Later,
+ * a failed restart kills that keyd, and its death schedules the next attempt
+ * with the same backoff as a crash.
+ */
+#include "config.h"
+
+#include <sys/socket.h>
+#include <sys/types.h>
+#include <sys/wait.h>
+
+#include <errno.h>
+#include <fcntl.h>
+#include <poll.h>
+#include <signal.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+#include <unistd.h>
+
+#include <ev.h>
+
+#include "ipc.h"
+#include "ipc_keyop.h"
+#include "log.h"
+#include "master.h"
+
+#define KEYD_CONTROL_FD	3
+
+static const char *
+keyd_log_level(enum log_level level)
+{
+	switch (level) {
+	case LOG_LEVEL_ERROR:	return "error";
+	case LOG_LEVEL_WARN:	return "warn";
+	case LOG_LEVEL_DEBUG:	return "debug";
+	case LOG_LEVEL_INFO:
+	default:		return "info";
+	}
+}
+
+static int64_t
+keyd_now_ms(void)
+{
+	struct timespec ts;
+
+	clock_gettime(CLOCK_MONOTONIC, &ts);
+	return (int64_t)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
+}
+
+/* Runs in the forked child: make fd 3 the channel, close the rest, exec. */
+static __dead void
+keyd_exec(const struct config *cfg, int fd)
+{
+	char threads[16], delay[16];
+	const char *argv[16];
+	sigset_t none;
+	int n = 0, sig;
+
+	/* libev's handlers and the master's mask are not keyd's business */
+	sigemptyset(&none);
+	sigprocmask(SIG_SETMASK, &none, NULL);
+	for (sig = 1; sig < NSIG; sig++)
+		if (sig != SIGKILL && sig != SIGSTOP)
+			signal(sig, SIG_DFL);
+	/* its own process group: a terminal's ^C is for the master to handle */
+	setpgid(0, 0);
+
+	if (fd == KEYD_CONTROL_FD) {
+		if (fcntl(fd, F_SETFD, 0) < 0)
+			fatal("%s: fcntl", __func__);
+	} else if (dup2(fd, KEYD_CONTROL_FD) < 0) {
+		fatal("%s: dup2", __func__);
+	}
+	if (close_range(KEYD_CONTROL_FD + 1, ~0u, 0) < 0) {
+		for (n = KEYD_CONTROL_FD + 1; n < 65536; n++)
+			close(n);
+	}
+
+	snprintf(threads, sizeof(threads), "%u", cfg->keyd_threads);
+	snprintf(delay, sizeof(delay), "%u", cfg->keyd_sign_delay_ms);
+	n = 0;
+	argv[n++] = cfg->keyd_path;
+	argv[n++] = "--control-fd";
+	argv[n++] = "3";
+	argv[n++] = "--user";
+	argv[n++] = cfg->keyd_user;
+	argv[n++] = "--chroot";
+	argv[n++] = cfg->chroot_dir;
+	argv[n++] = "--threads";
+	argv[n++] = threads;
+	if (cfg->keyd_sign_delay_ms > 0) {
+		argv[n++] = "--sign-delay-ms";
+		argv[n++] = delay;
+	}
+	argv[n++] = "--log-level";
+	argv[n++] = keyd_log_level(cfg->log_level);
+	argv[n] = NULL;
+	execv(cfg->keyd_path, (char *const *)argv);
+	log_warn("keyd: cannot execute %s", cfg->keyd_path);
+	_exit(127);
+}
+
+/* Wait for one message until the deadline.  1, 0 (EOF) or -errno. */
+static int
+keyd_recv_wait(int fd, struct ipc_msg *msg, int64_t deadline)
+{
+	struct pollfd pfd;
+	int64_t left;
+	int r;
+
+	for (;;) {
+		r = ipc_recv(fd, msg);
+		if (r != -EAGAIN)
+			return r;
+		if ((left = deadline - keyd_now_ms()) <= 0)
+			return -ETIMEDOUT;
+		pfd.fd = fd;
+		pfd.events = POLLIN;
+		if (poll(&pfd, 1, (int)left) < 0 && errno != EINTR)
+			return -errno;
+	}
+}
+
+static int
+keyd_open_ro(const char *path)
+{
+	int fd;
+
+	if ((fd = open(path, O_RDONLY | O_CLOEXEC | O_NOCTTY)) < 0)
+		return -errno;
+	return fd;
+}
+
+/* Hand keyd one frontend's key, cert and passphrase, and wait for its word. */
+static int
+keyd_load_key(struct master *m, const struct frontend *fe, int64_t deadline,
+    char *err, size_t errlen)
+{
+	struct ipc_key_load kl;
+	struct ipc_key_loaded kr;
+	struct ipc_error ie;
+	struct ipc_msg *msg = NULL;
+	int fds[3] = { -1, -1, -1 };
+	unsigned nfds = 2, i;
+	uint32_t id;
+	int r;
+
+	memset(&kl, 0, sizeof(kl));
+	kl.key_id = fe->index;
+	snprintf(kl.name, sizeof(kl.name), "%s", fe->name);
+	snprintf(kl.key_path, sizeof(kl.key_path), "%s", fe->key);
+	if (fe->allow_rsa_kx)
+		kl.flags |= IPC_KEY_F_ALLOW_DECRYPT;
+	if ((fds[0] = keyd_open_ro(fe->key)) < 0) {
+		r = fds[0];
+		snprintf(err, errlen, "frontend %s: %s: %s", fe->name, fe->key,
+		    strerror(-r));
+		goto out;
+	}
+	if ((fds[1] = keyd_open_ro(fe->cert)) < 0) {
+		r = fds[1];
+		snprintf(err, errlen, "frontend %s: %s: %s", fe->name, fe->cert,
+		    strerror(-r));
+		goto out;
+	}
+	if (fe->key_passphrase_file[0] != '\0') {
+		kl.flags |= IPC_KEY_F_HAS_PASS;
+		nfds = 3;
+		if ((fds[2] = keyd_open_ro(fe->key_passphrase_file)) < 0) {
+			r = fds[2];
+			snprintf(err, errlen, "frontend %s: %s: %s", fe->name,
+			    fe->key_passphrase_file, strerror(-r));
+			goto out;
+		}
+	}
+	id = master_next_id(m);
+	if ((r = ipc_send(m->keyd.fd, IPC_KEY_LOAD, id, &kl, sizeof(kl), fds,
+	    nfds)) < 0) {
+		snprintf(err, errlen, "frontend %s: %s: cannot send to keyd: %s",
+		    fe->name, fe->key, strerror(-r));
+		goto out;
+	}
+	/* ours are copies: keyd holds its own now, and we never read them */
+	for (i = 0; i < 3; i++) {
+		if (fds[i] >= 0)
+			close(fds[i]);
+		fds[i] = -1;
+	}
+
+	if ((msg = malloc(sizeof(*msg))) == NULL) {
+		r = -ENOMEM;
+		snprintf(err, errlen, "frontend %s: %s", fe->name, strerror(-r));
+		goto out;
+	}
+	if ((r = keyd_recv_wait(m->keyd.fd, msg, deadline)) <= 0) {
+		if (r == 0)
+			r = -EPIPE;
+		snprintf(err, errlen, "frontend %s: %s: keyd did not answer: "
+		    "%s", fe->name, fe->key, r == -EPIPE ? "keyd exited" :
+		    strerror(-r));
+		goto out;
+	}
+	ipc_msg_close_fds(msg);
+	if (msg->hdr.id != id) {
+		r = -EPROTO;
+		snprintf(err, errlen, "keyd answered request %u while waiting "
+		    "for %u", msg->hdr.id, id);
+		goto out;
+	}
+	if (msg->hdr.type == IPC_ERROR &&
+	    ipc_error_decode(msg->payload, msg->hdr.len, &ie) == 0) {
+		r = ie.code;
+		snprintf(err, errlen, "frontend %s: %s: %s", fe->name, fe->key,
+		    ie.msg[0] != '\0' ? ie.msg : strerror(-r));
+		goto out;
+	}
+	if (msg->hdr.type != IPC_KEY_LOAD_REPLY ||
+	    ipc_key_loaded_decode(msg->payload, msg->hdr.len, &kr) < 0) {
+		r = -EPROTO;
+		snprintf(err, errlen, "frontend %s: %s: bad answer from keyd "
+		    "(%s)", fe->name, fe->key, ipc_type_name(msg->hdr.type));
+		goto out;
+	}
+	if (kr.status < 0) {
+		r = kr.status;
+		snprintf(err, errlen, "frontend %s: %s: %s", fe->name, fe->key,
+		    kr.msg[0] != '\0' ? kr.msg : strerror(-r));
+		goto out;
+	}
+	log_debug("%s: frontend %s: key %s loaded (%u bits, %u signature "
+	    "algorithms)", __func__, fe->name, fe->key, kr.info.bits,
+	    kr.info.nsign);
+	r = 0;
+out:
+	for (i = 0; i < 3; i++)
+		if (fds[i] >= 0)
+			close(fds[i]);
+	free(msg);
+	return r;
+}
+
+static int
+keyd_hello_wait(struct master *m, int64_t deadline, char *err, size_t errlen)
+{
+	struct ipc_msg *msg;
+	int r;
+
+	if ((msg = malloc(sizeof(*msg))) == NULL)
+		return -ENOMEM;
+	if ((r = keyd_recv_wait(m->keyd.fd, msg, deadline)) <= 0) {
+		snprintf(err, errlen, "keyd %s (pid %ld) did not start: %s",
+		    m->cfg->keyd_path, (long)m->keyd.pid, r == 0 ?
+		    "it exited (its log says why)" : strerror(-r));
+		r = r == 0 ? -EPIPE : r;
+		goto out;
+	}
+	ipc_msg_close_fds(msg);
+	if ((r = ipc_hello_check(msg, IPC_ROLE_KEYD)) < 0) {
+		snprintf(err, errlen, "keyd %s: bad hello (%s%s)",
+		    m->cfg->keyd_path, r == -EPROTO ? "version mismatch or " :
+		    "", ipc_type_name(msg->hdr.type));
+		goto out;
+	}
+	if ((r = ipc_hello_send(m->keyd.fd, IPC_ROLE_MASTER)) < 0)
+		snprintf(err, errlen, "keyd: cannot send hello: %s",
+		    strerror(-r));
+out:
+	free(msg);
+	return r;
+}
+
+/* Give every running worker a channel to this keyd generation. */
+static void
+keyd_channels_refresh(struct master *m)
+{
+	struct master_child *w;
+	unsigned i;
+	int fd, r;
+
+	for (i = 0; i < m->cfg->workers; i++) {
+		w = &m->workers[i];
+		if (w->pid == 0 || w->fd < 0)
+			continue;
+		if (master_keyd_channel(m, i, &fd) < 0) {
+			if (fd >= 0)
+				close(fd);
+			continue;
+		}
+		r = ipc_send(w->fd, IPC_WORKER_CHANNEL, master_next_id(m), NULL,
+		    0, &fd, 1);
+		close(fd);
+		if (r < 0)
+			log_warnx("worker %u (pid %ld): cannot send its new keyd "
+			    "channel: %s", i, (long)w->pid, strerror(-r));
+	}
+}
+
+static void
+keyd_channel_lost(struct master *m)
+{
+	if (m->keyd.fd >= 0) {
+		ev_io_stop(m->loop, &m->keyd.io);
+		close(m->keyd.fd);
+		m->keyd.fd = -1;
+	}
+	m->keyd.ready = 0;
+}
+
+static void
+keyd_read_cb(struct ev_loop *loop, ev_io *io, int revents)
+{
+	struct master *m = ev_userdata(loop);
+	struct ipc_msg *msg;
+	int r;
+
+	if ((msg = malloc(sizeof(*msg))) == NULL) {
+		log_warnx("%s: out of memory", __func__);
+		return;
+	}
+	r = ipc_recv(m->keyd.fd, msg);
+	if (r == -EAGAIN) {
+		free(msg);
+		return;
+	}
+	if (r == -ECONNRESET)
+		r = 0;		/* it died with our message unread: EOF */
+	if (r <= 0) {
+		/* a keyd that closes or garbles its channel is no keyd */
+		if (r < 0)
+			log_warnx("keyd (pid %ld): bad message: %s; killing it",
+			    (long)m->keyd.pid, strerror(-r));
+		else if (!m->stopping)
+			log_warnx("keyd (pid %ld) closed its channel",
+			    (long)m->keyd.pid);
+		keyd_channel_lost(m);
+		if (m->keyd.pid > 0)
+			kill(m->keyd.pid, SIGKILL);
+		free(msg);
+		return;
+	}
+	master_keyd_dispatch(m, msg);
+	ipc_msg_close_fds(msg);
+	free(msg);
+}
+
+void
+master_keyd_dispatch(struct master *m, struct ipc_msg *msg)
+{
+	struct ipc_reply rep;
+
+	switch (msg->hdr.type) {
+	case IPC_CHANNEL_ADD_REPLY:
+		if (ipc_reply_decode(msg->payload, msg->hdr.len, &rep) < 0)
+			log_warnx("keyd: malformed CHANNEL_ADD_REPLY");
+		else if (rep.status < 0)
+			log_warnx("keyd refused a worker channel: %s",
+			    strerror(-rep.status));
+		break;
+	case IPC_KEYD_STATS_REPLY:
+	case IPC_ERROR:
+		control_dispatch_keyd(m, msg);
+		break;
+	case IPC_HELLO:
+	case IPC_HELLO_REPLY:
+		break;
+	default:
+		log_warnx("keyd: unexpected %s", ipc_type_name(msg->hdr.type));
+		break;
+	}
+}
+
+static void
+keyd_kill_cb(struct ev_loop *loop, ev_timer *t, int revents)
+{
+	struct master *m = ev_userdata(loop);
+
+	if (m->keyd.pid > 0) {
+		log_warnx("keyd (pid %ld) did not stop; killing it",
+		    (long)m->keyd.pid);
+		kill(m->keyd.pid, SIGKILL);
+	}
+}
+
+static void
+keyd_child_cb(struct ev_loop *loop, ev_child *ch, int revents)
+{
+	struct master *m = ev_userdata(loop);
+	int st = ch->rstatus;
+
+	ev_child_stop(loop, ch);
+	if (m->stopping)
+		log_info("keyd (pid %ld) stopped (%s %d)", (long)ch->rpid,
+		    WIFEXITED(st) ? "status" : "signal",
+		    WIFEXITED(st) ? WEXITSTATUS(st) : WTERMSIG(st));
+	else if (WIFEXITED(st))
+		log_warnx("keyd (pid %ld) exited with status %d",
+		    (long)ch->rpid, WEXITSTATUS(st));
+	else
+		log_warnx("keyd (pid %ld) killed by signal %d (%s)",
+		    (long)ch->rpid, WTERMSIG(st), strsignal(WTERMSIG(st)));
+	control_child_gone(m, &m->keyd);
+	keyd_channel_lost(m);
+	m->keyd.pid = 0;
+	ev_timer_stop(loop, &m->keyd_kill);
+	master_status_notify(m);
+	if (m->stopping) {
+		master_stop_check(m);
+		return;
+	}
+	master_child_backoff(&m->keyd);
+}
+
+static void
+keyd_restart_cb(struct ev_loop *loop, ev_timer *t, int revents)
+{
+	struct master *m = ev_userdata(loop);
+	char err[512];
+
+	if (m->stopping || m->keyd.pid > 0)
+		return;
+	m->keyd.restarts++;
+	if (master_keyd_start(m, err, sizeof(err)) < 0)
+		log_warnx("keyd restart failed: %s", err);
+}
+
+/*
+ * Start keyd and load every key.  On failure err says why and a keyd that
+ * was started has been killed (its ev_child watcher sees it die).
+ */
+int
+master_keyd_start(struct master *m, char *err, size_t errlen)
+{
+	struct master_child *k = &m->keyd;
+	const struct config *cfg = m->cfg;
+	int sv[2] = { -1, -1 };
+	int64_t deadline;
+	unsigned i;
+	pid_t pid;
+	int r;
+
+	if (k->m == NULL) {
+		k->m = m;
+		k->what = "keyd";
+		k->fd = -1;
+		k->backoff_ms = MASTER_BACKOFF_MIN_MS;
+		ev_init(&k->io, keyd_read_cb);
+		ev_init(&k->child, keyd_child_cb);
+		ev_init(&k->restart, keyd_restart_cb);
+		ev_init(&m->keyd_kill, keyd_kill_cb);
+	}
+	if (access(cfg->keyd_path, X_OK) < 0) {
+		r = -errno;
+		snprintf(err, errlen, "keyd %s: %s", cfg->keyd_path,
+		    strerror(-r));
+		return r;
+	}
+	if ((r = ipc_socketpair(sv)) < 0) {
+		snprintf(err, errlen, "keyd: socketpair: %s", strerror(-r));
+		return r;
+	}
+	if ((pid = fork()) < 0) {
+		r = -errno;
+		snprintf(err, errlen, "keyd: fork: %s", strerror(-r));
+		close(sv[0]);
+		close(sv[1]);
+		return r;
+	}
+	if (pid == 0) {
+		close(sv[0]);
+		keyd_exec(cfg, sv[1]);
+	}
+	close(sv[1]);
+	if (fcntl(sv[0], F_SETFL, O_NONBLOCK) < 0) {
+		r = -errno;
+		snprintf(err, errlen, "keyd: fcntl: %s", strerror(-r));
+		close(sv[0]);
+		kill(pid, SIGKILL);
+		goto fail_reaped;
+	}
+	k->pid = pid;
+	k->fd = sv[0];
+	k->ready = 0;
+	k->started = ev_time();
+	ev_child_set(&k->child, pid, 0);
+	ev_child_start(m->loop, &k->child);
+	log_info("keyd %s started (pid %ld)", cfg->keyd_path, (long)pid);
+
+	deadline = keyd_now_ms() + MASTER_KEYD_START_MS;
+	if ((r = keyd_hello_wait(m, deadline, err, errlen)) < 0)
+		goto fail;
+	for (i = 0; i < cfg->nfrontends; i++)
+		if ((r = keyd_load_key(m, &cfg->frontends[i], deadline, err,
+		    errlen)) < 0)
+			goto fail;
+
+	m->keyd_generation++;
+	k->ready = 1;
+	ev_io_set(&k->io, k->fd, EV_READ);
+	ev_io_start(m->loop, &k->io);
+	log_info("keyd (pid %ld) serving %u keys, generation %u", (long)pid,
+	    cfg->nfrontends, m->keyd_generation);
+	keyd_channels_refresh(m);
+	master_status_notify(m);
+	return 0;
+
+fail:
+	keyd_channel_lost(m);
+	kill(pid, SIGKILL);
+	return r;
+fail_reaped:
+	waitpid(pid, NULL, 0);
+	return r;
+}
+
+/* Stop keyd: close its channel, SIGTERM, SIGKILL if it lingers. */
+void
+master_keyd_stop(struct master *m)
+{
+	ev_timer_stop(m->loop, &m->keyd.restart);
+	keyd_channel_lost(m);
+	if (m->keyd.pid <= 0)
+		return;
+	kill(m->keyd.pid, SIGTERM);
+	ev_timer_set(&m->keyd_kill, MASTER_KEYD_STOP_S, 0.);
+	ev_timer_start(m->loop, &m->keyd_kill);
+}
+
+/*
+ * A new worker<->keyd channel: keyd gets one end (IPC_CHANNEL_ADD), the
+ * worker the other (*worker_fd).  Without a ready keyd the worker still gets
+ * an end, already closed on the other side; it takes the next keyd's channel
+ * from IPC_WORKER_CHANNEL.
+ */
+int
+master_keyd_channel(struct master *m, unsigned worker, int *worker_fd)
+{
+	struct ipc_channel ch;
+	int sv[2], r;
+
+	*worker_fd = -1;
+	if ((r = ipc_socketpair(sv)) < 0) {
+		log_warnx("worker %u: keyd channel: socketpair: %s", worker,
+		    strerror(-r));
+		return r;
+	}
+	*worker_fd = sv[0];
+	if (!m->keyd.ready || m->keyd.fd < 0) {
+		close(sv[1]);
+		return -ENOTCONN;
+	}
+	memset(&ch, 0, sizeof(ch));
+	ch.worker = worker;
+	ch.generation = m->keyd_generation;
+	r = ipc_send(m->keyd.fd, IPC_CHANNEL_ADD, master_next_id(m), &ch,
+	    sizeof(ch), &sv[1], 1);
+	close(sv[1]);
+	if (r < 0) {
+		log_warnx("worker %u: cannot hand keyd its channel: %s", worker,
+		    strerror(-r));
+		return r;
+	}
+	return 0;
+}
+
+/* In a freshly forked worker: keyd's channel is not the worker's to hold. */
+void
+master_keyd_close_in_child(struct master *m)
+{
+	if (m->keyd.fd >= 0) {
+		ev_io_stop(m->loop, &m->keyd.io);
+		close(m->keyd.fd);
+		m->keyd.fd = -1;
+	}
+	ev_child_stop(m->loop, &m->keyd.child);
+	ev_timer_stop(m->loop, &m->keyd.restart);
+	ev_timer_stop(m->loop, &m->keyd_kill);
+}

@@ -1,0 +1,169 @@
+/*
+ * moatctl.c -- talk to a running moatd over its control socket.
+ *
+ * One connection per command: send the command line, read the answer until
+ * EOF.  An answer starting with "error: " is printed to stderr and makes the
+ * exit status 1.  moatctl(8) documents the commands and the JSON fields.
+ */
+#include "moat_build.h"
+
+#include <sys/socket.h>
+#include <sys/time.h>
+#include <sys/un.h>
+
+#include <errno.h>
+#include <getopt.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+#define MOATCTL_DEFAULT_SOCKET	"/run/moat/control.sock"
+#define MOATCTL_TIMEOUT_S	10
+#define MOATCTL_ANSWER_MAX	(1024 * 1024)
+
+static void
+moatctl_usage(FILE *fp)
+{
+	fprintf(fp,
+	    "usage: moatctl [-s SOCKET] COMMAND\n"
+	    "commands:\n"
+	    "  status [--json]   processes, pids, uptime, frontends\n"
+	    "  stats [--json]    counters summed over the workers, and keyd's\n"
+	    "  rekey [FRONTEND]  renegotiate (TLS 1.3: key update) every live\n"
+	    "                    connection, or one frontend's\n"
+	    "  reload            reload the configuration\n"
+	    "  -s SOCKET         control socket (default %s)\n",
+	    MOATCTL_DEFAULT_SOCKET);
+}
+
+static int
+moatctl_connect(const char *path)
+{
+	struct sockaddr_un sun;
+	struct timeval tv = { MOATCTL_TIMEOUT_S, 0 };
+	int fd;
+
+	memset(&sun, 0, sizeof(sun));
+	sun.sun_family = AF_UNIX;
+	if (strlen(path) >= sizeof(sun.sun_path)) {
+		fprintf(stderr, "moatctl: socket path too long: %s\n", path);
+		return -1;
+	}
+	memcpy(sun.sun_path, path, strlen(path) + 1);
+	if ((fd = socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0)) < 0) {
+		fprintf(stderr, "moatctl: socket: %s\n", strerror(errno));
+		return -1;
+	}
+	setsockopt(fd, SOL_SOCKET, SO_RCVTIMEO, &tv, sizeof(tv));
+	setsockopt(fd, SOL_SOCKET, SO_SNDTIMEO, &tv, sizeof(tv));
+	if (connect(fd, (struct sockaddr *)&sun, sizeof(sun)) < 0) {
+		fprintf(stderr, "moatctl: cannot connect to %s: %s — is moatd "
+		    "running?\n", path, strerror(errno));
+		close(fd);
+		return -1;
+	}
+	return fd;
+}
+
+int
+main(int argc, char **argv)
+{
+	const char *sock = MOATCTL_DEFAULT_SOCKET;
+	char line[256], *answer = NULL, *p;
+	size_t len = 0, cap = 0, off;
+	ssize_t n;
+	int ch, fd, i, ret = 1;
+
+	while ((ch = getopt(argc, argv, "+s:hV")) != -1) {
+		switch (ch) {
+		case 's':
+			sock = optarg;
+			break;
+		case 'h':
+			moatctl_usage(stdout);
+			return 0;
+		case 'V':
+			printf("moatctl %s\n", MOAT_VERSION);
+			return 0;
+		default:
+			moatctl_usage(stderr);
+			return 1;
+		}
+	}
+	if (optind >= argc) {
+		moatctl_usage(stderr);
+		return 1;
+	}
+	if (strcmp(argv[optind], "status") != 0 &&
+	    strcmp(argv[optind], "stats") != 0 &&
+	    strcmp(argv[optind], "rekey") != 0 &&
+	    strcmp(argv[optind], "reload") != 0) {
+		fprintf(stderr, "moatctl: unknown command '%s'\n",
+		    argv[optind]);
+		moatctl_usage(stderr);
+		return 1;
+	}
+	line[0] = '\0';
+	off = 0;
+	for (i = optind; i < argc; i++) {
+		if (strchr(argv[i], '\n') != NULL ||
+		    off + strlen(argv[i]) + 2 >= sizeof(line)) {
+			fprintf(stderr, "moatctl: command too long\n");
+			return 1;
+		}
+		off += (size_t)snprintf(line + off, sizeof(line) - off, "%s%s",
+		    i > optind ? " " : "", argv[i]);
+	}
+	snprintf(line + off, sizeof(line) - off, "\n");
+
+	if ((fd = moatctl_connect(sock)) < 0)
+		return 1;
+	if (send(fd, line, strlen(line), MSG_NOSIGNAL) < 0) {
+		fprintf(stderr, "moatctl: %s: %s\n", sock, strerror(errno));
+		goto out;
+	}
+	shutdown(fd, SHUT_WR);
+	for (;;) {
+		if (len + 4096 + 1 > cap) {
+			if (cap >= MOATCTL_ANSWER_MAX) {
+				fprintf(stderr, "moatctl: answer too long\n");
+				goto out;
+			}
+			cap = cap ? cap * 2 : 8192;
+			if ((p = realloc(answer, cap)) == NULL) {
+				fprintf(stderr, "moatctl: out of memory\n");
+				goto out;
+			}
+			answer = p;
+		}
+		n = recv(fd, answer + len, cap - len - 1, 0);
+		if (n < 0 && errno == EINTR)
+			continue;
+		if (n < 0) {
+			fprintf(stderr, "moatctl: %s: %s\n", sock,
+			    errno == EAGAIN ? "no answer from moatd" :
+			    strerror(errno));
+			goto out;
+		}
+		if (n == 0)
+			break;
+		len += (size_t)n;
+	}
+	if (len == 0) {
+		fprintf(stderr, "moatctl: %s: moatd closed the connection "
+		    "without an answer\n", sock);
+		goto out;
+	}
+	answer[len] = '\0';
+	if (strncmp(answer, "error: ", 7) == 0) {
+		fprintf(stderr, "moatctl: %s", answer + 7);
+		goto out;
+	}
+	fwrite(answer, 1, len, stdout);
+	ret = fflush(stdout) == 0 ? 0 : 1;
+out:
+	free(answer);
+	close(fd);
+	return ret;
+}

@@ -1,0 +1,561 @@
+/*
+ * test_config.c -- the moat.conf parser: a good config read back field by
+ * field, and broken configs that must each fail with the exact FILE:LINE and
+ * a reason an operator can act on.
+ *
+ * The keys and certificates are made here with GnuTLS in a temporary
+ * directory; MOAT_KEYD points at /bin/true so the keyd lookup succeeds
+ * without a built keyd; the users are "nobody", which Debian always has.
+ */
+#include "config.h"
+
+#include <sys/stat.h>
+#include <sys/types.h>
+
+#include <errno.h>
+#include <setjmp.h>
+#include <stdarg.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+#include <unistd.h>
+
+#include <cmocka.h>
+#include <gnutls/gnutls.h>
+#include <gnutls/x509.h>
+
+#include "../../daemon/config.h"
+
+static char tmpdir[] = "/tmp/moat-test-config-XXXXXX";
+static char conf_path[256];
+static char cert_a[256], key_a[256], cert_b[256], key_b[256];
+static char key_open[256], garbage[256];
+static struct config cfg;
+static char err[1024];
+
+static void
+write_file(const char *path, const void *data, size_t len, mode_t mode)
+{
+	FILE *fp;
+
+	fp = fopen(path, "w");
+	assert_non_null(fp);
+	assert_int_equal(fwrite(data, 1, len, fp), len);
+	assert_int_equal(fclose(fp), 0);
+	assert_int_equal(chmod(path, mode), 0);
+}
+
+/* A self-signed ECDSA P-256 certificate and its key, as PEM files. */
+static void
+make_pair(const char *cert_path, const char *key_path, const char *cn)
+{
+	gnutls_x509_privkey_t key;
+	gnutls_x509_crt_t crt;
+	gnutls_datum_t out;
+	time_t now = time(NULL);
+	unsigned char serial[8] = { 1, 2, 3, 4, 5, 6, 7, 8 };
+
+	assert_int_equal(gnutls_x509_privkey_init(&key), 0);
+	assert_int_equal(gnutls_x509_privkey_generate(key, GNUTLS_PK_ECDSA,
+	    GNUTLS_CURVE_TO_BITS(GNUTLS_ECC_CURVE_SECP256R1), 0), 0);
+	assert_int_equal(gnutls_x509_crt_init(&crt), 0);
+	assert_int_equal(gnutls_x509_crt_set_version(crt, 3), 0);
+	assert_int_equal(gnutls_x509_crt_set_serial(crt, serial,
+	    sizeof(serial)), 0);
+	assert_int_equal(gnutls_x509_crt_set_activation_time(crt, now - 60), 0);
+	assert_int_equal(gnutls_x509_crt_set_expiration_time(crt,
+	    now + 86400), 0);
+	assert_int_equal(gnutls_x509_crt_set_dn_by_oid(crt,
+	    GNUTLS_OID_X520_COMMON_NAME, 0, cn, (unsigned)strlen(cn)), 0);
+	assert_int_equal(gnutls_x509_crt_set_key(crt, key), 0);
+	assert_int_equal(gnutls_x509_crt_sign2(crt, crt, key,
+	    GNUTLS_DIG_SHA256, 0), 0);
+
+	assert_int_equal(gnutls_x509_crt_export2(crt, GNUTLS_X509_FMT_PEM,
+	    &out), 0);
+	write_file(cert_path, out.data, out.size, 0644);
+	gnutls_free(out.data);
+	assert_int_equal(gnutls_x509_privkey_export2(key, GNUTLS_X509_FMT_PEM,
+	    &out), 0);
+	write_file(key_path, out.data, out.size, 0600);
+	gnutls_free(out.data);
+	gnutls_x509_crt_deinit(crt);
+	gnutls_x509_privkey_deinit(key);
+}
+
+static int
+group_setup(void **state)
+{
+	char buf[4096];
+	FILE *fp;
+	size_t n;
+
+	if (mkdtemp(tmpdir) == NULL)
+		return -1;
+	snprintf(conf_path, sizeof(conf_path), "%s/moat.conf", tmpdir);
+	snprintf(cert_a, sizeof(cert_a), "%s/a.crt", tmpdir);
+	snprintf(key_a, sizeof(key_a), "%s/a.key", tmpdir);
+	snprintf(cert_b, sizeof(cert_b), "%s/b.crt", tmpdir);
+	snprintf(key_b, sizeof(key_b), "%s/b.key", tmpdir);
+	snprintf(key_open, sizeof(key_open), "%s/open.key", tmpdir);
+	snprintf(garbage, sizeof(garbage), "%s/garbage.crt", tmpdir);
+	make_pair(cert_a, key_a, "a.test");
+	make_pair(cert_b, key_b, "b.test");
+	/* the same key as a, but readable by everyone */
+	if ((fp = fopen(key_a, "r")) == NULL)
+		return -1;
+	n = fread(buf, 1, sizeof(buf), fp);
+	fclose(fp);
+	write_file(key_open, buf, n, 0644);
+	write_file(garbage, "not a certificate\n", 18, 0644);
+	setenv("MOAT_KEYD", "/bin/true", 1);
+	return 0;
+}
+
+static int
+group_teardown(void **state)
+{
+	const char *files[] = { conf_path, cert_a, key_a, cert_b, key_b,
+	    key_open, garbage };
+	size_t i;
+
+	for (i = 0; i < sizeof(files) / sizeof(files[0]); i++)
+		unlink(files[i]);
+	rmdir(tmpdir);
+	return 0;
+}
+
+/* Write the config: "%A"/"%a" and "%B"/"%b" stand for cert/key a and b. */
+static void
+conf_write(const char *text)
+{
+	char out[8192];
+	size_t o = 0;
+	const char *s, *rep;
+
+	for (s = text; *s != '\0'; s++) {
+		rep = NULL;
+		if (s[0] == '%' && s[1] == 'A')
+			rep = cert_a;
+		else if (s[0] == '%' && s[1] == 'a')
+			rep = key_a;
+		else if (s[0] == '%' && s[1] == 'B')
+			rep = cert_b;
+		else if (s[0] == '%' && s[1] == 'b')
+			rep = key_b;
+		else if (s[0] == '%' && s[1] == 'o')
+			rep = key_open;
+		else if (s[0] == '%' && s[1] == 'g')
+			rep = garbage;
+		if (rep != NULL) {
+			assert_true(o + strlen(rep) < sizeof(out));
+			memcpy(out + o, rep, strlen(rep));
+			o += strlen(rep);
+			s++;
+			continue;
+		}
+		assert_true(o + 1 < sizeof(out));
+		out[o++] = *s;
+	}
+	write_file(conf_path, out, o, 0644);
+}
+
+#define MOAT_HEAD \
+	"[moat]\n" \
+	"user = nobody\n" \
+	"keyd-user = nobody\n"
+
+#define FRONTEND_OK \
+	"[frontend www]\n" \
+	"listen = 127.0.0.1:8443\n" \
+	"backend = 127.0.0.1:8080\n" \
+	"cert = %A\n" \
+	"key = %a\n"
+
+/* Load text; it must fail at line with a reason containing what. */
+static void
+expect_error(const char *text, int line, const char *what)
+{
+	char prefix[512];
+
+	conf_write(text);
+	assert_int_not_equal(config_load(conf_path, &cfg, err, sizeof(err)), 0);
+	snprintf(prefix, sizeof(prefix), "%s:%d: ", conf_path, line);
+	if (strncmp(err, prefix, strlen(prefix)) != 0 ||
+	    strstr(err, what) == NULL)
+		fail_msg("expected \"%s...%s\", got \"%s\"", prefix, what, err);
+}
+
+static void
+test_good(void **state)
+{
+	const struct frontend *fe;
+	const struct sockaddr_un *sun;
+
+	conf_write(
+	    "; a comment\n"
+	    "[moat]\n"
+	    "workers = 3\n"
+	    "user = nobody\n"
+	    "keyd-user = nobody\n"
+	    "control = /run/moat-test/control.sock\n"
+	    "chroot = /var/empty-test\n"
+	    "keyd = /bin/true\n"
+	    "keyd-threads = 2\n"
+	    "keyd-timeout = 3s\n"
+	    "keyd-sign-delay-ms = 200\n"
+	    "max-connections = 500\n"
+	    "drain-timeout = 2500ms\n"
+	    "log-level = debug\n"
+	    "\n"
+	    "[frontend www]\n"
+	    "listen = 127.0.0.1:8443, [::1]:8443   ; two of them\n"
+	    "backend = unix:/run/app.sock\n"
+	    "cert = %A\n"
+	    "key = %a\n"
+	    "allow-rsa-kx = yes\n"
+	    "handshake-timeout = 5s\n"
+	    "idle-timeout = 2m\n"
+	    "backend-connect-timeout = 750\n"
+	    "rekey-interval = 1h\n"
+	    "rekey-bytes = 16M\n"
+	    "rekey-on-cert-change = no\n"
+	    "on-refusal = close\n"
+	    "on-ignore = keep\n"
+	    "rekey-timeout = 20s\n"
+	    "client-renegotiation = allow\n"
+	    "client-renegotiation-limit = 5\n"
+	    "\n"
+	    "[frontend mail]\n"
+	    "listen = 0.0.0.0:993\n"
+	    "backend = [::1]:143\n"
+	    "cert = %B\n"
+	    "key = %b\n"
+	    "priority = NORMAL:-VERS-ALL:+VERS-TLS1.3:+VERS-TLS1.2:"
+	    "-CIPHER-ALL:+AES-256-GCM:+AES-128-GCM:+CHACHA20-POLY1305:"
+	    "-KX-ALL:+ECDHE-ECDSA:+ECDHE-RSA:-SIGN-RSA-SHA1:-SIGN-ECDSA-SHA1:"
+	    "-SIGN-RSA-SHA224:-SIGN-ECDSA-SHA224:%SERVER_PRECEDENCE\n");
+	if (config_load(conf_path, &cfg, err, sizeof(err)) != 0)
+		fail_msg("%s", err);
+	assert_int_equal(cfg.workers, 3);
+	assert_string_equal(cfg.user, "nobody");
+	assert_string_equal(cfg.control, "/run/moat-test/control.sock");
+	assert_string_equal(cfg.chroot_dir, "/var/empty-test");
+	assert_string_equal(cfg.keyd_path, "/bin/true");
+	assert_int_equal(cfg.keyd_threads, 2);
+	assert_int_equal(cfg.keyd_timeout_ms, 3000);
+	assert_int_equal(cfg.keyd_sign_delay_ms, 200);
+	assert_int_equal(cfg.max_connections, 500);
+	assert_int_equal(cfg.drain_timeout_ms, 2500);
+	assert_int_equal(cfg.log_level, LOG_LEVEL_DEBUG);
+	assert_int_equal(cfg.nfrontends, 2);
+
+	fe = config_frontend_by_name(&cfg, "www");
+	assert_non_null(fe);
+	assert_int_equal(fe->index, 0);
+	assert_int_equal(fe->line, 16);
+	assert_int_equal(fe->nlisten, 2);
+	assert_int_equal(fe->listen[0].ss.ss_family, AF_INET);
+	assert_int_equal(fe->listen[1].ss.ss_family, AF_INET6);
+	assert_string_equal(fe->listen[1].text, "[::1]:8443");
+	assert_int_equal(fe->listen_fd[0], -1);
+	sun = (const struct sockaddr_un *)&fe->backend.ss;
+	assert_int_equal(sun->sun_family, AF_UNIX);
+	assert_string_equal(sun->sun_path, "/run/app.sock");
+	assert_string_equal(fe->cert, cert_a);
+	assert_string_equal(fe->key, key_a);
+	assert_int_equal(fe->key_line, 20);
+	assert_true(fe->allow_rsa_kx);
+	assert_non_null(strstr(fe->priority, ":+RSA"));
+	assert_int_equal(fe->handshake_timeout_ms, 5000);
+	assert_int_equal(fe->idle_timeout_ms, 120000);
+	assert_int_equal(fe->backend_connect_timeout_ms, 750);
+	assert_int_equal(fe->rekey_interval_s, 3600);
+	assert_int_equal(fe->rekey_bytes, 16 * 1024 * 1024);
+	assert_false(fe->rekey_on_cert_change);
+	assert_int_equal(fe->on_refusal, RENEG_CLOSE);
+	assert_int_equal(fe->on_ignore, RENEG_KEEP);
+	assert_int_equal(fe->rekey_timeout_ms, 20000);
+	assert_int_equal(fe->client_renegotiation, 1);
+	assert_int_equal(fe->client_renegotiation_limit, 5);
+
+	/* a priority line longer than inih's 200-byte buffer arrives whole */
+	fe = config_frontend_by_name(&cfg, "mail");
+	assert_non_null(fe);
+	assert_int_equal(fe->index, 1);
+	assert_int_equal(fe->backend.ss.ss_family, AF_INET6);
+	assert_non_null(strstr(fe->priority, "%SERVER_PRECEDENCE:-RSA"));
+	assert_false(fe->allow_rsa_kx);
+	assert_int_equal(fe->idle_timeout_ms, 600000);	/* default */
+	assert_int_equal(fe->rekey_interval_s, 0);
+
+	assert_int_equal(config_check_keys(&cfg, err, sizeof(err)), 0);
+}
+
+static void
+test_defaults(void **state)
+{
+	conf_write(MOAT_HEAD FRONTEND_OK);
+	if (config_load(conf_path, &cfg, err, sizeof(err)) != 0)
+		fail_msg("%s", err);
+	assert_true(cfg.workers >= 1);
+	assert_string_equal(cfg.control, "/run/moat/control.sock");
+	assert_string_equal(cfg.chroot_dir, "/var/lib/moat/empty");
+	assert_int_equal(cfg.keyd_timeout_ms, 2000);
+	assert_int_equal(cfg.max_connections, 10000);
+	assert_int_equal(cfg.drain_timeout_ms, 10000);
+	assert_int_equal(cfg.frontends[0].handshake_timeout_ms, 10000);
+	assert_string_equal(cfg.frontends[0].priority,
+	    MOAT_DEFAULT_PRIORITY ":-RSA");
+}
+
+static void
+test_unknown_key(void **state)
+{
+	expect_error(MOAT_HEAD FRONTEND_OK "lisen = 1.2.3.4:5\n", 9,
+	    "unknown key 'lisen' in [frontend www]");
+	expect_error("[moat]\nworker = 2\n" FRONTEND_OK, 2,
+	    "unknown key 'worker' in [moat]");
+}
+
+static void
+test_unknown_section(void **state)
+{
+	expect_error(MOAT_HEAD "[front www]\n", 4, "unknown section [front www]");
+	expect_error(MOAT_HEAD "[frontend]\n", 4, "needs a name");
+	expect_error("listen = 1.2.3.4:5\n" MOAT_HEAD, 1, "outside a section");
+}
+
+static void
+test_duplicate_key(void **state)
+{
+	expect_error(MOAT_HEAD FRONTEND_OK "backend = 127.0.0.1:9\n", 9,
+	    "duplicate key 'backend' (first set on line 6)");
+}
+
+static void
+test_missing_key(void **state)
+{
+	expect_error(MOAT_HEAD "\n[frontend www]\nlisten = 127.0.0.1:8443\n"
+	    "backend = 127.0.0.1:8080\nkey = %a\n", 5,
+	    "frontend www: missing required key 'cert'");
+	expect_error(MOAT_HEAD "[frontend www]\ncert = %A\nkey = %a\n", 4,
+	    "missing required key 'listen'");
+}
+
+static void
+test_bad_number(void **state)
+{
+	expect_error("[moat]\nworkers = 0\n" FRONTEND_OK, 2,
+	    "bad number '0' for workers");
+	expect_error("[moat]\nmax-connections = 12x\n" FRONTEND_OK, 2,
+	    "bad number '12x' for max-connections");
+	expect_error(MOAT_HEAD FRONTEND_OK "handshake-timeout = 5 days\n", 9,
+	    "bad duration '5 days'");
+}
+
+static void
+test_bad_port(void **state)
+{
+	expect_error(MOAT_HEAD "[frontend www]\nlisten = 127.0.0.1:0\n", 5,
+	    "bad port in listen '127.0.0.1:0'");
+	expect_error(MOAT_HEAD "[frontend www]\nlisten = 127.0.0.1:65536\n", 5,
+	    "bad port");
+	expect_error(MOAT_HEAD "[frontend www]\nlisten = [::]:https\n", 5,
+	    "bad port");
+	expect_error(MOAT_HEAD "[frontend www]\nlisten = 127.0.0.1:443\n"
+	    "backend = 127.0.0.1:99999\n", 6, "bad port in backend");
+}
+
+static void
+test_bad_address(void **state)
+{
+	expect_error(MOAT_HEAD "[frontend www]\nlisten = 300.1.2.3:443\n", 5,
+	    "bad address in listen '300.1.2.3:443'");
+	expect_error(MOAT_HEAD "[frontend www]\nlisten = [::g]:443\n", 5,
+	    "bad address");
+	expect_error(MOAT_HEAD "[frontend www]\nlisten = 443\n", 5,
+	    "bad listen '443'");
+	expect_error(MOAT_HEAD "[frontend www]\nlisten = 127.0.0.1:443\n"
+	    "backend = unix:relative.sock\n", 6, "bad backend");
+}
+
+static void
+test_duplicate_listen(void **state)
+{
+	expect_error(MOAT_HEAD FRONTEND_OK "\n[frontend two]\n"
+	    "backend = 127.0.0.1:8081\n"
+	    "listen = 127.0.0.2:1, 127.0.0.1:8443\n"
+	    "cert = %B\nkey = %b\n", 12,
+	    "duplicate listen address 127.0.0.1:8443 (also in frontend www, "
+	    "line 5)");
+	expect_error(MOAT_HEAD "[frontend www]\n"
+	    "listen = [::1]:443, [::1]:443\n", 5, "duplicate listen address");
+}
+
+static void
+test_duplicate_frontend(void **state)
+{
+	expect_error(MOAT_HEAD FRONTEND_OK "[frontend www]\n", 9,
+	    "duplicate frontend name 'www' (first on line 4)");
+	expect_error(MOAT_HEAD "[moat]\n", 4, "duplicate [moat] section");
+}
+
+static void
+test_missing_cert(void **state)
+{
+	expect_error(MOAT_HEAD "[frontend www]\ncert = /nonexistent/x.crt\n", 5,
+	    "cert file /nonexistent/x.crt: No such file or directory");
+}
+
+static void
+test_bad_cert(void **state)
+{
+	expect_error(MOAT_HEAD "[frontend www]\ncert = %g\n", 5,
+	    "does not parse as a PEM certificate");
+}
+
+static void
+test_missing_key_file(void **state)
+{
+	expect_error(MOAT_HEAD "[frontend www]\nkey = /nonexistent/x.key\n", 5,
+	    "key file /nonexistent/x.key: No such file or directory");
+}
+
+static void
+test_key_mode(void **state)
+{
+	char want[512];
+
+	snprintf(want, sizeof(want), "key file %s is readable by others "
+	    "(mode 0644); chmod 600 it", key_open);
+	expect_error(MOAT_HEAD "[frontend www]\nkey = %o\n", 5, want);
+}
+
+static void
+test_key_mismatch(void **state)
+{
+	char want[1024];
+
+	conf_write(MOAT_HEAD "[frontend www]\nlisten = 127.0.0.1:8443\n"
+	    "backend = 127.0.0.1:8080\ncert = %A\nkey = %b\n");
+	if (config_load(conf_path, &cfg, err, sizeof(err)) != 0)
+		fail_msg("%s", err);
+	assert_int_not_equal(config_check_keys(&cfg, err, sizeof(err)), 0);
+	snprintf(want, sizeof(want), "%s:8: key file %s does not match "
+	    "certificate %s", conf_path, key_b, cert_a);
+	assert_string_equal(err, want);
+}
+
+static void
+test_unknown_user(void **state)
+{
+	expect_error("[moat]\nuser = no-such-user-here\n" FRONTEND_OK, 2,
+	    "unknown user 'no-such-user-here' for user");
+	expect_error("[moat]\nuser = root\n" FRONTEND_OK, 2,
+	    "must not be uid 0");
+}
+
+static void
+test_no_frontend(void **state)
+{
+	expect_error(MOAT_HEAD, 1, "no [frontend NAME] section");
+}
+
+static void
+test_bad_priority(void **state)
+{
+	expect_error(MOAT_HEAD FRONTEND_OK "\npriority = NORMAL:+NOPE-42\n", 10,
+	    "bad priority string");
+}
+
+static void
+test_bad_values(void **state)
+{
+	expect_error(MOAT_HEAD FRONTEND_OK "on-refusal = maybe\n", 9,
+	    "bad value 'maybe' for on-refusal (expected keep or close)");
+	expect_error(MOAT_HEAD FRONTEND_OK "client-renegotiation = yes\n", 9,
+	    "expected refuse or allow");
+	expect_error(MOAT_HEAD FRONTEND_OK "allow-rsa-kx = perhaps\n", 9,
+	    "expected yes or no");
+	expect_error(MOAT_HEAD FRONTEND_OK "rekey-bytes = 1T\n", 9,
+	    "bad size '1T'");
+	expect_error("[moat]\nlog-level = loud\n" FRONTEND_OK, 2,
+	    "bad log-level 'loud'");
+	expect_error("[moat]\nkeyd = /nonexistent/moat-keyd\n" FRONTEND_OK, 2,
+	    "keyd /nonexistent/moat-keyd: No such file or directory");
+	expect_error("[moat]\ncontrol = run/control.sock\n" FRONTEND_OK, 2,
+	    "must be an absolute path");
+}
+
+static void
+test_syntax(void **state)
+{
+	expect_error(MOAT_HEAD "just some words\n" FRONTEND_OK, 4,
+	    "syntax error");
+	expect_error(MOAT_HEAD "[frontend www\n", 4, "no closing ']'");
+}
+
+static void
+test_missing_file(void **state)
+{
+	char want[512];
+
+	snprintf(want, sizeof(want), "%s/nope.conf: No such file or directory",
+	    tmpdir);
+	snprintf(conf_path + strlen(tmpdir), sizeof(conf_path) -
+	    strlen(tmpdir), "/nope.conf");
+	assert_int_not_equal(config_load(conf_path, &cfg, err, sizeof(err)), 0);
+	snprintf(conf_path + strlen(tmpdir), sizeof(conf_path) -
+	    strlen(tmpdir), "/moat.conf");
+	assert_string_equal(err, want);
+}
+
+static void
+test_addr_parse(void **state)
+{
+	struct config_addr a;
+
+	assert_int_equal(config_addr_parse("0.0.0.0:443", 0, &a), 0);
+	assert_int_equal(config_addr_parse("[::]:443", 0, &a), 0);
+	assert_int_equal(config_addr_parse("unix:/x", 0, &a), -EINVAL);
+	assert_int_equal(config_addr_parse("unix:/x", 1, &a), 0);
+	assert_int_equal(config_addr_parse("1.2.3.4:-1", 0, &a), -ERANGE);
+	assert_int_equal(config_addr_parse("[::1]443", 0, &a), -EINVAL);
+	assert_int_equal(config_addr_parse("host:443", 0, &a), -EADDRNOTAVAIL);
+}
+
+int
+main(void)
+{
+	const struct CMUnitTest tests[] = {
+		cmocka_unit_test(test_good),
+		cmocka_unit_test(test_defaults),
+		cmocka_unit_test(test_unknown_key),
+		cmocka_unit_test(test_unknown_section),
+		cmocka_unit_test(test_duplicate_key),
+		cmocka_unit_test(test_missing_key),
+		cmocka_unit_test(test_bad_number),
+		cmocka_unit_test(test_bad_port),
+		cmocka_unit_test(test_bad_address),
+		cmocka_unit_test(test_duplicate_listen),
+		cmocka_unit_test(test_duplicate_frontend),
+		cmocka_unit_test(test_missing_cert),
+		cmocka_unit_test(test_bad_cert),
+		cmocka_unit_test(test_missing_key_file),
+		cmocka_unit_test(test_key_mode),
+		cmocka_unit_test(test_key_mismatch),
+		cmocka_unit_test(test_unknown_user),
+		cmocka_unit_test(test_no_frontend),
+		cmocka_unit_test(test_bad_priority),
+		cmocka_unit_test(test_bad_values),
+		cmocka_unit_test(test_syntax),
+		cmocka_unit_test(test_missing_file),
+		cmocka_unit_test(test_addr_parse),
+	};
+
+	return cmocka_run_group_tests(tests, group_setup, group_teardown);
+}
