@@ -17,7 +17,7 @@
 #include "ipc.h"
 #include "log.h"
 
-#define CONFIG_MAX_FRONTENDS	IPC_MAX_KEYS
+#define CONFIG_MAX_FRONTENDS	IPC_KEY_SLOTS_PER_GEN	/* two key slots each */
 #define CONFIG_MAX_LISTEN	8
 #define CONFIG_NAME_MAX		IPC_NAME_MAX
 #define CONFIG_PATH_MAX		IPC_PATH_MAX
@@ -41,7 +41,13 @@ enum reneg_on {
 };
 
 struct frontend {
-	unsigned		index;		/* = key id in keyd */
+	unsigned		index;
+	/*
+	 * Bumped by the master at each certificate rotation (SIGHUP); the
+	 * frontend's key lives in keyd slot IPC_KEY_SLOT(index, key_generation).
+	 * Workers forked later inherit the current value.
+	 */
+	unsigned		key_generation;
 	char			name[CONFIG_NAME_MAX];
 	int			line;		/* of the section header */
 	int			cert_line;	/* of cert =, for messages */

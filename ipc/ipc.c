@@ -246,6 +246,8 @@ ipc_type_name(uint16_t type)
 	case IPC_WORKER_STOP:		return "WORKER_STOP";
 	case IPC_WORKER_REKEY:		return "WORKER_REKEY";
 	case IPC_WORKER_REKEY_REPLY:	return "WORKER_REKEY_REPLY";
+	case IPC_WORKER_CERT:		return "WORKER_CERT";
+	case IPC_WORKER_CERT_REPLY:	return "WORKER_CERT_REPLY";
 	default:			return "UNKNOWN";
 	}
 }

@@ -68,6 +68,9 @@ enum ipc_type {
 	IPC_WORKER_REKEY	= 46,	/* struct ipc_rekey (renegotiation issue) */
 	IPC_WORKER_REKEY_REPLY	= 47,	/* struct ipc_reply: status 0 and data =
 					 * uint32_t conns asked, or status < 0 */
+	IPC_WORKER_CERT		= 48,	/* struct ipc_worker_cert + fd: new chain */
+	IPC_WORKER_CERT_REPLY	= 49,	/* struct ipc_reply: status 0 and data =
+					 * uint32_t conns asked to renegotiate */
 };
 
 /* Fixed header of every message; hdr.len payload bytes follow. */
@@ -218,6 +221,24 @@ struct ipc_worker_stats {
 
 struct ipc_rekey {
 	char		frontend[IPC_NAME_MAX];	/* "" = every frontend */
+};
+
+/*
+ * Certificate rotation.  Each frontend owns two key slots in keyd and
+ * alternates between them with every rotation, so the key a live session's
+ * old certificate needs stays in keyd while new handshakes use the new one
+ * (a handshake that started before the swap still finishes).  Generation 0
+ * is slot = frontend index.
+ */
+#define IPC_KEY_SLOTS_PER_GEN	(IPC_MAX_KEYS / 2u)	/* = max frontends */
+#define IPC_KEY_SLOT(frontend, generation) \
+	((uint32_t)(frontend) + IPC_KEY_SLOTS_PER_GEN * ((uint32_t)(generation) & 1u))
+
+/* IPC_WORKER_CERT: read the chain with pread() from offset 0 (fd shared). */
+struct ipc_worker_cert {
+	uint32_t	frontend;	/* index */
+	uint32_t	key_id;		/* IPC_KEY_SLOT(frontend, generation) */
+	uint32_t	generation;
 };
 
 /* A received message: header, payload in buf, fds taken over by the caller. */

@@ -52,6 +52,7 @@ ipc_type_known(uint16_t type)
 	case IPC_WORKER_STATS: case IPC_WORKER_STATS_REPLY:
 	case IPC_WORKER_STOP:
 	case IPC_WORKER_REKEY: case IPC_WORKER_REKEY_REPLY:
+	case IPC_WORKER_CERT: case IPC_WORKER_CERT_REPLY:
 		return 1;
 	default:
 		return 0;
@@ -178,6 +179,19 @@ ipc_rekey_decode(const uint8_t *p, size_t len, struct ipc_rekey *out)
 	if ((r = fixed_decode(p, len, out, sizeof(*out))) < 0)
 		return r;
 	if (!str_terminated(out->frontend, sizeof(out->frontend)))
+		return -EBADMSG;
+	return 0;
+}
+
+int
+ipc_worker_cert_decode(const uint8_t *p, size_t len, struct ipc_worker_cert *out)
+{
+	int r;
+
+	if ((r = fixed_decode(p, len, out, sizeof(*out))) < 0)
+		return r;
+	if (out->frontend >= IPC_KEY_SLOTS_PER_GEN ||
+	    out->key_id != IPC_KEY_SLOT(out->frontend, out->generation))
 		return -EBADMSG;
 	return 0;
 }

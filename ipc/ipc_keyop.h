@@ -30,6 +30,8 @@ int	ipc_channel_decode(const uint8_t *p, size_t len, struct ipc_channel *out);
 int	ipc_keyd_stats_decode(const uint8_t *p, size_t len, struct ipc_keyd_stats *out);
 int	ipc_worker_stats_decode(const uint8_t *p, size_t len, struct ipc_worker_stats *out);
 int	ipc_rekey_decode(const uint8_t *p, size_t len, struct ipc_rekey *out);
+int	ipc_worker_cert_decode(const uint8_t *p, size_t len,
+	    struct ipc_worker_cert *out);
 int	ipc_key_info_check(const struct ipc_key_info *ki);
 
 /* Variable payloads: encoders return bytes written or -ENOSPC / -EINVAL. */
