@@ -13,7 +13,10 @@
  * (conn_why()): "client closed", "backend closed", "idle timeout",
  * "handshake timeout", "handshake failed: <GnuTLS error or keyd reason>",
  * "backend connect failed: <errno>", "backend connect timeout",
- * "client error: ...", "backend error: ...", "worker exiting".
+ * "client error: ...", "backend error: ...", "worker exiting", and the
+ * renegotiation endings: "client refused renegotiation", "client ignored
+ * renegotiation request", "renegotiation failed: ...", "renegotiation
+ * handshake timeout".
  */
 #include "config.h"
 
@@ -98,6 +101,7 @@ conn_new(struct worker_frontend *wf, int fd, const struct sockaddr *sa,
 	ev_io_init(&c->cio, conn_client_cb, fd, EV_READ);
 	ev_init(&c->bio, conn_backend_cb);
 	ev_init(&c->timer, conn_timer_cb);
+	reneg_conn_init(c);
 
 	c->next = w->conns;
 	if (w->conns != NULL)
@@ -181,7 +185,9 @@ worker_conn_close(struct conn *c, const char *fmt, ...)
 	if (c->in_coro) {
 		c->close_pending = 1;
 		ev_io_stop(w->loop, &c->cio);
+		ev_io_stop(w->loop, &c->bio);
 		ev_timer_stop(w->loop, &c->timer);
+		reneg_conn_stop(c);
 		if (c->keyop != NULL)
 			keyop_req_abort(c->keyop, -ECANCELED);
 		return;
@@ -193,6 +199,7 @@ worker_conn_close(struct conn *c, const char *fmt, ...)
 	 * while a record send is half done (it would go out first anyway).
 	 */
 	if (c->t_handshake > 0 && c->session != NULL && c->tls_send_len == 0 &&
+	    c->ctl == 0 && c->reneg < RENEG_HS_WANTED &&
 	    !(c->flags & (CF_BYE_SENT | CF_CLIENT_NO_NOTIFY)))
 		(void)gnutls_bye(c->session, GNUTLS_SHUT_WR);
 
@@ -201,9 +208,13 @@ worker_conn_close(struct conn *c, const char *fmt, ...)
 	ev_io_stop(w->loop, &c->cio);
 	ev_io_stop(w->loop, &c->bio);
 	ev_timer_stop(w->loop, &c->timer);
+	reneg_conn_stop(c);
 	if (c->session != NULL)
 		gnutls_deinit(c->session);
 	c->session = NULL;
+	tls_cred_unref(c->cred);
+	tls_cred_unref(c->cred_old);
+	c->cred = c->cred_old = NULL;
 	keyop_transcript_reset(&c->tr);
 	proxy_free(c);
 	if (c->cfd >= 0)
@@ -291,6 +302,12 @@ conn_client_cb(struct ev_loop *loop, ev_io *io, int revents)
 		tls_handshake_step(c);
 		break;
 	case CONN_PROXY:
+		/* During a renegotiation handshake the client side is its. */
+		if (c->reneg == RENEG_HANDSHAKE) {
+			if (!(c->flags & CF_HS_APPDATA))
+				tls_handshake_step(c);
+			break;
+		}
 		proxy_client_event(c, revents);
 		break;
 	case CONN_CONNECTING:

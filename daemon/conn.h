@@ -51,8 +51,29 @@ enum conn_state {
 #define CF_BE_RD_BLOCKED	0x0080u
 #define CF_BE_WR_BLOCKED	0x0100u
 #define CF_CLIENT_NO_NOTIFY	0x0200u	/* client closed without close_notify */
-#define CF_ALERT_PENDING	0x0400u	/* struct conn.alert waits to be sent */
 #define CF_RENEG_REFUSED	0x0800u	/* GnuTLS still holds the refused ClientHello */
+#define CF_HS_APPDATA		0x1000u	/* renegotiation handshake got app data */
+#define CF_RENEG_UNSAFE		0x2000u	/* no RFC 5746: never renegotiate */
+
+/*
+ * Control messages queued for the client (struct conn.ctl); sent by
+ * reneg_ctl_flush() only when no record send is half done, and retried
+ * after GNUTLS_E_AGAIN before any data is sent (GnuTLS keeps one send
+ * buffer: a record_send after an unfinished control send would only flush
+ * the control message and report the data as sent).
+ */
+#define CTL_ALERT		0x1u	/* warning alert struct conn.alert */
+#define CTL_HELLO_REQUEST	0x2u	/* gnutls_rehandshake() (TLS 1.2) */
+#define CTL_KEY_UPDATE		0x4u	/* gnutls_session_key_update(KU_PEER) */
+
+/* Renegotiation of an established connection (worker_reneg.c). */
+enum reneg_state {
+	RENEG_IDLE = 0,
+	RENEG_QUEUED,		/* HelloRequest or KeyUpdate waits in ctl */
+	RENEG_WAIT_ANSWER,	/* HelloRequest sent: ClientHello, alert or nothing */
+	RENEG_HS_WANTED,	/* ClientHello in: handshake once sends are done */
+	RENEG_HANDSHAKE,	/* the new handshake runs on a coroutine */
+};
 
 /* A bounded byte queue: data[head..tail) is waiting to be written. */
 struct conn_buf {
@@ -63,6 +84,7 @@ struct conn_buf {
 
 struct worker;
 struct worker_frontend;
+struct worker_cred;
 
 struct conn {
 	unsigned		magic;
@@ -76,6 +98,8 @@ struct conn {
 	ev_io			bio;
 	ev_timer		timer;		/* handshake / connect / idle */
 	gnutls_session_t	session;
+	struct worker_cred	*cred;		/* the session's credentials (ref) */
+	struct worker_cred	*cred_old;	/* until a renegotiation onto cred ends */
 	char			peer[64];	/* client address:port */
 	char			sni[128];	/* sanitised */
 	ev_tstamp		t_start;	/* accepted */
@@ -95,9 +119,19 @@ struct conn {
 	struct conn_buf		b2c;		/* backend -> client plaintext */
 	size_t			tls_send_len;	/* record_send in progress (GNUTLS_E_AGAIN) */
 	unsigned		flags;		/* CF_* */
-	int			alert;		/* warning alert to send (CF_ALERT_PENDING) */
+	unsigned		ctl;		/* CTL_* control messages queued */
+	int			alert;		/* warning alert to send (CTL_ALERT) */
 	uint64_t		bytes_c2b;
 	uint64_t		bytes_b2c;
+
+	/* renegotiation / key update (worker_reneg.c) */
+	enum reneg_state	reneg;
+	int			reneg_by_client; /* the running one was the client's */
+	ev_timer		rekey_timer;	/* interval; answer or handshake deadline */
+	uint64_t		rekey_mark;	/* bytes both ways at the last rekey */
+	ev_tstamp		client_reneg_window;	/* start of the current minute */
+	unsigned		client_reneg_count;	/* allowed in that minute */
+	unsigned		rekeys;		/* completed on this connection */
 };
 
 /* conn.c */

@@ -116,6 +116,7 @@ sandbox_worker_load(int debug, int need_fchdir)
 	 * libev's eventfd and the log.
 	 */
 	ADD_SYSCALL(read, 0);
+	ADD_SYSCALL(pread64, 0);	/* a rotated certificate's descriptor */
 	ADD_SYSCALL(write, 0);
 	ADD_SYSCALL(recvfrom, 0);
 	ADD_SYSCALL(sendto, 0);

@@ -16,8 +16,9 @@
  * The master channel (dispatch table: worker_dispatch_master()):
  * IPC_HELLO (the master's; ours goes first), IPC_WORKER_STATS (answered
  * with the same id), IPC_WORKER_CHANNEL (a new keyd channel, fd attached),
- * IPC_WORKER_STOP (stop accepting, drain, exit 0), IPC_WORKER_REKEY
- * (answered IPC_ERROR -EOPNOTSUPP until renegotiation lands).  A malformed
+ * IPC_WORKER_STOP (stop accepting, drain, exit 0), IPC_WORKER_REKEY (live
+ * connections renegotiate, worker_reneg.c) and IPC_WORKER_CERT (a rotated
+ * certificate chain, fd attached).  A malformed
  * message from the master is fatal (it is our own binary); EOF means the
  * master is gone, and the worker exits.
  *
@@ -74,6 +75,26 @@ worker_master_reply(struct worker *w, uint16_t type, uint32_t id, int status)
 
 	memset(&rep, 0, sizeof(rep));
 	rep.status = status > 0 ? 0 : status;
+	if ((n = ipc_reply_encode(buf, sizeof(buf), &rep)) < 0)
+		fatalx("%s: encode", __func__);
+	if ((r = ipc_send(w->master_fd, type, id, buf, (size_t)n, NULL, 0)) < 0)
+		log_warnx("%s: %s to master: %s", __func__, ipc_type_name(type),
+		    strerror(-r));
+}
+
+/* An answer carrying a count (uint32_t): rekey and certificate rotation. */
+static void
+worker_master_reply_count(struct worker *w, uint16_t type, uint32_t id,
+    uint32_t count)
+{
+	struct ipc_reply rep;
+	uint8_t buf[64];
+	ssize_t n;
+	int r;
+
+	memset(&rep, 0, sizeof(rep));
+	rep.data = (const uint8_t *)&count;
+	rep.data_len = sizeof(count);
 	if ((n = ipc_reply_encode(buf, sizeof(buf), &rep)) < 0)
 		fatalx("%s: encode", __func__);
 	if ((r = ipc_send(w->master_fd, type, id, buf, (size_t)n, NULL, 0)) < 0)
@@ -253,6 +274,64 @@ worker_stats_send(struct worker *w, uint32_t id)
 		log_warnx("%s: %s", __func__, strerror(-r));
 }
 
+/* `moatctl rekey [FRONTEND]`: every live connection renegotiates now. */
+static void
+worker_rekey(struct worker *w, const struct ipc_msg *msg)
+{
+	struct ipc_rekey rk;
+	const struct worker_frontend *only = NULL;
+	unsigned i;
+
+	if (ipc_rekey_decode(msg->payload, msg->hdr.len, &rk) < 0)
+		fatalx("%s: malformed rekey from the master", __func__);
+	if (rk.frontend[0] != '\0') {
+		for (i = 0; i < w->nfe; i++)
+			if (strcmp(w->fe[i].fe->name, rk.frontend) == 0)
+				only = &w->fe[i];
+		if (only == NULL) {
+			(void)ipc_error_send(w->master_fd, msg->hdr.id, -ENOENT,
+			    "no frontend %s", rk.frontend);
+			return;
+		}
+	}
+	worker_master_reply_count(w, IPC_WORKER_REKEY_REPLY, msg->hdr.id,
+	    reneg_frontend(w, only, "moatctl rekey"));
+}
+
+/*
+ * Certificate rotation: the new chain arrives as a descriptor; with
+ * rekey-on-cert-change the frontend's live connections renegotiate onto it.
+ */
+static void
+worker_cert(struct worker *w, const struct ipc_msg *msg)
+{
+	struct ipc_worker_cert wc;
+	struct worker_frontend *wf;
+	uint32_t n = 0;
+	int r;
+
+	if (ipc_worker_cert_decode(msg->payload, msg->hdr.len, &wc) < 0 ||
+	    msg->nfds != 1)
+		fatalx("%s: malformed certificate message from the master",
+		    __func__);
+	if (wc.frontend >= w->nfe) {
+		(void)ipc_error_send(w->master_fd, msg->hdr.id, -ENOENT,
+		    "no frontend %u", wc.frontend);
+		return;
+	}
+	wf = &w->fe[wc.frontend];
+	if ((r = tls_frontend_rotate(wf, msg->fds[0], wc.generation)) < 0) {
+		log_warnx("frontend %s: certificate generation %u not taken: %s",
+		    wf->fe->name, wc.generation, strerror(-r));
+		(void)ipc_error_send(w->master_fd, msg->hdr.id, r,
+		    "certificate not taken: %s", strerror(-r));
+		return;
+	}
+	if (wf->fe->rekey_on_cert_change)
+		n = reneg_frontend(w, wf, "certificate change");
+	worker_master_reply_count(w, IPC_WORKER_CERT_REPLY, msg->hdr.id, n);
+}
+
 static void
 worker_dispatch_master(struct ev_loop *loop, ev_io *io, int revents)
 {
@@ -296,8 +375,10 @@ worker_dispatch_master(struct ev_loop *loop, ev_io *io, int revents)
 			worker_stop(w, 0, "asked by the master");
 			break;
 		case IPC_WORKER_REKEY:
-			(void)ipc_error_send(w->master_fd, msg.hdr.id,
-			    -EOPNOTSUPP, "renegotiation not implemented yet");
+			worker_rekey(w, &msg);
+			break;
+		case IPC_WORKER_CERT:
+			worker_cert(w, &msg);
 			break;
 		default:
 			log_warnx("%s: unexpected %s from the master", __func__,
@@ -514,9 +595,6 @@ worker_main(const struct config *cfg, unsigned index, int master_fd,
 
 	if ((r = keyop_chan_start(&w->keyd, w, keyd_fd, cfg->keyd_timeout_ms)) < 0)
 		fatalx("keyd channel start-up: %s", strerror(-r));
-	for (i = 0; i < w->nfe; i++)
-		if (tls_frontend_key(&w->fe[i]) < 0)
-			fatalx("frontend %s: key set-up failed", w->fe[i].fe->name);
 
 	worker_nofile_raise(cfg);
 	memset(&pd, 0, sizeof(pd));

@@ -27,15 +27,32 @@
 #define WORKER_FE_MAGIC		0x57466e74u	/* "WFnt" */
 #define WORKER_MAX_CHAIN	16u		/* certificates in one chain */
 
+#define WORKER_CRED_MAGIC	0x43726564u	/* "Cred" */
+#define WORKER_CERT_MAX		(1024u * 1024u)	/* a PEM chain larger is refused */
+
+/*
+ * One generation of a frontend's certificate chain with its keyd-backed
+ * key (keyd slot key.index = IPC_KEY_SLOT(frontend, generation)).  Every
+ * session holds a reference to the one it handshook with; a rotation makes
+ * a new one, and the old one is freed when its last session ends or has
+ * renegotiated onto the new one.
+ */
+struct worker_cred {
+	unsigned		magic;
+	unsigned		refs;		/* the frontend's + one per session */
+	struct worker_frontend	*wf;
+	unsigned		generation;
+	gnutls_certificate_credentials_t cred;
+	struct keyop_key	key;		/* the ext4 key's userdata: lives here */
+	struct worker_cred	*prev, *next;	/* worker's list of live creds */
+};
+
 struct worker_frontend {
 	unsigned		magic;
 	const struct frontend	*fe;
 	struct worker		*w;
-	gnutls_certificate_credentials_t cred;
+	struct worker_cred	*cred;		/* current: new handshakes use it */
 	gnutls_priority_t	prio;
-	struct keyop_key	key;
-	gnutls_pcert_st		pcert[WORKER_MAX_CHAIN];  /* until set_key takes it */
-	unsigned		npcert;
 	/*
 	 * A unix-socket backend with a path cannot be reached by name from
 	 * inside the empty chroot; the worker keeps its directory open and
@@ -59,6 +76,7 @@ struct worker {
 	ev_signal		sigint;
 	ev_timer		accept_retry;	/* after EMFILE and friends */
 	struct keyop_chan	keyd;
+	struct worker_cred	*creds;		/* every live generation */
 	struct worker_frontend	fe[CONFIG_MAX_FRONTENDS];
 	unsigned		nfe;
 	struct conn		*conns;		/* live connections */
@@ -80,15 +98,35 @@ void	worker_stop(struct worker *w, int exit_code, const char *why);
 
 /* worker_tls.c */
 int	tls_frontend_init(struct worker_frontend *wf);
-int	tls_frontend_key(struct worker_frontend *wf);
+struct worker_cred *tls_cred_new(struct worker_frontend *wf,
+	    const gnutls_datum_t *pem, unsigned generation);
+void	tls_cred_ref(struct worker_cred *wc);
+void	tls_cred_unref(struct worker_cred *wc);
+int	tls_frontend_rotate(struct worker_frontend *wf, int fd,
+	    unsigned generation);
 int	tls_session_new(struct conn *c);
+int	tls_session_cred_switch(struct conn *c);
 void	tls_handshake_step(struct conn *c);
-int	tls_record_event(struct conn *c, int ret);
-int	tls_alert_flush(struct conn *c);
 const char *tls_version_name(const struct conn *c);
 const char *tls_cipher_name(const struct conn *c);
 
+/* worker_reneg.c */
+void	reneg_conn_init(struct conn *c);
+void	reneg_conn_start(struct conn *c);
+void	reneg_conn_stop(struct conn *c);
+int	reneg_request(struct conn *c, const char *why);
+unsigned reneg_frontend(struct worker *w, const struct worker_frontend *only,
+	    const char *why);
+int	reneg_record_event(struct conn *c, int ret);
+int	reneg_ctl_flush(struct conn *c);
+void	reneg_bytes_check(struct conn *c);
+int	reneg_hs_wanted(const struct conn *c);
+void	reneg_hs_start(struct conn *c);
+void	reneg_hs_done(struct conn *c, int r);
+void	reneg_hs_appdata(struct conn *c);
+
 /* worker_proxy.c */
+size_t	conn_buf_room(struct conn_buf *b);
 int	proxy_backend_prepare(struct worker_frontend *wf);
 void	proxy_connect(struct conn *c);
 void	proxy_connected(struct conn *c);

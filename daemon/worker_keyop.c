@@ -5,7 +5,8 @@
  * ----
  * Every frontend's key is a gnutls_privkey_import_ext4() key whose callbacks
  * send the operation to keyd over this worker's SOCK_SEQPACKET channel
- * (IPC_SIGN / IPC_DECRYPT, key id = frontend index) and wait for the answer
+ * (IPC_SIGN / IPC_DECRYPT, key id = the frontend's keyd slot for that
+ * certificate generation, IPC_KEY_SLOT()) and wait for the answer
  * (IPC_SIGN_REPLY / IPC_DECRYPT_REPLY / IPC_ERROR with the same request id).
  * The info callback answers from the IPC_KEY_LIST_REPLY keyd sent: the
  * public-key algorithm, its bits, and the signature algorithms keyd will do.
@@ -807,28 +808,34 @@ keyop_transcript_hook(gnutls_session_t session, unsigned htype, unsigned when,
 
 /* ---- the channel ----------------------------------------------------------- */
 
-/* Take keyd's key list; at start-up a frontend without a key is fatal. */
+/*
+ * Take keyd's key list for every live credential generation (each has its
+ * own keyd slot); at start-up a frontend without a key is fatal.
+ */
 static int
 keyop_keys_update(struct keyop_chan *ch, const struct ipc_msg *msg, int initial)
 {
 	static struct ipc_key_info keys[IPC_MAX_KEYS];
 	struct worker *w = ch->w;
+	struct worker_cred *wc;
 	struct keyop_key *k;
-	unsigned n, i, j;
+	const char *name;
+	unsigned n, j;
 
 	if (ipc_key_list_decode(msg->payload, msg->hdr.len, keys, IPC_MAX_KEYS,
 	    &n) < 0) {
 		log_warnx("keyop: malformed key list from keyd");
 		return -EBADMSG;
 	}
-	for (i = 0; i < w->nfe; i++) {
-		k = &w->fe[i].key;
+	for (wc = w->creds; wc != NULL; wc = wc->next) {
+		k = &wc->key;
+		name = wc->wf->fe->name;
 		for (j = 0; j < n; j++)
-			if (keys[j].key_id == i)
+			if (keys[j].key_id == k->index)
 				break;
 		if (j == n) {
-			log_warnx("keyop: keyd has no key for frontend %s",
-			    w->fe[i].fe->name);
+			log_warnx("keyop: keyd has no key for frontend %s "
+			    "(slot %u)", name, k->index);
 			if (initial)
 				return -ENOENT;
 			k->available = 0;
@@ -837,8 +844,7 @@ keyop_keys_update(struct keyop_chan *ch, const struct ipc_msg *msg, int initial)
 		if (keyop_pk_family((int)keys[j].pk_algo) !=
 		    keyop_pk_family(k->cert_pk)) {
 			log_warnx("keyop: frontend %s: keyd's key is %s, the "
-			    "certificate's is %s; not using it",
-			    w->fe[i].fe->name,
+			    "certificate's is %s; not using it", name,
 			    gnutls_pk_get_name(keys[j].pk_algo),
 			    gnutls_pk_get_name(k->cert_pk));
 			if (initial)
@@ -848,8 +854,8 @@ keyop_keys_update(struct keyop_chan *ch, const struct ipc_msg *msg, int initial)
 		}
 		k->info = keys[j];
 		k->available = 1;
-		log_debug("keyop: frontend %s: key %s, %s %u bits, %u sign algorithms",
-		    w->fe[i].fe->name, keys[j].name,
+		log_debug("keyop: frontend %s: key %s in slot %u, %s %u bits, "
+		    "%u sign algorithms", name, keys[j].name, k->index,
 		    gnutls_pk_get_name(keys[j].pk_algo), keys[j].bits,
 		    keys[j].nsign);
 	}

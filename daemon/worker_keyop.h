@@ -26,7 +26,7 @@ struct keyop_req;
 /* One frontend's key as keyd described it (IPC_KEY_LIST_REPLY). */
 struct keyop_key {
 	unsigned		magic;
-	unsigned		index;		/* = key id = frontend index */
+	unsigned		index;		/* keyd slot: IPC_KEY_SLOT(frontend, gen) */
 	struct worker		*w;
 	int			available;	/* listed by the current keyd */
 	int			allow_decrypt;	/* frontend enabled RSA kx */

@@ -19,7 +19,7 @@
  * - gnutls_record_send() that returned GNUTLS_E_AGAIN is called again with
  *   the same data and length (tls_send_len) before anything else is sent,
  *   and b2c is not compacted meanwhile.  No alert and no gnutls_bye() is
- *   started while such a send is pending (tls_alert_flush()).
+ *   started while such a send is pending (reneg_ctl_flush()).
  * - gnutls_record_recv() can need to write (a TLS 1.3 KeyUpdate answer);
  *   then it is retried when the client fd is writable, before any send.
  * Half-close both ways: close_notify or EOF from the client, once c2b is
@@ -107,6 +107,20 @@ proxy_backend_prepare(struct worker_frontend *wf)
 	return 0;
 }
 
+/* Move waiting bytes to the front if the tail is at the end; the room left. */
+size_t
+conn_buf_room(struct conn_buf *b)
+{
+	if (b->head == b->tail)
+		b->head = b->tail = 0;
+	else if (b->tail == CONN_BUF_SIZE && b->head > 0) {
+		memmove(b->data, b->data + b->head, b->tail - b->head);
+		b->tail -= b->head;
+		b->head = 0;
+	}
+	return CONN_BUF_SIZE - b->tail;
+}
+
 static void
 proxy_start(struct conn *c)
 {
@@ -123,6 +137,7 @@ proxy_start(struct conn *c)
 	c->state = CONN_PROXY;
 	conn_backend_watch(c, 0);
 	conn_timer_idle(c, c->wf->fe->idle_timeout_ms);
+	reneg_conn_start(c);
 	proxy_run(c);
 }
 
@@ -225,23 +240,20 @@ proxy_client_eof(struct conn *c, unsigned extra)
 		conn_why(c, "%s", proxy_client_closed_why(c));
 }
 
-/* Client -> c2b. */
+/*
+ * Client -> c2b.  Stops at a ClientHello that starts a renegotiation
+ * handshake: from there GnuTLS's handshake reads (worker_reneg.c).
+ */
 static int
 proxy_tls_read(struct conn *c)
 {
 	struct conn_buf *b = &c->c2b;
-	int moved = STEP_IDLE;
+	int moved = STEP_IDLE, r;
 	ssize_t n;
 
-	while (!(c->flags & (CF_CLIENT_EOF | CF_TLS_RD_BLOCKED | CF_TLS_RD_WANTS_WR))) {
-		if (b->head == b->tail)
-			b->head = b->tail = 0;
-		else if (b->tail == CONN_BUF_SIZE && b->head > 0) {
-			memmove(b->data, b->data + b->head, b->tail - b->head);
-			b->tail -= b->head;
-			b->head = 0;
-		}
-		if (b->tail == CONN_BUF_SIZE)
+	while (!(c->flags & (CF_CLIENT_EOF | CF_TLS_RD_BLOCKED | CF_TLS_RD_WANTS_WR)) &&
+	    c->reneg < RENEG_HS_WANTED) {
+		if (conn_buf_room(b) == 0)
 			break;
 		n = gnutls_record_recv(c->session, b->data + b->tail,
 		    CONN_BUF_SIZE - b->tail);
@@ -266,8 +278,10 @@ proxy_tls_read(struct conn *c)
 		case GNUTLS_E_REHANDSHAKE:
 		case GNUTLS_E_WARNING_ALERT_RECEIVED:
 		case GNUTLS_E_UNEXPECTED_PACKET:
-			if (tls_record_event(c, (int)n) < 0)
-				return proxy_tls_error(c, (int)n);
+			if ((r = reneg_record_event(c, (int)n)) > 0)
+				return STEP_CLOSED;
+			if (r < 0)
+				return proxy_tls_error(c, r);
 			moved = STEP_MOVED;
 			continue;
 		default:
@@ -372,20 +386,27 @@ proxy_backend_read(struct conn *c)
 	return moved;
 }
 
-/* b2c -> client; then our close_notify after the backend's EOF. */
+/*
+ * Queued control messages (alert, HelloRequest, KeyUpdate), then b2c ->
+ * client, then our close_notify after the backend's EOF.  While a
+ * renegotiation handshake is wanted or running, only a half-done record
+ * send is finished: the handshake owns the session.
+ */
 static int
 proxy_tls_write(struct conn *c)
 {
 	struct conn_buf *b = &c->b2c;
-	int moved = STEP_IDLE;
+	int moved = STEP_IDLE, own;
 	ssize_t n;
 	size_t len;
 	int r;
 
+	reneg_bytes_check(c);
 	/* A recv that must write goes first (see the header comment). */
 	while (!(c->flags & (CF_TLS_WR_BLOCKED | CF_TLS_RD_WANTS_WR))) {
-		if ((c->flags & CF_ALERT_PENDING) && c->tls_send_len == 0) {
-			r = tls_alert_flush(c);
+		own = c->reneg < RENEG_HS_WANTED;
+		if (own && c->ctl != 0 && c->tls_send_len == 0) {
+			r = reneg_ctl_flush(c);
 			if (r == GNUTLS_E_AGAIN) {
 				c->flags |= CF_TLS_WR_BLOCKED;
 				break;
@@ -395,7 +416,7 @@ proxy_tls_write(struct conn *c)
 			moved = STEP_MOVED;
 			continue;
 		}
-		if (c->tls_send_len > 0 || b->head < b->tail) {
+		if (c->tls_send_len > 0 || (own && b->head < b->tail)) {
 			len = c->tls_send_len > 0 ? c->tls_send_len : b->tail - b->head;
 			n = gnutls_record_send(c->session, b->data + b->head, len);
 			if (n > 0) {
@@ -413,7 +434,7 @@ proxy_tls_write(struct conn *c)
 			}
 			return proxy_tls_error(c, (int)n);
 		}
-		if ((c->flags & CF_BACKEND_EOF) && !(c->flags & CF_BYE_SENT)) {
+		if (own && (c->flags & CF_BACKEND_EOF) && !(c->flags & CF_BYE_SENT)) {
 			r = gnutls_bye(c->session, GNUTLS_SHUT_WR);
 			if (r == GNUTLS_E_AGAIN || r == GNUTLS_E_INTERRUPTED) {
 				c->flags |= CF_TLS_WR_BLOCKED;
@@ -434,7 +455,8 @@ proxy_finished(const struct conn *c)
 {
 	unsigned all = CF_CLIENT_EOF | CF_BACKEND_EOF | CF_BACKEND_SHUT | CF_BYE_SENT;
 
-	return (c->flags & all) == all && !(c->flags & CF_ALERT_PENDING) &&
+	return (c->flags & all) == all && c->ctl == 0 &&
+	    c->reneg < RENEG_HS_WANTED &&
 	    c->c2b.head == c->c2b.tail && c->b2c.head == c->b2c.tail &&
 	    c->tls_send_len == 0;
 }
@@ -475,19 +497,35 @@ proxy_run(struct conn *c)
 	if (any)
 		conn_timer_touch(c);
 
+	bev = 0;
+	if ((c->flags & CF_BE_RD_BLOCKED) && !(c->flags & CF_BACKEND_EOF))
+		bev |= EV_READ;
+	if (c->flags & CF_BE_WR_BLOCKED)
+		bev |= EV_WRITE;
+	conn_backend_watch(c, bev);
+
+	/* A renegotiation handshake owns the client side (worker_reneg.c). */
+	if (reneg_hs_wanted(c)) {
+		reneg_hs_start(c);
+		return;
+	}
+	if (c->reneg == RENEG_HANDSHAKE) {
+		/* The backend side goes on; the pump never touches the session. */
+		if (rounds == PROXY_ROUNDS)
+			ev_feed_event(c->w->loop, &c->bio, EV_CUSTOM);
+		if ((c->flags & CF_HS_APPDATA) && !c->in_coro &&
+		    conn_buf_room(&c->c2b) > 0)
+			reneg_hs_appdata(c);
+		return;
+	}
+
 	cev = 0;
 	if ((c->flags & CF_TLS_RD_BLOCKED) && !(c->flags & CF_CLIENT_EOF) &&
 	    (c->c2b.tail < CONN_BUF_SIZE || c->c2b.head > 0))
 		cev |= EV_READ;
 	if (c->flags & (CF_TLS_WR_BLOCKED | CF_TLS_RD_WANTS_WR))
 		cev |= EV_WRITE;
-	bev = 0;
-	if ((c->flags & CF_BE_RD_BLOCKED) && !(c->flags & CF_BACKEND_EOF))
-		bev |= EV_READ;
-	if (c->flags & CF_BE_WR_BLOCKED)
-		bev |= EV_WRITE;
 	conn_client_watch(c, cev);
-	conn_backend_watch(c, bev);
 
 	/* Still moving after PROXY_ROUNDS: let others run, come back next turn. */
 	if (rounds == PROXY_ROUNDS)

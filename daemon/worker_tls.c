@@ -9,22 +9,21 @@
  * on the loop's stack when it returned, whether straight away or after
  * keyd answered.  While the call is suspended the connection's client
  * watcher is stopped, so nothing re-enters GnuTLS for that session.  The
- * same pair will drive renegotiation handshakes (worker_reneg.c) on an
- * established connection.
+ * same pair drives renegotiation handshakes of an established connection
+ * (worker_reneg.c takes the result).
  *
- * Record events.  While proxying, gnutls_record_recv() can return
- * GNUTLS_E_REHANDSHAKE (the client sent a ClientHello) or
- * GNUTLS_E_WARNING_ALERT_RECEIVED; worker_proxy.c hands both to
- * tls_record_event(), the one place the renegotiation policy plugs in.
- * Today it refuses every client renegotiation with a no_renegotiation
- * warning alert (queued: an alert may only be sent when no record send is
- * half done, see tls_alert_flush()).
+ * Credentials.  Each frontend's chain and keyd-backed key form one
+ * refcounted generation (struct worker_cred); a certificate rotation adds a
+ * generation, sessions keep the one they handshook with until they end or
+ * renegotiate onto the new one (worker_reneg.c).
  */
 #include "config.h"
 
 #include <errno.h>
 #include <stdio.h>
+#include <stdlib.h>
 #include <string.h>
+#include <unistd.h>
 
 #include <ev.h>
 #include <gnutls/gnutls.h>
@@ -38,8 +37,9 @@
 #include "worker_keyop.h"
 
 /*
- * Read the frontend's certificate chain and build its priority cache and
- * credentials.  Runs before the privilege drop: no file opens after it.
+ * Build the priority cache and the first generation of credentials from
+ * the frontend's certificate file.  Runs before the privilege drop: no
+ * file opens after it (rotations arrive as descriptors, tls_frontend_rotate()).
  */
 int
 tls_frontend_init(struct worker_frontend *wf)
@@ -49,7 +49,6 @@ tls_frontend_init(struct worker_frontend *wf)
 	    MOAT_DEFAULT_PRIORITY;
 	const char *errpos = NULL;
 	gnutls_datum_t pem = { NULL, 0 };
-	unsigned n = WORKER_MAX_CHAIN, bits = 0;
 	int r;
 
 	if ((r = gnutls_priority_init2(&wf->prio, prio, &errpos, 0)) < 0) {
@@ -58,79 +57,185 @@ tls_frontend_init(struct worker_frontend *wf)
 		    errpos != NULL ? errpos : "?");
 		return r;
 	}
-	if ((r = gnutls_certificate_allocate_credentials(&wf->cred)) < 0)
-		return r;
-	/*
-	 * set_key() would sign a test string to match key and certificate;
-	 * keyd refuses such input and the master already checked the pair.
-	 */
-	gnutls_certificate_set_flags(wf->cred,
-	    GNUTLS_CERTIFICATE_SKIP_KEY_CERT_MATCH);
-
 	if ((r = gnutls_load_file(fe->cert, &pem)) < 0) {
 		log_warnx("%s: frontend %s: %s: %s", __func__, fe->name,
 		    fe->cert, gnutls_strerror(r));
 		return r;
 	}
-	r = gnutls_pcert_list_import_x509_raw(wf->pcert, &n, &pem,
-	    GNUTLS_X509_FMT_PEM, 0);
+	wf->cred = tls_cred_new(wf, &pem, fe->key_generation);
 	gnutls_free(pem.data);
-	if (r < 0) {
-		log_warnx("%s: frontend %s: %s: %s", __func__, fe->name,
-		    fe->cert, gnutls_strerror(r));
-		return r;
-	}
-	if (n == 0) {
-		log_warnx("%s: frontend %s: %s: no certificate", __func__,
-		    fe->name, fe->cert);
-		return GNUTLS_E_NO_CERTIFICATE_FOUND;
-	}
-	wf->npcert = n;
-
-	wf->key.magic = KEYOP_KEY_MAGIC;
-	wf->key.index = fe->index;
-	wf->key.w = wf->w;
-	wf->key.allow_decrypt = fe->allow_rsa_kx;
-	r = gnutls_pubkey_get_pk_algorithm(wf->pcert[0].pubkey, &bits);
-	if (r < 0) {
-		log_warnx("%s: frontend %s: %s: unknown public key", __func__,
-		    fe->name, fe->cert);
-		return r;
-	}
-	wf->key.cert_pk = r;
-	wf->key.info.key_id = fe->index;
-	wf->key.info.pk_algo = (uint32_t)r;
-	wf->key.info.bits = bits;
-	wf->key.info.nsign = 0;
-	snprintf(wf->key.info.name, sizeof(wf->key.info.name), "%s", fe->name);
-	return 0;
+	return wf->cred != NULL ? 0 : GNUTLS_E_CERTIFICATE_ERROR;
 }
 
 /*
- * Make the keyd-backed key and attach it with the chain.  Its algorithm
- * and size come from the certificate (keyd may not be there yet); keyd's
- * key list, when it comes, must agree (worker_keyop.c).
+ * One generation of credentials: the chain from pem and a keyd-backed key
+ * in slot IPC_KEY_SLOT(frontend, generation).  The key's algorithm and size
+ * come from the certificate (keyd may not be there yet); keyd's key list,
+ * when it comes, must agree (worker_keyop.c).  Returns it with one
+ * reference (the caller's) and linked into the worker's list, or NULL.
  */
-int
-tls_frontend_key(struct worker_frontend *wf)
+struct worker_cred *
+tls_cred_new(struct worker_frontend *wf, const gnutls_datum_t *pem,
+    unsigned generation)
 {
-	struct keyop_key *k = &wf->key;
+	const struct frontend *fe = wf->fe;
+	struct worker *w = wf->w;
+	struct worker_cred *wc;
+	gnutls_pcert_st pcert[WORKER_MAX_CHAIN];
+	unsigned n = WORKER_MAX_CHAIN, bits = 0, i;
 	int r;
 
-	if ((r = keyop_key_import(k)) < 0) {
+	memset(pcert, 0, sizeof(pcert));
+	if ((wc = calloc(1, sizeof(*wc))) == NULL) {
+		log_warn("%s: calloc", __func__);
+		return NULL;
+	}
+	wc->magic = WORKER_CRED_MAGIC;
+	wc->refs = 1;
+	wc->wf = wf;
+	wc->generation = generation;
+
+	r = gnutls_pcert_list_import_x509_raw(pcert, &n, pem,
+	    GNUTLS_X509_FMT_PEM, 0);
+	if (r < 0 || n == 0) {
+		log_warnx("%s: frontend %s: %s: %s", __func__, fe->name,
+		    fe->cert, r < 0 ? gnutls_strerror(r) : "no certificate");
+		n = r < 0 ? 0 : n;
+		goto fail;
+	}
+	if ((r = gnutls_pubkey_get_pk_algorithm(pcert[0].pubkey, &bits)) < 0) {
+		log_warnx("%s: frontend %s: %s: unknown public key", __func__,
+		    fe->name, fe->cert);
+		goto fail;
+	}
+	wc->key.magic = KEYOP_KEY_MAGIC;
+	wc->key.index = IPC_KEY_SLOT(fe->index, generation);
+	wc->key.w = w;
+	wc->key.allow_decrypt = fe->allow_rsa_kx;
+	wc->key.cert_pk = r;
+	wc->key.info.key_id = wc->key.index;
+	wc->key.info.pk_algo = (uint32_t)r;
+	wc->key.info.bits = bits;
+	wc->key.info.nsign = 0;
+	snprintf(wc->key.info.name, sizeof(wc->key.info.name), "%s", fe->name);
+
+	if ((r = gnutls_certificate_allocate_credentials(&wc->cred)) < 0)
+		goto fail;
+	/*
+	 * set_key() would sign a test string to match key and certificate;
+	 * keyd refuses such input and the pair was checked when keyd loaded it.
+	 */
+	gnutls_certificate_set_flags(wc->cred,
+	    GNUTLS_CERTIFICATE_SKIP_KEY_CERT_MATCH);
+	if ((r = keyop_key_import(&wc->key)) < 0) {
 		log_warnx("%s: frontend %s: import_ext4: %s", __func__,
-		    wf->fe->name, gnutls_strerror(r));
-		return r;
+		    fe->name, gnutls_strerror(r));
+		goto fail;
 	}
-	r = gnutls_certificate_set_key(wf->cred, NULL, 0, wf->pcert,
-	    (int)wf->npcert, k->pkey);
+	r = gnutls_certificate_set_key(wc->cred, NULL, 0, pcert, (int)n,
+	    wc->key.pkey);
 	if (r < 0) {
-		log_warnx("%s: frontend %s: set_key: %s", __func__,
-		    wf->fe->name, gnutls_strerror(r));
-		return r;
+		log_warnx("%s: frontend %s: set_key: %s", __func__, fe->name,
+		    gnutls_strerror(r));
+		gnutls_privkey_deinit(wc->key.pkey);
+		goto fail;
 	}
-	/* The credentials own the chain's contents now. */
-	memset(wf->pcert, 0, sizeof(wf->pcert));
+	/* The credentials own the chain and the key now. */
+	wc->next = w->creds;
+	if (w->creds != NULL)
+		w->creds->prev = wc;
+	w->creds = wc;
+	return wc;
+
+fail:
+	for (i = 0; i < n; i++)
+		gnutls_pcert_deinit(&pcert[i]);
+	if (wc->cred != NULL)
+		gnutls_certificate_free_credentials(wc->cred);
+	free(wc);
+	return NULL;
+}
+
+void
+tls_cred_ref(struct worker_cred *wc)
+{
+	if (wc->magic != WORKER_CRED_MAGIC)
+		fatalx("%s: bad cred", __func__);
+	wc->refs++;
+}
+
+void
+tls_cred_unref(struct worker_cred *wc)
+{
+	struct worker *w;
+
+	if (wc == NULL)
+		return;
+	if (wc->magic != WORKER_CRED_MAGIC || wc->refs == 0)
+		fatalx("%s: bad cred", __func__);
+	if (--wc->refs > 0)
+		return;
+	w = wc->wf->w;
+	if (wc->prev != NULL)
+		wc->prev->next = wc->next;
+	else
+		w->creds = wc->next;
+	if (wc->next != NULL)
+		wc->next->prev = wc->prev;
+	log_debug("%s: frontend %s: generation %u released", __func__,
+	    wc->wf->fe->name, wc->generation);
+	gnutls_certificate_free_credentials(wc->cred);	/* and the ext4 key */
+	wc->magic = 0;
+	free(wc);
+}
+
+/*
+ * Certificate rotation (IPC_WORKER_CERT): the master opened the new chain
+ * for us -- the worker cannot open files -- and keyd already holds the new
+ * key in this generation's slot.  The fd is shared with the other workers,
+ * so it is read with pread() from offset 0.  New handshakes use the new
+ * credentials; sessions keep theirs until they end or renegotiate.
+ */
+int
+tls_frontend_rotate(struct worker_frontend *wf, int fd, unsigned generation)
+{
+	gnutls_datum_t pem;
+	struct worker_cred *wc;
+	size_t len = 0;
+	ssize_t n;
+	uint8_t *buf;
+
+	if ((buf = malloc(WORKER_CERT_MAX)) == NULL)
+		return -ENOMEM;
+	for (;;) {
+		n = pread(fd, buf + len, WORKER_CERT_MAX - len, (off_t)len);
+		if (n < 0 && errno == EINTR)
+			continue;
+		if (n < 0) {
+			n = -errno;
+			free(buf);
+			return (int)n;
+		}
+		if (n == 0)
+			break;
+		len += (size_t)n;
+		if (len == WORKER_CERT_MAX) {
+			free(buf);
+			return -EFBIG;
+		}
+	}
+	pem.data = buf;
+	pem.size = (unsigned)len;
+	wc = tls_cred_new(wf, &pem, generation);
+	free(buf);
+	if (wc == NULL)
+		return -EINVAL;
+	/* keyd loaded this slot before the master told us. */
+	wc->key.available = 1;
+	tls_cred_unref(wf->cred);
+	wf->cred = wc;
+	log_info("frontend %s: certificate generation %u in use for new "
+	    "handshakes", wf->fe->name, generation);
 	return 0;
 }
 
@@ -147,8 +252,11 @@ tls_session_new(struct conn *c)
 		return r;
 	}
 	c->session = s;
+	c->cred = wf->cred;
+	tls_cred_ref(c->cred);
 	if ((r = gnutls_priority_set(s, wf->prio)) < 0 ||
-	    (r = gnutls_credentials_set(s, GNUTLS_CRD_CERTIFICATE, wf->cred)) < 0) {
+	    (r = gnutls_credentials_set(s, GNUTLS_CRD_CERTIFICATE,
+	    c->cred->cred)) < 0) {
 		log_warnx("%s: %s", __func__, gnutls_strerror(r));
 		return r;
 	}
@@ -159,6 +267,29 @@ tls_session_new(struct conn *c)
 	gnutls_handshake_set_hook_function(s, GNUTLS_HANDSHAKE_ANY,
 	    GNUTLS_HOOK_BOTH, keyop_transcript_hook);
 	keyop_transcript_reset(&c->tr);
+	return 0;
+}
+
+/*
+ * Before a renegotiation handshake: move the session onto the frontend's
+ * current credentials (a rotated certificate).  The old ones stay
+ * referenced until that handshake has ended.
+ */
+int
+tls_session_cred_switch(struct conn *c)
+{
+	struct worker_cred *cur = c->wf->cred;
+	int r;
+
+	if (c->cred == cur)
+		return 0;
+	r = gnutls_credentials_set(c->session, GNUTLS_CRD_CERTIFICATE, cur->cred);
+	if (r < 0)
+		return r;
+	tls_cred_unref(c->cred_old);
+	c->cred_old = c->cred;
+	c->cred = cur;
+	tls_cred_ref(cur);
 	return 0;
 }
 
@@ -229,8 +360,13 @@ tls_handshake_done(void *arg)
 	c->in_coro = 0;
 	c->keyop = NULL;
 	if (c->close_pending) {
-		w->stats.handshakes_failed++;
+		if (c->state == CONN_HANDSHAKE)
+			w->stats.handshakes_failed++;
 		worker_conn_close(c, "handshake aborted");
+		return;
+	}
+	if (c->state == CONN_PROXY) {
+		reneg_hs_done(c, r);	/* a renegotiation of a live connection */
 		return;
 	}
 	tls_sni_read(c);
@@ -298,71 +434,5 @@ tls_handshake_step(struct conn *c)
 		c->in_coro = 0;
 		c->w->stats.handshakes_failed++;
 		worker_conn_close(c, "handshake failed: no coroutine stack");
-	}
-}
-
-/*
- * Send a queued alert.  An alert must not be started while a record send
- * is half done: GnuTLS would only flush the old record and report success.
- * Returns 0 when nothing is left, GNUTLS_E_AGAIN, or a fatal code.
- */
-int
-tls_alert_flush(struct conn *c)
-{
-	int r;
-
-	if (!(c->flags & CF_ALERT_PENDING))
-		return 0;
-	if (c->tls_send_len > 0)
-		return GNUTLS_E_AGAIN;
-	r = gnutls_alert_send(c->session, GNUTLS_AL_WARNING,
-	    (gnutls_alert_description_t)c->alert);
-	if (r == GNUTLS_E_AGAIN || r == GNUTLS_E_INTERRUPTED)
-		return GNUTLS_E_AGAIN;	/* queued inside GnuTLS: call again */
-	c->flags &= ~CF_ALERT_PENDING;
-	return r < 0 ? r : 0;
-}
-
-/*
- * A record-layer event that is not application data, from
- * gnutls_record_recv() while proxying.  Returns 0 to go on or a negative
- * GnuTLS code to end the connection (the caller logs it).
- *
- * The seam for the renegotiation policy: worker_reneg.c takes over both
- * cases -- a ClientHello (GNUTLS_E_REHANDSHAKE) that the policy may allow,
- * which then runs tls_handshake_step() on the established connection, and
- * the client's no_renegotiation answer to our own HelloRequest.
- */
-int
-tls_record_event(struct conn *c, int ret)
-{
-	gnutls_alert_description_t a;
-
-	switch (ret) {
-	case GNUTLS_E_REHANDSHAKE:
-		c->w->stats.client_renegotiations_refused++;
-		log_info("%s: %s: client-initiated renegotiation refused",
-		    __func__, c->peer);
-		c->alert = GNUTLS_A_NO_RENEGOTIATION;
-		c->flags |= CF_ALERT_PENDING | CF_RENEG_REFUSED;
-		return 0;
-	case GNUTLS_E_UNEXPECTED_PACKET:
-		/*
-		 * GnuTLS parked the refused ClientHello in its record buffer;
-		 * the next read discards it with this code (lib/buffers.c
-		 * _gnutls_record_buffer_get()).  Expected once per refusal.
-		 */
-		if (c->flags & CF_RENEG_REFUSED) {
-			c->flags &= ~CF_RENEG_REFUSED;
-			return 0;
-		}
-		return ret;
-	case GNUTLS_E_WARNING_ALERT_RECEIVED:
-		a = gnutls_alert_get(c->session);
-		log_debug("%s: %s: warning alert %s", __func__, c->peer,
-		    gnutls_alert_get_name(a));
-		return 0;
-	default:
-		return ret;
 	}
 }
