@@ -384,38 +384,88 @@ config_user_check(struct config_parse *p, int line, const char *key,
 	return 0;
 }
 
-/* A file holding a secret: present, readable, and private to its owner. */
-static int
-config_secret_file(struct config_parse *p, const char *what, const char *path)
+/*
+ * A file holding a secret (a key, a passphrase): a regular file we can open,
+ * neither readable nor writable by group or others.  0, or a negative errno
+ * with the reason, without the path, in why.  Start-up (config_load) and a
+ * certificate rotation (control.c) make this same check.
+ */
+int
+config_check_secret_file(const char *path, char *why, size_t whylen)
 {
 	struct stat st;
-	int fd;
+	int fd, r;
 
 	if ((fd = open(path, O_RDONLY | O_CLOEXEC | O_NOCTTY)) < 0) {
-		config_error(p, p->lineno, "%s %s: %s", what, path,
-		    strerror(errno));
-		return -errno;
+		r = -errno;
+		snprintf(why, whylen, "%s", strerror(-r));
+		return r;
 	}
 	if (fstat(fd, &st) < 0 || !S_ISREG(st.st_mode)) {
 		close(fd);
-		config_error(p, p->lineno, "%s %s: not a regular file", what,
-		    path);
+		snprintf(why, whylen, "not a regular file");
 		return -EINVAL;
 	}
 	close(fd);
 	if (st.st_mode & 044) {
-		config_error(p, p->lineno, "%s %s is readable by others (mode "
-		    "%04o); chmod 600 it", what, path,
-		    (unsigned)(st.st_mode & 07777));
+		snprintf(why, whylen, "readable by others (mode %04o); chmod 600 "
+		    "it", (unsigned)(st.st_mode & 07777));
 		return -EPERM;
 	}
 	if (st.st_mode & 022) {
-		config_error(p, p->lineno, "%s %s is writable by others (mode "
-		    "%04o); chmod 600 it", what, path,
-		    (unsigned)(st.st_mode & 07777));
+		snprintf(why, whylen, "writable by others (mode %04o); chmod 600 "
+		    "it", (unsigned)(st.st_mode & 07777));
 		return -EPERM;
 	}
 	return 0;
+}
+
+/*
+ * A certificate chain: readable, and PEM that GnuTLS parses into at least
+ * one certificate.  0, or a negative errno with the reason in why: -EINVAL
+ * when the file was read but does not parse.
+ */
+int
+config_check_cert_file(const char *path, char *why, size_t whylen)
+{
+	gnutls_x509_crt_t *crts = NULL;
+	gnutls_datum_t data = { NULL, 0 };
+	unsigned ncrt = 0, i;
+	int r;
+
+	if (access(path, R_OK) < 0) {
+		r = -errno;
+		snprintf(why, whylen, "%s", strerror(-r));
+		return r;
+	}
+	if ((r = gnutls_load_file(path, &data)) < 0) {
+		snprintf(why, whylen, "%s", gnutls_strerror(r));
+		return -EIO;
+	}
+	r = gnutls_x509_crt_list_import2(&crts, &ncrt, &data,
+	    GNUTLS_X509_FMT_PEM, 0);
+	gnutls_free(data.data);
+	if (r < 0 || ncrt == 0) {
+		snprintf(why, whylen, "does not parse as a PEM certificate "
+		    "chain: %s", r < 0 ? gnutls_strerror(r) : "no certificate");
+		return -EINVAL;
+	}
+	for (i = 0; i < ncrt; i++)
+		gnutls_x509_crt_deinit(crts[i]);
+	gnutls_free(crts);
+	return 0;
+}
+
+static int
+config_secret_file(struct config_parse *p, const char *what, const char *path)
+{
+	char why[256];
+	int r;
+
+	if ((r = config_check_secret_file(path, why, sizeof(why))) < 0)
+		config_error(p, p->lineno, "%s %s%s%s", what, path,
+		    r == -EPERM ? " is " : ": ", why);
+	return r;
 }
 
 /* --- [moat] ------------------------------------------------------------- */
@@ -629,37 +679,16 @@ set_backend(struct config_parse *p, const char *v)
 static int
 set_cert(struct config_parse *p, const char *v)
 {
-	gnutls_x509_crt_t *crts = NULL;
-	gnutls_datum_t data = { NULL, 0 };
-	unsigned ncrt = 0, i;
+	char why[256];
 	int r;
 
 	p->fe->cert_line = p->lineno;
 	if (config_abspath(p, "cert", v, p->fe->cert, sizeof(p->fe->cert)) < 0)
 		return -EINVAL;
-	if (access(v, R_OK) < 0) {
-		config_error(p, p->lineno, "cert file %s: %s", v,
-		    strerror(errno));
-		return -errno;
-	}
-	if ((r = gnutls_load_file(v, &data)) < 0) {
-		config_error(p, p->lineno, "cert file %s: %s", v,
-		    gnutls_strerror(r));
-		return -EIO;
-	}
-	r = gnutls_x509_crt_list_import2(&crts, &ncrt, &data,
-	    GNUTLS_X509_FMT_PEM, 0);
-	gnutls_free(data.data);
-	if (r < 0 || ncrt == 0) {
-		config_error(p, p->lineno, "cert file %s does not parse as a PEM "
-		    "certificate chain: %s", v,
-		    r < 0 ? gnutls_strerror(r) : "no certificate");
-		return -EINVAL;
-	}
-	for (i = 0; i < ncrt; i++)
-		gnutls_x509_crt_deinit(crts[i]);
-	gnutls_free(crts);
-	return 0;
+	if ((r = config_check_cert_file(v, why, sizeof(why))) < 0)
+		config_error(p, p->lineno, "cert file %s%s%s", v,
+		    r == -EINVAL ? " " : ": ", why);
+	return r;
 }
 
 static int

@@ -105,6 +105,9 @@ struct config {
 int	config_load(const char *path, struct config *cfg, char *err, size_t errlen);
 /* moatd -t only: load each key in this process and match it to its cert. */
 int	config_check_keys(const struct config *cfg, char *err, size_t errlen);
+/* Start-up and certificate rotation: 0, or -errno and why (no path). */
+int	config_check_secret_file(const char *path, char *why, size_t whylen);
+int	config_check_cert_file(const char *path, char *why, size_t whylen);
 int	config_addr_parse(const char *text, int allow_unix, struct config_addr *out);
 const struct frontend *config_frontend_by_name(const struct config *cfg,
 	    const char *name);

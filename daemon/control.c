@@ -4,11 +4,33 @@
  * An AF_UNIX stream socket, owner root and mode 0600: whoever can connect
  * can stop renegotiations and read counters, so only root may.  A client
  * sends one line, "status [--json]", "stats [--json]", "rekey [FRONTEND]" or
- * "reload", and reads the answer until EOF.  An answer that starts with
- * "error: " is a failure (moatctl exits 1).  stats and rekey ask every
- * worker (and keyd) over their channels, match the answers by request id and
- * give them MASTER_REQ_TIMEOUT_S; a child that does not answer in time, or
- * dies first, is reported as such, never guessed.
+ * "reload", and reads the answer until EOF.  A line of the answer that
+ * starts with "error: " is a failure (moatctl prints it, and the indented
+ * lines under it, to stderr and exits 1).  stats and rekey ask every worker
+ * (and keyd) over their channels, match the answers by request id and give
+ * them MASTER_REQ_TIMEOUT_S; a child that does not answer in time, or dies
+ * first, is reported as such, never guessed.
+ *
+ * reload (and SIGHUP, without a client) rotates every frontend's
+ * certificate and key from the same paths, one reload at a time, all of it
+ * asynchronous in the loop:
+ *   1. per frontend, check the files as start-up does (the key private to
+ *      its owner, the chain parses), then send keyd IPC_KEY_LOAD into slot
+ *      IPC_KEY_SLOT(index, key_generation + 1): the slot of the generation
+ *      before the current one, which no worker uses any more.  keyd matches
+ *      the key to the certificate and replaces the slot only if it loads.
+ *      keyd gets MASTER_RELOAD_KEYD_S to answer.
+ *   2. for each frontend keyd accepted, key_generation is raised (workers
+ *      forked from now on start on it) and every live worker gets
+ *      IPC_WORKER_CERT with the very chain keyd checked (our copy of the
+ *      open file); each answers the connections it asked to renegotiate,
+ *      within MASTER_REQ_TIMEOUT_S.
+ *   3. one line per frontend is logged, and sent to the client if any.
+ * A frontend that fails in step 1 is left exactly as it was.  Files that
+ * did not change are rotated anyway: a reload always means "take what is
+ * on disk now".  A worker that did not take generation g still uses the key
+ * in the slot generation g + 1 would fill, so that frontend is not rotated
+ * again while such a worker lives.
  */
 #include "config.h"
 
@@ -23,9 +45,11 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <time.h>
 #include <unistd.h>
 
 #include <ev.h>
+#include <systemd/sd-daemon.h>
 
 #include "ipc.h"
 #include "ipc_keyop.h"
@@ -169,7 +193,8 @@ control_status(struct control_client *c, int json)
 			control_json_str(c, fe->backend.text);
 			control_printf(c, ",\"cert\":");
 			control_json_str(c, fe->cert);
-			control_printf(c, "}");
+			control_printf(c, ",\"key_generation\":%u}",
+			    fe->key_generation);
 		}
 		control_printf(c, "]}\n");
 		return;
@@ -207,7 +232,8 @@ control_status(struct control_client *c, int json)
 		for (j = 0; j < fe->nlisten; j++)
 			control_printf(c, "%s%s", j ? ", " : "",
 			    fe->listen[j].text);
-		control_printf(c, "; backend %s\n", fe->backend.text);
+		control_printf(c, "; backend %s; certificate generation %u\n",
+		    fe->backend.text, fe->key_generation);
 	}
 }
 
@@ -416,31 +442,45 @@ control_stats_answer(struct control_client *c, struct master_req *r)
 
 /* --- rekey -------------------------------------------------------------- */
 
+/* A worker's failure as stored ("error: ..."), without the prefix. */
+static const char *
+control_reason(const char *error)
+{
+	return strncmp(error, "error: ", 7) == 0 ? error + 7 : error;
+}
+
+/*
+ * "rekey: N connections asked to renegotiate", then one indented line per
+ * worker; a worker that could not do it is an "error: " line of its own.
+ */
 static void
 control_rekey_answer(struct control_client *c, struct master_req *r)
 {
 	const struct master_req_worker *w;
 	uint64_t asked = 0;
-	unsigned i, ok = 0, asked_workers = 0;
+	unsigned i, ok = 0, running = 0;
 
 	for (i = 0; i < r->nworkers; i++) {
 		w = &r->w[i];
 		if (w->pid == 0)
 			continue;
-		asked_workers++;
+		running++;
 		if (w->answered && w->status == 0) {
 			ok++;
 			asked += w->asked;
 		}
 	}
+	if (running == 0) {
+		control_printf(c, "error: rekey failed: no worker is running\n");
+		return;
+	}
 	if (ok == 0)
-		control_printf(c, "error: rekey%s%s failed: no worker did it\n",
-		    r->frontend[0] ? " " : "", r->frontend);
+		control_printf(c, "error: rekey failed: no worker did it\n");
 	else
-		control_printf(c, "rekey%s%s: %llu connections asked to "
-		    "renegotiate (%u of %u workers)\n",
-		    r->frontend[0] ? " " : "", r->frontend,
-		    (unsigned long long)asked, ok, asked_workers);
+		control_printf(c, "rekey: %llu connections asked to renegotiate "
+		    "(%s%s%s%u of %u workers)\n", (unsigned long long)asked,
+		    r->frontend[0] ? "frontend " : "", r->frontend,
+		    r->frontend[0] ? ", " : "", ok, running);
 	for (i = 0; i < r->nworkers; i++) {
 		w = &r->w[i];
 		if (w->pid == 0)
@@ -448,13 +488,25 @@ control_rekey_answer(struct control_client *c, struct master_req *r)
 		else if (w->answered && w->status == 0)
 			control_printf(c, "  worker %u (pid %ld): %u "
 			    "connections\n", i, (long)w->pid, w->asked);
-		else
-			control_printf(c, "  worker %u (pid %ld): %s\n", i,
-			    (long)w->pid, w->error);
+	}
+	for (i = 0; i < r->nworkers; i++) {
+		w = &r->w[i];
+		if (w->pid != 0 && !(w->answered && w->status == 0))
+			control_printf(c, "error: worker %u (pid %ld): %s\n", i,
+			    (long)w->pid, control_reason(w->error));
 	}
 }
 
 /* --- requests to the children ------------------------------------------- */
+
+static void	control_reload_timeout(struct master_req *r);
+static int	control_reload_find(struct master *m, uint32_t id);
+static void	control_reload_keyd_answer(struct master_req *r, unsigned i,
+		    struct ipc_msg *msg);
+static void	control_reload_worker_answer(struct master_req *r, unsigned i,
+		    struct master_child *w, struct ipc_msg *msg);
+static void	control_reload_child_gone(struct master *m,
+		    struct master_child *c);
 
 static void
 control_req_finish(struct master_req *r)
@@ -486,6 +538,10 @@ control_req_timeout_cb(struct ev_loop *loop, ev_timer *t, int revents)
 	struct master_req *r = container_of(t, struct master_req, timer);
 	unsigned i;
 
+	if (r->kind == MASTER_REQ_RELOAD) {
+		control_reload_timeout(r);
+		return;
+	}
 	for (i = 0; i < r->nworkers; i++)
 		if (r->w[i].pid > 0 && !r->w[i].answered) {
 			r->w[i].status = -ETIMEDOUT;
@@ -602,7 +658,12 @@ control_dispatch_worker(struct master *m, struct master_child *w,
 	struct ipc_reply rep;
 	struct ipc_error ie;
 	uint32_t asked;
+	int fe;
 
+	if ((fe = control_reload_find(m, msg->hdr.id)) >= 0) {
+		control_reload_worker_answer(m->reload, (unsigned)fe, w, msg);
+		return;
+	}
 	if ((r = control_req_find(m, msg->hdr.id)) == NULL) {
 		log_debug("%s: worker %u: %s for no pending request", __func__,
 		    w->index, ipc_type_name(msg->hdr.type));
@@ -663,9 +724,20 @@ control_dispatch_keyd(struct master *m, struct ipc_msg *msg)
 {
 	struct master_req *r;
 	struct ipc_error ie;
+	int fe;
 
+	if ((fe = control_reload_find(m, msg->hdr.id)) >= 0) {
+		control_reload_keyd_answer(m->reload, (unsigned)fe, msg);
+		return;
+	}
+	if (msg->hdr.type == IPC_KEY_LOAD_REPLY) {
+		log_debug("%s: KEY_LOAD_REPLY for no reload in progress",
+		    __func__);
+		return;
+	}
 	r = control_req_find(m, msg->hdr.id);
-	if (r == NULL || r->keyd_pid != m->keyd.pid || r->keyd_answered) {
+	if (r == NULL || r->kind == MASTER_REQ_RELOAD ||
+	    r->keyd_pid != m->keyd.pid || r->keyd_answered) {
 		if (msg->hdr.type == IPC_ERROR &&
 		    ipc_error_decode(msg->payload, msg->hdr.len, &ie) == 0)
 			log_warnx("keyd: %s", ie.msg);
@@ -697,6 +769,8 @@ control_child_gone(struct master *m, struct master_child *c)
 
 	for (r = m->reqs; r != NULL; r = next) {
 		next = r->next;
+		if (r->kind == MASTER_REQ_RELOAD)
+			continue;
 		if (c == &m->keyd) {
 			if (r->keyd_pid != c->pid || r->keyd_answered)
 				continue;
@@ -717,6 +791,468 @@ control_child_gone(struct master *m, struct master_child *c)
 		}
 		control_req_answered(r);
 	}
+	control_reload_child_gone(m, c);
+}
+
+/* --- reload: certificate rotation (see the comment on top) ------------- */
+
+static const struct frontend *
+control_reload_frontend(const struct master_req *r, unsigned i)
+{
+	return &r->m->cfg->frontends[i];
+}
+
+/* The frontend of the reload in progress whose messages carry id, or -1. */
+static int
+control_reload_find(struct master *m, uint32_t id)
+{
+	struct master_req *r = m->reload;
+	unsigned i;
+
+	if (r == NULL)
+		return -1;
+	for (i = 0; i < m->cfg->nfrontends; i++)
+		if (r->fe[i].id == id)
+			return (int)i;
+	return -1;
+}
+
+static void control_reload_fail(struct master_reload_fe *,
+	    const char *, ...) __attribute__((format(printf, 2, 3)));
+
+/* Step 1 failed for this frontend: nothing changes for it. */
+static void
+control_reload_fail(struct master_reload_fe *rf, const char *fmt, ...)
+{
+	va_list ap;
+
+	va_start(ap, fmt);
+	vsnprintf(rf->error, sizeof(rf->error), fmt, ap);
+	va_end(ap);
+	rf->state = MASTER_RELOAD_FAILED;
+	if (rf->cert_fd >= 0)
+		close(rf->cert_fd);
+	rf->cert_fd = -1;
+}
+
+static void control_reload_worker_fail(struct master_req *, unsigned,
+	    unsigned, const char *, ...) __attribute__((format(printf, 4, 5)));
+
+/* Worker j did not take frontend i's new chain; it keeps the old one. */
+static void
+control_reload_worker_fail(struct master_req *r, unsigned i, unsigned j,
+    const char *fmt, ...)
+{
+	struct master_reload_fe *rf = &r->fe[i];
+	char why[IPC_ERRMSG_MAX];
+	va_list ap;
+
+	va_start(ap, fmt);
+	vsnprintf(why, sizeof(why), fmt, ap);
+	va_end(ap);
+	rf->answered[j] = 1;
+	if (rf->workers_failed++ == 0)
+		snprintf(rf->worker_error, sizeof(rf->worker_error),
+		    "worker %u (pid %ld): %s", j, (long)r->w[j].pid, why);
+}
+
+/* Step 1 for frontend i: check its files, send keyd the next key. */
+static void
+control_reload_begin(struct master_req *r, unsigned i)
+{
+	struct master *m = r->m;
+	struct master_reload_fe *rf = &r->fe[i];
+	const struct frontend *fe = control_reload_frontend(r, i);
+	const struct master_child *w;
+	char why[256];
+	unsigned j;
+
+	rf->id = master_next_id(m);
+	rf->generation = fe->key_generation + 1;
+	rf->cert_fd = -1;
+	rf->state = MASTER_RELOAD_FAILED;
+	for (j = 0; j < m->cfg->workers; j++) {
+		w = &m->workers[j];
+		if (w->pid > 0 && w->cert_generation[i] != fe->key_generation) {
+			control_reload_fail(rf, "%s: worker %u (pid %ld) did not "
+			    "take generation %u of it and still uses the key "
+			    "this reload would replace (a worker takes the "
+			    "current certificate when it restarts)", fe->cert,
+			    j, (long)w->pid, fe->key_generation);
+			return;
+		}
+	}
+	if (!m->keyd.ready || m->keyd.fd < 0) {
+		control_reload_fail(rf, "%s: keyd is not running (a new keyd "
+		    "loads the current key)", fe->key);
+		return;
+	}
+	if (config_check_secret_file(fe->key, why, sizeof(why)) < 0) {
+		control_reload_fail(rf, "%s: %s", fe->key, why);
+		return;
+	}
+	if (fe->key_passphrase_file[0] != '\0' &&
+	    config_check_secret_file(fe->key_passphrase_file, why,
+	    sizeof(why)) < 0) {
+		control_reload_fail(rf, "%s: %s", fe->key_passphrase_file, why);
+		return;
+	}
+	if (config_check_cert_file(fe->cert, why, sizeof(why)) < 0) {
+		control_reload_fail(rf, "%s: %s", fe->cert, why);
+		return;
+	}
+	if (master_keyd_load_send(m, fe, IPC_KEY_SLOT(i, rf->generation),
+	    rf->id, &rf->cert_fd, rf->error, sizeof(rf->error)) < 0) {
+		rf->state = MASTER_RELOAD_FAILED;
+		return;
+	}
+	rf->state = MASTER_RELOAD_KEYD;
+	r->pending++;
+}
+
+/* Step 3: one line per frontend, to the log and to the client. */
+static void
+control_reload_finish(struct master_req *r)
+{
+	struct master *m = r->m;
+	struct control_client *c = r->client;
+	const struct frontend *fe;
+	struct master_reload_fe *rf;
+	struct master_req **pp;
+	char line[2048];
+	unsigned i, failed = 0;
+	int n;
+
+	ev_timer_stop(m->loop, &r->timer);
+	for (pp = &m->reqs; *pp != NULL; pp = &(*pp)->next)
+		if (*pp == r) {
+			*pp = r->next;
+			break;
+		}
+	m->reload = NULL;
+	for (i = 0; i < m->cfg->nfrontends; i++) {
+		rf = &r->fe[i];
+		fe = control_reload_frontend(r, i);
+		if (rf->cert_fd >= 0)
+			close(rf->cert_fd);
+		rf->cert_fd = -1;
+		if (rf->state == MASTER_RELOAD_FAILED) {
+			snprintf(line, sizeof(line), "frontend %s: reload "
+			    "failed: %s", fe->name, rf->error);
+			log_warnx("%s", line);
+			failed++;
+			if (c != NULL)
+				control_printf(c, "error: %s\n", line);
+			continue;
+		}
+		n = snprintf(line, sizeof(line), "frontend %s: reloaded "
+		    "certificate %s and key %s (generation %u); %llu "
+		    "connections asked to renegotiate", fe->name, fe->cert,
+		    fe->key, rf->generation, (unsigned long long)rf->asked);
+		if (rf->workers_failed > 0 && n > 0 &&
+		    (size_t)n < sizeof(line))
+			snprintf(line + n, sizeof(line) - (size_t)n, "; %u of %u "
+			    "workers did not take it and keep the previous "
+			    "certificate until they restart (%s)",
+			    rf->workers_failed, rf->workers_asked,
+			    rf->worker_error);
+		if (rf->workers_failed > 0) {
+			log_warnx("%s", line);
+			failed++;
+		} else {
+			log_info("%s", line);
+		}
+		if (c != NULL)
+			control_printf(c, "%s%s\n", rf->workers_failed > 0 ?
+			    "error: " : "", line);
+	}
+	if (failed > 0)
+		log_warnx("reload: %u of %u frontends failed", failed,
+		    m->cfg->nfrontends);
+	if (!m->stopping)
+		sd_notify(0, "READY=1");
+	master_status_notify(m);
+	if (c != NULL) {
+		c->req = NULL;
+		control_client_flush(c);
+	}
+	free(r);
+	if (m->reload_again && !m->stopping) {
+		m->reload_again = 0;
+		log_info("reload: starting the one asked for meanwhile");
+		control_reload(m, NULL);
+	}
+}
+
+/* Step 2: commit what keyd loaded, hand every live worker its chain. */
+static void
+control_reload_workers(struct master_req *r)
+{
+	struct master *m = r->m;
+	struct master_reload_fe *rf;
+	struct frontend *fe;
+	struct master_child *w;
+	struct ipc_worker_cert wc;
+	unsigned i, j;
+	int e;
+
+	ev_timer_stop(m->loop, &r->timer);
+	r->reload_workers = 1;
+	r->pending = 0;
+	for (j = 0; j < r->nworkers; j++) {
+		w = &m->workers[j];
+		r->w[j].pid = w->pid > 0 && w->fd >= 0 ? w->pid : 0;
+	}
+	for (i = 0; i < m->cfg->nfrontends; i++) {
+		rf = &r->fe[i];
+		if (rf->state != MASTER_RELOAD_WORKERS)
+			continue;
+		fe = &m->cfg->frontends[i];
+		fe->key_generation = rf->generation;
+		memset(&wc, 0, sizeof(wc));
+		wc.frontend = i;
+		wc.key_id = IPC_KEY_SLOT(i, rf->generation);
+		wc.generation = rf->generation;
+		for (j = 0; j < r->nworkers; j++) {
+			w = &m->workers[j];
+			if (r->w[j].pid == 0)
+				continue;
+			rf->workers_asked++;
+			if ((e = ipc_send(w->fd, IPC_WORKER_CERT, rf->id, &wc,
+			    sizeof(wc), &rf->cert_fd, 1)) < 0) {
+				control_reload_worker_fail(r, i, j, "cannot ask "
+				    "it: %s", strerror(-e));
+				continue;
+			}
+			r->pending++;
+		}
+		close(rf->cert_fd);
+		rf->cert_fd = -1;
+	}
+	if (r->pending == 0) {
+		control_reload_finish(r);
+		return;
+	}
+	ev_timer_set(&r->timer, MASTER_REQ_TIMEOUT_S, 0.);
+	ev_timer_start(m->loop, &r->timer);
+}
+
+static void
+control_reload_timeout(struct master_req *r)
+{
+	struct master_reload_fe *rf;
+	unsigned i, j;
+
+	for (i = 0; i < r->m->cfg->nfrontends; i++) {
+		rf = &r->fe[i];
+		if (!r->reload_workers && rf->state == MASTER_RELOAD_KEYD) {
+			control_reload_fail(rf, "%s: keyd did not answer within "
+			    "%.0f s", control_reload_frontend(r, i)->key,
+			    MASTER_RELOAD_KEYD_S);
+			continue;
+		}
+		if (!r->reload_workers || rf->state != MASTER_RELOAD_WORKERS)
+			continue;
+		for (j = 0; j < r->nworkers; j++)
+			if (r->w[j].pid > 0 && !rf->answered[j])
+				control_reload_worker_fail(r, i, j, "no answer "
+				    "within %.0f s", MASTER_REQ_TIMEOUT_S);
+	}
+	if (r->reload_workers)
+		control_reload_finish(r);
+	else
+		control_reload_workers(r);
+}
+
+/* keyd answered frontend i's IPC_KEY_LOAD. */
+static void
+control_reload_keyd_answer(struct master_req *r, unsigned i,
+    struct ipc_msg *msg)
+{
+	struct master_reload_fe *rf = &r->fe[i];
+	const struct frontend *fe = control_reload_frontend(r, i);
+	struct ipc_key_loaded kr;
+	struct ipc_error ie;
+
+	if (r->reload_workers || rf->state != MASTER_RELOAD_KEYD)
+		return;
+	if (msg->hdr.type == IPC_KEY_LOAD_REPLY &&
+	    ipc_key_loaded_decode(msg->payload, msg->hdr.len, &kr) == 0) {
+		if (kr.status < 0)
+			control_reload_fail(rf, "%s: %s", fe->key,
+			    kr.msg[0] != '\0' ? kr.msg : strerror(-kr.status));
+		else {
+			rf->state = MASTER_RELOAD_WORKERS;
+			log_debug("%s: frontend %s: keyd loaded key %s into slot "
+			    "%u (generation %u, %u bits)", __func__, fe->name,
+			    fe->key, IPC_KEY_SLOT(i, rf->generation),
+			    rf->generation, kr.info.bits);
+		}
+	} else if (msg->hdr.type == IPC_ERROR &&
+	    ipc_error_decode(msg->payload, msg->hdr.len, &ie) == 0) {
+		control_reload_fail(rf, "%s: %s", fe->key, ie.msg[0] != '\0' ?
+		    ie.msg : strerror(-ie.code));
+	} else {
+		log_warnx("keyd: malformed %s", ipc_type_name(msg->hdr.type));
+		control_reload_fail(rf, "%s: malformed answer from keyd",
+		    fe->key);
+	}
+	if (r->pending > 0)
+		r->pending--;
+	if (r->pending == 0)
+		control_reload_workers(r);
+}
+
+/* Worker w answered frontend i's IPC_WORKER_CERT. */
+static void
+control_reload_worker_answer(struct master_req *r, unsigned i,
+    struct master_child *w, struct ipc_msg *msg)
+{
+	struct master_reload_fe *rf = &r->fe[i];
+	struct ipc_reply rep;
+	struct ipc_error ie;
+	uint32_t asked;
+
+	if (!r->reload_workers || rf->state != MASTER_RELOAD_WORKERS ||
+	    w->index >= r->nworkers || r->w[w->index].pid != w->pid ||
+	    rf->answered[w->index])
+		return;
+	if (msg->hdr.type == IPC_WORKER_CERT_REPLY &&
+	    ipc_reply_decode(msg->payload, msg->hdr.len, &rep) == 0 &&
+	    (rep.status < 0 || rep.data_len == sizeof(asked))) {
+		if (rep.status < 0) {
+			control_reload_worker_fail(r, i, w->index, "%s",
+			    strerror(-rep.status));
+		} else {
+			memcpy(&asked, rep.data, sizeof(asked));
+			rf->answered[w->index] = 1;
+			rf->asked += asked;
+			rf->workers_ok++;
+			w->cert_generation[i] = rf->generation;
+		}
+	} else if (msg->hdr.type == IPC_ERROR &&
+	    ipc_error_decode(msg->payload, msg->hdr.len, &ie) == 0) {
+		control_reload_worker_fail(r, i, w->index, "%s",
+		    ie.msg[0] != '\0' ? ie.msg : strerror(-ie.code));
+	} else {
+		log_warnx("worker %u (pid %ld): malformed %s", w->index,
+		    (long)w->pid, ipc_type_name(msg->hdr.type));
+		control_reload_worker_fail(r, i, w->index, "malformed answer");
+	}
+	if (r->pending > 0)
+		r->pending--;
+	if (r->pending == 0)
+		control_reload_finish(r);
+}
+
+/* A child died in the middle of a reload: it will not answer. */
+static void
+control_reload_child_gone(struct master *m, struct master_child *c)
+{
+	struct master_req *r = m->reload;
+	struct master_reload_fe *rf;
+	unsigned i;
+
+	if (r == NULL)
+		return;
+	for (i = 0; i < m->cfg->nfrontends; i++) {
+		rf = &r->fe[i];
+		if (c == &m->keyd) {
+			if (r->reload_workers || r->keyd_pid != c->pid ||
+			    rf->state != MASTER_RELOAD_KEYD)
+				continue;
+			control_reload_fail(rf, "%s: keyd exited before "
+			    "answering", control_reload_frontend(r, i)->key);
+		} else {
+			if (!r->reload_workers ||
+			    rf->state != MASTER_RELOAD_WORKERS ||
+			    c->index >= r->nworkers ||
+			    r->w[c->index].pid != c->pid ||
+			    rf->answered[c->index])
+				continue;
+			control_reload_worker_fail(r, i, c->index, "exited "
+			    "before answering");
+		}
+		if (r->pending > 0)
+			r->pending--;
+	}
+	if (r->pending > 0)
+		return;
+	if (r->reload_workers)
+		control_reload_finish(r);
+	else
+		control_reload_workers(r);
+}
+
+/*
+ * moatctl reload (c) or SIGHUP (c == NULL): rotate every frontend's
+ * certificate and key.  One at a time: a SIGHUP during a reload starts
+ * another one after it, a second moatctl reload is told to wait.
+ */
+void
+control_reload(struct master *m, struct control_client *c)
+{
+	struct master_req *r;
+	struct timespec ts;
+	unsigned i;
+
+	if (m->stopping) {
+		if (c == NULL) {
+			log_warnx("reload: moatd is stopping; ignored");
+			return;
+		}
+		control_printf(c, "error: moatd is stopping\n");
+		control_client_flush(c);
+		return;
+	}
+	if (m->reload != NULL) {
+		if (c == NULL) {
+			m->reload_again = 1;
+			log_info("reload: one is in progress; another will "
+			    "follow it");
+			return;
+		}
+		control_printf(c, "error: a reload is already in progress\n");
+		control_client_flush(c);
+		return;
+	}
+	if ((r = calloc(1, sizeof(*r))) == NULL) {
+		log_warnx("reload: out of memory");
+		if (c != NULL) {
+			control_printf(c, "error: out of memory\n");
+			control_client_flush(c);
+		}
+		return;
+	}
+	r->m = m;
+	r->kind = MASTER_REQ_RELOAD;
+	r->id = master_next_id(m);
+	r->client = c;
+	r->nworkers = m->cfg->workers;
+	r->keyd_pid = m->keyd.pid;
+	for (i = 0; i < CONFIG_MAX_FRONTENDS; i++)
+		r->fe[i].cert_fd = -1;
+	if (c != NULL)
+		c->req = r;
+	r->next = m->reqs;
+	m->reqs = r;
+	m->reload = r;
+	ev_timer_init(&r->timer, control_req_timeout_cb, MASTER_RELOAD_KEYD_S,
+	    0.);
+	/* MONOTONIC_USEC: what systemd >= 253 (Type=notify-reload) wants */
+	clock_gettime(CLOCK_MONOTONIC, &ts);
+	sd_notifyf(0, "RELOADING=1\nMONOTONIC_USEC=%llu",
+	    (unsigned long long)ts.tv_sec * 1000000ull +
+	    (unsigned long long)ts.tv_nsec / 1000ull);
+	log_info("reload: rotating the certificates and keys of %u frontends",
+	    m->cfg->nfrontends);
+	for (i = 0; i < m->cfg->nfrontends; i++)
+		control_reload_begin(r, i);
+	if (r->pending == 0) {
+		control_reload_workers(r);
+		return;
+	}
+	ev_timer_start(m->loop, &r->timer);
 }
 
 /* --- clients ------------------------------------------------------------ */
@@ -816,9 +1352,8 @@ control_command(struct control_client *c, char *line)
 		return;
 	}
 	if (strcmp(argv[0], "reload") == 0 && argc == 1) {
-		control_printf(c, "error: reload is not supported by this "
-		    "version; restart moatd to apply a new configuration\n");
-		goto flush;
+		control_reload(m, c);
+		return;
 	}
 	control_printf(c, "error: unknown command '%s' (expected status "
 	    "[--json], stats [--json], rekey [FRONTEND] or reload)\n",
@@ -999,6 +1534,7 @@ control_close_in_child(struct master *m)
 {
 	struct control_client *c, *next;
 	struct master_req *r, *rnext;
+	unsigned i;
 
 	if (m->control_fd >= 0) {
 		ev_io_stop(m->loop, &m->control_io);
@@ -1012,7 +1548,13 @@ control_close_in_child(struct master *m)
 	for (r = m->reqs; r != NULL; r = rnext) {
 		rnext = r->next;
 		ev_timer_stop(m->loop, &r->timer);
+		if (r->kind == MASTER_REQ_RELOAD)
+			for (i = 0; i < CONFIG_MAX_FRONTENDS; i++)
+				if (r->fe[i].cert_fd >= 0)
+					close(r->fe[i].cert_fd);
 		free(r);
 	}
 	m->reqs = NULL;
+	m->reload = NULL;
+	m->reload_again = 0;
 }

@@ -13,6 +13,8 @@
  * backoff that begins at 100 ms, doubles up to 5 s, and begins again once a
  * child has run 10 s.  SIGTERM or SIGINT: workers get IPC_WORKER_STOP and
  * drain-timeout to finish, stragglers get SIGKILL, then keyd is stopped.
+ * SIGHUP rotates every frontend's certificate and key, as `moatctl reload`
+ * does (control.c).
  */
 #include "config.h"
 
@@ -222,6 +224,7 @@ master_worker_dispatch(struct master *m, struct master_child *w,
 		break;
 	case IPC_WORKER_STATS_REPLY:
 	case IPC_WORKER_REKEY_REPLY:
+	case IPC_WORKER_CERT_REPLY:
 	case IPC_ERROR:
 		control_dispatch_worker(m, w, msg);
 		break;
@@ -350,6 +353,7 @@ static void
 master_worker_start(struct master *m, struct master_child *w)
 {
 	int mw[2] = { -1, -1 }, keyd_fd = -1, r;
+	unsigned i;
 	pid_t pid;
 
 	if ((r = ipc_socketpair(mw)) < 0) {
@@ -367,6 +371,9 @@ master_worker_start(struct master *m, struct master_child *w)
 		log_warnx("worker %u: hello: %s", w->index, strerror(-r));
 		goto fail;
 	}
+	/* it inherits the config: every frontend's current certificate */
+	for (i = 0; i < m->cfg->nfrontends; i++)
+		w->cert_generation[i] = m->cfg->frontends[i].key_generation;
 	if ((pid = fork()) < 0) {
 		log_warn("worker %u: fork", w->index);
 		goto fail;
@@ -490,8 +497,8 @@ master_signal_cb(struct ev_loop *loop, ev_signal *s, int revents)
 		master_shutdown(m, "SIGINT");
 		break;
 	case SIGHUP:
-		log_info("SIGHUP: reload is not supported by this version; "
-		    "ignored");
+		log_info("SIGHUP: reloading certificates and keys");
+		control_reload(m, NULL);
 		break;
 	}
 }

@@ -27,7 +27,8 @@
 #define MASTER_STABLE_S		10.0	/* ran this long: backoff starts over */
 #define MASTER_KEYD_START_MS	10000	/* keyd's hello and every key load */
 #define MASTER_KEYD_STOP_S	2.0	/* SIGTERM, then SIGKILL */
-#define MASTER_REQ_TIMEOUT_S	2.0	/* stats and rekey answers */
+#define MASTER_REQ_TIMEOUT_S	2.0	/* stats, rekey and new-cert answers */
+#define MASTER_RELOAD_KEYD_S	5.0	/* keyd's answers to a reload's keys */
 #define MASTER_CONTROL_CLIENTS	16u
 
 #ifndef container_of
@@ -52,11 +53,37 @@ struct master_child {
 	ev_tstamp	started;
 	unsigned	restarts;
 	unsigned	backoff_ms;	/* delay of the next restart */
+	/* worker: the key generation it serves, per frontend index; set at
+	 * fork, raised when it takes a rotated certificate (control.c) */
+	unsigned	cert_generation[CONFIG_MAX_FRONTENDS];
 };
 
 enum master_req_kind {
 	MASTER_REQ_STATS = 1,
 	MASTER_REQ_REKEY,
+	MASTER_REQ_RELOAD,
+};
+
+/* Where one frontend of a certificate rotation (reload) stands. */
+enum master_reload_state {
+	MASTER_RELOAD_FAILED = 0,	/* nothing changed; error says why */
+	MASTER_RELOAD_KEYD,		/* IPC_KEY_LOAD sent, awaiting keyd */
+	MASTER_RELOAD_WORKERS,		/* key in its new slot; workers asked */
+};
+
+/* One frontend of a reload: keyd loads its key, then workers its chain. */
+struct master_reload_fe {
+	uint32_t		id;		/* its KEY_LOAD and WORKER_CERTs */
+	unsigned		generation;	/* the one it moves to */
+	enum master_reload_state state;
+	int			cert_fd;	/* the chain keyd checked, or -1 */
+	char			error[IPC_PATH_MAX + IPC_ERRMSG_MAX];
+	uint64_t		asked;		/* connections to renegotiate */
+	unsigned		workers_asked;
+	unsigned		workers_ok;
+	unsigned		workers_failed;
+	char			worker_error[IPC_ERRMSG_MAX + 64]; /* first one */
+	uint8_t			answered[MASTER_MAX_WORKERS];
 };
 
 /* What one worker answered to a stats or rekey request. */
@@ -69,7 +96,10 @@ struct master_req_worker {
 	struct ipc_worker_stats	stats;
 };
 
-/* A moatctl command waiting for answers from the workers and keyd. */
+/*
+ * A moatctl command waiting for answers from the workers and keyd; a reload
+ * (certificate rotation, control.c) may have no client: SIGHUP.
+ */
 struct master_req {
 	struct master		*m;
 	struct master_req	*next;
@@ -87,6 +117,10 @@ struct master_req {
 	int			keyd_status;
 	char			keyd_error[IPC_ERRMSG_MAX];
 	struct ipc_keyd_stats	keyd;
+	/* reload: one entry per frontend; pending counts keyd's answers,
+	 * then the workers' */
+	int			reload_workers;	/* second phase begun */
+	struct master_reload_fe	fe[CONFIG_MAX_FRONTENDS];
 };
 
 struct master {
@@ -109,6 +143,8 @@ struct master {
 	struct control_client	*clients;
 	unsigned		nclients;
 	struct master_req	*reqs;
+	struct master_req	*reload;	/* the one reload in progress */
+	int			reload_again;	/* SIGHUP during it */
 };
 
 /* master.c */
@@ -124,6 +160,9 @@ void	master_keyd_stop(struct master *m);
 int	master_keyd_channel(struct master *m, unsigned worker, int *worker_fd);
 void	master_keyd_dispatch(struct master *m, struct ipc_msg *msg);
 void	master_keyd_close_in_child(struct master *m);
+int	master_keyd_load_send(struct master *m, const struct frontend *fe,
+	    uint32_t key_id, uint32_t id, int *cert_fd, char *err,
+	    size_t errlen);
 
 /* control.c */
 int	control_open(struct master *m);
@@ -133,5 +172,6 @@ void	control_dispatch_worker(struct master *m, struct master_child *w,
 	    struct ipc_msg *msg);
 void	control_dispatch_keyd(struct master *m, struct ipc_msg *msg);
 void	control_child_gone(struct master *m, struct master_child *c);
+void	control_reload(struct master *m, struct control_client *c);
 
 #endif

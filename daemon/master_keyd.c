@@ -11,6 +11,12 @@
  * are in place, and a keyd start is short.  From then on keyd's channel is
  * read in the loop; each worker gets its own channel (IPC_CHANNEL_ADD).
  *
+ * Each frontend's key lives in slot IPC_KEY_SLOT(index, key_generation).  A
+ * certificate rotation (control.c) sends the next generation's key into the
+ * other slot from the loop and takes keyd's answer asynchronously, in
+ * master_keyd_dispatch(); a keyd that starts later gets each frontend's
+ * current key in its current slot only.
+ *
  * A keyd that fails to start at boot stops moatd with keyd's reason.  Later,
  * a failed restart kills that keyd, and its death schedules the next attempt
  * with the same backoff as a crash.
@@ -145,36 +151,44 @@ keyd_open_ro(const char *path)
 	return fd;
 }
 
-/* Hand keyd one frontend's key, cert and passphrase, and wait for its word. */
-static int
-keyd_load_key(struct master *m, const struct frontend *fe, int64_t deadline,
-    char *err, size_t errlen)
+/*
+ * Open one frontend's key, cert (and passphrase) read-only and send them to
+ * keyd as IPC_KEY_LOAD into slot key_id, request id; keyd replaces whatever
+ * the slot held once the new key loads and matches the cert.  We never read
+ * the files.  With cert_fd, our copy of the open cert is kept there (the
+ * caller closes it), so that what workers get is the very file keyd checked
+ * the key against.  On failure err is "FILE: reason".
+ */
+int
+master_keyd_load_send(struct master *m, const struct frontend *fe,
+    uint32_t key_id, uint32_t id, int *cert_fd, char *err, size_t errlen)
 {
 	struct ipc_key_load kl;
-	struct ipc_key_loaded kr;
-	struct ipc_error ie;
-	struct ipc_msg *msg = NULL;
 	int fds[3] = { -1, -1, -1 };
 	unsigned nfds = 2, i;
-	uint32_t id;
 	int r;
 
+	if (cert_fd != NULL)
+		*cert_fd = -1;
+	if (m->keyd.fd < 0) {
+		snprintf(err, errlen, "%s: keyd is not running", fe->key);
+		return -ENOTCONN;
+	}
 	memset(&kl, 0, sizeof(kl));
-	kl.key_id = fe->index;
+	kl.key_id = key_id;
 	snprintf(kl.name, sizeof(kl.name), "%s", fe->name);
 	snprintf(kl.key_path, sizeof(kl.key_path), "%s", fe->key);
+	snprintf(kl.cert_path, sizeof(kl.cert_path), "%s", fe->cert);
 	if (fe->allow_rsa_kx)
 		kl.flags |= IPC_KEY_F_ALLOW_DECRYPT;
 	if ((fds[0] = keyd_open_ro(fe->key)) < 0) {
 		r = fds[0];
-		snprintf(err, errlen, "frontend %s: %s: %s", fe->name, fe->key,
-		    strerror(-r));
+		snprintf(err, errlen, "%s: %s", fe->key, strerror(-r));
 		goto out;
 	}
 	if ((fds[1] = keyd_open_ro(fe->cert)) < 0) {
 		r = fds[1];
-		snprintf(err, errlen, "frontend %s: %s: %s", fe->name, fe->cert,
-		    strerror(-r));
+		snprintf(err, errlen, "%s: %s", fe->cert, strerror(-r));
 		goto out;
 	}
 	if (fe->key_passphrase_file[0] != '\0') {
@@ -182,25 +196,52 @@ keyd_load_key(struct master *m, const struct frontend *fe, int64_t deadline,
 		nfds = 3;
 		if ((fds[2] = keyd_open_ro(fe->key_passphrase_file)) < 0) {
 			r = fds[2];
-			snprintf(err, errlen, "frontend %s: %s: %s", fe->name,
-			    fe->key_passphrase_file, strerror(-r));
+			snprintf(err, errlen, "%s: %s", fe->key_passphrase_file,
+			    strerror(-r));
 			goto out;
 		}
 	}
-	id = master_next_id(m);
 	if ((r = ipc_send(m->keyd.fd, IPC_KEY_LOAD, id, &kl, sizeof(kl), fds,
 	    nfds)) < 0) {
-		snprintf(err, errlen, "frontend %s: %s: cannot send to keyd: %s",
-		    fe->name, fe->key, strerror(-r));
+		snprintf(err, errlen, "%s: cannot send to keyd: %s", fe->key,
+		    strerror(-r));
 		goto out;
 	}
+	if (cert_fd != NULL) {
+		*cert_fd = fds[1];
+		fds[1] = -1;
+	}
+	r = 0;
+out:
 	/* ours are copies: keyd holds its own now, and we never read them */
-	for (i = 0; i < 3; i++) {
+	for (i = 0; i < 3; i++)
 		if (fds[i] >= 0)
 			close(fds[i]);
-		fds[i] = -1;
-	}
+	return r;
+}
 
+/*
+ * keyd (re)start: hand keyd one frontend's current key, into the slot of its
+ * current generation, and wait for its word (synchronous, see the top).
+ */
+static int
+keyd_load_key(struct master *m, const struct frontend *fe, int64_t deadline,
+    char *err, size_t errlen)
+{
+	struct ipc_key_loaded kr;
+	struct ipc_error ie;
+	struct ipc_msg *msg = NULL;
+	char why[IPC_PATH_MAX + IPC_ERRMSG_MAX];
+	uint32_t id, slot;
+	int r;
+
+	slot = IPC_KEY_SLOT(fe->index, fe->key_generation);
+	id = master_next_id(m);
+	if ((r = master_keyd_load_send(m, fe, slot, id, NULL, why,
+	    sizeof(why))) < 0) {
+		snprintf(err, errlen, "frontend %s: %s", fe->name, why);
+		goto out;
+	}
 	if ((msg = malloc(sizeof(*msg))) == NULL) {
 		r = -ENOMEM;
 		snprintf(err, errlen, "frontend %s: %s", fe->name, strerror(-r));
@@ -241,14 +282,11 @@ keyd_load_key(struct master *m, const struct frontend *fe, int64_t deadline,
 		    kr.msg[0] != '\0' ? kr.msg : strerror(-r));
 		goto out;
 	}
-	log_debug("%s: frontend %s: key %s loaded (%u bits, %u signature "
-	    "algorithms)", __func__, fe->name, fe->key, kr.info.bits,
-	    kr.info.nsign);
+	log_debug("%s: frontend %s: key %s loaded into slot %u (generation "
+	    "%u, %u bits, %u signature algorithms)", __func__, fe->name,
+	    fe->key, slot, fe->key_generation, kr.info.bits, kr.info.nsign);
 	r = 0;
 out:
-	for (i = 0; i < 3; i++)
-		if (fds[i] >= 0)
-			close(fds[i]);
 	free(msg);
 	return r;
 }
@@ -371,6 +409,7 @@ master_keyd_dispatch(struct master *m, struct ipc_msg *msg)
 			    strerror(-rep.status));
 		break;
 	case IPC_KEYD_STATS_REPLY:
+	case IPC_KEY_LOAD_REPLY:
 	case IPC_ERROR:
 		control_dispatch_keyd(m, msg);
 		break;

@@ -2,8 +2,10 @@
  * moatctl.c -- talk to a running moatd over its control socket.
  *
  * One connection per command: send the command line, read the answer until
- * EOF.  An answer starting with "error: " is printed to stderr and makes the
- * exit status 1.  moatctl(8) documents the commands and the JSON fields.
+ * EOF.  A line of the answer starting with "error: " goes to stderr, with the
+ * indented lines that follow it, and makes the exit status 1; every other
+ * line goes to stdout (reload answers one line per frontend, some of which
+ * may have failed).  moatctl(8) documents the commands and the JSON fields.
  */
 #include "moat_build.h"
 
@@ -32,9 +34,37 @@ moatctl_usage(FILE *fp)
 	    "  stats [--json]    counters summed over the workers, and keyd's\n"
 	    "  rekey [FRONTEND]  renegotiate (TLS 1.3: key update) every live\n"
 	    "                    connection, or one frontend's\n"
-	    "  reload            reload the configuration\n"
+	    "  reload            re-read every frontend's certificate and key\n"
+	    "                    (renegotiating live connections onto them)\n"
 	    "  -s SOCKET         control socket (default %s)\n",
 	    MOATCTL_DEFAULT_SOCKET);
+}
+
+/* Print the answer line by line (see the top); 0, or 1 if it has errors. */
+static int
+moatctl_print(const char *answer)
+{
+	const char *line, *nl;
+	size_t n;
+	int failed = 0, to_err = 0;
+
+	for (line = answer; *line != '\0'; line = nl != NULL ? nl + 1 :
+	    line + n) {
+		nl = strchr(line, '\n');
+		n = nl != NULL ? (size_t)(nl - line) : strlen(line);
+		if (strncmp(line, "error: ", 7) == 0) {
+			failed = to_err = 1;
+			fprintf(stderr, "moatctl: %.*s\n", (int)(n - 7),
+			    line + 7);
+			continue;
+		}
+		if (line[0] != ' ' && line[0] != '\t')
+			to_err = 0;
+		fprintf(to_err ? stderr : stdout, "%.*s\n", (int)n, line);
+	}
+	if (fflush(stdout) != 0)
+		return 1;
+	return failed;
 }
 
 static int
@@ -156,12 +186,7 @@ main(int argc, char **argv)
 		goto out;
 	}
 	answer[len] = '\0';
-	if (strncmp(answer, "error: ", 7) == 0) {
-		fprintf(stderr, "moatctl: %s", answer + 7);
-		goto out;
-	}
-	fwrite(answer, 1, len, stdout);
-	ret = fflush(stdout) == 0 ? 0 : 1;
+	ret = moatctl_print(answer);
 out:
 	free(answer);
 	close(fd);

@@ -312,6 +312,156 @@ test_defaults(void **state)
 	    MOAT_DEFAULT_PRIORITY ":-RSA");
 }
 
+/* Production defaults of renegotiation: no timed rekeys, gentle policies. */
+static void
+test_reneg_defaults(void **state)
+{
+	const struct frontend *fe;
+
+	conf_write(MOAT_HEAD FRONTEND_OK);
+	if (config_load(conf_path, &cfg, err, sizeof(err)) != 0)
+		fail_msg("%s", err);
+	fe = &cfg.frontends[0];
+	assert_int_equal(fe->rekey_interval_s, 0);
+	assert_int_equal(fe->rekey_bytes, 0);
+	assert_true(fe->rekey_on_cert_change);
+	assert_int_equal(fe->on_refusal, RENEG_KEEP);
+	assert_int_equal(fe->on_ignore, RENEG_KEEP);
+	assert_int_equal(fe->rekey_timeout_ms, 10000);
+	assert_int_equal(fe->client_renegotiation, 0);
+	assert_int_equal(fe->client_renegotiation_limit, 3);
+	/* generation 0 lives in slot = index; a rotation raises it */
+	assert_int_equal(fe->key_generation, 0);
+	assert_int_equal(IPC_KEY_SLOT(fe->index, fe->key_generation), 0);
+}
+
+/* Load FRONTEND_OK plus one line; it must parse. */
+static const struct frontend *
+load_with(const char *line)
+{
+	char text[1024];
+
+	snprintf(text, sizeof(text), "%s%s%s\n", MOAT_HEAD, FRONTEND_OK, line);
+	conf_write(text);
+	if (config_load(conf_path, &cfg, err, sizeof(err)) != 0)
+		fail_msg("%s: %s", line, err);
+	return &cfg.frontends[0];
+}
+
+static void
+test_reneg_values(void **state)
+{
+	assert_int_equal(load_with("rekey-interval = 90")->rekey_interval_s,
+	    90);
+	assert_int_equal(load_with("rekey-interval = 2m")->rekey_interval_s,
+	    120);
+	assert_int_equal(load_with("rekey-interval = 2000ms")->rekey_interval_s,
+	    2);
+	assert_int_equal(load_with("rekey-interval = 0")->rekey_interval_s, 0);
+	assert_int_equal(load_with("rekey-interval = 720h")->rekey_interval_s,
+	    30 * 24 * 3600);
+	assert_int_equal(load_with("rekey-bytes = 0")->rekey_bytes, 0);
+	assert_int_equal(load_with("rekey-bytes = 4096")->rekey_bytes, 4096);
+	assert_int_equal(load_with("rekey-bytes = 64K")->rekey_bytes, 65536);
+	assert_int_equal(load_with("rekey-bytes = 2G")->rekey_bytes,
+	    2ull << 30);
+	assert_false(load_with("rekey-on-cert-change = off")->
+	    rekey_on_cert_change);
+	assert_true(load_with("rekey-on-cert-change = YES")->
+	    rekey_on_cert_change);
+	assert_int_equal(load_with("on-refusal = close")->on_refusal,
+	    RENEG_CLOSE);
+	assert_int_equal(load_with("on-ignore = close")->on_ignore,
+	    RENEG_CLOSE);
+	assert_int_equal(load_with("on-ignore = keep")->on_ignore, RENEG_KEEP);
+	assert_int_equal(load_with("rekey-timeout = 500ms")->rekey_timeout_ms,
+	    500);
+	assert_int_equal(load_with("rekey-timeout = 3")->rekey_timeout_ms, 3);
+	assert_int_equal(load_with("client-renegotiation = allow")->
+	    client_renegotiation, 1);
+	assert_int_equal(load_with("client-renegotiation = refuse")->
+	    client_renegotiation, 0);
+	assert_int_equal(load_with("client-renegotiation-limit = 0")->
+	    client_renegotiation_limit, 0);
+	assert_int_equal(load_with("client-renegotiation-limit = 1000")->
+	    client_renegotiation_limit, 1000);
+
+	expect_error(MOAT_HEAD FRONTEND_OK "rekey-interval = 1500ms\n", 9,
+	    "rekey-interval '1500ms' is not a whole number of seconds");
+	expect_error(MOAT_HEAD FRONTEND_OK "rekey-interval = 721h\n", 9,
+	    "bad duration '721h' for rekey-interval");
+	expect_error(MOAT_HEAD FRONTEND_OK "rekey-interval = -1\n", 9,
+	    "bad duration '-1' for rekey-interval");
+	expect_error(MOAT_HEAD FRONTEND_OK "rekey-interval = 1d\n", 9,
+	    "bad duration '1d' for rekey-interval");
+	expect_error(MOAT_HEAD FRONTEND_OK "rekey-bytes = 12X\n", 9,
+	    "bad size '12X' for rekey-bytes");
+	expect_error(MOAT_HEAD FRONTEND_OK
+	    "rekey-bytes = 18446744073709551615K\n", 9,
+	    "bad size '18446744073709551615K'");
+	expect_error(MOAT_HEAD FRONTEND_OK "rekey-bytes = -5\n", 9,
+	    "bad size '-5'");
+	expect_error(MOAT_HEAD FRONTEND_OK "rekey-on-cert-change = maybe\n", 9,
+	    "bad value 'maybe' for rekey-on-cert-change (expected yes or no)");
+	expect_error(MOAT_HEAD FRONTEND_OK "on-ignore = drop\n", 9,
+	    "bad value 'drop' for on-ignore (expected keep or close)");
+	expect_error(MOAT_HEAD FRONTEND_OK "rekey-timeout = 0\n", 9,
+	    "rekey-timeout must not be 0");
+	expect_error(MOAT_HEAD FRONTEND_OK "rekey-timeout = 2h\n", 9,
+	    "bad duration '2h' for rekey-timeout");
+	expect_error(MOAT_HEAD FRONTEND_OK "client-renegotiation = maybe\n", 9,
+	    "bad value 'maybe' for client-renegotiation (expected refuse or "
+	    "allow)");
+	expect_error(MOAT_HEAD FRONTEND_OK
+	    "client-renegotiation-limit = 1001\n", 9,
+	    "bad number '1001' for client-renegotiation-limit (expected "
+	    "0..1000)");
+	expect_error(MOAT_HEAD FRONTEND_OK
+	    "client-renegotiation-limit = 3/min\n", 9,
+	    "bad number '3/min' for client-renegotiation-limit");
+	expect_error(MOAT_HEAD FRONTEND_OK "rekey-timeout = 1s\n"
+	    "rekey-timeout = 2s\n", 10,
+	    "duplicate key 'rekey-timeout' (first set on line 9)");
+}
+
+/* The checks a certificate rotation shares with start-up. */
+static void
+test_file_checks(void **state)
+{
+	char why[256], path[300];
+
+	assert_int_equal(config_check_secret_file(key_a, why, sizeof(why)), 0);
+	assert_int_equal(config_check_secret_file(key_open, why, sizeof(why)),
+	    -EPERM);
+	assert_string_equal(why, "readable by others (mode 0644); chmod 600 "
+	    "it");
+	assert_int_equal(chmod(key_open, 0620), 0);
+	assert_int_equal(config_check_secret_file(key_open, why, sizeof(why)),
+	    -EPERM);
+	assert_string_equal(why, "writable by others (mode 0620); chmod 600 "
+	    "it");
+	assert_int_equal(chmod(key_open, 0644), 0);
+	assert_int_equal(config_check_secret_file(tmpdir, why, sizeof(why)),
+	    -EINVAL);
+	assert_string_equal(why, "not a regular file");
+	snprintf(path, sizeof(path), "%s/nope.key", tmpdir);
+	assert_int_equal(config_check_secret_file(path, why, sizeof(why)),
+	    -ENOENT);
+	assert_string_equal(why, "No such file or directory");
+
+	assert_int_equal(config_check_cert_file(cert_a, why, sizeof(why)), 0);
+	assert_int_equal(config_check_cert_file(garbage, why, sizeof(why)),
+	    -EINVAL);
+	assert_non_null(strstr(why, "does not parse as a PEM certificate "
+	    "chain"));
+	snprintf(path, sizeof(path), "%s/nope.crt", tmpdir);
+	assert_int_equal(config_check_cert_file(path, why, sizeof(why)),
+	    -ENOENT);
+	/* a key is no certificate */
+	assert_int_equal(config_check_cert_file(key_a, why, sizeof(why)),
+	    -EINVAL);
+}
+
 static void
 test_unknown_key(void **state)
 {
@@ -534,6 +684,9 @@ main(void)
 	const struct CMUnitTest tests[] = {
 		cmocka_unit_test(test_good),
 		cmocka_unit_test(test_defaults),
+		cmocka_unit_test(test_reneg_defaults),
+		cmocka_unit_test(test_reneg_values),
+		cmocka_unit_test(test_file_checks),
 		cmocka_unit_test(test_unknown_key),
 		cmocka_unit_test(test_unknown_section),
 		cmocka_unit_test(test_duplicate_key),

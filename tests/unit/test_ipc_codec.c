@@ -15,6 +15,7 @@
 #include <stddef.h>
 #include <stdint.h>
 #include <stdio.h>
+#include <stdlib.h>
 #include <string.h>
 #include <unistd.h>
 
@@ -169,6 +170,7 @@ test_fixed_payloads(void **state)
 	struct ipc_keyd_stats ks, kso;
 	struct ipc_worker_stats ws, wso;
 	struct ipc_rekey rk, rko;
+	struct ipc_worker_cert wc, wco;
 
 	memset(&kl, 0, sizeof(kl));
 	kl.key_id = 3;
@@ -223,6 +225,25 @@ test_fixed_payloads(void **state)
 	assert_int_equal(ipc_rekey_decode(m->payload, m->hdr.len, &rko), 0);
 	assert_string_equal(rko.frontend, "imap");
 
+	/* Certificate rotation: both slots of the first and the last frontend. */
+	memset(&wc, 0, sizeof(wc));
+	wc.frontend = 0;
+	wc.generation = 0;
+	wc.key_id = IPC_KEY_SLOT(0, 0);
+	m = xfer(p, IPC_WORKER_CERT, 15, &wc, sizeof(wc));
+	assert_int_equal(ipc_worker_cert_decode(m->payload, m->hdr.len, &wco),
+	    0);
+	assert_memory_equal(&wc, &wco, sizeof(wc));
+	assert_int_equal(wco.key_id, 0);
+	wc.frontend = IPC_KEY_SLOTS_PER_GEN - 1;
+	wc.generation = 7;
+	wc.key_id = IPC_KEY_SLOT(wc.frontend, wc.generation);
+	m = xfer(p, IPC_WORKER_CERT, 16, &wc, sizeof(wc));
+	assert_int_equal(ipc_worker_cert_decode(m->payload, m->hdr.len, &wco),
+	    0);
+	assert_memory_equal(&wc, &wco, sizeof(wc));
+	assert_int_equal(wco.key_id, IPC_MAX_KEYS - 1);
+
 	/* No-payload requests. */
 	xfer(p, IPC_KEY_LIST, 11, NULL, 0);
 	xfer(p, IPC_KEYD_STATS, 12, NULL, 0);
@@ -239,6 +260,7 @@ test_fixed_rejects(void **state)
 	struct ipc_keyd_stats kso;
 	struct ipc_worker_stats wso;
 	struct ipc_rekey rk, rko;
+	struct ipc_worker_cert wc, wco;
 	uint8_t big[sizeof(struct ipc_worker_stats) + 1];
 
 	memset(&kl, 0, sizeof(kl));
@@ -303,6 +325,105 @@ test_fixed_rejects(void **state)
 	memset(&rk, 'r', sizeof(rk));
 	assert_int_equal(ipc_rekey_decode((uint8_t *)&rk, sizeof(rk), &rko),
 	    -EBADMSG);
+
+	/* IPC_WORKER_CERT: exact size, frontend in range, key_id its slot. */
+	memset(&wc, 0, sizeof(wc));
+	wc.frontend = 2;
+	wc.generation = 1;
+	wc.key_id = IPC_KEY_SLOT(2, 1);
+	assert_int_equal(ipc_worker_cert_decode((uint8_t *)&wc, sizeof(wc),
+	    &wco), 0);
+	assert_int_equal(ipc_worker_cert_decode((uint8_t *)&wc, sizeof(wc) - 1,
+	    &wco), -EBADMSG);
+	memset(big, 0, sizeof(big));
+	assert_int_equal(ipc_worker_cert_decode(big, sizeof(wc) + 1, &wco),
+	    -EBADMSG);
+	assert_int_equal(ipc_worker_cert_decode(NULL, sizeof(wc), &wco),
+	    -EBADMSG);
+	wc.key_id = 2;			/* the other generation's slot */
+	assert_int_equal(ipc_worker_cert_decode((uint8_t *)&wc, sizeof(wc),
+	    &wco), -EBADMSG);
+	wc.key_id = IPC_KEY_SLOT(3, 1);	/* another frontend's slot */
+	assert_int_equal(ipc_worker_cert_decode((uint8_t *)&wc, sizeof(wc),
+	    &wco), -EBADMSG);
+	wc.key_id = IPC_MAX_KEYS;	/* no slot at all */
+	assert_int_equal(ipc_worker_cert_decode((uint8_t *)&wc, sizeof(wc),
+	    &wco), -EBADMSG);
+	wc.frontend = IPC_KEY_SLOTS_PER_GEN;	/* its slot would be a key id */
+	wc.generation = 0;
+	wc.key_id = IPC_KEY_SLOT(wc.frontend, 0);
+	assert_int_equal(ipc_worker_cert_decode((uint8_t *)&wc, sizeof(wc),
+	    &wco), -EBADMSG);
+	wc.frontend = UINT32_MAX;
+	wc.key_id = IPC_KEY_SLOT(wc.frontend, 0);
+	assert_int_equal(ipc_worker_cert_decode((uint8_t *)&wc, sizeof(wc),
+	    &wco), -EBADMSG);
+}
+
+/*
+ * IPC_WORKER_CERT carries the chain as an fd that the master shares with
+ * keyd (whose read() moved the offset): the worker reads it with pread().
+ * The answer is a reply with a uint32_t count, or a status.
+ */
+static void
+test_worker_cert(void **state)
+{
+	struct pair *p = *state;
+	static struct ipc_msg msg;
+	struct ipc_msg *m;
+	struct ipc_worker_cert wc, wco;
+	struct ipc_reply rep, out;
+	char path[] = "/tmp/moat-test-cert-XXXXXX", got[32];
+	const char pem[] = "-----BEGIN CERTIFICATE-----\n";
+	uint8_t buf[64];
+	uint32_t asked = 1000, v;
+	ssize_t n;
+	int fd;
+
+	assert_true((fd = mkstemp(path)) >= 0);
+	unlink(path);
+	assert_int_equal(write(fd, pem, sizeof(pem) - 1), sizeof(pem) - 1);
+	memset(&wc, 0, sizeof(wc));
+	wc.frontend = 5;
+	wc.generation = 3;
+	wc.key_id = IPC_KEY_SLOT(5, 3);
+	assert_int_equal(wc.key_id, 5 + IPC_KEY_SLOTS_PER_GEN);
+	assert_int_equal(ipc_send(p->sv[0], IPC_WORKER_CERT, 21, &wc,
+	    sizeof(wc), &fd, 1), 0);
+	assert_int_equal(ipc_recv(p->sv[1], &msg), 1);
+	assert_int_equal(msg.hdr.type, IPC_WORKER_CERT);
+	assert_int_equal(msg.hdr.id, 21);
+	assert_int_equal(msg.nfds, 1);
+	assert_int_equal(ipc_worker_cert_decode(msg.payload, msg.hdr.len,
+	    &wco), 0);
+	assert_memory_equal(&wc, &wco, sizeof(wc));
+	/* the offset is at the end (shared), pread from 0 still reads it all */
+	assert_int_equal(pread(msg.fds[0], got, sizeof(got), 0),
+	    sizeof(pem) - 1);
+	assert_memory_equal(got, pem, sizeof(pem) - 1);
+	ipc_msg_close_fds(&msg);
+	close(fd);
+
+	memset(&rep, 0, sizeof(rep));
+	rep.data = (const uint8_t *)&asked;
+	rep.data_len = sizeof(asked);
+	n = ipc_reply_encode(buf, sizeof(buf), &rep);
+	assert_true(n > 0);
+	m = xfer(p, IPC_WORKER_CERT_REPLY, 21, buf, (size_t)n);
+	assert_int_equal(ipc_reply_decode(m->payload, m->hdr.len, &out), 0);
+	assert_int_equal(out.status, 0);
+	assert_int_equal(out.data_len, sizeof(v));
+	memcpy(&v, out.data, sizeof(v));
+	assert_int_equal(v, 1000);
+
+	rep.status = -EINVAL;
+	rep.data = NULL;
+	rep.data_len = 0;
+	n = ipc_reply_encode(buf, sizeof(buf), &rep);
+	m = xfer(p, IPC_WORKER_CERT_REPLY, 22, buf, (size_t)n);
+	assert_int_equal(ipc_reply_decode(m->payload, m->hdr.len, &out), 0);
+	assert_int_equal(out.status, -EINVAL);
+	assert_int_equal(out.data_len, 0);
 }
 
 static void
@@ -702,7 +823,13 @@ test_type_names(void **state)
 	    "KEYD_STATS_REPLY");
 	assert_string_equal(ipc_type_name(12345), "UNKNOWN");
 	assert_true(ipc_type_known(IPC_WORKER_REKEY_REPLY));
+	assert_true(ipc_type_known(IPC_WORKER_CERT));
+	assert_true(ipc_type_known(IPC_WORKER_CERT_REPLY));
+	assert_string_equal(ipc_type_name(IPC_WORKER_CERT), "WORKER_CERT");
+	assert_string_equal(ipc_type_name(IPC_WORKER_CERT_REPLY),
+	    "WORKER_CERT_REPLY");
 	assert_false(ipc_type_known(IPC_WORKER_STOP + 1));
+	assert_false(ipc_type_known(IPC_WORKER_CERT_REPLY + 1));
 }
 
 int
@@ -718,6 +845,8 @@ main(void)
 		cmocka_unit_test_setup_teardown(test_fixed_payloads, pair_setup,
 		    pair_teardown),
 		cmocka_unit_test(test_fixed_rejects),
+		cmocka_unit_test_setup_teardown(test_worker_cert, pair_setup,
+		    pair_teardown),
 		cmocka_unit_test_setup_teardown(test_sign, pair_setup,
 		    pair_teardown),
 		cmocka_unit_test_setup_teardown(test_decrypt, pair_setup,
