@@ -17,6 +17,7 @@
  */
 #include "config.h"
 
+#include <sys/resource.h>
 #include <sys/socket.h>
 #include <sys/stat.h>
 #include <sys/types.h>
@@ -82,6 +83,7 @@ struct config_parse {
 	int			listen_line[CONFIG_MAX_FRONTENDS];
 	int			user_line, keyd_user_line, keyd_line;
 	int			workers_auto, keyd_threads_auto;
+	int			max_connections_set;
 	char			priority[CONFIG_MAX_FRONTENDS][512];
 };
 
@@ -189,6 +191,20 @@ config_ms(struct config_parse *p, const char *key, const char *v,
 	if (config_duration(p, key, v, 1, max_ms, &ms) < 0)
 		return -EINVAL;
 	*out = (unsigned)ms;
+	return 0;
+}
+
+/* A timeout that must be set: 0 would mean "fail at once", never wanted. */
+static int
+config_ms_nonzero(struct config_parse *p, const char *key, const char *v,
+    unsigned max_ms, unsigned *out)
+{
+	if (config_ms(p, key, v, max_ms, out) < 0)
+		return -EINVAL;
+	if (*out == 0) {
+		config_error(p, p->lineno, "%s must not be 0", key);
+		return -EINVAL;
+	}
 	return 0;
 }
 
@@ -552,13 +568,8 @@ set_keyd_threads(struct config_parse *p, const char *v)
 static int
 set_keyd_timeout(struct config_parse *p, const char *v)
 {
-	if (config_ms(p, "keyd-timeout", v, 60000, &p->cfg->keyd_timeout_ms) < 0)
-		return -EINVAL;
-	if (p->cfg->keyd_timeout_ms == 0) {
-		config_error(p, p->lineno, "keyd-timeout must not be 0");
-		return -EINVAL;
-	}
-	return 0;
+	return config_ms_nonzero(p, "keyd-timeout", v, 60000,
+	    &p->cfg->keyd_timeout_ms);
 }
 
 static int
@@ -571,6 +582,7 @@ set_keyd_sign_delay(struct config_parse *p, const char *v)
 static int
 set_max_connections(struct config_parse *p, const char *v)
 {
+	p->max_connections_set = 1;
 	return config_uint(p, "max-connections", v, 1, 1000000,
 	    &p->cfg->max_connections);
 }
@@ -733,14 +745,8 @@ set_allow_rsa_kx(struct config_parse *p, const char *v)
 static int
 set_handshake_timeout(struct config_parse *p, const char *v)
 {
-	if (config_ms(p, "handshake-timeout", v, 3600 * 1000,
-	    &p->fe->handshake_timeout_ms) < 0)
-		return -EINVAL;
-	if (p->fe->handshake_timeout_ms == 0) {
-		config_error(p, p->lineno, "handshake-timeout must not be 0");
-		return -EINVAL;
-	}
-	return 0;
+	return config_ms_nonzero(p, "handshake-timeout", v, 3600 * 1000,
+	    &p->fe->handshake_timeout_ms);
 }
 
 static int
@@ -753,15 +759,8 @@ set_idle_timeout(struct config_parse *p, const char *v)
 static int
 set_backend_connect_timeout(struct config_parse *p, const char *v)
 {
-	if (config_ms(p, "backend-connect-timeout", v, 3600 * 1000,
-	    &p->fe->backend_connect_timeout_ms) < 0)
-		return -EINVAL;
-	if (p->fe->backend_connect_timeout_ms == 0) {
-		config_error(p, p->lineno, "backend-connect-timeout must not "
-		    "be 0");
-		return -EINVAL;
-	}
-	return 0;
+	return config_ms_nonzero(p, "backend-connect-timeout", v, 3600 * 1000,
+	    &p->fe->backend_connect_timeout_ms);
 }
 
 static int
@@ -850,14 +849,8 @@ set_on_ignore(struct config_parse *p, const char *v)
 static int
 set_rekey_timeout(struct config_parse *p, const char *v)
 {
-	if (config_ms(p, "rekey-timeout", v, 3600 * 1000,
-	    &p->fe->rekey_timeout_ms) < 0)
-		return -EINVAL;
-	if (p->fe->rekey_timeout_ms == 0) {
-		config_error(p, p->lineno, "rekey-timeout must not be 0");
-		return -EINVAL;
-	}
-	return 0;
+	return config_ms_nonzero(p, "rekey-timeout", v, 3600 * 1000,
+	    &p->fe->rekey_timeout_ms);
 }
 
 static int
@@ -1151,7 +1144,7 @@ config_defaults(struct config *cfg)
 	    MOAT_DEFAULT_CHROOT);
 	cfg->keyd_timeout_ms = 2000;
 	cfg->keyd_sign_delay_ms = 0;
-	cfg->max_connections = 10000;
+	cfg->max_connections = CONFIG_MAX_CONNECTIONS_DEFAULT;
 	cfg->drain_timeout_ms = 10 * 1000;
 	cfg->log_level = LOG_LEVEL_INFO;
 }
@@ -1164,6 +1157,24 @@ config_ncpus(void)
 	if (n < 1)
 		return 1;
 	return n > (long)CONFIG_MAX_WORKERS ? CONFIG_MAX_WORKERS : (unsigned)n;
+}
+
+/*
+ * Unset max-connections: 10000, or as many as the descriptor limit holds
+ * (two per connection, client and backend, and some to spare), so that a
+ * default start never promises more than the worker can keep.
+ */
+static unsigned
+config_max_connections_default(void)
+{
+	struct rlimit rl;
+	rlim_t fit;
+
+	if (getrlimit(RLIMIT_NOFILE, &rl) < 0 || rl.rlim_max == RLIM_INFINITY)
+		return CONFIG_MAX_CONNECTIONS_DEFAULT;
+	fit = rl.rlim_max > 256 ? (rl.rlim_max - 128) / 2 : 64;
+	return fit < CONFIG_MAX_CONNECTIONS_DEFAULT ? (unsigned)fit :
+	    CONFIG_MAX_CONNECTIONS_DEFAULT;
 }
 
 /*
@@ -1291,6 +1302,8 @@ config_finish(struct config_parse *p)
 	    cfg->workers;
 	cfg->keyd_threads = p->keyd_threads_auto || cfg->keyd_threads == 0 ?
 	    config_ncpus() : cfg->keyd_threads;
+	if (!p->max_connections_set)
+		cfg->max_connections = config_max_connections_default();
 	if (!p->failed && p->keyd_line == 0) {
 		config_keyd_default(p);
 		if (access(cfg->keyd_path, X_OK) < 0)
