@@ -9,6 +9,7 @@
  */
 #include "config.h"
 
+#include <sys/resource.h>
 #include <sys/stat.h>
 #include <sys/types.h>
 
@@ -295,6 +296,18 @@ test_good(void **state)
 	assert_int_equal(config_check_keys(&cfg, err, sizeof(err)), 0);
 }
 
+/* 10000 per worker unless the descriptor limit holds fewer (2 per conn). */
+static unsigned
+expected_max_connections(void)
+{
+	struct rlimit rl;
+
+	assert_int_equal(getrlimit(RLIMIT_NOFILE, &rl), 0);
+	if (rl.rlim_max == RLIM_INFINITY || (rl.rlim_max - 128) / 2 >= 10000)
+		return 10000;
+	return (unsigned)((rl.rlim_max - 128) / 2);
+}
+
 static void
 test_defaults(void **state)
 {
@@ -305,7 +318,7 @@ test_defaults(void **state)
 	assert_string_equal(cfg.control, "/run/moat/control.sock");
 	assert_string_equal(cfg.chroot_dir, "/var/lib/moat/empty");
 	assert_int_equal(cfg.keyd_timeout_ms, 2000);
-	assert_int_equal(cfg.max_connections, 10000);
+	assert_int_equal(cfg.max_connections, expected_max_connections());
 	assert_int_equal(cfg.drain_timeout_ms, 10000);
 	assert_int_equal(cfg.frontends[0].handshake_timeout_ms, 10000);
 	assert_string_equal(cfg.frontends[0].priority,
