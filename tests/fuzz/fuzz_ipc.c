@@ -34,6 +34,7 @@ fuzz_decode_all(const uint8_t *p, size_t len)
 	struct ipc_keyd_stats ks;
 	struct ipc_worker_stats ws;
 	struct ipc_rekey rk;
+	struct ipc_worker_cert wc;
 	struct ipc_sign_req sr;
 	struct ipc_decrypt_req dr;
 	struct ipc_reply rep;
@@ -49,6 +50,11 @@ fuzz_decode_all(const uint8_t *p, size_t len)
 	(void)ipc_keyd_stats_decode(p, len, &ks);
 	(void)ipc_worker_stats_decode(p, len, &ws);
 	(void)ipc_rekey_decode(p, len, &rk);
+	/* A decoded rotation names a real slot of a real frontend. */
+	if (ipc_worker_cert_decode(p, len, &wc) == 0 &&
+	    (wc.frontend >= IPC_KEY_SLOTS_PER_GEN ||
+	    wc.key_id != IPC_KEY_SLOT(wc.frontend, wc.generation)))
+		abort();
 
 	if (ipc_sign_decode(p, len, &sr) == 0) {
 		if (sr.data < p || sr.data + sr.data_len > p + len)

@@ -17,7 +17,9 @@ T = dict(ERROR=1, HELLO=2, KEY_LIST=4, KEY_LIST_REPLY=5, SIGN=6,
          KEY_LOAD_REPLY=21, CHANNEL_ADD=22, CHANNEL_ADD_REPLY=23,
          KEYD_STATS=24, KEYD_STATS_REPLY=25, WORKER_CHANNEL=40,
          WORKER_STATS=42, WORKER_STATS_REPLY=43, WORKER_STOP=44,
-         WORKER_REKEY=46, WORKER_REKEY_REPLY=47)
+         WORKER_REKEY=46, WORKER_REKEY_REPLY=47, WORKER_CERT=48,
+         WORKER_CERT_REPLY=49)
+SLOTS_PER_GEN = 32      # IPC_KEY_SLOTS_PER_GEN: key slot = frontend + 32 * (gen & 1)
 # gnutls_sign_algorithm_t / gnutls_pk_algorithm_t (GnuTLS 3.7)
 RSA_SHA256, RSA_SHA384, RSA_SHA512, RSA_RAW = 6, 7, 8, 36
 PSS256, PSS384, PSS512 = 40, 41, 42
@@ -127,6 +129,13 @@ def ipc_corpus():
                                 struct.pack("<20Q", *range(20))))
     w("rekey", msg(T["WORKER_REKEY"], cstr("imap", 64)))
     w("worker-stop", msg(T["WORKER_STOP"]))
+    # certificate rotation: frontend 1, generation 1 lives in slot 33
+    w("worker-cert", msg(T["WORKER_CERT"], struct.pack(
+        "<III", 1, 1 + SLOTS_PER_GEN, 1)))
+    w("worker-cert-wrong-slot", msg(T["WORKER_CERT"], struct.pack(
+        "<III", 1, 1, 1)))
+    w("worker-cert-reply", msg(T["WORKER_CERT_REPLY"], struct.pack(
+        "<iII", 0, 4, 2)))
     # header-level malformations
     w("bad-magic", msg(T["KEY_LIST"], magic=0x1234))
     w("bad-version", msg(T["KEY_LIST"], version=2))
