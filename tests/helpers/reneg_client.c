@@ -6,6 +6,19 @@
  *   refuse  -- send the no_renegotiation warning alert and go on
  *   ignore  -- do nothing and go on
  *
+ * With -c MS (repeatable, up to 8 times) the client itself renegotiates
+ * (client-initiated, TLS 1.2: gnutls_handshake() on the established
+ * session) once MS milliseconds after the start of the stream; a server
+ * that refuses answers with the no_renegotiation warning alert, which the
+ * client counts and then goes on streaming.
+ *
+ * With -i the client lets the server change its certificate in a
+ * renegotiation (GNUTLS_ALLOW_ID_CHANGE; GnuTLS refuses that by default
+ * with GNUTLS_E_SESSION_USER_ID_CHANGED), as the certificate-rotation test
+ * needs.
+ *
+ * When the first handshake is done it prints "ready" on stderr.
+ *
  * It paces its writes over --duration-ms, then waits for every echoed byte,
  * and prints one JSON line: bytes and SHA-256 of both streams, whether the
  * received stream is exactly (or a prefix of) what was sent, how many
@@ -32,6 +45,7 @@
 
 #define CHUNK		4096
 #define MAX_CERTS	16
+#define MAX_CLIENT_RENEGS 8
 
 enum mode { MODE_ACCEPT, MODE_REFUSE, MODE_IGNORE };
 
@@ -45,12 +59,20 @@ struct client {
 	size_t			sent, received;
 	int			mismatch;	/* echo differs from what was sent */
 	unsigned		hello_requests, handshakes, refused, ignored;
+	unsigned		client_renegs, client_reneg_ok, client_reneg_refused;
 	char			fps[MAX_CERTS][65];
 	unsigned		nfps;
 	const char		*end;		/* how it ended */
 	char			end_detail[160];
 	char			version[32];
 };
+
+/* RENEG_CLIENT_DEBUG=N: GnuTLS's own log at level N on stderr. */
+static void
+gnutls_log_stderr(int level, const char *msg)
+{
+	fprintf(stderr, "gnutls<%d>: %s", level, msg);
+}
 
 static long long
 now_ms(void)
@@ -65,7 +87,8 @@ static void
 usage(void)
 {
 	fprintf(stderr, "usage: reneg_client -p PORT [-h HOST] [-m accept|refuse|ignore]\n"
-	    "    [-v 1.2|1.3] [-d DURATION_MS] [-r BYTES_PER_TICK] [-t TIMEOUT_MS]\n");
+	    "    [-v 1.2|1.3] [-d DURATION_MS] [-r BYTES_PER_TICK] [-t TIMEOUT_MS]\n"
+	    "    [-c CLIENT_RENEG_AT_MS]... [-i]\n");
 	exit(2);
 }
 
@@ -104,7 +127,22 @@ wait_fd(int fd, short events, int timeout_ms)
 	return r;
 }
 
-/* Drive a handshake to its end on the non-blocking socket. */
+/* Application data from the server: check it against what was sent. */
+static void
+take_data(struct client *c, const char *buf, size_t n)
+{
+	if (c->received + n > c->sent ||
+	    memcmp(buf, c->sent_log + c->received, n) != 0)
+		c->mismatch = 1;
+	gnutls_hash(c->h_recv, buf, n);
+	c->received += n;
+}
+
+/*
+ * Drive a handshake to its end on the non-blocking socket.  Returns 0 when
+ * it completed, 1 when the server refused our renegotiation with the
+ * no_renegotiation warning alert (the session goes on), or an error.
+ */
 static int
 do_handshake(struct client *c, long long deadline)
 {
@@ -118,15 +156,13 @@ do_handshake(struct client *c, long long deadline)
 		if (r == GNUTLS_E_GOT_APPLICATION_DATA) {
 			/* data sent before the server's new handshake started */
 			ssize_t n = gnutls_record_recv(c->session, buf, sizeof(buf));
-			if (n > 0) {
-				if (c->received + (size_t)n > c->sent ||
-				    memcmp(buf, c->sent_log + c->received, (size_t)n) != 0)
-					c->mismatch = 1;
-				gnutls_hash(c->h_recv, buf, (size_t)n);
-				c->received += (size_t)n;
-			}
+			if (n > 0)
+				take_data(c, buf, (size_t)n);
 			continue;
 		}
+		if (r == GNUTLS_E_WARNING_ALERT_RECEIVED &&
+		    gnutls_alert_get(c->session) == GNUTLS_A_NO_RENEGOTIATION)
+			return 1;	/* calling again would ask again */
 		if (r != GNUTLS_E_AGAIN && r != GNUTLS_E_INTERRUPTED &&
 		    gnutls_error_is_fatal(r))
 			return r;
@@ -152,11 +188,7 @@ read_some(struct client *c, long long deadline)
 	for (;;) {
 		n = gnutls_record_recv(c->session, buf, sizeof(buf));
 		if (n > 0) {
-			if (c->received + (size_t)n > c->sent ||
-			    memcmp(buf, c->sent_log + c->received, (size_t)n) != 0)
-				c->mismatch = 1;
-			gnutls_hash(c->h_recv, buf, (size_t)n);
-			c->received += (size_t)n;
+			take_data(c, buf, (size_t)n);
 			continue;
 		}
 		if (n == 0) {
@@ -169,10 +201,11 @@ read_some(struct client *c, long long deadline)
 			c->hello_requests++;
 			switch (c->mode) {
 			case MODE_ACCEPT:
-				if ((r = do_handshake(c, deadline)) < 0) {
+				if ((r = do_handshake(c, deadline)) != 0) {
 					c->end = "rehandshake_failed";
 					snprintf(c->end_detail, sizeof(c->end_detail),
-					    "%s", gnutls_strerror(r));
+					    "%s", r > 0 ? "no_renegotiation alert"
+					    : gnutls_strerror(r));
 					return -1;
 				}
 				break;
@@ -243,7 +276,9 @@ main(int argc, char **argv)
 	const char *host = "127.0.0.1", *vers = "1.2", *prio;
 	char prio_buf[256], hs[65], hr[65], chunk[CHUNK];
 	int port = 0, duration = 2000, per_tick = 2048, timeout = 20000;
-	int opt, r, stop_sending = 0;
+	int opt, r, stop_sending = 0, allow_id_change = 0;
+	long long reneg_at[MAX_CLIENT_RENEGS];
+	unsigned nreneg_at = 0, next_reneg = 0;
 	long long start, deadline, next_tick;
 	size_t pending = 0, i;
 	unsigned seed = 1;
@@ -251,7 +286,7 @@ main(int argc, char **argv)
 	memset(&c, 0, sizeof(c));
 	c.mode = MODE_ACCEPT;
 	c.end = "done";
-	while ((opt = getopt(argc, argv, "h:p:m:v:d:r:t:")) != -1) {
+	while ((opt = getopt(argc, argv, "h:p:m:v:d:r:t:c:i")) != -1) {
 		switch (opt) {
 		case 'h': host = optarg; break;
 		case 'p': port = atoi(optarg); break;
@@ -265,6 +300,15 @@ main(int argc, char **argv)
 		case 'd': duration = atoi(optarg); break;
 		case 'r': per_tick = atoi(optarg); break;
 		case 't': timeout = atoi(optarg); break;
+		case 'i': allow_id_change = 1; break;
+		case 'c':
+			if (nreneg_at == MAX_CLIENT_RENEGS || atoi(optarg) < 0)
+				usage();
+			reneg_at[nreneg_at++] = atoi(optarg);
+			if (nreneg_at > 1 &&
+			    reneg_at[nreneg_at - 1] < reneg_at[nreneg_at - 2])
+				usage();	/* in increasing order */
+			break;
 		default: usage();
 		}
 	}
@@ -275,8 +319,13 @@ main(int argc, char **argv)
 	snprintf(prio_buf, sizeof(prio_buf), "NORMAL:-VERS-ALL:+VERS-TLS%s", vers);
 	prio = prio_buf;
 	gnutls_global_init();
+	if (getenv("RENEG_CLIENT_DEBUG") != NULL) {
+		gnutls_global_set_log_function(gnutls_log_stderr);
+		gnutls_global_set_log_level(atoi(getenv("RENEG_CLIENT_DEBUG")));
+	}
 	gnutls_certificate_allocate_credentials(&cred);
-	gnutls_init(&c.session, GNUTLS_CLIENT | GNUTLS_NONBLOCK);
+	gnutls_init(&c.session, GNUTLS_CLIENT | GNUTLS_NONBLOCK |
+	    (allow_id_change ? GNUTLS_ALLOW_ID_CHANGE : 0));
 	if ((r = gnutls_priority_set_direct(c.session, prio, NULL)) < 0) {
 		fprintf(stderr, "priority: %s\n", gnutls_strerror(r));
 		return 2;
@@ -293,11 +342,13 @@ main(int argc, char **argv)
 	gnutls_transport_set_int(c.session, c.fd);
 	start = now_ms();
 	deadline = start + timeout;
-	if ((r = do_handshake(&c, deadline)) < 0) {
+	if ((r = do_handshake(&c, deadline)) != 0) {
 		printf("{\"end\": \"handshake_failed\", \"detail\": \"%s\"}\n",
-		    gnutls_strerror(r));
+		    r > 0 ? "no_renegotiation alert" : gnutls_strerror(r));
 		return 1;
 	}
+	fprintf(stderr, "ready\n");
+	fflush(stderr);
 
 	c.sent_cap = 1 << 20;
 	c.sent_log = malloc(c.sent_cap);
@@ -311,8 +362,34 @@ main(int argc, char **argv)
 			stop_sending = 1;
 		if (stop_sending && pending == 0 && c.received == c.sent)
 			break;
-		/* Next chunk of a deterministic pseudo-random stream. */
-		if (!stop_sending && pending == 0 && t >= next_tick) {
+		/*
+		 * Our own renegotiation, between two writes, once every echo
+		 * is back: GnuTLS abandons a client handshake that meets
+		 * application data (GNUTLS_E_GOT_APPLICATION_DATA) and the
+		 * next call sends a second ClientHello, which the server would
+		 * rightly count as a second renegotiation.
+		 */
+		if (next_reneg < nreneg_at && pending == 0 &&
+		    c.received == c.sent && t - start >= reneg_at[next_reneg]) {
+			next_reneg++;
+			c.client_renegs++;
+			r = do_handshake(&c, deadline);
+			if (r == 1)
+				c.client_reneg_refused++;
+			else if (r == 0)
+				c.client_reneg_ok++;
+			else {
+				c.end = "client_reneg_failed";
+				snprintf(c.end_detail, sizeof(c.end_detail), "%s",
+				    gnutls_strerror(r));
+				break;
+			}
+			continue;
+		}
+		/* Next chunk of a deterministic pseudo-random stream (held
+		 * while our own renegotiation waits for the echoes). */
+		if (!stop_sending && pending == 0 && t >= next_tick &&
+		    !(next_reneg < nreneg_at && t - start >= reneg_at[next_reneg])) {
 			if (c.sent + (size_t)per_tick > c.sent_cap) {
 				unsigned char *p = realloc(c.sent_log, c.sent_cap * 2);
 				if (p == NULL)
@@ -358,11 +435,13 @@ main(int argc, char **argv)
 	    "\"sent\": %zu, \"received\": %zu, \"sha_sent\": \"%s\", "
 	    "\"sha_received\": \"%s\", \"prefix_ok\": %s, \"complete\": %s, "
 	    "\"hello_requests\": %u, \"handshakes\": %u, \"refused\": %u, "
-	    "\"ignored\": %u, \"certs\": [",
+	    "\"ignored\": %u, \"client_renegs\": %u, \"client_reneg_ok\": %u, "
+	    "\"client_reneg_refused\": %u, \"certs\": [",
 	    c.end, c.end_detail, c.version, c.sent, c.received, hs, hr,
 	    c.mismatch ? "false" : "true",
 	    (!c.mismatch && c.received == c.sent) ? "true" : "false",
-	    c.hello_requests, c.handshakes, c.refused, c.ignored);
+	    c.hello_requests, c.handshakes, c.refused, c.ignored,
+	    c.client_renegs, c.client_reneg_ok, c.client_reneg_refused);
 	for (i = 0; i < c.nfps; i++)
 		printf("%s\"%s\"", i ? ", " : "", c.fps[i]);
 	printf("]}\n");
