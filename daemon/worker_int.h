@@ -120,6 +120,7 @@ unsigned reneg_frontend(struct worker *w, const struct worker_frontend *only,
 int	reneg_record_event(struct conn *c, int ret);
 int	reneg_ctl_flush(struct conn *c);
 void	reneg_bytes_check(struct conn *c);
+int	reneg_data_allowed(const struct conn *c);
 int	reneg_hs_wanted(const struct conn *c);
 void	reneg_hs_start(struct conn *c);
 void	reneg_hs_done(struct conn *c, int r);

@@ -388,9 +388,10 @@ proxy_backend_read(struct conn *c)
 
 /*
  * Queued control messages (alert, HelloRequest, KeyUpdate), then b2c ->
- * client, then our close_notify after the backend's EOF.  While a
- * renegotiation handshake is wanted or running, only a half-done record
- * send is finished: the handshake owns the session.
+ * client, then our close_notify after the backend's EOF.  From a
+ * HelloRequest until the client's answer, and while the renegotiation
+ * handshake runs, only a half-done record send is finished
+ * (reneg_data_allowed() says why).
  */
 static int
 proxy_tls_write(struct conn *c)
@@ -404,8 +405,10 @@ proxy_tls_write(struct conn *c)
 	reneg_bytes_check(c);
 	/* A recv that must write goes first (see the header comment). */
 	while (!(c->flags & (CF_TLS_WR_BLOCKED | CF_TLS_RD_WANTS_WR))) {
-		own = c->reneg < RENEG_HS_WANTED;
-		if (own && c->ctl != 0 && c->tls_send_len == 0) {
+		/* Data and close_notify wait while a HelloRequest is out. */
+		own = reneg_data_allowed(c);
+		if (c->reneg < RENEG_HS_WANTED && c->ctl != 0 &&
+		    c->tls_send_len == 0) {
 			r = reneg_ctl_flush(c);
 			if (r == GNUTLS_E_AGAIN) {
 				c->flags |= CF_TLS_WR_BLOCKED;

@@ -26,6 +26,16 @@
  * client-renegotiation-limit were allowed in the current minute
  * (client_renegotiations_allowed).
  *
+ * No data to the client while a HelloRequest is unanswered: a GnuTLS 3.7
+ * client that gets application data after its ClientHello gives up that
+ * handshake (gnutls_handshake() returns GNUTLS_E_GOT_APPLICATION_DATA and
+ * _gnutls_abort_handshake() resets it), and its next gnutls_handshake()
+ * sends a second ClientHello with a new random -- while we sign for the
+ * first one, so the client rejects our ServerKeyExchange.  So from the
+ * HelloRequest until the client answers (new handshake done, refusal, or
+ * rekey-timeout) backend data waits in b2c; the client's data still flows
+ * to the backend.  TLS 1.3 KeyUpdate needs no such pause.
+ *
  * No byte lost, duplicated or reordered:
  * - HelloRequest, KeyUpdate and alerts are control messages queued in
  *   c->ctl and sent by reneg_ctl_flush() from the pump, never while a
@@ -341,6 +351,13 @@ reneg_record_event(struct conn *c, int ret)
 	default:
 		return ret;
 	}
+}
+
+/* May application data (or close_notify) go to the client now? */
+int
+reneg_data_allowed(const struct conn *c)
+{
+	return c->reneg == RENEG_IDLE || c->reneg == RENEG_QUEUED;
 }
 
 int
