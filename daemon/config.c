@@ -918,7 +918,7 @@ config_frontend_defaults(struct frontend *fe, unsigned index)
 	fe->handshake_timeout_ms = 10 * 1000;
 	fe->idle_timeout_ms = 600 * 1000;
 	fe->backend_connect_timeout_ms = 5 * 1000;
-	fe->rekey_on_cert_change = 1;
+	fe->rekey_on_cert_change = 0;	/* see moat.conf(5): clients may refuse */
 	fe->on_refusal = RENEG_KEEP;
 	fe->on_ignore = RENEG_KEEP;
 	fe->rekey_timeout_ms = 10 * 1000;

@@ -337,7 +337,7 @@ test_reneg_defaults(void **state)
 	fe = &cfg.frontends[0];
 	assert_int_equal(fe->rekey_interval_s, 0);
 	assert_int_equal(fe->rekey_bytes, 0);
-	assert_true(fe->rekey_on_cert_change);
+	assert_false(fe->rekey_on_cert_change);
 	assert_int_equal(fe->on_refusal, RENEG_KEEP);
 	assert_int_equal(fe->on_ignore, RENEG_KEEP);
 	assert_int_equal(fe->rekey_timeout_ms, 10000);
