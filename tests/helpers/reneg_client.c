@@ -88,7 +88,7 @@ usage(void)
 {
 	fprintf(stderr, "usage: reneg_client -p PORT [-h HOST] [-m accept|refuse|ignore]\n"
 	    "    [-v 1.2|1.3] [-d DURATION_MS] [-r BYTES_PER_TICK] [-t TIMEOUT_MS]\n"
-	    "    [-c CLIENT_RENEG_AT_MS]... [-i]\n");
+	    "    [-c CLIENT_RENEG_AT_MS]... [-i] [-u]\n");
 	exit(2);
 }
 
@@ -276,7 +276,7 @@ main(int argc, char **argv)
 	const char *host = "127.0.0.1", *vers = "1.2", *prio;
 	char prio_buf[256], hs[65], hr[65], chunk[CHUNK];
 	int port = 0, duration = 2000, per_tick = 2048, timeout = 20000;
-	int opt, r, stop_sending = 0, allow_id_change = 0;
+	int opt, r, stop_sending = 0, allow_id_change = 0, unsafe = 0;
 	long long reneg_at[MAX_CLIENT_RENEGS];
 	unsigned nreneg_at = 0, next_reneg = 0;
 	long long start, deadline, next_tick;
@@ -286,7 +286,7 @@ main(int argc, char **argv)
 	memset(&c, 0, sizeof(c));
 	c.mode = MODE_ACCEPT;
 	c.end = "done";
-	while ((opt = getopt(argc, argv, "h:p:m:v:d:r:t:c:i")) != -1) {
+	while ((opt = getopt(argc, argv, "h:p:m:v:d:r:t:c:iu")) != -1) {
 		switch (opt) {
 		case 'h': host = optarg; break;
 		case 'p': port = atoi(optarg); break;
@@ -301,6 +301,7 @@ main(int argc, char **argv)
 		case 'r': per_tick = atoi(optarg); break;
 		case 't': timeout = atoi(optarg); break;
 		case 'i': allow_id_change = 1; break;
+		case 'u': unsafe = 1; break;
 		case 'c':
 			if (nreneg_at == MAX_CLIENT_RENEGS || atoi(optarg) < 0)
 				usage();
@@ -316,7 +317,9 @@ main(int argc, char **argv)
 	    per_tick > CHUNK || timeout <= 0)
 		usage();
 
-	snprintf(prio_buf, sizeof(prio_buf), "NORMAL:-VERS-ALL:+VERS-TLS%s", vers);
+	/* -u: no RFC 5746 extension, as a pre-2010 client would. */
+	snprintf(prio_buf, sizeof(prio_buf), "NORMAL:-VERS-ALL:+VERS-TLS%s%s", vers,
+	    unsafe ? ":%DISABLE_SAFE_RENEGOTIATION" : "");
 	prio = prio_buf;
 	gnutls_global_init();
 	if (getenv("RENEG_CLIENT_DEBUG") != NULL) {

@@ -178,12 +178,13 @@ class RenegClient:
     mode: accept|refuse|ignore; version: "1.2"|"1.3"; duration_ms: how long
     it streams; per_tick: bytes per 10 ms tick; client_reneg_at: list of
     ms after which the client itself renegotiates (TLS 1.2);
-    allow_id_change: accept a new server certificate in a renegotiation.
+    allow_id_change: accept a new server certificate in a renegotiation;
+    unsafe: do not offer RFC 5746 safe renegotiation.
     """
 
     def __init__(self, port, mode="accept", version="1.2", duration_ms=3000,
                  per_tick=2048, timeout_ms=60000, client_reneg_at=(),
-                 allow_id_change=False):
+                 allow_id_change=False, unsafe=False):
         need_helper(RENEG_CLIENT)
         self.args = [RENEG_CLIENT, "-p", str(port), "-m", mode, "-v", version,
                      "-d", str(duration_ms), "-r", str(per_tick),
@@ -192,6 +193,8 @@ class RenegClient:
             self.args += ["-c", str(t)]
         if allow_id_change:
             self.args.append("-i")
+        if unsafe:
+            self.args.append("-u")
         self.timeout_s = timeout_ms / 1000.0
         self.proc = subprocess.Popen(self.args, stdin=subprocess.DEVNULL,
                                      stdout=subprocess.PIPE,

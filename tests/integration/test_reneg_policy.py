@@ -106,3 +106,28 @@ def test_accept_many_times_while_streaming(moat_factory, backends, certs):
     assert not bad, "%d of 40 renegotiations failed: %r\n%s" % (
         len(bad), bad, "\n".join(line for line in m.log_text().splitlines()
                                  if "renegotiation failed" in line))
+
+
+def test_no_renegotiation_without_rfc5746(moat_factory, backends, certs):
+    """A client that did not negotiate safe renegotiation (RFC 5746) is never
+    sent a HelloRequest: `moatctl rekey` asks nobody, nothing is counted,
+    the stream stays intact and moat says why in its log."""
+    echo = backends.echo()
+    m = moat_factory({"reneg": reneglib.frontend(
+        echo.address, *certs["ecdsa"], rekey_timeout="1s", rekey_interval=0,
+        rekey_bytes=0)}, workers=1)
+    before = reneglib.wait_quiet(m)
+    c = reneglib.RenegClient(m.ports["reneg"], version="1.2",
+                             duration_ms=2000, per_tick=1024, unsafe=True)
+    try:
+        c.wait_ready()
+        reneglib.wait_established(m, before)
+        assert reneglib.rekey(m) == 0
+        res = c.result()
+    finally:
+        c.kill()
+    assert res["hello_requests"] == 0 and res["handshakes"] == 1, res
+    reneglib.assert_intact(res)
+    got = reneglib.reneg_delta(m, before)
+    assert all(got[k] == 0 for k in reneglib.RENEG_KEYS), got
+    assert "did not negotiate safe renegotiation" in m.log(), m.log()
