@@ -51,11 +51,11 @@
 #include <ev.h>
 #include <systemd/sd-daemon.h>
 
+#include "conf.h"
 #include "ipc.h"
 #include "ipc_keyop.h"
 #include "log.h"
 #include "master.h"
-#include "moat_build.h"
 
 #define CONTROL_LINE_MAX	256
 #define CONTROL_OUT_MAX		(1024 * 1024)

@@ -10,9 +10,9 @@
 #include <string.h>
 #include <unistd.h>
 
+#include "conf.h"
 #include "log.h"
 #include "master.h"
-#include "moat_build.h"
 
 static void
 main_usage(FILE *fp)

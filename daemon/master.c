@@ -36,11 +36,11 @@
 #include <ev.h>
 #include <systemd/sd-daemon.h>
 
+#include "conf.h"
 #include "ipc.h"
 #include "ipc_keyop.h"
 #include "log.h"
 #include "master.h"
-#include "moat_build.h"
 #include "privdrop.h"
 #include "worker.h"
 

@@ -17,7 +17,7 @@
 
 #include <ev.h>
 
-#include "config.h"
+#include "conf.h"
 #include "ipc.h"
 
 #define MASTER_MAGIC		0x4d535452u	/* "MSTR" */

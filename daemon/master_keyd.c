@@ -39,6 +39,7 @@
 
 #include <ev.h>
 
+#include "conf.h"
 #include "ipc.h"
 #include "ipc_keyop.h"
 #include "log.h"

@@ -7,7 +7,7 @@
  * line goes to stdout (reload answers one line per frontend, some of which
  * may have failed).  moatctl(8) documents the commands and the JSON fields.
  */
-#include "moat_build.h"
+#include "config.h"
 
 #include <sys/socket.h>
 #include <sys/time.h>
@@ -20,7 +20,8 @@
 #include <string.h>
 #include <unistd.h>
 
-#define MOATCTL_DEFAULT_SOCKET	"/run/moat/control.sock"
+#include "conf.h"	/* MOAT_DEFAULT_CONTROL */
+
 #define MOATCTL_TIMEOUT_S	10
 #define MOATCTL_ANSWER_MAX	(1024 * 1024)
 
@@ -37,7 +38,7 @@ moatctl_usage(FILE *fp)
 	    "  reload            re-read every frontend's certificate and key\n"
 	    "                    (renegotiating live connections onto them)\n"
 	    "  -s SOCKET         control socket (default %s)\n",
-	    MOATCTL_DEFAULT_SOCKET);
+	    MOAT_DEFAULT_CONTROL);
 }
 
 /* Print the answer line by line (see the top); 0, or 1 if it has errors. */
@@ -99,7 +100,7 @@ moatctl_connect(const char *path)
 int
 main(int argc, char **argv)
 {
-	const char *sock = MOATCTL_DEFAULT_SOCKET;
+	const char *sock = MOAT_DEFAULT_CONTROL;
 	char line[256], *answer = NULL, *p;
 	size_t len = 0, cap = 0, off;
 	ssize_t n;

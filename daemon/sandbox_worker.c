@@ -40,6 +40,8 @@
 
 #include <seccomp.h>
 
+#include "conf.h"
+
 #define ADD_SYSCALL(name, ...) do {					\
 	if ((r = seccomp_rule_add(ctx, SCMP_ACT_ALLOW,			\
 	    SCMP_SYS(name), __VA_ARGS__)) < 0)				\

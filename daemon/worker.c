@@ -45,6 +45,7 @@
 #include <ev.h>
 #include <gnutls/gnutls.h>
 
+#include "conf.h"
 #include "ipc.h"
 #include "ipc_keyop.h"
 #include "log.h"

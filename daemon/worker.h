@@ -15,7 +15,7 @@
 #ifndef MOAT_WORKER_H
 #define MOAT_WORKER_H
 
-#include "config.h"
+#include "conf.h"
 #include "log.h"
 
 /* worker.c */

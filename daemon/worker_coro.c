@@ -24,6 +24,7 @@
 #include <ucontext.h>
 #include <unistd.h>
 
+#include "conf.h"
 #include "log.h"
 #include "worker_coro.h"
 

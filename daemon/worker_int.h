@@ -18,7 +18,7 @@
 #include <gnutls/gnutls.h>
 #include <gnutls/abstract.h>
 
-#include "config.h"
+#include "conf.h"
 #include "ipc.h"
 #include "conn.h"
 #include "worker_keyop.h"

@@ -113,6 +113,7 @@
 #include <gnutls/abstract.h>
 #include <gnutls/crypto.h>
 
+#include "conf.h"
 #include "ipc.h"
 #include "ipc_keyop.h"
 #include "log.h"

@@ -60,6 +60,7 @@
 #include <ev.h>
 #include <gnutls/gnutls.h>
 
+#include "conf.h"
 #include "log.h"
 #include "conn.h"
 #include "worker_int.h"

@@ -30,6 +30,7 @@
 #include <gnutls/abstract.h>
 #include <gnutls/x509.h>
 
+#include "conf.h"
 #include "log.h"
 #include "conn.h"
 #include "worker_coro.h"

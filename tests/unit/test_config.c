@@ -28,7 +28,7 @@
 #include <gnutls/gnutls.h>
 #include <gnutls/x509.h>
 
-#include "../../daemon/config.h"
+#include "../../daemon/conf.h"
 
 static char tmpdir[] = "/tmp/moat-test-config-XXXXXX";
 static char conf_path[256];

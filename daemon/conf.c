@@ -1,5 +1,5 @@
 /*
- * config.c -- read moat.conf (inih) and check everything that can be checked
+ * conf.c -- read moat.conf (inih) and check everything that can be checked
  * before a process starts, so that a mistake reaches the operator as
  * "FILE:LINE: reason" from `moatd -t` rather than as a dead worker.
  *
@@ -43,7 +43,7 @@
 #include <gnutls/x509.h>
 #include <ini.h>
 
-#include "moat_build.h"
+#include "conf.h"
 #include "privdrop.h"
 
 #define CONFIG_MAX_WORKERS	256u

@@ -1,12 +1,12 @@
 /*
- * config.h -- moat.conf as the master parsed and checked it.
+ * conf.h -- moat.conf as the master parsed and checked it.
  *
  * The file is INI (inih): one [moat] section and one [frontend NAME]
  * section per listener; doc/moat.conf.5 is the reference.  Workers are
  * forked from the master and inherit this struct; keyd never sees it.
  */
-#ifndef MOAT_CONFIG_H
-#define MOAT_CONFIG_H
+#ifndef MOAT_CONF_H
+#define MOAT_CONF_H
 
 #include <sys/socket.h>
 #include <sys/types.h>
@@ -101,7 +101,7 @@ struct config {
 #define MOAT_DEFAULT_USER	"moat"
 #define MOAT_DEFAULT_KEYD_USER	"moat-keyd"
 
-/* config.c */
+/* conf.c */
 /* Parse and check FILE; on error print "FILE:LINE: reason" to err. */
 int	config_load(const char *path, struct config *cfg, char *err, size_t errlen);
 /* moatd -t only: load each key in this process and match it to its cert. */
