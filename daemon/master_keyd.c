@@ -279,8 +279,12 @@ keyd_load_key(struct master *m, const struct frontend *fe, int64_t deadline,
 	}
 	if (kr.status < 0) {
 		r = kr.status;
-		snprintf(err, errlen, "frontend %s: %s: %s", fe->name, fe->key,
-		    kr.msg[0] != '\0' ? kr.msg : strerror(-r));
+		/* keyd's reason names the files itself when it can. */
+		if (strstr(kr.msg, fe->key) != NULL)
+			snprintf(err, errlen, "frontend %s: %s", fe->name, kr.msg);
+		else
+			snprintf(err, errlen, "frontend %s: %s: %s", fe->name,
+			    fe->key, kr.msg[0] != '\0' ? kr.msg : strerror(-r));
 		goto out;
 	}
 	log_debug("%s: frontend %s: key %s loaded into slot %u (generation "

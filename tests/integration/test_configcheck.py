@@ -212,3 +212,37 @@ def test_nothing_is_started(files, tmp_path):
     assert not os.path.exists(os.path.join(files["dir"], "control.sock"))
     with __import__("socket").socket() as s:
         s.bind((moatlib.LOOPBACK, port))	# still free
+
+
+def start(path, seconds=60):
+    """A real start (no -t): moatd either serves or exits; we want the exit."""
+    r = subprocess.run([moatlib.MOATD, "-c", path], capture_output=True,
+                       text=True, timeout=seconds, stdin=subprocess.DEVNULL)
+    return r.returncode, r.stdout + r.stderr
+
+
+def test_start_fails_on_key_that_does_not_match(files, tmp_path):
+    """At start-up the master never reads a key: keyd finds the mismatch,
+    and moatd exits 1 naming the frontend, the key file and the reason,
+    with nothing left running."""
+    text = good_text(files).replace(files["ecdsa_key"], files["rsa_key"], 1)
+    path = str(tmp_path / "mismatch.conf")
+    with open(path, "w") as f:
+        f.write(text)
+    rc, out = start(path)
+    assert rc == 1, out
+    assert re.search(r"frontend www: .*" + re.escape(files["rsa_key"]) +
+                     r".*does not match", out), out
+    assert not os.path.exists(os.path.join(files["dir"], "control.sock")), out
+
+
+def test_start_fails_on_key_readable_by_others(files, tmp_path):
+    text = good_text(files).replace(files["ecdsa_key"], files["shared_key"], 1)
+    path = str(tmp_path / "shared.conf")
+    with open(path, "w") as f:
+        f.write(text)
+    rc, out = start(path)
+    assert rc == 1, out
+    want = "%s:%d: " % (path, line_of(text, files["shared_key"]))
+    assert want in out and files["shared_key"] in out and \
+        "readable by others" in out, out
