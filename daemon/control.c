@@ -1410,13 +1410,30 @@ control_accept_cb(struct ev_loop *loop, ev_io *io, int revents)
 {
 	struct master *m = ev_userdata(loop);
 	struct control_client *c;
-	int fd;
+	uid_t uid;
+	pid_t pid;
+	int fd, r;
 
 	fd = accept4(m->control_fd, NULL, NULL, SOCK_NONBLOCK | SOCK_CLOEXEC);
 	if (fd < 0) {
 		if (errno != EAGAIN && errno != EWOULDBLOCK && errno != EINTR &&
 		    errno != ECONNABORTED)
 			log_warn("%s: accept", __func__);
+		return;
+	}
+	/*
+	 * The socket is root's, mode 0600; check the peer as well, as
+	 * STYLE.md asks of every path socket: only root (or moatd's own
+	 * user, when it runs unprivileged for a test) may steer moatd.
+	 */
+	if ((r = ipc_peer_uid(fd, &uid, &pid)) < 0 ||
+	    (uid != 0 && uid != geteuid())) {
+		if (r < 0)
+			log_warnx("control: peer credentials: %s", strerror(-r));
+		else
+			log_warnx("control: refusing pid %ld, uid %ld",
+			    (long)pid, (long)uid);
+		close(fd);
 		return;
 	}
 	if (m->nclients >= MASTER_CONTROL_CLIENTS ||

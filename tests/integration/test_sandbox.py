@@ -94,3 +94,33 @@ def test_not_dumpable(moat):
         st = os.stat("/proc/%d/mem" % pid)
         assert st.st_uid == 0, "%s pid %d is dumpable (mem owned by uid %d)" % (
             role, pid, st.st_uid)
+
+
+def test_control_socket_refuses_other_users(moat_factory, backends, certs):
+    """The control socket is root's, mode 0600; even if someone opened it up,
+    moatd checks SO_PEERCRED and serves only root (STYLE.md point 5)."""
+    import subprocess
+    import tempfile
+    d = tempfile.mkdtemp(prefix="moat-ctl-", dir="/tmp")
+    try:
+        os.chmod(d, 0o755)
+        sock = os.path.join(d, "control.sock")
+        m = moat_factory({"www": {"backend": backends.echo().address,
+                                  "cert": certs["ecdsa"][0],
+                                  "key": certs["ecdsa"][1]}},
+                         start=False, control=sock)
+        m.control = sock
+        m.start()
+        assert (os.stat(sock).st_mode & 0o777) == 0o600
+        os.chmod(sock, 0o666)	# what a careless operator might do
+        r = subprocess.run(["runuser", "-u", "moat", "--", moatlib.MOATCTL,
+                            "-s", sock, "status"], capture_output=True,
+                           text=True, timeout=30, stdin=subprocess.DEVNULL)
+        assert r.returncode != 0 and "moatd" not in r.stdout, (r.stdout,
+                                                               r.stderr)
+        moatlib.wait_for(lambda: "control: refusing pid" in m.log(), 10,
+                         0.1, "the refusal in moatd's log")
+        assert m.ctl("status").returncode == 0	# root still gets in
+    finally:
+        import shutil
+        shutil.rmtree(d, ignore_errors=True)
