@@ -224,6 +224,11 @@ reneg_ctl_flush(struct conn *c)
 			c->ctl &= ~CTL_ALERT;
 			if (r < 0)
 				return r;
+		} else if (c->flags & (CF_CLIENT_EOF | CF_BACKEND_EOF)) {
+			/* Closing: nobody will answer; do not hold the close. */
+			c->ctl &= ~(CTL_HELLO_REQUEST | CTL_KEY_UPDATE);
+			c->reneg = RENEG_IDLE;
+			ev_timer_stop(w->loop, &c->rekey_timer);
 		} else if (c->ctl & CTL_HELLO_REQUEST) {
 			r = gnutls_rehandshake(c->session);
 			if (r == GNUTLS_E_AGAIN || r == GNUTLS_E_INTERRUPTED)
@@ -354,11 +359,16 @@ reneg_record_event(struct conn *c, int ret)
 	}
 }
 
-/* May application data (or close_notify) go to the client now? */
+/*
+ * May application data (or close_notify) go to the client now?  Not while
+ * a HelloRequest is unanswered -- unless the client already closed its
+ * side: it will not renegotiate any more, and the rest must reach it.
+ */
 int
 reneg_data_allowed(const struct conn *c)
 {
-	return c->reneg == RENEG_IDLE || c->reneg == RENEG_QUEUED;
+	return c->reneg == RENEG_IDLE || c->reneg == RENEG_QUEUED ||
+	    (c->reneg == RENEG_WAIT_ANSWER && (c->flags & CF_CLIENT_EOF));
 }
 
 int
