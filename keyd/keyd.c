@@ -484,11 +484,6 @@ keyd_worker_sign(struct keyd *kd, struct keyd_chan *ch, struct ipc_msg *msg,
 	const char *why;
 	int r;
 
-	if (!keyd_rate_ok(kd, ch)) {
-		keyd_chan_fail(kd, ch, msg->hdr.id, -EBUSY, KEYD_FAIL_LIMITED,
-		    "over the channel's rate limit");
-		return;
-	}
 	if ((r = ipc_sign_decode(msg->payload, msg->hdr.len, &req)) < 0) {
 		keyd_chan_fail(kd, ch, msg->hdr.id, -EBADMSG, KEYD_FAIL_ERROR,
 		    "malformed sign request");
@@ -524,11 +519,6 @@ keyd_worker_decrypt(struct keyd *kd, struct keyd_chan *ch,
 	const char *why;
 	int r;
 
-	if (!keyd_rate_ok(kd, ch)) {
-		keyd_chan_fail(kd, ch, msg->hdr.id, -EBUSY, KEYD_FAIL_LIMITED,
-		    "over the channel's rate limit");
-		return;
-	}
 	if ((r = ipc_decrypt_decode(msg->payload, msg->hdr.len, &req)) < 0) {
 		keyd_chan_fail(kd, ch, msg->hdr.id, -EBADMSG, KEYD_FAIL_ERROR,
 		    "malformed decrypt request");
@@ -616,10 +606,17 @@ keyd_dispatch_worker(struct keyd *kd, struct keyd_chan *ch,
 		keyd_worker_key_list(kd, ch, msg);
 		break;
 	case IPC_SIGN:
-		keyd_worker_sign(kd, ch, msg, t_recv);
-		break;
 	case IPC_DECRYPT:
-		keyd_worker_decrypt(kd, ch, msg, t_recv);
+		/* Key operations are what the per-channel limit bounds. */
+		if (!keyd_rate_ok(kd, ch)) {
+			keyd_chan_fail(kd, ch, msg->hdr.id, -EBUSY,
+			    KEYD_FAIL_LIMITED, "over the channel's rate limit");
+			break;
+		}
+		if (msg->hdr.type == IPC_SIGN)
+			keyd_worker_sign(kd, ch, msg, t_recv);
+		else
+			keyd_worker_decrypt(kd, ch, msg, t_recv);
 		break;
 	default:
 		keyd_chan_fail(kd, ch, msg->hdr.id, -EOPNOTSUPP,
