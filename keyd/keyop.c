@@ -267,6 +267,14 @@ sign_check_rsa_raw(const struct ipc_key_info *key,
 	return -EINVAL;
 }
 
+
+/* The request names this key: a slot in range that holds it. */
+static int
+keyop_key_is(const struct ipc_key_info *key, uint32_t key_id)
+{
+	return key != NULL && key_id < IPC_MAX_KEYS && key_id == key->key_id;
+}
+
 /*
  * The policy.  Returns 0 if keyd may sign req with key, else a negative
  * errno and a static reason in *why.  Pure: no key material, no I/O.
@@ -281,8 +289,7 @@ keyop_sign_check(const struct ipc_key_info *key,
 	if (why == NULL)
 		why = &dummy;
 	*why = "ok";
-	if (key == NULL || req->key_id >= IPC_MAX_KEYS ||
-	    req->key_id != key->key_id) {
+	if (!keyop_key_is(key, req->key_id)) {
 		*why = "no such key";
 		return -ENOENT;
 	}
@@ -346,8 +353,7 @@ keyop_decrypt_check(const struct ipc_key_info *key, uint32_t key_flags,
 	if (why == NULL)
 		why = &dummy;
 	*why = "ok";
-	if (key == NULL || req->key_id >= IPC_MAX_KEYS ||
-	    req->key_id != key->key_id) {
+	if (!keyop_key_is(key, req->key_id)) {
 		*why = "no such key";
 		return -ENOENT;
 	}
