@@ -66,21 +66,30 @@ static void	worker_listeners(struct worker *w, int on);
 
 /* --- helpers for the other files ------------------------------------------ */
 
-void
-worker_master_reply(struct worker *w, uint16_t type, uint32_t id, int status)
+/* Encode an ipc_reply and send it on the master channel. */
+static void
+worker_master_send_reply(struct worker *w, uint16_t type, uint32_t id,
+    const struct ipc_reply *rep)
 {
-	struct ipc_reply rep;
 	uint8_t buf[64];
 	ssize_t n;
 	int r;
 
-	memset(&rep, 0, sizeof(rep));
-	rep.status = status > 0 ? 0 : status;
-	if ((n = ipc_reply_encode(buf, sizeof(buf), &rep)) < 0)
+	if ((n = ipc_reply_encode(buf, sizeof(buf), rep)) < 0)
 		fatalx("%s: encode", __func__);
 	if ((r = ipc_send(w->master_fd, type, id, buf, (size_t)n, NULL, 0)) < 0)
 		log_warnx("%s: %s to master: %s", __func__, ipc_type_name(type),
 		    strerror(-r));
+}
+
+void
+worker_master_reply(struct worker *w, uint16_t type, uint32_t id, int status)
+{
+	struct ipc_reply rep;
+
+	memset(&rep, 0, sizeof(rep));
+	rep.status = status > 0 ? 0 : status;
+	worker_master_send_reply(w, type, id, &rep);
 }
 
 /* An answer carrying a count (uint32_t): rekey and certificate rotation. */
@@ -89,18 +98,11 @@ worker_master_reply_count(struct worker *w, uint16_t type, uint32_t id,
     uint32_t count)
 {
 	struct ipc_reply rep;
-	uint8_t buf[64];
-	ssize_t n;
-	int r;
 
 	memset(&rep, 0, sizeof(rep));
 	rep.data = (const uint8_t *)&count;
 	rep.data_len = sizeof(count);
-	if ((n = ipc_reply_encode(buf, sizeof(buf), &rep)) < 0)
-		fatalx("%s: encode", __func__);
-	if ((r = ipc_send(w->master_fd, type, id, buf, (size_t)n, NULL, 0)) < 0)
-		log_warnx("%s: %s to master: %s", __func__, ipc_type_name(type),
-		    strerror(-r));
+	worker_master_send_reply(w, type, id, &rep);
 }
 
 void
