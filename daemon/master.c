@@ -235,6 +235,35 @@ master_worker_dispatch(struct master *m, struct master_child *w,
 	}
 }
 
+/*
+ * Read one message from a child's channel (a worker's or keyd's).  Returns
+ * 1 with *out allocated (free it after ipc_msg_close_fds()), -EAGAIN when
+ * there is nothing to take now, 0 when the child closed its end (a reset
+ * is a child that died with our message unread), or a negative errno for a
+ * message that breaks the protocol.  The message is 16 KiB, hence the heap.
+ */
+int
+master_chan_recv(int fd, struct ipc_msg **out)
+{
+	struct ipc_msg *msg;
+	int r;
+
+	*out = NULL;
+	if ((msg = malloc(sizeof(*msg))) == NULL) {
+		log_warnx("%s: out of memory", __func__);
+		return -EAGAIN;		/* level-triggered: we come back */
+	}
+	r = ipc_recv(fd, msg);
+	if (r == -ECONNRESET)
+		r = 0;
+	if (r <= 0) {
+		free(msg);
+		return r;
+	}
+	*out = msg;
+	return 1;
+}
+
 static void
 master_worker_read_cb(struct ev_loop *loop, ev_io *io, int revents)
 {
@@ -243,17 +272,8 @@ master_worker_read_cb(struct ev_loop *loop, ev_io *io, int revents)
 	struct ipc_msg *msg;
 	int r;
 
-	if ((msg = malloc(sizeof(*msg))) == NULL) {
-		log_warnx("%s: out of memory", __func__);
+	if ((r = master_chan_recv(w->fd, &msg)) == -EAGAIN)
 		return;
-	}
-	r = ipc_recv(w->fd, msg);
-	if (r == -EAGAIN) {
-		free(msg);
-		return;
-	}
-	if (r == -ECONNRESET)
-		r = 0;		/* it died with our message unread: EOF */
 	if (r <= 0) {
 		/* without its channel a worker can be neither asked nor stopped */
 		if (r < 0)
@@ -265,7 +285,6 @@ master_worker_read_cb(struct ev_loop *loop, ev_io *io, int revents)
 		w->fd = -1;
 		if (w->pid > 0)
 			kill(w->pid, SIGKILL);
-		free(msg);
 		return;
 	}
 	master_worker_dispatch(m, w, msg);

@@ -370,17 +370,8 @@ keyd_read_cb(struct ev_loop *loop, ev_io *io, int revents)
 	struct ipc_msg *msg;
 	int r;
 
-	if ((msg = malloc(sizeof(*msg))) == NULL) {
-		log_warnx("%s: out of memory", __func__);
+	if ((r = master_chan_recv(m->keyd.fd, &msg)) == -EAGAIN)
 		return;
-	}
-	r = ipc_recv(m->keyd.fd, msg);
-	if (r == -EAGAIN) {
-		free(msg);
-		return;
-	}
-	if (r == -ECONNRESET)
-		r = 0;		/* it died with our message unread: EOF */
 	if (r <= 0) {
 		/* a keyd that closes or garbles its channel is no keyd */
 		if (r < 0)
@@ -392,7 +383,6 @@ keyd_read_cb(struct ev_loop *loop, ev_io *io, int revents)
 		keyd_channel_lost(m);
 		if (m->keyd.pid > 0)
 			kill(m->keyd.pid, SIGKILL);
-		free(msg);
 		return;
 	}
 	master_keyd_dispatch(m, msg);
