@@ -26,7 +26,6 @@ enum log_level {
 void	log_init(const char *title, enum log_level level);
 void	log_procinit(const char *title);
 void	log_setlevel(enum log_level level);
-enum log_level log_getlevel(void);
 int	log_level_parse(const char *s, enum log_level *out);
 void	log_warn(const char *, ...) __attribute__((format(printf, 1, 2)));
 void	log_warnx(const char *, ...) __attribute__((format(printf, 1, 2)));

@@ -48,7 +48,6 @@ struct coro {
 
 static struct coro	*coro_pool;	/* idle, ready for reuse */
 static unsigned		 coro_nidle;
-static unsigned		 coro_nlive;	/* started, not yet finished */
 static struct coro	*coro_cur;	/* running now, NULL on the loop stack */
 
 static struct coro *
@@ -136,7 +135,6 @@ coro_enter(struct coro *co)
 
 	done = co->done;
 	arg = co->arg;
-	coro_nlive--;
 	coro_release(co);
 	if (done != NULL)
 		done(arg);
@@ -180,7 +178,6 @@ coro_run(void (*fn)(void *), void (*done)(void *), void *arg)
 	co->done = done;
 	co->arg = arg;
 	co->finished = 0;
-	coro_nlive++;
 	return coro_enter(co);
 }
 
@@ -215,16 +212,4 @@ void *
 coro_self_arg(void)
 {
 	return coro_cur != NULL ? coro_cur->arg : NULL;
-}
-
-unsigned
-coro_count_live(void)
-{
-	return coro_nlive;
-}
-
-unsigned
-coro_count_idle(void)
-{
-	return coro_nidle;
 }

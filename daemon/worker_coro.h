@@ -26,7 +26,5 @@ void	coro_yield(void);
 int	coro_resume(struct coro *co);
 struct coro *coro_self(void);
 void	*coro_self_arg(void);
-unsigned coro_count_live(void);
-unsigned coro_count_idle(void);
 
 #endif
