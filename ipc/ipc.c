@@ -1,6 +1,9 @@
+/* SPDX-License-Identifier: GPL-2.0-or-later */
 /*
  * ipc.c -- framing over SOCK_SEQPACKET: one message per datagram, fds with
- * SCM_RIGHTS, peer credentials with SO_PEERCRED.
+ * SCM_RIGHTS, the permit check of ipc_msgs.h on every receive, a receive
+ * with a deadline for the few exchanges that must wait, peer credentials
+ * with SO_PEERCRED.
  */
 #include "config.h"
 
@@ -9,13 +12,38 @@
 
 #include <errno.h>
 #include <fcntl.h>
+#include <poll.h>
 #include <stdarg.h>
 #include <stdio.h>
 #include <string.h>
+#include <time.h>
 #include <unistd.h>
 
 #include "ipc.h"
-#include "ipc_keyop.h"
+
+/*
+ * Check the header of one whole datagram: magic, version, a type the table
+ * knows, the exact length, a sane descriptor count.  Pure (a fuzz target).
+ */
+int
+ipc_hdr_decode(const uint8_t *buf, size_t n, struct ipc_hdr *hdr)
+{
+	if (buf == NULL || n < sizeof(*hdr) || n > IPC_MAX_MSG)
+		return -EBADMSG;
+	memcpy(hdr, buf, sizeof(*hdr));
+	if (hdr->magic != IPC_MAGIC)
+		return -EBADMSG;
+	if (hdr->version != IPC_VERSION)
+		return -EPROTO;
+	if (hdr->len > IPC_MAX_PAYLOAD || hdr->len != n - sizeof(*hdr))
+		return -EBADMSG;
+	if (hdr->nfds > IPC_MAX_FDS || hdr->flags != 0)
+		return -EBADMSG;
+	if (!ipc_type_known(hdr->type))
+		return -EOPNOTSUPP;
+	return 0;
+}
+
 
 /*
  * Send one message.  Returns 0, or a negative errno (-EAGAIN when a
@@ -88,13 +116,15 @@ ipc_msg_close_fds(struct ipc_msg *msg)
 }
 
 /*
- * Receive one message into msg.  Returns 1 with a checked header, 0 when the
- * peer closed the channel, or a negative errno: -EAGAIN, -EMSGSIZE for a
- * truncated datagram, -EBADMSG / -EPROTO / -EOPNOTSUPP for a bad header.
- * On any error the fds that came with the message are closed.
+ * Receive one message into msg, from the peer ends->peer.  Returns 1 with a
+ * checked header, 0 when the peer closed the channel, or a negative errno:
+ * -EAGAIN, -EMSGSIZE for a truncated datagram, -EBADMSG / -EPROTO /
+ * -EOPNOTSUPP for a bad header, -EPERM for a type (or a number of
+ * descriptors) this peer may not send (ipc_msgs.h).  On any error the fds
+ * that came with the message are closed; nothing of the payload was read.
  */
 int
-ipc_recv(int fd, struct ipc_msg *msg)
+ipc_recv(int fd, const struct ipc_ends *ends, struct ipc_msg *msg)
 {
 	struct iovec iov;
 	struct msghdr mh;
@@ -147,8 +177,50 @@ ipc_recv(int fd, struct ipc_msg *msg)
 		ipc_msg_close_fds(msg);
 		return -EBADMSG;
 	}
+	if (ends == NULL || ipc_permit(msg->hdr.type, ends->peer, ends->self,
+	    msg->nfds) < 0) {
+		ipc_msg_close_fds(msg);
+		return -EPERM;
+	}
 	msg->payload = msg->buf + sizeof(struct ipc_hdr);
 	return 1;
+}
+
+int64_t
+ipc_now_ms(void)
+{
+	struct timespec ts;
+
+	clock_gettime(CLOCK_MONOTONIC, &ts);
+	return (int64_t)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
+}
+
+/*
+ * ipc_recv() that waits until deadline_ms (ipc_now_ms()'s clock) for a
+ * message: the start-up exchanges that nothing can be served without.
+ * Returns what ipc_recv() does, or -ETIMEDOUT.
+ */
+int
+ipc_recv_wait(int fd, const struct ipc_ends *ends, struct ipc_msg *msg,
+    int64_t deadline_ms)
+{
+	struct pollfd pfd;
+	int64_t left;
+	int r;
+
+	for (;;) {
+		r = ipc_recv(fd, ends, msg);
+		if (r != -EAGAIN && r != -EINTR)
+			return r;
+		if ((left = deadline_ms - ipc_now_ms()) <= 0)
+			return -ETIMEDOUT;
+		pfd.fd = fd;
+		pfd.events = POLLIN;
+		pfd.revents = 0;
+		if (poll(&pfd, 1, left > INT32_MAX ? INT32_MAX : (int)left) < 0 &&
+		    errno != EINTR)
+			return -errno;
+	}
 }
 
 int
@@ -218,36 +290,4 @@ ipc_error_send(int fd, uint32_t id, int code, const char *fmt, ...)
 	vsnprintf(e.msg, sizeof(e.msg), fmt, ap);
 	va_end(ap);
 	return ipc_send(fd, IPC_ERROR, id, &e, sizeof(e), NULL, 0);
-}
-
-const char *
-ipc_type_name(uint16_t type)
-{
-	switch (type) {
-	case IPC_ERROR:			return "ERROR";
-	case IPC_HELLO:			return "HELLO";
-	case IPC_HELLO_REPLY:		return "HELLO_REPLY";
-	case IPC_KEY_LIST:		return "KEY_LIST";
-	case IPC_KEY_LIST_REPLY:	return "KEY_LIST_REPLY";
-	case IPC_SIGN:			return "SIGN";
-	case IPC_SIGN_REPLY:		return "SIGN_REPLY";
-	case IPC_DECRYPT:		return "DECRYPT";
-	case IPC_DECRYPT_REPLY:		return "DECRYPT_REPLY";
-	case IPC_KEY_LOAD:		return "KEY_LOAD";
-	case IPC_KEY_LOAD_REPLY:	return "KEY_LOAD_REPLY";
-	case IPC_CHANNEL_ADD:		return "CHANNEL_ADD";
-	case IPC_CHANNEL_ADD_REPLY:	return "CHANNEL_ADD_REPLY";
-	case IPC_KEYD_STATS:		return "KEYD_STATS";
-	case IPC_KEYD_STATS_REPLY:	return "KEYD_STATS_REPLY";
-	case IPC_WORKER_CHANNEL:	return "WORKER_CHANNEL";
-	case IPC_WORKER_CHANNEL_REPLY:	return "WORKER_CHANNEL_REPLY";
-	case IPC_WORKER_STATS:		return "WORKER_STATS";
-	case IPC_WORKER_STATS_REPLY:	return "WORKER_STATS_REPLY";
-	case IPC_WORKER_STOP:		return "WORKER_STOP";
-	case IPC_WORKER_REKEY:		return "WORKER_REKEY";
-	case IPC_WORKER_REKEY_REPLY:	return "WORKER_REKEY_REPLY";
-	case IPC_WORKER_CERT:		return "WORKER_CERT";
-	case IPC_WORKER_CERT_REPLY:	return "WORKER_CERT_REPLY";
-	default:			return "UNKNOWN";
-	}
 }

@@ -68,7 +68,6 @@
 #include <gnutls/abstract.h>
 
 #include "ipc.h"
-#include "ipc_keyop.h"
 #include "keyop.h"
 #include "keystore.h"
 #include "log.h"
@@ -177,6 +176,9 @@ struct keyd {
 	struct keystore		ks;
 	struct ipc_msg		msg;	/* main thread's receive buffer */
 };
+
+static const struct ipc_ends keyd_worker_ends = { IPC_ROLE_KEYD, IPC_ROLE_WORKER };
+static const struct ipc_ends keyd_master_ends = { IPC_ROLE_KEYD, IPC_ROLE_MASTER };
 
 #define KEYD_COUNT(kd, ch, field) do {					\
 	(ch)->stats.field++;						\
@@ -638,7 +640,7 @@ keyd_chan_read_cb(struct ev_loop *loop, ev_io *w, int revents)
 		fatalx("%s: corrupt channel %p", __func__, (void *)ch);
 
 	for (i = 0; i < KEYD_READ_BATCH; i++) {
-		r = ipc_recv(ch->fd, &kd->msg);
+		r = ipc_recv(ch->fd, &keyd_worker_ends, &kd->msg);
 		if (r == -EAGAIN || r == -EINTR)
 			return;
 		if (r == 0) {
@@ -1030,7 +1032,7 @@ keyd_ctl_cb(struct ev_loop *loop, ev_io *w, int revents)
 	struct keyd *kd = ev_userdata(loop);
 	int r;
 
-	r = ipc_recv(kd->ctl_fd, &kd->msg);
+	r = ipc_recv(kd->ctl_fd, &keyd_master_ends, &kd->msg);
 	if (r == -EAGAIN || r == -EINTR)
 		return;
 	if (r == 0) {

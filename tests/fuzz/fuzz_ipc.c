@@ -1,6 +1,6 @@
 /*
  * fuzz_ipc.c -- libFuzzer target for the IPC codec: the header check and
- * every payload decoder (ipc/ipc_keyop.c), plus the framing (ipc_recv over
+ * every payload decoder (ipc/ipc_codec.c), plus the framing (ipc_recv over
  * a real socketpair).  An input is a whole datagram; if its header checks
  * out, the payload goes to the decoders of every type, otherwise the raw
  * bytes do.  Whatever decodes must encode back to the same bytes.
@@ -16,7 +16,6 @@
 #include <unistd.h>
 
 #include "ipc.h"
-#include "ipc_keyop.h"
 
 int	LLVMFuzzerTestOneInput(const uint8_t *data, size_t size);
 
@@ -82,13 +81,34 @@ fuzz_decode_all(const uint8_t *p, size_t len)
 	}
 }
 
+/* Some channel on which the table lets `type` travel; 0 if there is none. */
+static int
+fuzz_ends_for(uint16_t type, struct ipc_ends *ends)
+{
+	static const enum ipc_role roles[] = {
+		IPC_ROLE_MASTER, IPC_ROLE_WORKER, IPC_ROLE_KEYD
+	};
+	unsigned i, j;
+
+	for (i = 0; i < 3; i++)
+		for (j = 0; j < 3; j++)
+			if (ipc_permit(type, roles[i], roles[j], 0) == 0) {
+				ends->peer = roles[i];
+				ends->self = roles[j];
+				return 1;
+			}
+	return 0;
+}
+
 /* The same bytes as a datagram through ipc_recv(), which must agree. */
 static void
 fuzz_framing(const uint8_t *data, size_t size, int hdr_ok)
 {
 	static int sv[2] = { -1, -1 };
 	static struct ipc_msg msg;
-	int r;
+	struct ipc_ends ends = { IPC_ROLE_KEYD, IPC_ROLE_WORKER };
+	struct ipc_hdr hdr;
+	int r, permitted = 0;
 
 	if (size == 0 || size > IPC_MAX_MSG + 64)
 		return;
@@ -96,13 +116,16 @@ fuzz_framing(const uint8_t *data, size_t size, int hdr_ok)
 		return;
 	if (send(sv[0], data, size, MSG_DONTWAIT) != (ssize_t)size)
 		return;
-	r = ipc_recv(sv[1], &msg);
+	/* Receive as a process this type may go to, from a peer that may send it. */
+	if (hdr_ok && ipc_hdr_decode(data, size, &hdr) == 0)
+		permitted = fuzz_ends_for(hdr.type, &ends);
+	r = ipc_recv(sv[1], &ends, &msg);
 	if (size > IPC_MAX_MSG) {
 		if (r != -EMSGSIZE)
 			abort();
 		return;
 	}
-	if ((r == 1) != hdr_ok)
+	if ((r == 1) != (hdr_ok && permitted))
 		abort();
 	if (r == 1 && (msg.nfds != 0 || msg.hdr.len != size - sizeof(msg.hdr)))
 		abort();

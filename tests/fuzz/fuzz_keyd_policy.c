@@ -19,7 +19,7 @@
 #include <gnutls/gnutls.h>
 
 #include "ipc.h"
-#include "ipc_keyop.h"
+#include "ipc_codec.h"
 #include "keyop.h"
 
 int	LLVMFuzzerTestOneInput(const uint8_t *data, size_t size);

@@ -47,7 +47,6 @@
 #include <gnutls/x509.h>
 
 #include "ipc.h"
-#include "ipc_keyop.h"
 
 #define MAX_SPECS	16
 #define MAX_EXTRA	16
@@ -133,24 +132,26 @@ remaining_ms(void)
 	return now >= deadline_ms ? 0 : (int)(deadline_ms - now);
 }
 
+/*
+ * This client plays the master on ctl_fd and a worker on every other
+ * channel; ipc_recv()'s permit check needs to know which.
+ */
+static int ctl_fd = -1;
+
+static const struct ipc_ends *
+ends_of(int fd)
+{
+	static const struct ipc_ends as_master = { IPC_ROLE_MASTER, IPC_ROLE_KEYD };
+	static const struct ipc_ends as_worker = { IPC_ROLE_WORKER, IPC_ROLE_KEYD };
+
+	return fd == ctl_fd ? &as_master : &as_worker;
+}
+
 /* Receive one message, waiting at most until the deadline. 0 = EOF. */
 static int
 recv_wait(int fd, struct ipc_msg *msg)
 {
-	struct pollfd pfd;
-	int r;
-
-	for (;;) {
-		r = ipc_recv(fd, msg);
-		if (r != -EAGAIN)
-			return r;
-		pfd.fd = fd;
-		pfd.events = POLLIN;
-		if (remaining_ms() == 0)
-			return -ETIMEDOUT;
-		if (poll(&pfd, 1, remaining_ms()) < 0 && errno != EINTR)
-			return -errno;
-	}
+	return ipc_recv_wait(fd, ends_of(fd), msg, (int64_t)deadline_ms);
 }
 
 static void
@@ -547,7 +548,7 @@ run_batch(int fd, unsigned nreq, struct ipc_msg *msg, unsigned *max_inflight,
 		if (inflight > *max_inflight)
 			*max_inflight = inflight;
 
-		r = ipc_recv(fd, msg);
+		r = ipc_recv(fd, ends_of(fd), msg);
 		if (r == -EAGAIN) {
 			if (remaining_ms() == 0)
 				die("timed out with %u of %u answers", got, nreq);
@@ -940,9 +941,7 @@ run_refusals(int fd, struct ipc_msg *msg)
 	memset(payload, 0, sizeof(payload));
 	payload[16] = 200;
 	r = roundtrip(fd, IPC_SIGN, payload, sizeof(payload), msg);
-	printf(", \"malformed_payload\": %d", r);
-	r = roundtrip(fd, IPC_KEY_LOAD, payload, sizeof(payload), msg);
-	printf(", \"master_request_on_worker_channel\": %d}", r);
+	printf(", \"malformed_payload\": %d}", r);
 }
 
 static void
@@ -1021,7 +1020,7 @@ main(int argc, char *argv[])
 	unsigned nextra = 0, n = 100, nreq = 0, i, j, per, max_inflight = 0;
 	unsigned busy = 0, errs = 0, timeout_s = 120;
 	int c, ctl, sv[2], r, wait_stdin = 0, a, b, d, oversize_closed,
-	    bad_closed, other_ok;
+	    bad_closed, master_req_closed, other_ok;
 	static struct ipc_msg msg;
 	struct ipc_keyd_stats st;
 	struct ipc_key_info list[IPC_MAX_KEYS];
@@ -1060,7 +1059,7 @@ main(int argc, char *argv[])
 	keyd_pid = spawn_keyd(argv[optind], sv[1], user, chroot_dir, threads,
 	    extra, nextra);
 	close(sv[1]);
-	ctl = sv[0];
+	ctl = ctl_fd = sv[0];
 	master_hello(ctl, &msg);
 	for (i = 0; i < nspecs; i++)
 		load_key(ctl, &specs[i], &msg);
@@ -1125,6 +1124,28 @@ main(int argc, char *argv[])
 	close(b);
 	close(d);
 
+	/*
+	 * A message only the master may send, from a worker's channel: the
+	 * permit check closes that channel before the payload is looked at.
+	 */
+	d = add_channel(ctl, 4, &msg);
+	worker_hello(d, &msg);
+	memset(junk, 0, 64);
+	{
+		size_t hn = sizeof(struct ipc_hdr);
+		struct ipc_hdr h;
+
+		memset(&h, 0, sizeof(h));
+		h.magic = IPC_MAGIC;
+		h.version = IPC_VERSION;
+		h.type = IPC_KEY_LOAD;
+		h.id = next_id++;
+		h.len = 64;
+		memcpy(junk, &h, hn);
+		master_req_closed = channel_closed_after(d, junk, hn + 64, &msg);
+	}
+	close(d);
+
 	/* ... and every other channel is still served. */
 	other_ok = 0;
 	b = add_channel(ctl, 3, &msg);
@@ -1144,8 +1165,9 @@ main(int argc, char *argv[])
 		other_ok += specs[i].verified == 2;
 	}
 	printf("\"bad_header_closed\": %s, \"oversize_closed\": %s, "
-	    "\"other_channels_ok\": %u, ", bad_closed ? "true" : "false",
-	    oversize_closed ? "true" : "false", other_ok);
+	    "\"master_request_closed\": %s, \"other_channels_ok\": %u, ",
+	    bad_closed ? "true" : "false", oversize_closed ? "true" : "false",
+	    master_req_closed ? "true" : "false", other_ok);
 	json_keys();
 	close(b);
 

@@ -38,7 +38,6 @@
 
 #include "conf.h"
 #include "ipc.h"
-#include "ipc_keyop.h"
 #include "log.h"
 #include "master.h"
 #include "privdrop.h"
@@ -212,8 +211,6 @@ master_worker_dispatch(struct master *m, struct master_child *w,
 			kill(w->pid, SIGKILL);
 		}
 		break;
-	case IPC_HELLO_REPLY:
-		break;
 	case IPC_WORKER_CHANNEL_REPLY:
 		if (ipc_reply_decode(msg->payload, msg->hdr.len, &rep) < 0)
 			log_warnx("worker %u: malformed %s", w->index,
@@ -243,8 +240,9 @@ master_worker_dispatch(struct master *m, struct master_child *w,
  * message that breaks the protocol.  The message is 16 KiB, hence the heap.
  */
 int
-master_chan_recv(int fd, struct ipc_msg **out)
+master_chan_recv(int fd, enum ipc_role peer, struct ipc_msg **out)
 {
+	const struct ipc_ends ends = { IPC_ROLE_MASTER, peer };
 	struct ipc_msg *msg;
 	int r;
 
@@ -253,7 +251,7 @@ master_chan_recv(int fd, struct ipc_msg **out)
 		log_warnx("%s: out of memory", __func__);
 		return -EAGAIN;		/* level-triggered: we come back */
 	}
-	r = ipc_recv(fd, msg);
+	r = ipc_recv(fd, &ends, msg);
 	if (r == -ECONNRESET)
 		r = 0;
 	if (r <= 0) {
@@ -272,7 +270,7 @@ master_worker_read_cb(struct ev_loop *loop, ev_io *io, int revents)
 	struct ipc_msg *msg;
 	int r;
 
-	if ((r = master_chan_recv(w->fd, &msg)) == -EAGAIN)
+	if ((r = master_chan_recv(w->fd, IPC_ROLE_WORKER, &msg)) == -EAGAIN)
 		return;
 	if (r <= 0) {
 		/* without its channel a worker can be neither asked nor stopped */

@@ -151,7 +151,7 @@ struct master {
 int	master_main(struct config *cfg);
 void	master_child_backoff(struct master_child *c);
 uint32_t master_next_id(struct master *m);
-int	master_chan_recv(int fd, struct ipc_msg **out);
+int	master_chan_recv(int fd, enum ipc_role peer, struct ipc_msg **out);
 void	master_status_notify(struct master *m);
 void	master_stop_check(struct master *m);
 

@@ -115,7 +115,6 @@
 
 #include "conf.h"
 #include "ipc.h"
-#include "ipc_keyop.h"
 #include "log.h"
 #include "conn.h"
 #include "worker_coro.h"
@@ -152,6 +151,7 @@ struct keyop_req {
 };
 
 static struct ipc_msg	keyop_msg;	/* receive buffer; one loop, one user */
+static const struct ipc_ends keyop_ends = { IPC_ROLE_WORKER, IPC_ROLE_KEYD };
 
 static void	keyop_chan_cb(struct ev_loop *loop, ev_io *io, int revents);
 static void	keyop_req_timer_cb(struct ev_loop *loop, ev_timer *t, int revents);
@@ -863,39 +863,16 @@ keyop_keys_update(struct keyop_chan *ch, const struct ipc_msg *msg, int initial)
 	return 0;
 }
 
+/* One message of the start-up exchange: 0, or -errno (EOF is a reset). */
 static int
-keyop_recv_wait(int fd, struct ipc_msg *msg, struct timespec *deadline)
+keyop_recv_wait(int fd, int64_t deadline)
 {
-	struct timespec now;
-	struct pollfd pfd;
-	long ms;
 	int r;
 
-	for (;;) {
-		clock_gettime(CLOCK_MONOTONIC, &now);
-		ms = (deadline->tv_sec - now.tv_sec) * 1000 +
-		    (deadline->tv_nsec - now.tv_nsec) / 1000000;
-		if (ms <= 0)
-			return -ETIMEDOUT;
-		pfd.fd = fd;
-		pfd.events = POLLIN;
-		pfd.revents = 0;
-		r = poll(&pfd, 1, (int)ms);
-		if (r < 0 && errno != EINTR)
-			return -errno;
-		if (r <= 0)
-			continue;
-		r = ipc_recv(fd, msg);
-		if (r == -EAGAIN || r == -EINTR)
-			continue;
-		if (r == 0)
-			return -ECONNRESET;
-		if (r > 0 && msg->nfds > 0) {
-			ipc_msg_close_fds(msg);
-			return -EBADMSG;
-		}
-		return r < 0 ? r : 0;
-	}
+	r = ipc_recv_wait(fd, &keyop_ends, &keyop_msg, deadline);
+	if (r == 0)
+		return -ECONNRESET;
+	return r < 0 ? r : 0;
 }
 
 /*
@@ -906,7 +883,7 @@ int
 keyop_chan_start(struct keyop_chan *ch, struct worker *w, int fd,
     unsigned timeout_ms)
 {
-	struct timespec deadline;
+	int64_t deadline;
 	int r, fl;
 
 	memset(ch, 0, sizeof(*ch));
@@ -926,17 +903,11 @@ keyop_chan_start(struct keyop_chan *ch, struct worker *w, int fd,
 
 	if (timeout_ms < KEYOP_SETUP_MIN_MS)
 		timeout_ms = KEYOP_SETUP_MIN_MS;
-	clock_gettime(CLOCK_MONOTONIC, &deadline);
-	deadline.tv_sec += timeout_ms / 1000;
-	deadline.tv_nsec += (long)(timeout_ms % 1000) * 1000000;
-	if (deadline.tv_nsec >= 1000000000) {
-		deadline.tv_sec++;
-		deadline.tv_nsec -= 1000000000;
-	}
+	deadline = ipc_now_ms() + timeout_ms;
 
 	if ((r = ipc_hello_send(fd, IPC_ROLE_WORKER)) < 0)
 		return r;
-	if ((r = keyop_recv_wait(fd, &keyop_msg, &deadline)) < 0)
+	if ((r = keyop_recv_wait(fd, deadline)) < 0)
 		return r;
 	if ((r = ipc_hello_check(&keyop_msg, IPC_ROLE_KEYD)) < 0) {
 		log_warnx("keyop: keyd's hello: %s (type %s)", strerror(-r),
@@ -946,7 +917,7 @@ keyop_chan_start(struct keyop_chan *ch, struct worker *w, int fd,
 	ch->list_id = keyop_id_next(ch);
 	if ((r = ipc_send(fd, IPC_KEY_LIST, ch->list_id, NULL, 0, NULL, 0)) < 0)
 		return r;
-	if ((r = keyop_recv_wait(fd, &keyop_msg, &deadline)) < 0)
+	if ((r = keyop_recv_wait(fd, deadline)) < 0)
 		return r;
 	if (keyop_msg.hdr.type != IPC_KEY_LIST_REPLY ||
 	    keyop_msg.hdr.id != ch->list_id) {
@@ -1196,7 +1167,7 @@ keyop_chan_cb(struct ev_loop *loop, ev_io *io, int revents)
 		return;
 	/* Stop when the channel went down or was replaced meanwhile. */
 	for (i = 0; i < KEYOP_RECV_BATCH && ch->fd >= 0 && ch->generation == gen; i++) {
-		r = ipc_recv(ch->fd, &keyop_msg);
+		r = ipc_recv(ch->fd, &keyop_ends, &keyop_msg);
 		if (r == -EAGAIN || r == -EINTR)
 			return;
 		if (r == 0) {

@@ -1,12 +1,13 @@
+/* SPDX-License-Identifier: GPL-2.0-or-later */
 /*
- * ipc_keyop.c -- pure encode/decode of IPC payloads (see ipc_keyop.h).
+ * ipc_codec.c -- pure encode/decode of IPC payloads (see ipc_codec.h).
  */
 #include "config.h"
 
 #include <errno.h>
 #include <string.h>
 
-#include "ipc_keyop.h"
+#include "ipc_codec.h"
 
 /* Fixed part of the variable payloads, as laid out on the wire. */
 #define SIGN_FIXED	(5 * sizeof(uint32_t))	/* key, algo, form, flags, len */
@@ -34,48 +35,6 @@ static int
 str_terminated(const char *s, size_t size)
 {
 	return memchr(s, '\0', size) != NULL;
-}
-
-int
-ipc_type_known(uint16_t type)
-{
-	switch (type) {
-	case IPC_ERROR:
-	case IPC_HELLO: case IPC_HELLO_REPLY:
-	case IPC_KEY_LIST: case IPC_KEY_LIST_REPLY:
-	case IPC_SIGN: case IPC_SIGN_REPLY:
-	case IPC_DECRYPT: case IPC_DECRYPT_REPLY:
-	case IPC_KEY_LOAD: case IPC_KEY_LOAD_REPLY:
-	case IPC_CHANNEL_ADD: case IPC_CHANNEL_ADD_REPLY:
-	case IPC_KEYD_STATS: case IPC_KEYD_STATS_REPLY:
-	case IPC_WORKER_CHANNEL: case IPC_WORKER_CHANNEL_REPLY:
-	case IPC_WORKER_STATS: case IPC_WORKER_STATS_REPLY:
-	case IPC_WORKER_STOP:
-	case IPC_WORKER_REKEY: case IPC_WORKER_REKEY_REPLY:
-	case IPC_WORKER_CERT: case IPC_WORKER_CERT_REPLY:
-		return 1;
-	default:
-		return 0;
-	}
-}
-
-int
-ipc_hdr_decode(const uint8_t *buf, size_t n, struct ipc_hdr *hdr)
-{
-	if (buf == NULL || n < sizeof(*hdr) || n > IPC_MAX_MSG)
-		return -EBADMSG;
-	memcpy(hdr, buf, sizeof(*hdr));
-	if (hdr->magic != IPC_MAGIC)
-		return -EBADMSG;
-	if (hdr->version != IPC_VERSION)
-		return -EPROTO;
-	if (hdr->len > IPC_MAX_PAYLOAD || hdr->len != n - sizeof(*hdr))
-		return -EBADMSG;
-	if (hdr->nfds > IPC_MAX_FDS || hdr->flags != 0)
-		return -EBADMSG;
-	if (!ipc_type_known(hdr->type))
-		return -EOPNOTSUPP;
-	return 0;
 }
 
 /* Exact-size copy of a fixed payload. */

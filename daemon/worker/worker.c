@@ -47,7 +47,6 @@
 
 #include "conf.h"
 #include "ipc.h"
-#include "ipc_keyop.h"
 #include "log.h"
 #include "privdrop.h"
 #include "worker.h"
@@ -338,12 +337,13 @@ worker_cert(struct worker *w, const struct ipc_msg *msg)
 static void
 worker_dispatch_master(struct ev_loop *loop, ev_io *io, int revents)
 {
+	static const struct ipc_ends ends = { IPC_ROLE_WORKER, IPC_ROLE_MASTER };
 	static struct ipc_msg msg;
 	struct worker *w = ev_userdata(loop);
 	int i, r;
 
 	for (i = 0; i < WORKER_MASTER_BATCH; i++) {
-		r = ipc_recv(w->master_fd, &msg);
+		r = ipc_recv(w->master_fd, &ends, &msg);
 		if (r == -EAGAIN || r == -EINTR)
 			return;
 		if (r == 0) {

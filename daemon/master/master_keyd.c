@@ -41,7 +41,6 @@
 
 #include "conf.h"
 #include "ipc.h"
-#include "ipc_keyop.h"
 #include "log.h"
 #include "master.h"
 
@@ -59,14 +58,7 @@ keyd_log_level(enum log_level level)
 	}
 }
 
-static int64_t
-keyd_now_ms(void)
-{
-	struct timespec ts;
-
-	clock_gettime(CLOCK_MONOTONIC, &ts);
-	return (int64_t)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
-}
+static const struct ipc_ends keyd_ends = { IPC_ROLE_MASTER, IPC_ROLE_KEYD };
 
 /* Runs in the forked child: make fd 3 the channel, close the rest, exec. */
 static __dead void
@@ -119,27 +111,6 @@ keyd_exec(const struct config *cfg, int fd)
 	execv(cfg->keyd_path, (char *const *)argv);
 	log_warn("keyd: cannot execute %s", cfg->keyd_path);
 	_exit(127);
-}
-
-/* Wait for one message until the deadline.  1, 0 (EOF) or -errno. */
-static int
-keyd_recv_wait(int fd, struct ipc_msg *msg, int64_t deadline)
-{
-	struct pollfd pfd;
-	int64_t left;
-	int r;
-
-	for (;;) {
-		r = ipc_recv(fd, msg);
-		if (r != -EAGAIN)
-			return r;
-		if ((left = deadline - keyd_now_ms()) <= 0)
-			return -ETIMEDOUT;
-		pfd.fd = fd;
-		pfd.events = POLLIN;
-		if (poll(&pfd, 1, (int)left) < 0 && errno != EINTR)
-			return -errno;
-	}
 }
 
 static int
@@ -248,7 +219,7 @@ keyd_load_key(struct master *m, const struct frontend *fe, int64_t deadline,
 		snprintf(err, errlen, "frontend %s: %s", fe->name, strerror(-r));
 		goto out;
 	}
-	if ((r = keyd_recv_wait(m->keyd.fd, msg, deadline)) <= 0) {
+	if ((r = ipc_recv_wait(m->keyd.fd, &keyd_ends, msg, deadline)) <= 0) {
 		if (r == 0)
 			r = -EPIPE;
 		snprintf(err, errlen, "frontend %s: %s: keyd did not answer: "
@@ -304,7 +275,7 @@ keyd_hello_wait(struct master *m, int64_t deadline, char *err, size_t errlen)
 
 	if ((msg = malloc(sizeof(*msg))) == NULL)
 		return -ENOMEM;
-	if ((r = keyd_recv_wait(m->keyd.fd, msg, deadline)) <= 0) {
+	if ((r = ipc_recv_wait(m->keyd.fd, &keyd_ends, msg, deadline)) <= 0) {
 		snprintf(err, errlen, "keyd %s (pid %ld) did not start: %s",
 		    m->cfg->keyd_path, (long)m->keyd.pid, r == 0 ?
 		    "it exited (its log says why)" : strerror(-r));
@@ -370,7 +341,7 @@ keyd_read_cb(struct ev_loop *loop, ev_io *io, int revents)
 	struct ipc_msg *msg;
 	int r;
 
-	if ((r = master_chan_recv(m->keyd.fd, &msg)) == -EAGAIN)
+	if ((r = master_chan_recv(m->keyd.fd, IPC_ROLE_KEYD, &msg)) == -EAGAIN)
 		return;
 	if (r <= 0) {
 		/* a keyd that closes or garbles its channel is no keyd */
@@ -409,7 +380,6 @@ master_keyd_dispatch(struct master *m, struct ipc_msg *msg)
 		control_dispatch_keyd(m, msg);
 		break;
 	case IPC_HELLO:
-	case IPC_HELLO_REPLY:
 		break;
 	default:
 		log_warnx("keyd: unexpected %s", ipc_type_name(msg->hdr.type));
@@ -533,7 +503,7 @@ master_keyd_start(struct master *m, char *err, size_t errlen)
 	ev_child_start(m->loop, &k->child);
 	log_info("keyd %s started (pid %ld)", cfg->keyd_path, (long)pid);
 
-	deadline = keyd_now_ms() + MASTER_KEYD_START_MS;
+	deadline = ipc_now_ms() + MASTER_KEYD_START_MS;
 	if ((r = keyd_hello_wait(m, deadline, err, errlen)) < 0)
 		goto fail;
 	for (i = 0; i < cfg->nfrontends; i++)

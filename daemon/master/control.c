@@ -53,7 +53,6 @@
 
 #include "conf.h"
 #include "ipc.h"
-#include "ipc_keyop.h"
 #include "log.h"
 #include "master.h"
 
