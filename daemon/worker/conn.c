@@ -1,6 +1,22 @@
+/* SPDX-License-Identifier: GPL-2.0-or-later */
 /*
- * conn.c -- a client connection's lifecycle: creation at accept, event
- * dispatch by state, timeouts, and the one log line written when it closes.
+ * conn.c -- the one owner of a client connection: creation at accept,
+ * event routing by state, the verdicts of the leaves applied, timeouts,
+ * the end, and the one log line written then.
+ *
+ * Who does what.  The leaves work on their part of struct conn and return
+ * what should happen: tls.c drives the handshake and says done / wait /
+ * retry / failed; proxy.c connects the backend and pumps, and says which
+ * events it waits for (c->wants) or that the connection is finished;
+ * reneg.c decides renegotiations and says which timer it wants.  Only this
+ * file changes c->state, arms and stops the connection's watchers and
+ * timers, and ends and frees a connection (conn_end()); a leaf that finds
+ * the connection must end records why (reason_set()) and says so.
+ *
+ * A connection whose handshake is parked waiting for keyd is never freed
+ * under the coroutine: conn_end() aborts the key operation, which lets the
+ * handshake unwind, and the coroutine's end (conn_handshake_finished())
+ * frees it.
  *
  * The close line (info level, key=value so tests and people can grep it):
  *
@@ -9,14 +25,13 @@
  *
  * "-" stands for what was never known (no SNI sent, handshake not done).
  * c2b counts plaintext bytes written to the backend, b2c plaintext bytes
- * handed to TLS for the client.  reason is the first cause recorded
- * (conn_why()): "client closed", "backend closed", "idle timeout",
- * "handshake timeout", "handshake failed: <GnuTLS error or keyd reason>",
- * "backend connect failed: <errno>", "backend connect timeout",
- * "client error: ...", "backend error: ...", "worker exiting", and the
- * renegotiation endings: "client refused renegotiation", "client ignored
- * renegotiation request", "renegotiation failed: ...", "renegotiation
- * handshake timeout".
+ * handed to TLS for the client.  reason is the first cause recorded:
+ * "client closed", "backend closed", "idle timeout", "handshake timeout",
+ * "handshake failed: <GnuTLS error or keyd reason>", "backend connect
+ * failed: <errno>", "backend connect timeout", "client error: ...",
+ * "backend error: ...", "worker exiting", and the renegotiation endings:
+ * "client refused renegotiation", "client ignored renegotiation request",
+ * "renegotiation failed: ...", "renegotiation handshake timeout".
  */
 #include "config.h"
 
@@ -36,13 +51,25 @@
 
 #include "conf.h"
 #include "log.h"
+#include "util.h"
+#include "cred.h"
+#include "kchan.h"
+#include "proxy.h"
+#include "reason.h"
+#include "reneg.h"
+#include "state.h"
+#include "tls.h"
+#include "transcript.h"
 #include "conn.h"
-#include "worker_int.h"
-#include "worker_keyop.h"
 
 static void	conn_client_cb(struct ev_loop *loop, ev_io *io, int revents);
 static void	conn_backend_cb(struct ev_loop *loop, ev_io *io, int revents);
 static void	conn_timer_cb(struct ev_loop *loop, ev_timer *t, int revents);
+static void	conn_rekey_timer_cb(struct ev_loop *loop, ev_timer *t,
+		    int revents);
+static void	conn_handshake_step(struct conn *c);
+static void	conn_pump(struct conn *c);
+static void	conn_end(struct conn *c);
 
 static void
 conn_peer_format(struct conn *c, const struct sockaddr *sa, socklen_t salen)
@@ -75,6 +102,88 @@ conn_peer_format(struct conn *c, const struct sockaddr *sa, socklen_t salen)
 	snprintf(c->peer, sizeof(c->peer), "?");
 }
 
+/* --- watchers and timers --------------------------------------------------- */
+
+/* A one-shot timeout (handshake, backend connect); 0 ms = none. */
+static void
+conn_timer_once(struct conn *c, unsigned ms)
+{
+	ev_timer_stop(c->w->loop, &c->timer);
+	if (ms == 0)
+		return;
+	ev_timer_set(&c->timer, ms / 1000., 0.);
+	ev_timer_start(c->w->loop, &c->timer);
+}
+
+/* The idle timeout: restarted by conn_timer_touch() on traffic. */
+static void
+conn_timer_idle(struct conn *c, unsigned ms)
+{
+	ev_timer_stop(c->w->loop, &c->timer);
+	c->timer.repeat = ms / 1000.;
+	if (ms > 0)
+		ev_timer_again(c->w->loop, &c->timer);
+}
+
+static void
+conn_timer_touch(struct conn *c)
+{
+	if (c->state == CONN_PROXY && c->timer.repeat > 0.)
+		ev_timer_again(c->w->loop, &c->timer);
+}
+
+/* The timer the renegotiation machine asked for, if it asked. */
+static void
+conn_rekey_timer_sync(struct conn *c)
+{
+	struct reneg *r = &c->reneg;
+
+	if (!r->timer_set)
+		return;
+	r->timer_set = 0;
+	ev_timer_stop(c->w->loop, &c->rekey_timer);
+	if (r->timer_s <= 0.)
+		return;
+	ev_timer_set(&c->rekey_timer, r->timer_s, 0.);
+	ev_timer_start(c->w->loop, &c->rekey_timer);
+}
+
+static void
+conn_watch(struct ev_loop *loop, ev_io *io, int fd, int events)
+{
+	if (events == 0) {
+		ev_io_stop(loop, io);
+		return;
+	}
+	if (ev_is_active(io) && io->fd == fd &&
+	    (io->events & (EV_READ | EV_WRITE)) == events)
+		return;
+	ev_io_stop(loop, io);
+	ev_io_set(io, fd, events);
+	ev_io_start(loop, io);
+}
+
+static void
+conn_client_watch(struct conn *c, int events)
+{
+	conn_watch(c->w->loop, &c->cio, c->cfd, events);
+}
+
+static void
+conn_backend_watch(struct conn *c, int events)
+{
+	conn_watch(c->w->loop, &c->bio, c->bfd, events);
+}
+
+/* Let the pump run from the loop's top level, next turn. */
+static void
+conn_kick(struct conn *c)
+{
+	ev_feed_event(c->w->loop, &c->cio, EV_CUSTOM);
+}
+
+/* --- birth and end --------------------------------------------------------- */
+
 /*
  * A new client connection on frontend wf.  Takes fd over; returns NULL if
  * the connection was closed straight away (its log line written).
@@ -102,40 +211,24 @@ conn_new(struct worker_frontend *wf, int fd, const struct sockaddr *sa,
 	ev_io_init(&c->cio, conn_client_cb, fd, EV_READ);
 	ev_init(&c->bio, conn_backend_cb);
 	ev_init(&c->timer, conn_timer_cb);
-	reneg_conn_init(c);
+	ev_init(&c->rekey_timer, conn_rekey_timer_cb);
 
 	c->next = w->conns;
 	if (w->conns != NULL)
 		w->conns->prev = c;
 	w->conns = c;
-	worker_conn_added(w);
+	w->nconns++;
+	w->stats.conns_open = w->nconns;
+	w->stats.conns_total++;
 
 	if (tls_session_new(c) < 0) {
-		worker_conn_close(c, "TLS session setup failed");
+		reason_set(&c->why, "TLS session setup failed");
+		conn_end(c);
 		return NULL;
 	}
 	conn_timer_once(c, wf->fe->handshake_timeout_ms);
 	ev_io_start(w->loop, &c->cio);
 	return c;
-}
-
-static void __attribute__((format(printf, 2, 0)))
-conn_vwhy(struct conn *c, const char *fmt, va_list ap)
-{
-	if (c->why[0] != '\0' || fmt == NULL)
-		return;
-	vsnprintf(c->why, sizeof(c->why), fmt, ap);
-}
-
-/* Record why the connection ends; the first cause wins. */
-void
-conn_why(struct conn *c, const char *fmt, ...)
-{
-	va_list ap;
-
-	va_start(ap, fmt);
-	conn_vwhy(c, fmt, ap);
-	va_end(ap);
 }
 
 static void
@@ -160,37 +253,42 @@ conn_log(struct conn *c)
 	    ver, cipher, hs, (unsigned long long)c->bytes_c2b,
 	    (unsigned long long)c->bytes_b2c,
 	    (long)((now - c->t_start) * 1000. + 0.5),
-	    c->why[0] != '\0' ? c->why : "closed");
+	    c->why.text[0] != '\0' ? c->why.text : "closed");
+}
+
+static void
+conn_watchers_stop(struct conn *c)
+{
+	struct ev_loop *loop = c->w->loop;
+
+	ev_io_stop(loop, &c->cio);
+	ev_io_stop(loop, &c->bio);
+	ev_timer_stop(loop, &c->timer);
+	ev_timer_stop(loop, &c->rekey_timer);
 }
 
 /*
- * End the connection: log its line and free everything.  If its handshake
- * is on a coroutine, the key operation it waits for is aborted first and
- * the close completes when the handshake has unwound (worker_tls.c calls
- * back here); the caller must not touch c afterwards either way.
+ * End the connection for the reason already recorded: log its line and
+ * free everything.  If its handshake is parked on a coroutine, the key
+ * operation it waits for is aborted first and the end completes when the
+ * handshake has unwound (conn_handshake_finished()).  Nothing may touch c
+ * afterwards either way.
  */
-void
-worker_conn_close(struct conn *c, const char *fmt, ...)
+static void
+conn_end(struct conn *c)
 {
 	struct worker *w = c->w;
-	va_list ap;
 
 	if (c->magic != CONN_MAGIC)
 		fatalx("%s: bad conn", __func__);
-	va_start(ap, fmt);
-	conn_vwhy(c, fmt, ap);
-	va_end(ap);
 	if (c->state == CONN_CLOSED)
 		return;
 
 	if (c->in_coro) {
-		c->close_pending = 1;
-		ev_io_stop(w->loop, &c->cio);
-		ev_io_stop(w->loop, &c->bio);
-		ev_timer_stop(w->loop, &c->timer);
-		reneg_conn_stop(c);
-		if (c->keyop != NULL)
-			keyop_req_abort(c->keyop, -ECANCELED);
+		c->hs.cancelled = 1;
+		conn_watchers_stop(c);
+		if (c->hs.pending != NULL)
+			kchan_req_abort(c->hs.pending, -ECANCELED);
 		return;
 	}
 
@@ -200,23 +298,20 @@ worker_conn_close(struct conn *c, const char *fmt, ...)
 	 * while a record send is half done (it would go out first anyway).
 	 */
 	if (c->t_handshake > 0 && c->session != NULL && c->tls_send_len == 0 &&
-	    c->ctl == 0 && c->reneg < RENEG_HS_WANTED &&
+	    c->ctl == 0 && c->reneg.state < RENEG_HS_WANTED &&
 	    !(c->flags & (CF_BYE_SENT | CF_CLIENT_NO_NOTIFY)))
 		(void)gnutls_bye(c->session, GNUTLS_SHUT_WR);
 
 	c->state = CONN_CLOSED;
 	conn_log(c);
-	ev_io_stop(w->loop, &c->cio);
-	ev_io_stop(w->loop, &c->bio);
-	ev_timer_stop(w->loop, &c->timer);
-	reneg_conn_stop(c);
+	conn_watchers_stop(c);
 	if (c->session != NULL)
 		gnutls_deinit(c->session);
 	c->session = NULL;
-	tls_cred_unref(c->cred);
-	tls_cred_unref(c->cred_old);
+	cred_unref(c->cred);
+	cred_unref(c->cred_old);
 	c->cred = c->cred_old = NULL;
-	keyop_transcript_reset(&c->tr);
+	transcript_reset(&c->tr);
 	proxy_free(c);
 	if (c->cfd >= 0)
 		close(c->cfd);
@@ -229,65 +324,286 @@ worker_conn_close(struct conn *c, const char *fmt, ...)
 		w->conns = c->next;
 	if (c->next != NULL)
 		c->next->prev = c->prev;
+	w->nconns--;
+	w->stats.conns_open = w->nconns;
 	c->magic = 0;
 	free(c);
-	worker_conn_removed(w);
+	w->conn_gone(w);
 }
 
-/* A one-shot timeout (handshake, backend connect); 0 ms = none. */
-void
-conn_timer_once(struct conn *c, unsigned ms)
+/* Record why (the first cause wins), then end it; see conn_end(). */
+static void __attribute__((format(printf, 2, 3)))
+conn_close(struct conn *c, const char *fmt, ...)
 {
-	ev_timer_stop(c->w->loop, &c->timer);
-	if (ms == 0)
-		return;
-	ev_timer_set(&c->timer, ms / 1000., 0.);
-	ev_timer_start(c->w->loop, &c->timer);
+	va_list ap;
+
+	va_start(ap, fmt);
+	reason_vset(&c->why, fmt, ap);
+	va_end(ap);
+	conn_end(c);
 }
 
-/* The idle timeout: restarted by conn_timer_touch() on traffic. */
-void
-conn_timer_idle(struct conn *c, unsigned ms)
-{
-	ev_timer_stop(c->w->loop, &c->timer);
-	c->timer.repeat = ms / 1000.;
-	if (ms > 0)
-		ev_timer_again(c->w->loop, &c->timer);
-}
+/* --- the handshake ----------------------------------------------------------- */
 
-void
-conn_timer_touch(struct conn *c)
-{
-	if (c->state == CONN_PROXY && c->timer.repeat > 0.)
-		ev_timer_again(c->w->loop, &c->timer);
-}
-
+/* Proxying starts: buffers, the idle timer, renegotiation, the first pump. */
 static void
-conn_watch(struct ev_loop *loop, ev_io *io, int fd, int events)
+conn_proxy_start(struct conn *c)
 {
-	if (events == 0) {
-		ev_io_stop(loop, io);
+	struct reneg_in in;
+
+	if (proxy_start(c) < 0) {
+		conn_close(c, "out of memory");
 		return;
 	}
-	if (ev_is_active(io) && io->fd == fd &&
-	    (io->events & (EV_READ | EV_WRITE)) == events)
+	c->state = CONN_PROXY;
+	conn_backend_watch(c, 0);
+	conn_timer_idle(c, c->wf->fe->idle_timeout_ms);
+	tls_reneg_in(c, &in);
+	reneg_start(&c->reneg, c->wf->fe, &in);
+	conn_rekey_timer_sync(c);
+	conn_pump(c);
+}
+
+/* The first handshake is done: connect to the backend. */
+static void
+conn_connect(struct conn *c)
+{
+	c->state = CONN_CONNECTING;
+	conn_client_watch(c, 0);	/* client data waits in the kernel */
+	switch (proxy_connect(c)) {
+	case PROXY_CONNECTED:
+		conn_proxy_start(c);
 		return;
-	ev_io_stop(loop, io);
-	ev_io_set(io, fd, events);
-	ev_io_start(loop, io);
+	case PROXY_CONNECTING:
+		conn_backend_watch(c, EV_WRITE);
+		conn_timer_once(c, c->wf->fe->backend_connect_timeout_ms);
+		return;
+	case PROXY_CONNECT_FAILED:
+		conn_end(c);
+		return;
+	}
 }
 
-void
-conn_client_watch(struct conn *c, int events)
+/* What a renegotiation handshake's call said. */
+static void
+conn_reneg_result(struct conn *c, int r)
 {
-	conn_watch(c->w->loop, &c->cio, c->cfd, events);
+	struct reneg_in in;
+
+	switch (tls_handshake_verdict(c, r, 1)) {
+	case TLS_DONE:
+		log_info("reneg: %s: renegotiated (%s, %s), certificate "
+		    "generation %u", c->peer, c->reneg.by_client ?
+		    "client-initiated" : "server-initiated",
+		    tls_cipher_name(c), c->cred->generation);
+		tls_reneg_in(c, &in);
+		reneg_hs_done(&c->reneg, c->wf->fe, &in);
+		cred_unref(c->cred_old);
+		c->cred_old = NULL;
+		conn_rekey_timer_sync(c);
+		conn_pump(c);
+		return;
+	case TLS_WANT_READ:
+		conn_client_watch(c, EV_READ);
+		return;
+	case TLS_WANT_WRITE:
+		conn_client_watch(c, EV_WRITE);
+		return;
+	case TLS_APPDATA:
+		c->flags |= CF_HS_APPDATA;
+		conn_pump(c);
+		return;
+	case TLS_RETRY:
+		conn_client_watch(c, EV_READ);
+		ev_feed_event(c->w->loop, &c->cio, EV_READ);
+		return;
+	case TLS_FAILED:
+		conn_end(c);
+		return;
+	}
 }
 
-void
-conn_backend_watch(struct conn *c, int events)
+/* What a handshake call said, first or renegotiated. */
+static void
+conn_handshake_result(struct conn *c, int r)
 {
-	conn_watch(c->w->loop, &c->bio, c->bfd, events);
+	if (c->state == CONN_PROXY) {
+		conn_reneg_result(c, r);
+		return;
+	}
+	switch (tls_handshake_verdict(c, r, 0)) {
+	case TLS_DONE:
+		conn_connect(c);
+		return;
+	case TLS_WANT_READ:
+		conn_client_watch(c, EV_READ);
+		return;
+	case TLS_WANT_WRITE:
+		conn_client_watch(c, EV_WRITE);
+		return;
+	case TLS_RETRY:
+		conn_client_watch(c, EV_READ);
+		ev_feed_event(c->w->loop, &c->cio, EV_READ);
+		return;
+	case TLS_APPDATA:
+	case TLS_FAILED:
+		conn_end(c);
+		return;
+	}
 }
+
+/* The coroutine of a parked handshake ended (keyd answered, or an abort). */
+static void
+conn_handshake_finished(struct conn *c)
+{
+	if (c->hs.cancelled) {
+		if (c->state == CONN_HANDSHAKE)
+			c->w->stats.handshakes_failed++;
+		conn_close(c, "handshake aborted");
+		return;
+	}
+	conn_handshake_result(c, c->hs_ret);
+}
+
+/* Drive the handshake one step: the client fd is ready, or it begins. */
+static void
+conn_handshake_step(struct conn *c)
+{
+	int r;
+
+	if (c->in_coro)
+		return;		/* the parked handshake owns the session */
+	r = tls_handshake_step(c, conn_handshake_finished);
+	if (r == TLS_HS_PARKED) {
+		/* Waiting for keyd: nothing may touch the session meanwhile. */
+		conn_client_watch(c, 0);
+		return;
+	}
+	conn_handshake_result(c, r);
+}
+
+/* --- renegotiation ----------------------------------------------------------- */
+
+/*
+ * The client's ClientHello is in and no record send is pending: run the
+ * new handshake on the frontend's current credentials.
+ */
+static void
+conn_reneg_begin(struct conn *c)
+{
+	int r;
+
+	reneg_hs_start(&c->reneg, c->wf->fe);
+	proxy_hs_begin(c);
+	conn_client_watch(c, 0);
+	if ((r = tls_session_cred_switch(c)) < 0) {
+		conn_close(c, "renegotiation failed: %s", gnutls_strerror(r));
+		return;
+	}
+	transcript_reset(&c->tr);
+	conn_rekey_timer_sync(c);
+	conn_handshake_step(c);
+}
+
+/* The renegotiation handshake's application data, then the handshake. */
+static void
+conn_hs_appdata(struct conn *c)
+{
+	switch (proxy_hs_appdata(c)) {
+	case PROXY_APPDATA_READ:
+		conn_handshake_step(c);
+		return;
+	case PROXY_APPDATA_FULL:
+		conn_client_watch(c, 0);
+		return;
+	case PROXY_APPDATA_CLOSE:
+		conn_end(c);
+		return;
+	}
+}
+
+/*
+ * Ask one connection to renegotiate (TLS 1.2) or update its keys
+ * (TLS 1.3).  Returns 1 if asked, 0 if it cannot be now (still in its first
+ * handshake, closing, already renegotiating, or no safe renegotiation).
+ * The pump sends the request; c stays valid.
+ */
+static int
+conn_ask(struct conn *c, const char *why)
+{
+	struct reneg_in in;
+	int asked;
+
+	if (c->state != CONN_PROXY || c->in_coro)
+		return 0;
+	tls_reneg_in(c, &in);
+	asked = reneg_ask(&c->reneg, c->wf->fe, &in, why);
+	conn_rekey_timer_sync(c);
+	if (!asked)
+		return 0;
+	proxy_queue_reneg(c);
+	conn_kick(c);
+	return 1;
+}
+
+/* Every live connection of one frontend (or of all): `moatctl rekey`. */
+unsigned
+conn_rekey_all(struct worker *w, const struct worker_frontend *only,
+    const char *why)
+{
+	struct conn *c;
+	unsigned n = 0;
+
+	for (c = w->conns; c != NULL; c = c->next)
+		if (only == NULL || c->wf == only)
+			n += (unsigned)conn_ask(c, why);
+	log_info("reneg: %s: %u connection(s) asked to renegotiate", why, n);
+	return n;
+}
+
+/* --- the pump ------------------------------------------------------------------ */
+
+/* Pump, then do what it says. */
+static void
+conn_pump(struct conn *c)
+{
+	enum proxy_verdict v = proxy_run(c);
+
+	switch (v) {
+	case PROXY_CLOSE:
+		conn_end(c);
+		return;
+	case PROXY_FINISHED:
+		conn_close(c, "closed");
+		return;
+	default:
+		break;
+	}
+	conn_rekey_timer_sync(c);
+	if (c->wants.moved)
+		conn_timer_touch(c);
+	conn_backend_watch(c, c->wants.backend);
+	switch (v) {
+	case PROXY_RENEG_HS:
+		conn_reneg_begin(c);
+		return;
+	case PROXY_IN_HANDSHAKE:
+	case PROXY_HS_APPDATA:
+		/* The backend side goes on; the handshake owns the client's. */
+		if (c->wants.more)
+			ev_feed_event(c->w->loop, &c->bio, EV_CUSTOM);
+		if (v == PROXY_HS_APPDATA)
+			conn_hs_appdata(c);
+		return;
+	default:
+		conn_client_watch(c, c->wants.client);
+		if (c->wants.more)
+			conn_kick(c);
+		return;
+	}
+}
+
+/* --- events -------------------------------------------------------------------- */
 
 static void
 conn_client_cb(struct ev_loop *loop, ev_io *io, int revents)
@@ -297,19 +613,20 @@ conn_client_cb(struct ev_loop *loop, ev_io *io, int revents)
 	if (c->magic != CONN_MAGIC)
 		fatalx("%s: bad conn", __func__);
 	if (c->in_coro)
-		return;		/* the suspended handshake owns the session */
+		return;		/* the parked handshake owns the session */
 	switch (c->state) {
 	case CONN_HANDSHAKE:
-		tls_handshake_step(c);
+		conn_handshake_step(c);
 		break;
 	case CONN_PROXY:
 		/* During a renegotiation handshake the client side is its. */
-		if (c->reneg == RENEG_HANDSHAKE) {
+		if (c->reneg.state == RENEG_HANDSHAKE) {
 			if (!(c->flags & CF_HS_APPDATA))
-				tls_handshake_step(c);
+				conn_handshake_step(c);
 			break;
 		}
-		proxy_client_event(c, revents);
+		proxy_client_ready(c, revents);
+		conn_pump(c);
 		break;
 	case CONN_CONNECTING:
 	case CONN_CLOSED:
@@ -327,10 +644,20 @@ conn_backend_cb(struct ev_loop *loop, ev_io *io, int revents)
 		fatalx("%s: bad conn", __func__);
 	switch (c->state) {
 	case CONN_CONNECTING:
-		proxy_connected(c);
+		switch (proxy_connected(c)) {
+		case PROXY_CONNECTED:
+			conn_proxy_start(c);
+			break;
+		case PROXY_CONNECTING:
+			break;
+		case PROXY_CONNECT_FAILED:
+			conn_end(c);
+			break;
+		}
 		break;
 	case CONN_PROXY:
-		proxy_backend_event(c, revents);
+		proxy_backend_ready(c, revents);
+		conn_pump(c);
 		break;
 	case CONN_HANDSHAKE:
 	case CONN_CLOSED:
@@ -348,19 +675,40 @@ conn_timer_cb(struct ev_loop *loop, ev_timer *t, int revents)
 		fatalx("%s: bad conn", __func__);
 	switch (c->state) {
 	case CONN_HANDSHAKE:
-		/* A suspended handshake counts itself when it unwinds. */
+		/* A parked handshake counts itself when it unwinds. */
 		if (!c->in_coro)
 			c->w->stats.handshakes_failed++;
-		worker_conn_close(c, "handshake timeout");
+		conn_close(c, "handshake timeout");
 		break;
 	case CONN_CONNECTING:
 		c->w->stats.backend_errors++;
-		worker_conn_close(c, "backend connect timeout");
+		conn_close(c, "backend connect timeout");
 		break;
 	case CONN_PROXY:
-		worker_conn_close(c, "idle timeout");
+		conn_close(c, "idle timeout");
 		break;
 	case CONN_CLOSED:
 		break;
+	}
+}
+
+/* The renegotiation machine's timer: an interval, an answer or a deadline. */
+static void
+conn_rekey_timer_cb(struct ev_loop *loop, ev_timer *t, int revents)
+{
+	struct conn *c = container_of(t, struct conn, rekey_timer);
+	struct reneg_in in;
+
+	if (c->magic != CONN_MAGIC)
+		fatalx("%s: bad conn", __func__);
+	tls_reneg_in(c, &in);
+	if (reneg_timer(&c->reneg, c->wf->fe, &in) == RENEG_END) {
+		conn_close(c, "%s", c->reneg.why);
+		return;
+	}
+	conn_rekey_timer_sync(c);
+	if (c->reneg.state == RENEG_QUEUED) {
+		proxy_queue_reneg(c);
+		conn_kick(c);
 	}
 }

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: GPL-2.0-or-later */
 /*
  * sandbox_worker.c -- the worker's seccomp allowlist.
  *
@@ -32,15 +33,15 @@
 #include <unistd.h>
 
 /*
- * worker_int.h (libev) before seccomp.h: seccomp.h pulls in <elf.h>, whose
- * EV_NONE macro would break the enum in ev.h if it came first.
+ * ev.h before seccomp.h: seccomp.h pulls in <elf.h>, whose EV_NONE macro
+ * would break the enum in ev.h if it came first.
  */
-#include "log.h"
-#include "worker_int.h"
+#include <ev.h>
 
 #include <seccomp.h>
 
-#include "conf.h"
+#include "log.h"
+#include "sandbox_worker.h"
 
 #define ADD_SYSCALL(name, ...) do {					\
 	if ((r = seccomp_rule_add(ctx, SCMP_ACT_ALLOW,			\
@@ -90,7 +91,7 @@ sandbox_sigsys(int sig, siginfo_t *si, void *uctx)
 /*
  * Build and load the filter; fatal on any failure (a worker without its
  * filter must not serve).  need_fchdir: a unix-socket backend is reached
- * through its directory (worker_proxy.c).
+ * through its directory (proxy.c).
  */
 void
 sandbox_worker_load(int debug, int need_fchdir)

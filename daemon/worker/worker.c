@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: GPL-2.0-or-later */
 /*
  * worker.c -- one worker process: start-up, the loop, the master channel,
  * accept, and the counters the master reads.
@@ -5,19 +6,19 @@
  * Start-up, in this order (STYLE.md point 6): log title; signals back to
  * their defaults (SIGPIPE ignored); drop every inherited descriptor that is
  * not ours; read each frontend's certificate chain and build its priority
- * cache and credentials; open unix-backend directories; the blocking
- * hello / key-list exchange with keyd (if the master had a channel for us);
- * the keyd-backed keys; then the privilege drop (user looked up before the
- * chroot) and the seccomp filter; only then the loop, with
- * ev_loop_new(EVFLAG_NOENV | EVBACKEND_EPOLL) -- the master's loop was torn
- * down in the child before worker_main() -- and the worker's state in
+ * cache and credentials (tls.c, cred.c); open unix-backend directories
+ * (proxy.c); the blocking hello / key-list exchange with keyd (kchan.c, if
+ * the master had a channel for us) that makes the keyd-backed keys usable;
+ * then the privilege drop (user looked up before the chroot) and the
+ * seccomp filter (sandbox_worker.c); only then the loop, with
+ * ev_loop_new(EVFLAG_NOENV | EVBACKEND_EPOLL), and the worker's state in
  * ev_set_userdata().
  *
  * The master channel (dispatch table: worker_dispatch_master()):
  * IPC_HELLO (the master's; ours goes first), IPC_WORKER_STATS (answered
  * with the same id), IPC_WORKER_CHANNEL (a new keyd channel, fd attached),
  * IPC_WORKER_STOP (stop accepting, drain, exit 0), IPC_WORKER_REKEY (live
- * connections renegotiate, worker_reneg.c) and IPC_WORKER_CERT (a rotated
+ * connections renegotiate, conn.c) and IPC_WORKER_CERT (a rotated
  * certificate chain, fd attached).  A malformed
  * message from the master is fatal (it is our own binary); EOF means the
  * master is gone, and the worker exits.
@@ -49,10 +50,14 @@
 #include "ipc.h"
 #include "log.h"
 #include "privdrop.h"
-#include "worker.h"
 #include "conn.h"
-#include "worker_int.h"
-#include "worker_keyop.h"
+#include "cred.h"
+#include "kchan.h"
+#include "proxy.h"
+#include "sandbox_worker.h"
+#include "state.h"
+#include "tls.h"
+#include "worker.h"
 
 #define WORKER_ACCEPT_BATCH	32	/* accepts per wakeup, then let others run */
 #define WORKER_MASTER_BATCH	16
@@ -81,7 +86,7 @@ worker_master_send_reply(struct worker *w, uint16_t type, uint32_t id,
 		    strerror(-r));
 }
 
-void
+static void
 worker_master_reply(struct worker *w, uint16_t type, uint32_t id, int status)
 {
 	struct ipc_reply rep;
@@ -104,14 +109,12 @@ worker_master_reply_count(struct worker *w, uint16_t type, uint32_t id,
 	worker_master_send_reply(w, type, id, &rep);
 }
 
-void
-worker_conn_added(struct worker *w)
+/* After an accept: at max-connections, stop accepting (one line a minute). */
+static void
+worker_limit_check(struct worker *w)
 {
 	unsigned max = w->cfg->max_connections;
 
-	w->nconns++;
-	w->stats.conns_open = w->nconns;
-	w->stats.conns_total++;
 	if (max > 0 && w->nconns >= max && !w->at_limit) {
 		w->at_limit = 1;
 		w->stats.conns_refused_limit++;
@@ -126,13 +129,12 @@ worker_conn_added(struct worker *w)
 	}
 }
 
-void
-worker_conn_removed(struct worker *w)
+/* conn.c's hook: a connection is gone. */
+static void
+worker_conn_gone(struct worker *w)
 {
 	unsigned max = w->cfg->max_connections;
 
-	w->nconns--;
-	w->stats.conns_open = w->nconns;
 	if (w->at_limit && (max == 0 || w->nconns < max)) {
 		w->at_limit = 0;
 		log_debug("below max-connections (%u) again: accepting", max);
@@ -146,7 +148,7 @@ worker_conn_removed(struct worker *w)
  * Stop accepting for good and exit with exit_code once the last connection
  * has finished (the master kills us after its drain timeout).
  */
-void
+static void
 worker_stop(struct worker *w, int exit_code, const char *why)
 {
 	struct worker_frontend *wf;
@@ -259,7 +261,30 @@ worker_accept_cb(struct ev_loop *loop, ev_io *io, int revents)
 			(void)setsockopt(fd, IPPROTO_TCP, TCP_NODELAY, &one,
 			    sizeof(one));
 		(void)conn_new(wf, fd, (struct sockaddr *)&ss, len);
+		worker_limit_check(w);
 	}
+}
+
+/* --- the keyd channel's news (kchan.c's hooks) ------------------------------ */
+
+static int
+worker_keyd_keys(void *arg, const struct ipc_key_info *keys, unsigned n,
+    int initial)
+{
+	return cred_keys_update(arg, keys, n, initial);
+}
+
+/* The channel the master handed (IPC_WORKER_CHANNEL id) is ready or failed. */
+static void
+worker_keyd_ready(void *arg, uint32_t id, int status)
+{
+	worker_master_reply(arg, IPC_WORKER_CHANNEL_REPLY, id, status);
+}
+
+static void
+worker_keyd_violation(void *arg)
+{
+	worker_stop(arg, 1, "keyd protocol violation");
 }
 
 /* --- the master channel --------------------------------------------------- */
@@ -297,7 +322,7 @@ worker_rekey(struct worker *w, const struct ipc_msg *msg)
 		}
 	}
 	worker_master_reply_count(w, IPC_WORKER_REKEY_REPLY, msg->hdr.id,
-	    reneg_frontend(w, only, "moatctl rekey"));
+	    conn_rekey_all(w, only, "moatctl rekey"));
 }
 
 /*
@@ -322,7 +347,7 @@ worker_cert(struct worker *w, const struct ipc_msg *msg)
 		return;
 	}
 	wf = &w->fe[wc.frontend];
-	if ((r = tls_frontend_rotate(wf, msg->fds[0], wc.generation)) < 0) {
+	if ((r = cred_frontend_rotate(wf, msg->fds[0], wc.generation)) < 0) {
 		log_warnx("frontend %s: certificate generation %u not taken: %s",
 		    wf->fe->name, wc.generation, strerror(-r));
 		(void)ipc_error_send(w->master_fd, msg->hdr.id, r,
@@ -330,7 +355,7 @@ worker_cert(struct worker *w, const struct ipc_msg *msg)
 		return;
 	}
 	if (wf->fe->rekey_on_cert_change)
-		n = reneg_frontend(w, wf, "certificate change");
+		n = conn_rekey_all(w, wf, "certificate change");
 	worker_master_reply_count(w, IPC_WORKER_CERT_REPLY, msg->hdr.id, n);
 }
 
@@ -371,8 +396,8 @@ worker_dispatch_master(struct ev_loop *loop, ev_io *io, int revents)
 				    msg.hdr.id, -EBADMSG);
 				break;
 			}
-			keyop_chan_replace(&w->keyd, msg.fds[0], msg.hdr.id);
-			msg.nfds = 0;	/* keyop owns it now */
+			kchan_replace(&w->keyd, msg.fds[0], msg.hdr.id);
+			msg.nfds = 0;	/* the channel owns it now */
 			break;
 		case IPC_WORKER_STOP:
 			worker_stop(w, 0, "asked by the master");
@@ -513,7 +538,7 @@ worker_frontends_init(struct worker *w)
 		wf->magic = WORKER_FE_MAGIC;
 		wf->fe = &cfg->frontends[i];
 		wf->w = w;
-		if (tls_frontend_init(wf) < 0)
+		if (tls_frontend_init(wf) < 0 || cred_frontend_load(wf) < 0)
 			fatalx("frontend %s: TLS set-up failed", wf->fe->name);
 		if ((r = proxy_backend_prepare(wf)) < 0)
 			fatalx("frontend %s: backend %s: %s", wf->fe->name,
@@ -540,7 +565,7 @@ worker_loop_init(struct worker *w)
 	ev_io_init(&w->master_io, worker_dispatch_master, w->master_fd, EV_READ);
 	ev_io_start(w->loop, &w->master_io);
 
-	keyop_chan_attach(&w->keyd);
+	kchan_attach(&w->keyd, w->loop);
 
 	ev_signal_init(&w->sigterm, worker_signal_cb, SIGTERM);
 	ev_signal_start(w->loop, &w->sigterm);
@@ -568,6 +593,9 @@ worker_main(const struct config *cfg, unsigned index, int master_fd,
     int keyd_fd)
 {
 	struct worker *w = &worker_state;
+	const struct kchan_hooks hooks = {
+		worker_keyd_keys, worker_keyd_ready, worker_keyd_violation, w
+	};
 	struct privdrop pd;
 	char title[64];
 	int debug, need_fchdir = 0, r;
@@ -588,6 +616,8 @@ worker_main(const struct config *cfg, unsigned index, int master_fd,
 	w->cfg = cfg;
 	w->index = index;
 	w->master_fd = master_fd;
+	w->conn_gone = worker_conn_gone;
+	kchan_init(&w->keyd, cfg->keyd_timeout_ms, &w->stats, &hooks);
 	if ((r = ipc_hello_send(master_fd, IPC_ROLE_WORKER)) < 0)
 		fatalx("hello to the master: %s", strerror(-r));
 
@@ -596,7 +626,7 @@ worker_main(const struct config *cfg, unsigned index, int master_fd,
 		if (w->fe[i].backend_dirfd >= 0)
 			need_fchdir = 1;
 
-	if ((r = keyop_chan_start(&w->keyd, w, keyd_fd, cfg->keyd_timeout_ms)) < 0)
+	if ((r = kchan_start(&w->keyd, keyd_fd)) < 0)
 		fatalx("keyd channel start-up: %s", strerror(-r));
 
 	worker_nofile_raise(cfg);
@@ -612,7 +642,7 @@ worker_main(const struct config *cfg, unsigned index, int master_fd,
 	worker_loop_init(w);
 	log_info("worker %u serving %u frontend(s) as %s in %s (keyd %s)",
 	    index, w->nfe, cfg->user, cfg->chroot_dir,
-	    w->keyd.state == KEYOP_CHAN_READY ? "ready" : "not yet connected");
+	    kchan_ready(&w->keyd) ? "ready" : "not yet connected");
 	ev_run(w->loop, 0);
 
 	log_info("worker %u exiting (%d)", index, w->exit_code);

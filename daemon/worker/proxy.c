@@ -1,6 +1,7 @@
+/* SPDX-License-Identifier: GPL-2.0-or-later */
 /*
- * worker_proxy.c -- after the handshake: connect to the frontend's backend
- * and pump plaintext both ways.
+ * proxy.c -- after the handshake: connect to the frontend's backend and
+ * pump plaintext both ways.
  *
  * Memory per connection is bounded: two CONN_BUF_SIZE buffers, allocated
  * when proxying starts.  A side is read only while the buffer towards the
@@ -9,9 +10,9 @@
  *
  * proxy_run() tries every step that can make progress -- TLS read into
  * c2b, c2b to the backend, backend read into b2c, b2c to TLS -- until none
- * can, then arms exactly the watchers that the blocked steps wait for.  The
- * CF_*_BLOCKED bits say "this call returned EAGAIN"; an event for that fd
- * clears them.  GnuTLS rules kept here:
+ * can, then says (c->wants) exactly which events the blocked steps wait
+ * for; conn.c arms those watchers.  The CF_*_BLOCKED bits say "this call
+ * returned EAGAIN"; an event for that fd clears them.  GnuTLS rules kept here:
  * - gnutls_record_recv() may hold decrypted data the kernel no longer
  *   signals (gnutls_record_check_pending()); the read step is retried
  *   whenever c2b has room until it says GNUTLS_E_AGAIN, so that data is
@@ -19,7 +20,7 @@
  * - gnutls_record_send() that returned GNUTLS_E_AGAIN is called again with
  *   the same data and length (tls_send_len) before anything else is sent,
  *   and b2c is not compacted meanwhile.  No alert and no gnutls_bye() is
- *   started while such a send is pending (reneg_ctl_flush()).
+ *   started while such a send is pending (proxy_ctl_flush()).
  * - gnutls_record_recv() can need to write (a TLS 1.3 KeyUpdate answer);
  *   then it is retried when the client fd is writable, before any send.
  * Half-close both ways: close_notify or EOF from the client, once c2b is
@@ -56,15 +57,18 @@
 
 #include "conf.h"
 #include "log.h"
-#include "conn.h"
-#include "worker_int.h"
+#include "reason.h"
+#include "reneg.h"
+#include "state.h"
+#include "tls.h"
+#include "proxy.h"
 
 #define PROXY_ROUNDS	8	/* pump rounds per wakeup, then yield to others */
 
 /* Outcome of one pump step. */
 #define STEP_IDLE	0
 #define STEP_MOVED	1
-#define STEP_CLOSED	(-1)	/* the conn is gone: do not touch it */
+#define STEP_CLOSED	(-1)	/* the connection must end: c->why says why */
 
 int
 proxy_backend_prepare(struct worker_frontend *wf)
@@ -109,8 +113,8 @@ proxy_backend_prepare(struct worker_frontend *wf)
 }
 
 /* Move waiting bytes to the front if the tail is at the end; the room left. */
-size_t
-conn_buf_room(struct conn_buf *b)
+static size_t
+proxy_buf_room(struct conn_buf *b)
 {
 	if (b->head == b->tail)
 		b->head = b->tail = 0;
@@ -122,55 +126,48 @@ conn_buf_room(struct conn_buf *b)
 	return CONN_BUF_SIZE - b->tail;
 }
 
-static void
+/* The two buffers, for the start of proxying: 0 or -ENOMEM. */
+int
 proxy_start(struct conn *c)
 {
 	uint8_t *p;
 
-	if ((p = malloc(2 * CONN_BUF_SIZE)) == NULL) {
-		worker_conn_close(c, "out of memory");
-		return;
-	}
+	if ((p = malloc(2 * CONN_BUF_SIZE)) == NULL)
+		return -ENOMEM;
 	c->c2b.data = p;
 	c->b2c.data = p + CONN_BUF_SIZE;
 	c->c2b.head = c->c2b.tail = 0;
 	c->b2c.head = c->b2c.tail = 0;
-	c->state = CONN_PROXY;
-	conn_backend_watch(c, 0);
-	conn_timer_idle(c, c->wf->fe->idle_timeout_ms);
-	reneg_conn_start(c);
-	proxy_run(c);
+	return 0;
+}
+
+static enum proxy_connect
+proxy_connect_failed(struct conn *c, const char *what, int err)
+{
+	c->w->stats.backend_errors++;
+	reason_set(&c->why, "backend connect failed: %s%s%s", what,
+	    what[0] != '\0' ? ": " : "", strerror(err));
+	return PROXY_CONNECT_FAILED;
 }
 
 /* Handshake done: connect to the backend (non-blocking). */
-void
+enum proxy_connect
 proxy_connect(struct conn *c)
 {
 	const struct frontend *fe = c->wf->fe;
 	const struct config_addr *a = &fe->backend;
 	int fd, one = 1, r, err;
 
-	c->state = CONN_CONNECTING;
-	conn_client_watch(c, 0);	/* client data waits in the kernel */
-
 	fd = socket(a->ss.ss_family, SOCK_STREAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0);
-	if (fd < 0) {
-		c->w->stats.backend_errors++;
-		worker_conn_close(c, "backend connect failed: socket: %s",
-		    strerror(errno));
-		return;
-	}
+	if (fd < 0)
+		return proxy_connect_failed(c, "socket", errno);
 	c->bfd = fd;
 	if (a->ss.ss_family == AF_INET || a->ss.ss_family == AF_INET6)
 		(void)setsockopt(fd, IPPROTO_TCP, TCP_NODELAY, &one, sizeof(one));
 
 	if (c->wf->backend_dirfd >= 0) {
-		if (fchdir(c->wf->backend_dirfd) < 0) {
-			c->w->stats.backend_errors++;
-			worker_conn_close(c, "backend connect failed: fchdir: %s",
-			    strerror(errno));
-			return;
-		}
+		if (fchdir(c->wf->backend_dirfd) < 0)
+			return proxy_connect_failed(c, "fchdir", errno);
 		r = connect(fd, (const struct sockaddr *)&c->wf->backend_rel,
 		    c->wf->backend_rel_len);
 		err = errno;
@@ -181,21 +178,15 @@ proxy_connect(struct conn *c)
 	} else
 		r = connect(fd, (const struct sockaddr *)&a->ss, a->len);
 
-	if (r == 0) {
-		proxy_start(c);
-		return;
-	}
-	if (errno == EINPROGRESS) {
-		conn_backend_watch(c, EV_WRITE);
-		conn_timer_once(c, fe->backend_connect_timeout_ms);
-		return;
-	}
-	c->w->stats.backend_errors++;
-	worker_conn_close(c, "backend connect failed: %s", strerror(errno));
+	if (r == 0)
+		return PROXY_CONNECTED;
+	if (errno == EINPROGRESS)
+		return PROXY_CONNECTING;
+	return proxy_connect_failed(c, "", errno);
 }
 
 /* The backend socket became writable while connecting. */
-void
+enum proxy_connect
 proxy_connected(struct conn *c)
 {
 	int err = 0;
@@ -204,13 +195,10 @@ proxy_connected(struct conn *c)
 	if (getsockopt(c->bfd, SOL_SOCKET, SO_ERROR, &err, &len) < 0)
 		err = errno;
 	if (err == EINPROGRESS || err == EALREADY)
-		return;
-	if (err != 0) {
-		c->w->stats.backend_errors++;
-		worker_conn_close(c, "backend connect failed: %s", strerror(err));
-		return;
-	}
-	proxy_start(c);
+		return PROXY_CONNECTING;
+	if (err != 0)
+		return proxy_connect_failed(c, "", err);
+	return PROXY_CONNECTED;
 }
 
 static const char *
@@ -225,11 +213,11 @@ static int
 proxy_tls_error(struct conn *c, int r)
 {
 	if (c->flags & CF_CLIENT_EOF)
-		worker_conn_close(c, "%s", proxy_client_closed_why(c));
+		reason_set(&c->why, "%s", proxy_client_closed_why(c));
 	else if (r == GNUTLS_E_PREMATURE_TERMINATION)
-		worker_conn_close(c, "client reset the connection");	/* ECONNRESET */
+		reason_set(&c->why, "client reset the connection");	/* ECONNRESET */
 	else
-		worker_conn_close(c, "client error: %s", gnutls_strerror(r));
+		reason_set(&c->why, "client error: %s", gnutls_strerror(r));
 	return STEP_CLOSED;
 }
 
@@ -238,12 +226,61 @@ proxy_client_eof(struct conn *c, unsigned extra)
 {
 	c->flags |= CF_CLIENT_EOF | extra;
 	if (!(c->flags & CF_BACKEND_EOF))
-		conn_why(c, "%s", proxy_client_closed_why(c));
+		reason_set(&c->why, "%s", proxy_client_closed_why(c));
+}
+
+/* The machine asked for a HelloRequest or KeyUpdate: queue it. */
+void
+proxy_queue_reneg(struct conn *c)
+{
+	switch (c->reneg.queued) {
+	case RENEG_SEND_HELLO_REQUEST:
+		c->ctl |= CTL_HELLO_REQUEST;
+		break;
+	case RENEG_SEND_KEY_UPDATE:
+		c->ctl |= CTL_KEY_UPDATE;
+		break;
+	case RENEG_SEND_NONE:
+		break;
+	}
+}
+
+/*
+ * A record-layer event that is not data, for the renegotiation machine.
+ * Returns 0 to go on, STEP_CLOSED if the connection must end (c->why
+ * set), or a negative GnuTLS code for the caller to end it with.
+ */
+static int
+proxy_reneg_event(struct conn *c, int ret)
+{
+	const struct frontend *fe = c->wf->fe;
+	struct reneg_in in;
+
+	tls_reneg_in(c, &in);
+	switch (ret) {
+	case GNUTLS_E_REHANDSHAKE:
+		if (reneg_client_hello(&c->reneg, fe, &in) == RENEG_REFUSE) {
+			c->alert = GNUTLS_A_NO_RENEGOTIATION;
+			c->ctl |= CTL_ALERT;
+		}
+		return 0;
+	case GNUTLS_E_UNEXPECTED_PACKET:
+		return reneg_unexpected(&c->reneg) < 0 ? ret : 0;
+	case GNUTLS_E_WARNING_ALERT_RECEIVED:
+		if (reneg_alert(&c->reneg, fe, &in,
+		    (int)gnutls_alert_get(c->session)) == RENEG_END) {
+			reason_set(&c->why, "%s", c->reneg.why);
+			return STEP_CLOSED;
+		}
+		return 0;
+	default:
+		return ret;
+	}
 }
 
 /*
  * Client -> c2b.  Stops at a ClientHello that starts a renegotiation
- * handshake: from there GnuTLS's handshake reads (worker_reneg.c).
+ * handshake: from there GnuTLS's handshake reads.
  */
 static int
 proxy_tls_read(struct conn *c)
@@ -253,8 +290,8 @@ proxy_tls_read(struct conn *c)
 	ssize_t n;
 
 	while (!(c->flags & (CF_CLIENT_EOF | CF_TLS_RD_BLOCKED | CF_TLS_RD_WANTS_WR)) &&
-	    c->reneg < RENEG_HS_WANTED) {
-		if (conn_buf_room(b) == 0)
+	    c->reneg.state < RENEG_HS_WANTED) {
+		if (proxy_buf_room(b) == 0)
 			break;
 		n = gnutls_record_recv(c->session, b->data + b->tail,
 		    CONN_BUF_SIZE - b->tail);
@@ -279,7 +316,7 @@ proxy_tls_read(struct conn *c)
 		case GNUTLS_E_REHANDSHAKE:
 		case GNUTLS_E_WARNING_ALERT_RECEIVED:
 		case GNUTLS_E_UNEXPECTED_PACKET:
-			if ((r = reneg_record_event(c, (int)n)) > 0)
+			if ((r = proxy_reneg_event(c, (int)n)) == STEP_CLOSED)
 				return STEP_CLOSED;
 			if (r < 0)
 				return proxy_tls_error(c, r);
@@ -287,7 +324,7 @@ proxy_tls_read(struct conn *c)
 			continue;
 		default:
 			if (n == GNUTLS_E_FATAL_ALERT_RECEIVED) {
-				worker_conn_close(c, "client error: alert %s",
+				reason_set(&c->why, "client error: alert %s",
 				    gnutls_alert_get_name(gnutls_alert_get(c->session)));
 				return STEP_CLOSED;
 			}
@@ -327,7 +364,7 @@ proxy_backend_write(struct conn *c)
 			break;
 		}
 		c->w->stats.backend_errors++;
-		worker_conn_close(c, "backend error: %s",
+		reason_set(&c->why, "backend error: %s",
 		    n < 0 ? strerror(errno) : "short send");
 		return STEP_CLOSED;
 	}
@@ -351,15 +388,8 @@ proxy_backend_read(struct conn *c)
 
 	while (!(c->flags & (CF_BACKEND_EOF | CF_BE_RD_BLOCKED))) {
 		/* A pending record_send still points into b2c: no moving. */
-		if (c->tls_send_len == 0) {
-			if (b->head == b->tail)
-				b->head = b->tail = 0;
-			else if (b->tail == CONN_BUF_SIZE && b->head > 0) {
-				memmove(b->data, b->data + b->head, b->tail - b->head);
-				b->tail -= b->head;
-				b->head = 0;
-			}
-		}
+		if (c->tls_send_len == 0)
+			(void)proxy_buf_room(b);
 		if (b->tail == CONN_BUF_SIZE)
 			break;
 		n = recv(c->bfd, b->data + b->tail, CONN_BUF_SIZE - b->tail, 0);
@@ -371,7 +401,7 @@ proxy_backend_read(struct conn *c)
 		if (n == 0) {
 			c->flags |= CF_BACKEND_EOF;
 			if (!(c->flags & CF_CLIENT_EOF))
-				conn_why(c, "backend closed");
+				reason_set(&c->why, "backend closed");
 			return STEP_MOVED;
 		}
 		if (errno == EINTR)
@@ -381,10 +411,68 @@ proxy_backend_read(struct conn *c)
 			break;
 		}
 		c->w->stats.backend_errors++;
-		worker_conn_close(c, "backend error: %s", strerror(errno));
+		reason_set(&c->why, "backend error: %s", strerror(errno));
 		return STEP_CLOSED;
 	}
 	return moved;
+}
+
+/*
+ * Send the queued control messages.  Returns 0 when none is left,
+ * GNUTLS_E_AGAIN (call again when the client fd is writable, before any
+ * data), or a fatal GnuTLS code: the end of the connection.
+ */
+static int
+proxy_ctl_flush(struct conn *c)
+{
+	const struct frontend *fe = c->wf->fe;
+	struct reneg_in in;
+	int r;
+
+	while (c->ctl != 0) {
+		if (c->tls_send_len > 0)
+			return GNUTLS_E_AGAIN;
+		if (c->ctl & CTL_ALERT) {
+			r = gnutls_alert_send(c->session, GNUTLS_AL_WARNING,
+			    (gnutls_alert_description_t)c->alert);
+			if (r == GNUTLS_E_AGAIN || r == GNUTLS_E_INTERRUPTED)
+				return GNUTLS_E_AGAIN;
+			c->ctl &= ~CTL_ALERT;
+			if (r < 0)
+				return r;
+		} else if (c->flags & (CF_CLIENT_EOF | CF_BACKEND_EOF)) {
+			/* Closing: nobody will answer; do not hold the close. */
+			c->ctl &= ~(CTL_HELLO_REQUEST | CTL_KEY_UPDATE);
+			reneg_closing(&c->reneg);
+		} else if (c->ctl & CTL_HELLO_REQUEST) {
+			r = gnutls_rehandshake(c->session);
+			if (r == GNUTLS_E_AGAIN || r == GNUTLS_E_INTERRUPTED)
+				return GNUTLS_E_AGAIN;
+			c->ctl &= ~CTL_HELLO_REQUEST;
+			if (r < 0) {
+				reason_set(&c->why, "renegotiation request "
+				    "failed: %s", gnutls_strerror(r));
+				return r;
+			}
+			tls_reneg_in(c, &in);
+			reneg_sent(&c->reneg, fe, &in, RENEG_SEND_HELLO_REQUEST);
+		} else if (c->ctl & CTL_KEY_UPDATE) {
+			r = gnutls_session_key_update(c->session, GNUTLS_KU_PEER);
+			if (r == GNUTLS_E_AGAIN || r == GNUTLS_E_INTERRUPTED)
+				return GNUTLS_E_AGAIN;
+			c->ctl &= ~CTL_KEY_UPDATE;
+			if (r < 0) {
+				reason_set(&c->why, "key update failed: %s",
+				    gnutls_strerror(r));
+				return r;
+			}
+			tls_reneg_in(c, &in);
+			reneg_sent(&c->reneg, fe, &in, RENEG_SEND_KEY_UPDATE);
+		} else
+			fatalx("%s: unknown control message 0x%x", __func__,
+			    c->ctl);
+	}
+	return 0;
 }
 
 /*
@@ -398,19 +486,22 @@ static int
 proxy_tls_write(struct conn *c)
 {
 	struct conn_buf *b = &c->b2c;
+	struct reneg_in in;
 	int moved = STEP_IDLE, own;
 	ssize_t n;
 	size_t len;
 	int r;
 
-	reneg_bytes_check(c);
+	tls_reneg_in(c, &in);
+	if (reneg_bytes(&c->reneg, c->wf->fe, &in))
+		proxy_queue_reneg(c);
 	/* A recv that must write goes first (see the header comment). */
 	while (!(c->flags & (CF_TLS_WR_BLOCKED | CF_TLS_RD_WANTS_WR))) {
 		/* Data and close_notify wait while a HelloRequest is out. */
-		own = reneg_data_allowed(c);
-		if (c->reneg < RENEG_HS_WANTED && c->ctl != 0 &&
+		own = reneg_data_allowed(&c->reneg, c->flags & CF_CLIENT_EOF);
+		if (c->reneg.state < RENEG_HS_WANTED && c->ctl != 0 &&
 		    c->tls_send_len == 0) {
-			r = reneg_ctl_flush(c);
+			r = proxy_ctl_flush(c);
 			if (r == GNUTLS_E_AGAIN) {
 				c->flags |= CF_TLS_WR_BLOCKED;
 				break;
@@ -460,100 +551,120 @@ proxy_finished(const struct conn *c)
 	unsigned all = CF_CLIENT_EOF | CF_BACKEND_EOF | CF_BACKEND_SHUT | CF_BYE_SENT;
 
 	return (c->flags & all) == all && c->ctl == 0 &&
-	    c->reneg < RENEG_HS_WANTED &&
+	    c->reneg.state < RENEG_HS_WANTED &&
 	    c->c2b.head == c->c2b.tail && c->b2c.head == c->b2c.tail &&
 	    c->tls_send_len == 0;
 }
 
 /*
- * Pump until nothing moves, then arm the watchers the blocked steps wait
- * for.  The caller must not touch c afterwards: it may be closed.
+ * Pump until nothing moves, then say what the blocked steps wait for
+ * (c->wants) and what should happen next.
  */
-void
+enum proxy_verdict
 proxy_run(struct conn *c)
 {
+	struct conn_wants *wants = &c->wants;
 	int rounds, moved, any = 0, r;
-	int cev, bev;
 
 	for (rounds = 0; rounds < PROXY_ROUNDS; rounds++) {
 		moved = 0;
 		if ((r = proxy_tls_read(c)) == STEP_CLOSED)
-			return;
+			return PROXY_CLOSE;
 		moved |= r;
 		if ((r = proxy_backend_write(c)) == STEP_CLOSED)
-			return;
+			return PROXY_CLOSE;
 		moved |= r;
 		if ((r = proxy_backend_read(c)) == STEP_CLOSED)
-			return;
+			return PROXY_CLOSE;
 		moved |= r;
 		if ((r = proxy_tls_write(c)) == STEP_CLOSED)
-			return;
+			return PROXY_CLOSE;
 		moved |= r;
 		any |= moved;
 		if (!moved)
 			break;
 	}
-	if (proxy_finished(c)) {
-		/* The side that closed first said why (proxy_client_eof()). */
-		worker_conn_close(c, "closed");
-		return;
-	}
-	if (any)
-		conn_timer_touch(c);
+	/* The side that closed first said why (proxy_client_eof()). */
+	if (proxy_finished(c))
+		return PROXY_FINISHED;
 
-	bev = 0;
+	memset(wants, 0, sizeof(*wants));
+	wants->moved = any;
+	/* Still moving after PROXY_ROUNDS: let others run, come back next turn. */
+	wants->more = rounds == PROXY_ROUNDS;
 	if ((c->flags & CF_BE_RD_BLOCKED) && !(c->flags & CF_BACKEND_EOF))
-		bev |= EV_READ;
+		wants->backend |= EV_READ;
 	if (c->flags & CF_BE_WR_BLOCKED)
-		bev |= EV_WRITE;
-	conn_backend_watch(c, bev);
+		wants->backend |= EV_WRITE;
 
-	/* A renegotiation handshake owns the client side (worker_reneg.c). */
-	if (reneg_hs_wanted(c)) {
-		reneg_hs_start(c);
-		return;
-	}
-	if (c->reneg == RENEG_HANDSHAKE) {
+	if (c->reneg.state == RENEG_HS_WANTED && c->tls_send_len == 0)
+		return PROXY_RENEG_HS;
+	if (c->reneg.state == RENEG_HANDSHAKE) {
 		/* The backend side goes on; the pump never touches the session. */
-		if (rounds == PROXY_ROUNDS)
-			ev_feed_event(c->w->loop, &c->bio, EV_CUSTOM);
 		if ((c->flags & CF_HS_APPDATA) && !c->in_coro &&
-		    conn_buf_room(&c->c2b) > 0)
-			reneg_hs_appdata(c);
-		return;
+		    proxy_buf_room(&c->c2b) > 0)
+			return PROXY_HS_APPDATA;
+		return PROXY_IN_HANDSHAKE;
 	}
-
-	cev = 0;
 	if ((c->flags & CF_TLS_RD_BLOCKED) && !(c->flags & CF_CLIENT_EOF) &&
 	    (c->c2b.tail < CONN_BUF_SIZE || c->c2b.head > 0))
-		cev |= EV_READ;
+		wants->client |= EV_READ;
 	if (c->flags & (CF_TLS_WR_BLOCKED | CF_TLS_RD_WANTS_WR))
-		cev |= EV_WRITE;
-	conn_client_watch(c, cev);
-
-	/* Still moving after PROXY_ROUNDS: let others run, come back next turn. */
-	if (rounds == PROXY_ROUNDS)
-		ev_feed_event(c->w->loop, &c->cio, EV_CUSTOM);
+		wants->client |= EV_WRITE;
+	return PROXY_WAIT;
 }
 
 void
-proxy_client_event(struct conn *c, int revents)
+proxy_client_ready(struct conn *c, int revents)
 {
 	if (revents & EV_READ)
 		c->flags &= ~CF_TLS_RD_BLOCKED;
 	if (revents & EV_WRITE)
 		c->flags &= ~(CF_TLS_WR_BLOCKED | CF_TLS_RD_WANTS_WR);
-	proxy_run(c);
 }
 
 void
-proxy_backend_event(struct conn *c, int revents)
+proxy_backend_ready(struct conn *c, int revents)
 {
 	if (revents & EV_READ)
 		c->flags &= ~CF_BE_RD_BLOCKED;
 	if (revents & EV_WRITE)
 		c->flags &= ~CF_BE_WR_BLOCKED;
-	proxy_run(c);
+}
+
+/* A renegotiation handshake takes the client side over from the pump. */
+void
+proxy_hs_begin(struct conn *c)
+{
+	c->flags &= ~(CF_TLS_RD_BLOCKED | CF_TLS_RD_WANTS_WR | CF_TLS_WR_BLOCKED);
+}
+
+/*
+ * GnuTLS met application data inside the renegotiation handshake: read it
+ * into c2b, in order, before the handshake goes on.  When c2b is full the
+ * handshake waits for the backend to drain it (proxy_run() says
+ * PROXY_HS_APPDATA again).
+ */
+enum proxy_appdata
+proxy_hs_appdata(struct conn *c)
+{
+	struct conn_buf *b = &c->c2b;
+	ssize_t n;
+
+	if (proxy_buf_room(b) == 0)
+		return PROXY_APPDATA_FULL;
+	n = gnutls_record_recv(c->session, b->data + b->tail,
+	    CONN_BUF_SIZE - b->tail);
+	if (n > 0)
+		b->tail += (size_t)n;
+	else if (n < 0 && n != GNUTLS_E_AGAIN && n != GNUTLS_E_INTERRUPTED &&
+	    gnutls_error_is_fatal((int)n)) {
+		reason_set(&c->why, "renegotiation failed: %s",
+		    gnutls_strerror((int)n));
+		return PROXY_APPDATA_CLOSE;
+	}
+	c->flags &= ~CF_HS_APPDATA;
+	return PROXY_APPDATA_READ;
 }
 
 void

@@ -1,5 +1,5 @@
 /*
- * worker_coro.c -- coroutines on pooled, guarded stacks (ucontext).
+ * coro.c -- coroutines on pooled, guarded stacks (ucontext).
  *
  * A handshake call that may need a signature runs here.  Each coroutine
  * gets a CORO_STACK_SIZE stack mmap'd with MAP_NORESERVE plus one PROT_NONE
@@ -24,9 +24,8 @@
 #include <ucontext.h>
 #include <unistd.h>
 
-#include "conf.h"
 #include "log.h"
-#include "worker_coro.h"
+#include "coro.h"
 
 #define CORO_MAGIC		0x436f526fu	/* "CoRo" */
 #define CORO_STACK_SIZE		(256u * 1024u)

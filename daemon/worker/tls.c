@@ -1,0 +1,305 @@
+/* SPDX-License-Identifier: GPL-2.0-or-later */
+/*
+ * tls.c -- GnuTLS in the worker: per-frontend priorities, server sessions,
+ * and the non-blocking handshake driven on a coroutine.
+ *
+ * Handshake driving.  Every gnutls_handshake() call runs on a coroutine
+ * (coro.h) because a key callback inside it may have to wait for keyd.
+ * tls_handshake_step() starts the call: when it finishes at once the
+ * result is returned; when a key callback parked it, TLS_HS_PARKED is, and
+ * once keyd answered and the call returned the coroutine's end calls the
+ * `finished` function conn.c gave, on the loop's stack.  Either way conn.c
+ * hands the result to tls_handshake_verdict().  The coroutine's argument is
+ * the connection's struct xkey_hs: what the key callbacks need, and no more.
+ * While the call is parked the connection's client watcher is stopped
+ * (conn.c), so nothing re-enters GnuTLS for that session.  The same pair
+ * drives renegotiation handshakes of an established connection.
+ */
+#include "config.h"
+
+#include <errno.h>
+#include <stdio.h>
+#include <string.h>
+
+#include <ev.h>
+#include <gnutls/gnutls.h>
+#include <gnutls/abstract.h>
+
+#include "conf.h"
+#include "log.h"
+#include "util.h"
+#include "coro.h"
+#include "cred.h"
+#include "reason.h"
+#include "reneg.h"
+#include "state.h"
+#include "transcript.h"
+#include "xkey.h"
+#include "tls.h"
+
+/*
+ * The frontend's priority cache; its certificate generations are cred.c's.
+ * Runs before the privilege drop.
+ */
+int
+tls_frontend_init(struct worker_frontend *wf)
+{
+	const struct frontend *fe = wf->fe;
+	const char *prio = fe->priority[0] != '\0' ? fe->priority :
+	    MOAT_DEFAULT_PRIORITY;
+	const char *errpos = NULL;
+	int r;
+
+	if ((r = gnutls_priority_init2(&wf->prio, prio, &errpos, 0)) < 0) {
+		log_warnx("%s: frontend %s: priority \"%s\": %s at \"%s\"",
+		    __func__, fe->name, prio, gnutls_strerror(r),
+		    errpos != NULL ? errpos : "?");
+		return r;
+	}
+	return 0;
+}
+
+/* Every handshake message, into the connection's TLS 1.3 transcript. */
+static int
+tls_transcript_hook(gnutls_session_t session, unsigned htype, unsigned when,
+    unsigned incoming, const gnutls_datum_t *msg)
+{
+	struct conn *c = gnutls_session_get_ptr(session);
+	struct transcript_session ts;
+
+	if (c == NULL || c->magic != CONN_MAGIC)
+		return 0;
+	ts.tls13 = gnutls_protocol_get_version(session) == GNUTLS_TLS1_3;
+	ts.prf = gnutls_prf_hash_get(session);
+	transcript_message(&c->tr, htype, when, incoming, msg->data, msg->size,
+	    &ts);
+	return 0;
+}
+
+int
+tls_session_new(struct conn *c)
+{
+	struct worker_frontend *wf = c->wf;
+	gnutls_session_t s;
+	int r;
+
+	r = gnutls_init(&s, GNUTLS_SERVER | GNUTLS_NONBLOCK | GNUTLS_NO_SIGNAL);
+	if (r < 0) {
+		log_warnx("%s: gnutls_init: %s", __func__, gnutls_strerror(r));
+		return r;
+	}
+	c->session = s;
+	c->cred = wf->cred;
+	cred_ref(c->cred);
+	if ((r = gnutls_priority_set(s, wf->prio)) < 0 ||
+	    (r = gnutls_credentials_set(s, GNUTLS_CRD_CERTIFICATE,
+	    c->cred->cred)) < 0) {
+		log_warnx("%s: %s", __func__, gnutls_strerror(r));
+		return r;
+	}
+	gnutls_certificate_server_set_request(s, GNUTLS_CERT_IGNORE);
+	gnutls_transport_set_int(s, c->cfd);
+	gnutls_session_set_ptr(s, c);
+	gnutls_handshake_set_timeout(s, 0);	/* conn.c's ev_timer does it */
+	gnutls_handshake_set_hook_function(s, GNUTLS_HANDSHAKE_ANY,
+	    GNUTLS_HOOK_BOTH, tls_transcript_hook);
+	transcript_reset(&c->tr);
+	c->hs.magic = XKEY_HS_MAGIC;
+	c->hs.session = s;
+	c->hs.tr = &c->tr;
+	c->hs.why = &c->why;
+	c->hs.peer = c->peer;
+	return 0;
+}
+
+/*
+ * Before a renegotiation handshake: move the session onto the frontend's
+ * current credentials (a rotated certificate).  The old ones stay
+ * referenced until that handshake has ended.
+ */
+int
+tls_session_cred_switch(struct conn *c)
+{
+	struct worker_cred *cur = c->wf->cred;
+	int r;
+
+	if (c->cred == cur)
+		return 0;
+	r = gnutls_credentials_set(c->session, GNUTLS_CRD_CERTIFICATE, cur->cred);
+	if (r < 0)
+		return r;
+	cred_unref(c->cred_old);
+	c->cred_old = c->cred;
+	c->cred = cur;
+	cred_ref(cur);
+	return 0;
+}
+
+/* SNI is the client's bytes: keep hostname characters only. */
+static void
+tls_sni_read(struct conn *c)
+{
+	char name[256];
+	size_t len = sizeof(name), i, j;
+	unsigned type;
+
+	if (c->sni[0] != '\0')
+		return;
+	if (gnutls_server_name_get(c->session, name, &len, &type, 0) < 0 ||
+	    type != GNUTLS_NAME_DNS)
+		return;
+	for (i = 0, j = 0; i < len && name[i] != '\0' && j < sizeof(c->sni) - 1; i++) {
+		unsigned char ch = (unsigned char)name[i];
+
+		c->sni[j++] = ((ch >= 'a' && ch <= 'z') || (ch >= 'A' && ch <= 'Z') ||
+		    (ch >= '0' && ch <= '9') || ch == '.' || ch == '-' ||
+		    ch == '_') ? (char)ch : '?';
+	}
+	c->sni[j] = '\0';
+}
+
+const char *
+tls_version_name(const struct conn *c)
+{
+	const char *n;
+
+	/* Before the ClientHello was processed GnuTLS reports a default. */
+	if (c->session == NULL ||
+	    (c->t_handshake <= 0 && c->tr.state == TRANSCRIPT_IDLE))
+		return "-";
+	n = gnutls_protocol_get_name(gnutls_protocol_get_version(c->session));
+	return n != NULL ? n : "-";
+}
+
+const char *
+tls_cipher_name(const struct conn *c)
+{
+	const char *n;
+
+	if (c->session == NULL || c->t_handshake <= 0)
+		return "-";
+	n = gnutls_ciphersuite_get(c->session);
+	return n != NULL ? n : "-";
+}
+
+/* On the coroutine. */
+static void
+tls_handshake_call(void *arg)
+{
+	struct conn *c = container_of(arg, struct conn, hs);
+
+	c->hs_ret = gnutls_handshake(c->session);
+}
+
+/* The coroutine ended; on the loop's stack. */
+static void
+tls_handshake_resumed(void *arg)
+{
+	struct conn *c = container_of(arg, struct conn, hs);
+
+	c->in_coro = 0;
+	c->hs.pending = NULL;
+	if (c->hs_inline)
+		return;		/* tls_handshake_step() returns the result */
+	c->hs_finished(c);
+}
+
+/*
+ * Drive the handshake one step (the client fd is ready, or a renegotiation
+ * begins).  Returns what gnutls_handshake() said, TLS_HS_PARKED when a key
+ * operation waits for keyd (finished(c) runs once the call returned), or
+ * -ENOMEM when no coroutine stack could be had.
+ */
+int
+tls_handshake_step(struct conn *c, void (*finished)(struct conn *))
+{
+	int r;
+
+	if (c->in_coro)
+		fatalx("%s: %s: a handshake call is running", __func__, c->peer);
+	c->in_coro = 1;
+	c->hs_inline = 1;
+	c->hs_finished = finished;
+	r = coro_run(tls_handshake_call, tls_handshake_resumed, &c->hs);
+	c->hs_inline = 0;
+	if (r == 1)
+		return TLS_HS_PARKED;
+	c->in_coro = 0;
+	if (r < 0)
+		return -ENOMEM;
+	return c->hs_ret;
+}
+
+/*
+ * What gnutls_handshake()'s result r means for the connection: the first
+ * handshake (counted in the stats) or a renegotiation (reneg).  A failure
+ * sends the client the alert GnuTLS names, and says why in c->why.
+ */
+enum tls_verdict
+tls_handshake_verdict(struct conn *c, int r, int reneg)
+{
+	struct worker *w = c->w;
+	const char *what = reneg ? "renegotiation failed" : "handshake failed";
+
+	if (!reneg)
+		tls_sni_read(c);
+	if (r == 0) {
+		transcript_done(&c->tr);
+		if (reneg)
+			return TLS_DONE;
+		c->t_handshake = ev_time();
+		if (gnutls_protocol_get_version(c->session) == GNUTLS_TLS1_3)
+			w->stats.handshakes_ok_tls13++;
+		else
+			w->stats.handshakes_ok_tls12++;
+		log_debug("%s: %s: %s %s sni=%s in %.1f ms", __func__, c->peer,
+		    tls_version_name(c), tls_cipher_name(c),
+		    c->sni[0] != '\0' ? c->sni : "-",
+		    (c->t_handshake - c->t_start) * 1000.);
+		return TLS_DONE;
+	}
+	if (r == -ENOMEM) {
+		if (!reneg)
+			w->stats.handshakes_failed++;
+		reason_set(&c->why, "%s: no coroutine stack", what);
+		return TLS_FAILED;
+	}
+	if (r == GNUTLS_E_AGAIN || r == GNUTLS_E_INTERRUPTED)
+		return gnutls_record_get_direction(c->session) ?
+		    TLS_WANT_WRITE : TLS_WANT_READ;
+	if (reneg && r == GNUTLS_E_GOT_APPLICATION_DATA)
+		return TLS_APPDATA;
+	if (!gnutls_error_is_fatal(r)) {
+		/* A warning alert mid-handshake: log it and carry on. */
+		if (r == GNUTLS_E_WARNING_ALERT_RECEIVED)
+			log_debug("%s: %s: warning alert %s during handshake",
+			    __func__, c->peer, gnutls_alert_get_name(
+			    gnutls_alert_get(c->session)));
+		return TLS_RETRY;
+	}
+	if (!reneg)
+		w->stats.handshakes_failed++;
+	/* Best effort: tell the client why, if it is still there. */
+	(void)gnutls_alert_send_appropriate(c->session, r);
+	if (r == GNUTLS_E_FATAL_ALERT_RECEIVED)
+		reason_set(&c->why, "%s: client sent alert %s", what,
+		    gnutls_alert_get_name(gnutls_alert_get(c->session)));
+	else
+		reason_set(&c->why, "%s: %s", what, gnutls_strerror(r));
+	return TLS_FAILED;
+}
+
+/* What the renegotiation machine is told of this connection now. */
+void
+tls_reneg_in(const struct conn *c, struct reneg_in *in)
+{
+	memset(in, 0, sizeof(*in));
+	in->now = ev_now(c->w->loop);
+	in->bytes = c->bytes_c2b + c->bytes_b2c;
+	in->tls13 = gnutls_protocol_get_version(c->session) == GNUTLS_TLS1_3;
+	in->safe = gnutls_safe_renegotiation_status(c->session) != 0;
+	in->closing = (c->flags & (CF_CLIENT_EOF | CF_BACKEND_EOF |
+	    CF_BYE_SENT)) != 0;
+	in->peer = c->peer;
+	in->stats = &c->w->stats;
+}
