@@ -36,8 +36,8 @@
 #include <gnutls/gnutls.h>
 #include <gnutls/abstract.h>
 #include <gnutls/crypto.h>
-#include <gnutls/x509.h>
 
+#include "testtls.h"
 #include "transcript.h"
 
 #define MAX_MSGS	32
@@ -64,37 +64,6 @@ struct run {
 	size_t			dlen;
 	gnutls_privkey_t	real;		/* the key that really signs */
 };
-
-/* --- a key and a self-signed certificate, made here ------------------------- */
-
-static void
-make_key(gnutls_pk_algorithm_t pk, unsigned bits, gnutls_privkey_t *key,
-    gnutls_pcert_st *pcert)
-{
-	gnutls_x509_privkey_t xk;
-	gnutls_x509_crt_t crt;
-	time_t now = time(NULL);
-
-	assert_int_equal(gnutls_x509_privkey_init(&xk), 0);
-	assert_int_equal(gnutls_x509_privkey_generate(xk, pk, bits, 0), 0);
-	assert_int_equal(gnutls_x509_crt_init(&crt), 0);
-	assert_int_equal(gnutls_x509_crt_set_key(crt, xk), 0);
-	assert_int_equal(gnutls_x509_crt_set_version(crt, 3), 0);
-	assert_int_equal(gnutls_x509_crt_set_serial(crt, "\x01", 1), 0);
-	assert_int_equal(gnutls_x509_crt_set_activation_time(crt, now - 3600), 0);
-	assert_int_equal(gnutls_x509_crt_set_expiration_time(crt, now + 3600), 0);
-	assert_int_equal(gnutls_x509_crt_set_dn(crt, "CN=localhost", NULL), 0);
-	/* EdDSA hashes inside the signature: no digest to name */
-	assert_int_equal(gnutls_x509_crt_sign2(crt, crt, xk,
-	    pk == GNUTLS_PK_EDDSA_ED25519 ? GNUTLS_DIG_UNKNOWN :
-	    GNUTLS_DIG_SHA256, 0), 0);
-	assert_int_equal(gnutls_pcert_import_x509(pcert, crt, 0), 0);
-	assert_int_equal(gnutls_privkey_init(key), 0);
-	assert_int_equal(gnutls_privkey_import_x509(*key, xk,
-	    GNUTLS_PRIVKEY_IMPORT_COPY), 0);
-	gnutls_x509_crt_deinit(crt);
-	gnutls_x509_privkey_deinit(xk);
-}
 
 /* --- the server side: a hook and an ext4 key, as a worker has ---------------- */
 
@@ -193,11 +162,11 @@ handshake(struct run *run, gnutls_pk_algorithm_t pk, unsigned bits,
 	gnutls_session_t server, client;
 	gnutls_privkey_t ext;
 	gnutls_pcert_st pcert;
-	int sv[2], rs = GNUTLS_E_AGAIN, rc = GNUTLS_E_AGAIN, i;
+	int sv[2];
 
 	memset(run, 0, sizeof(*run));
 	transcript_reset(&run->tr);
-	make_key(pk, bits, &run->real, &pcert);
+	testtls_selfsigned(pk, bits, &run->real, &pcert);
 	assert_int_equal(gnutls_privkey_init(&ext), 0);
 	assert_int_equal(gnutls_privkey_import_ext4(ext, run, sign_data,
 	    sign_hash, NULL, NULL, key_info, 0), 0);
@@ -223,18 +192,7 @@ handshake(struct run *run, gnutls_pk_algorithm_t pk, unsigned bits,
 	gnutls_transport_set_int(server, sv[0]);
 	gnutls_transport_set_int(client, sv[1]);
 
-	for (i = 0; i < 1000 && (rs != 0 || rc != 0); i++) {
-		if (rc != 0)
-			rc = gnutls_handshake(client);
-		if (rs != 0)
-			rs = gnutls_handshake(server);
-		if ((rc < 0 && gnutls_error_is_fatal(rc)) ||
-		    (rs < 0 && gnutls_error_is_fatal(rs)))
-			break;
-	}
-	if (rs != 0 || rc != 0)
-		fail_msg("handshake: server %s, client %s", gnutls_strerror(rs),
-		    gnutls_strerror(rc));
+	assert_int_equal(testtls_handshake(server, client), 0);
 	assert_int_equal(gnutls_protocol_get_version(server), GNUTLS_TLS1_3);
 
 	gnutls_deinit(client);
