@@ -14,7 +14,7 @@
  * Threads.  The main thread runs the libev loop.  It reads the control
  * channel and every worker channel, answers what is cheap (hello, key list,
  * stats, errors), and checks every sign or decrypt request against the
- * policy (keyop.c) and the channel's token bucket before queuing it.  The
+ * policy (policy.c) and the channel's token bucket before queuing it.  The
  * --threads signer threads (default: one per online CPU) do the private-key
  * operations.  Jobs are queued per channel; channels with queued jobs sit
  * on one run queue, and a signer takes ONE job from the channel at its head
@@ -68,9 +68,9 @@
 #include <gnutls/abstract.h>
 
 #include "ipc.h"
-#include "keyop.h"
 #include "keystore.h"
 #include "log.h"
+#include "policy.h"
 #include "privdrop.h"
 #include "sandbox_keyd.h"
 
@@ -492,8 +492,8 @@ keyd_worker_sign(struct keyd *kd, struct keyd_chan *ch, struct ipc_msg *msg,
 		return;
 	}
 	k = keystore_get(&kd->ks, req.key_id);
-	if ((r = keyop_sign_check(k != NULL ? &k->info : NULL, &req,
-	    &why)) < 0) {
+	if ((r = policy_sign_check(k != NULL ? keystore_key_info(k) : NULL,
+	    &req, &why)) < 0) {
 		keyd_chan_fail(kd, ch, msg->hdr.id, r, r == -EBADMSG ?
 		    KEYD_FAIL_ERROR : KEYD_FAIL_REFUSED, "sign key %u algorithm "
 		    "%u form %u (%zu bytes): %s", req.key_id, req.sign_algo,
@@ -527,8 +527,8 @@ keyd_worker_decrypt(struct keyd *kd, struct keyd_chan *ch,
 		return;
 	}
 	k = keystore_get(&kd->ks, req.key_id);
-	if ((r = keyop_decrypt_check(k != NULL ? &k->info : NULL,
-	    k != NULL ? k->flags : 0, &req, &why)) < 0) {
+	if ((r = policy_decrypt_check(k != NULL ? keystore_key_info(k) : NULL,
+	    k != NULL ? keystore_key_flags(k) : 0, &req, &why)) < 0) {
 		keyd_chan_fail(kd, ch, msg->hdr.id, r, r == -EBADMSG ?
 		    KEYD_FAIL_ERROR : KEYD_FAIL_REFUSED, "decrypt key %u: %s",
 		    req.key_id, why);
@@ -798,19 +798,19 @@ keyd_job_run(struct keyd *kd, struct keyd_job *job)
 
 	if (job->type == IPC_SIGN) {
 		memset(&sreq, 0, sizeof(sreq));
-		sreq.key_id = job->key->info.key_id;
+		sreq.key_id = keystore_key_info(job->key)->key_id;
 		sreq.sign_algo = job->sign_algo;
 		sreq.form = job->form;
 		sreq.data = job->data;
 		sreq.data_len = job->len;
-		stat = keyop_sign_stat(job->sign_algo);
-		r = keyop_sign(job->key->privkey, &sreq, &out);
+		stat = policy_sign_stat(job->sign_algo);
+		r = keystore_sign(job->key, &sreq, &out);
 	} else {
 		memset(&dreq, 0, sizeof(dreq));
-		dreq.key_id = job->key->info.key_id;
+		dreq.key_id = keystore_key_info(job->key)->key_id;
 		dreq.data = job->data;
 		dreq.data_len = job->len;
-		r = keyop_decrypt(job->key->privkey, &dreq, &out);
+		r = keystore_decrypt(job->key, &dreq, &out);
 	}
 
 	if (r >= 0) {
