@@ -58,7 +58,6 @@
 #define KEYD_LOG_WINDOW_US	(10ull * 1000000ull)
 #define KEYD_LOG_PER_WINDOW	10u
 #define KEYD_CHAN_MAGIC		0x6b644348u	/* "kdCH" */
-#define KEYD_REPLY_MAX		(2 * sizeof(uint32_t) + IPC_MAX_SIG)
 
 #define container_of(ptr, type, member) \
 	((type *)(void *)((char *)(ptr) - offsetof(type, member)))
@@ -311,21 +310,18 @@ keyd_chan_close(struct keyd *kd, struct keyd_chan *ch, const char *why)
 }
 
 /*
- * Signer thread: the job's key operation is done (status 0 with its result
- * in out, or a GnuTLS error).  Answer the worker, count the request and
- * release the job's reference on the channel.
+ * Signer thread: the job's key operation is done (reply is the answer's
+ * payload, or err says why there is none).  Answer the worker, count the
+ * request and release the job's reference on the channel.
  */
 static void
-keyd_chan_job_done(struct keyd_job *job, int status, const uint8_t *out,
-    size_t outlen)
+keyd_chan_job_done(struct keyd_job *job, const uint8_t *reply, size_t len,
+    const char *err)
 {
 	struct keyd_chan *ch = job->arg;
 	struct keyd *kd;
-	struct ipc_reply rep;
-	uint8_t buf[KEYD_REPLY_MAX];
 	uint64_t lat;
-	ssize_t len = -1;
-	int stat = -1, ok = 0, last, wake = 0;
+	int stat = -1, ok = err == NULL, last, wake = 0;
 
 	if (ch == NULL || ch->magic != KEYD_CHAN_MAGIC)
 		fatalx("%s: corrupt channel %p", __func__, (void *)ch);
@@ -333,25 +329,14 @@ keyd_chan_job_done(struct keyd_job *job, int status, const uint8_t *out,
 	if (job->type == IPC_SIGN)
 		stat = policy_sign_stat(job->sign_algo);
 
-	if (status >= 0) {
-		memset(&rep, 0, sizeof(rep));
-		rep.data = out;
-		rep.data_len = outlen;
-		len = ipc_reply_encode(buf, sizeof(buf), &rep);
-	}
-	if (status < 0 || len < 0) {
+	if (!ok) {
 		keyd_chan_log(kd, ch, "request %u: %s failed: %s", job->id,
-		    ipc_type_name(job->type), status < 0 ?
-		    gnutls_strerror(status) : "result too large");
-		keyd_chan_error(kd, ch, job->id, -EIO, status < 0 ?
-		    gnutls_strerror(status) : "result too large");
+		    ipc_type_name(job->type), err);
+		keyd_chan_error(kd, ch, job->id, -EIO, err);
 	} else {
-		ok = 1;
 		(void)keyd_chan_send(kd, ch, job->type == IPC_SIGN ?
-		    IPC_SIGN_REPLY : IPC_DECRYPT_REPLY, job->id, buf,
-		    (size_t)len);
+		    IPC_SIGN_REPLY : IPC_DECRYPT_REPLY, job->id, reply, len);
 	}
-	gnutls_memset(buf, 0, sizeof(buf));
 
 	lat = keyd_chan_now_us() - job->t_recv;
 	pthread_mutex_lock(&kd->lock);

@@ -13,9 +13,11 @@
  * CPU.
  *
  * A finished job goes back through its completion callback, called by the
- * signer thread that ran it: that is where keyd_chan.c answers the worker.
- * This file knows nothing of channels, so the only way back up is that
- * function pointer.
+ * signer thread that ran it, with the reply payload ready to send: that is
+ * where keyd_chan.c answers the worker.  This file knows nothing of
+ * channels, so the only way back up is that function pointer.  The result
+ * (a signature, or a decrypted premaster secret) lives only here, and is
+ * wiped as soon as the callback returns.
  *
  * The signer threads are created after privdrop_apply(): capabilities, the
  * bounding set and no_new_privs belong to each thread, so threads made
@@ -43,6 +45,8 @@
 #include "keyd_signer.h"
 #include "keystore.h"
 #include "log.h"
+
+#define KEYD_SIGNER_REPLY_MAX	(2 * sizeof(uint32_t) + IPC_MAX_SIG)
 
 void
 keyd_signer_init(struct keyd_signer *sg, unsigned nthreads, unsigned delay_ms)
@@ -153,8 +157,11 @@ keyd_signer_run(struct keyd_signer *sg, struct keyd_job *job)
 {
 	struct ipc_sign_req sreq;
 	struct ipc_decrypt_req dreq;
+	struct ipc_reply rep;
 	struct timespec ts;
 	gnutls_datum_t out = { NULL, 0 };
+	uint8_t buf[KEYD_SIGNER_REPLY_MAX];
+	ssize_t len = -1;
 	int r;
 
 	if (sg->delay_ms > 0) {
@@ -180,12 +187,24 @@ keyd_signer_run(struct keyd_signer *sg, struct keyd_job *job)
 		r = keystore_decrypt(job->key, &dreq, &out);
 	}
 
-	job->done(job, r < 0 ? r : 0, out.data, out.size);
+	if (r >= 0) {
+		memset(&rep, 0, sizeof(rep));
+		rep.data = out.data;
+		rep.data_len = out.size;
+		len = ipc_reply_encode(buf, sizeof(buf), &rep);
+	}
+	if (r < 0)
+		job->done(job, NULL, 0, gnutls_strerror(r));
+	else if (len < 0)
+		job->done(job, NULL, 0, "result too large");
+	else
+		job->done(job, buf, (size_t)len, NULL);
 	/* A decrypted premaster secret must not linger. */
 	if (out.data != NULL) {
 		gnutls_memset(out.data, 0, out.size);
 		gnutls_free(out.data);
 	}
+	gnutls_memset(buf, 0, sizeof(buf));
 
 	pthread_mutex_lock(&sg->lock);
 	sg->depth--;

@@ -24,12 +24,14 @@ struct keyd_job {
 	TAILQ_ENTRY(keyd_job)	entry;
 	struct keystore_key	*key;	/* holds a reference */
 	/*
-	 * Called by the signer thread that ran the job: status is 0 with
-	 * the result in out/outlen, or a negative GnuTLS error.  The result
-	 * is wiped, and the job and its key released, once it returns.
+	 * Called by the signer thread that ran the job, with the answer's
+	 * IPC payload (an encoded struct ipc_reply), or with reply NULL and
+	 * why the operation failed.  The reply is wiped, and the job and its
+	 * key released, once it returns.
 	 */
-	void			(*done)(struct keyd_job *job, int status,
-				    const uint8_t *out, size_t outlen);
+	void			(*done)(struct keyd_job *job,
+				    const uint8_t *reply, size_t len,
+				    const char *err);
 	void			*arg;	/* done()'s; never read by the signer */
 	uint16_t		type;	/* IPC_SIGN or IPC_DECRYPT */
 	uint32_t		id;	/* the caller's request id */
