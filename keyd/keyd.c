@@ -12,12 +12,16 @@
  * file: keys arrive as fds with IPC_KEY_LOAD, worker channels as fds with
  * IPC_CHANNEL_ADD.  EOF on the control channel (the master is gone) ends it.
  *
- * The rooms: this file is start-up, keyd_dispatch_master() and shutdown;
- * keyd_chan.c the worker channels (their rate limit, keyd_dispatch_worker);
- * keyd_signer.c the job queue and the signer threads; policy.c what keyd
- * agrees to sign; keystore.c the keys and the only code that uses them;
- * sandbox_keyd.c the seccomp allowlist.  The main thread runs the libev
- * loop and owns the key store; keyd_types.h says which lock guards what.
+ * Which file does what: this one start-up, keyd_dispatch_master() and
+ * shutdown; keyd_chan.c the worker channels (out queues, logging, rate
+ * limit, keyd_dispatch_worker), with the token bucket's arithmetic in
+ * keyd_limit.c; keyd_signer.c the job queue and the signer threads;
+ * policy.c what keyd agrees to sign; keystore.c the keys and the only code
+ * that uses them; sandbox_keyd.c the seccomp allowlist.  Calls run one way:
+ * keyd.c -> keyd_chan.c -> keyd_signer.c -> keystore.c -> policy.c; a
+ * finished job comes back up only through its completion callback.  The
+ * main thread runs the libev loop and owns the key store; keyd_types.h
+ * says which lock guards what.
  */
 #include "config.h"
 
