@@ -1,6 +1,9 @@
+/* SPDX-License-Identifier: GPL-2.0-or-later */
 /*
  * keystore.c -- import keys from the fds of an IPC_KEY_LOAD, check them
- * against their certificate, and keep them by key id.
+ * against their certificate, keep them by key id, and sign or decrypt
+ * with them (the requests policy.c accepted).  The private keys never
+ * leave this file.
  *
  * The files are read with read(2) and fstat(2) only, so loading works the
  * same before and inside the sandbox.  The key file and the passphrase are
@@ -12,6 +15,7 @@
 
 #include <errno.h>
 #include <stdarg.h>
+#include <stdatomic.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -22,9 +26,16 @@
 #include <gnutls/x509.h>
 
 #include "ipc.h"
-#include "keyop.h"
 #include "keystore.h"
 #include "log.h"
+#include "policy.h"
+
+struct keystore_key {
+	atomic_int		refs;
+	gnutls_privkey_t	privkey;
+	struct ipc_key_info	info;
+	uint32_t		flags;		/* IPC_KEY_F_* it was loaded with */
+};
 
 /* What we read from one fd; size is the bytes held, alloc what to wipe. */
 struct keystore_file {
@@ -223,7 +234,7 @@ keystore_describe(gnutls_privkey_t pkey, const struct ipc_key_load *kl,
 	info->key_id = kl->key_id;
 	info->pk_algo = (uint32_t)pk;
 	info->bits = bits;
-	info->nsign = keyop_sign_algos((uint32_t)pk, bits, info->sign_algos,
+	info->nsign = policy_sign_algos((uint32_t)pk, bits, info->sign_algos,
 	    IPC_MAX_SIGN_ALGOS);
 	snprintf(info->name, sizeof(info->name), "%s", kl->name);
 	if (info->nsign == 0)
@@ -422,4 +433,59 @@ keystore_clear(struct keystore *ks)
 		ks->keys[i] = NULL;
 	}
 	ks->count = 0;
+}
+
+const struct ipc_key_info *
+keystore_key_info(const struct keystore_key *k)
+{
+	return &k->info;
+}
+
+uint32_t
+keystore_key_flags(const struct keystore_key *k)
+{
+	return k->flags;
+}
+
+/*
+ * Sign a request that policy_sign_check() accepted.  Content is hashed
+ * here; digests go to sign_hash2.  RSA-PSS always uses salt = hash length,
+ * which TLS 1.3 requires and TLS 1.2 accepts.  Returns 0 or a GnuTLS error.
+ */
+int
+keystore_sign(struct keystore_key *k, const struct ipc_sign_req *req,
+    gnutls_datum_t *sig)
+{
+	gnutls_datum_t in;
+	unsigned flags = 0;
+
+	in.data = (unsigned char *)req->data;
+	in.size = (unsigned)req->data_len;
+	sig->data = NULL;
+	sig->size = 0;
+	if (policy_sign_stat(req->sign_algo) == IPC_STAT_RSA_PSS)
+		flags |= GNUTLS_PRIVKEY_FLAG_RSA_PSS_FIXED_SALT_LENGTH;
+
+	if (req->form == IPC_SIGN_CONTENT)
+		return gnutls_privkey_sign_data2(k->privkey, req->sign_algo,
+		    flags, &in, sig);
+	if (req->sign_algo == GNUTLS_SIGN_RSA_RAW)
+		return gnutls_privkey_sign_hash2(k->privkey, GNUTLS_SIGN_RSA_RAW,
+		    GNUTLS_PRIVKEY_SIGN_FLAG_TLS1_RSA, &in, sig);
+	return gnutls_privkey_sign_hash2(k->privkey, req->sign_algo, flags,
+	    &in, sig);
+}
+
+/* RSA decryption of a ciphertext policy_decrypt_check() accepted. */
+int
+keystore_decrypt(struct keystore_key *k, const struct ipc_decrypt_req *req,
+    gnutls_datum_t *plain)
+{
+	gnutls_datum_t in;
+
+	in.data = (unsigned char *)req->data;
+	in.size = (unsigned)req->data_len;
+	plain->data = NULL;
+	plain->size = 0;
+	return gnutls_privkey_decrypt_data(k->privkey, 0, &in, plain);
 }

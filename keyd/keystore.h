@@ -1,31 +1,30 @@
+/* SPDX-License-Identifier: GPL-2.0-or-later */
 /*
  * keystore.h -- the keys keyd holds, imported from file descriptors the
- * master opened (keyd never opens a file).
+ * master opened (keyd never opens a file), and the only two operations
+ * done with them.
  *
  * The store is owned by keyd's main thread: only it loads, replaces and
  * looks up keys.  A signer thread works on a key through a reference taken
  * by the main thread, so a key replaced by a new IPC_KEY_LOAD stays alive
  * until the last operation on it is done, and is then wiped.
+ *
+ * struct keystore_key is opaque: the private key never leaves keystore.c.
+ * Other files see a key's public description (keystore_key_info) and ask
+ * keystore_sign() or keystore_decrypt() for what policy.c allowed.
  */
 #ifndef MOAT_KEYSTORE_H
 #define MOAT_KEYSTORE_H
 
-#include <stdatomic.h>
 #include <stdint.h>
 
 #include <gnutls/gnutls.h>
-#include <gnutls/abstract.h>
 
 #include "ipc.h"
 
 #define KEYSTORE_MAX_FILE	(1024u * 1024u)	/* key, cert or passphrase */
 
-struct keystore_key {
-	atomic_int		refs;
-	gnutls_privkey_t	privkey;
-	struct ipc_key_info	info;
-	uint32_t		flags;		/* IPC_KEY_F_* it was loaded with */
-};
+struct keystore_key;
 
 struct keystore {
 	struct keystore_key	*keys[IPC_MAX_KEYS];
@@ -41,5 +40,11 @@ unsigned keystore_list(const struct keystore *ks, struct ipc_key_info *out,
 void	keystore_key_ref(struct keystore_key *k);
 void	keystore_key_unref(struct keystore_key *k);
 void	keystore_clear(struct keystore *ks);
+const struct ipc_key_info *keystore_key_info(const struct keystore_key *k);
+uint32_t keystore_key_flags(const struct keystore_key *k);
+int	keystore_sign(struct keystore_key *k, const struct ipc_sign_req *req,
+	    gnutls_datum_t *sig);
+int	keystore_decrypt(struct keystore_key *k,
+	    const struct ipc_decrypt_req *req, gnutls_datum_t *plain);
 
 #endif

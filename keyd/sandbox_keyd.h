@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: GPL-2.0-or-later */
 /*
  * sandbox_keyd.h -- keyd's seccomp allowlist.  Linked into moat-keyd and
  * into tests/helpers/seccomp_bite, which shows that the very same filter

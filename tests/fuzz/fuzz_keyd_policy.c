@@ -1,12 +1,13 @@
+/* SPDX-License-Identifier: GPL-2.0-or-later */
 /*
  * fuzz_keyd_policy.c -- libFuzzer target for keyd's signing policy
- * (keyd/keyop.c, keyop_sign_check and keyop_decrypt_check).
+ * (keyd/policy.c, policy_sign_check and policy_decrypt_check).
  *
  * Input: one selector byte, then an IPC_SIGN payload.  The selector's low
  * two bits pick the key (RSA-2048, ECDSA P-256, P-384, Ed25519).  If the
  * payload does not decode, the rest is used as raw data with an algorithm
  * and form taken from the selector, so the shape checks get fuzzed either
- * way.  Whatever the policy accepts must satisfy what keyop.h promises;
+ * way.  Whatever the policy accepts must satisfy what policy.h promises;
  * a violation aborts.
  */
 #include "config.h"
@@ -20,7 +21,7 @@
 
 #include "ipc.h"
 #include "ipc_codec.h"
-#include "keyop.h"
+#include "policy.h"
 
 int	LLVMFuzzerTestOneInput(const uint8_t *data, size_t size);
 
@@ -50,7 +51,7 @@ fuzz_setup(void)
 		fuzz_keys[i].key_id = i;
 		fuzz_keys[i].pk_algo = pk[i];
 		fuzz_keys[i].bits = bits[i];
-		fuzz_keys[i].nsign = keyop_sign_algos(pk[i], bits[i],
+		fuzz_keys[i].nsign = policy_sign_algos(pk[i], bits[i],
 		    fuzz_keys[i].sign_algos, IPC_MAX_SIGN_ALGOS);
 	}
 	fuzz_ready = 1;
@@ -67,7 +68,7 @@ fuzz_key_has(const struct ipc_key_info *k, uint32_t algo)
 	return 0;
 }
 
-/* What keyop.h promises about anything keyop_sign_check() accepts. */
+/* What policy.h promises about anything policy_sign_check() accepts. */
 static void
 fuzz_check_accepted(const struct ipc_key_info *k, const struct ipc_sign_req *r)
 {
@@ -77,11 +78,11 @@ fuzz_check_accepted(const struct ipc_key_info *k, const struct ipc_sign_req *r)
 		if (r->sign_algo == GNUTLS_SIGN_RSA_RAW ||
 		    !fuzz_key_has(k, r->sign_algo))
 			abort();
-		if (!keyop_is_tls13_cv(r->data, r->data_len) &&
-		    !keyop_is_tls12_ske(r->data, r->data_len))
+		if (!policy_is_tls13_cv(r->data, r->data_len) &&
+		    !policy_is_tls12_ske(r->data, r->data_len))
 			abort();
-		if (keyop_is_tls13_cv(r->data, r->data_len) &&
-		    keyop_is_tls12_ske(r->data, r->data_len))
+		if (policy_is_tls13_cv(r->data, r->data_len) &&
+		    policy_is_tls12_ske(r->data, r->data_len))
 			abort();	/* the shapes must never overlap */
 		return;
 	}
@@ -89,7 +90,7 @@ fuzz_check_accepted(const struct ipc_key_info *k, const struct ipc_sign_req *r)
 		abort();
 	if (r->sign_algo == GNUTLS_SIGN_RSA_RAW) {
 		if (k->pk_algo != GNUTLS_PK_RSA ||
-		    keyop_digestinfo_hash_len(r->data, r->data_len) == 0)
+		    policy_digestinfo_hash_len(r->data, r->data_len) == 0)
 			abort();
 		return;
 	}
@@ -125,21 +126,21 @@ LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 	for (i = 0; i < 4; i++) {
 		k = &fuzz_keys[(sel + i) & 3];
 		req.key_id = k->key_id;
-		if (keyop_sign_check(k, &req, NULL) == 0)
+		if (policy_sign_check(k, &req, NULL) == 0)
 			fuzz_check_accepted(k, &req);
 	}
 	req.key_id = 0;
-	if (keyop_sign_check(NULL, &req, NULL) != -ENOENT)
+	if (policy_sign_check(NULL, &req, NULL) != -ENOENT)
 		abort();
 
 	memset(&dreq, 0, sizeof(dreq));
 	dreq.key_id = 0;
 	dreq.data = data;
 	dreq.data_len = size;
-	if (keyop_decrypt_check(&fuzz_keys[0], IPC_KEY_F_ALLOW_DECRYPT, &dreq,
+	if (policy_decrypt_check(&fuzz_keys[0], IPC_KEY_F_ALLOW_DECRYPT, &dreq,
 	    NULL) == 0 && size != 256)
 		abort();
-	if (keyop_decrypt_check(&fuzz_keys[0], 0, &dreq, NULL) == 0)
+	if (policy_decrypt_check(&fuzz_keys[0], 0, &dreq, NULL) == 0)
 		abort();
 	return 0;
 }

@@ -1,5 +1,6 @@
+/* SPDX-License-Identifier: GPL-2.0-or-later */
 /*
- * test_keyd_policy.c -- keyd's signing policy (keyd/keyop.c): real-shaped
+ * test_keyd_policy.c -- keyd's signing policy (keyd/policy.c): real-shaped
  * TLS content and right-sized digests pass, everything else is refused
  * with the documented error.
  */
@@ -16,7 +17,7 @@
 #include <gnutls/gnutls.h>
 
 #include "ipc.h"
-#include "keyop.h"
+#include "policy.h"
 
 static struct ipc_key_info k_rsa, k_p256, k_p384, k_ed;
 
@@ -37,7 +38,7 @@ key_make(struct ipc_key_info *k, uint32_t id, uint32_t pk, uint32_t bits)
 	k->key_id = id;
 	k->pk_algo = pk;
 	k->bits = bits;
-	k->nsign = keyop_sign_algos(pk, bits, k->sign_algos,
+	k->nsign = policy_sign_algos(pk, bits, k->sign_algos,
 	    IPC_MAX_SIGN_ALGOS);
 }
 
@@ -65,7 +66,7 @@ check(const struct ipc_key_info *k, uint32_t algo, uint32_t form,
 	req.form = form;
 	req.data = data;
 	req.data_len = len;
-	r = keyop_sign_check(k, &req, &why);
+	r = policy_sign_check(k, &req, &why);
 	assert_non_null(why);	/* every answer has a reason to log */
 	return r;
 }
@@ -138,17 +139,17 @@ test_algo_lists(void **state)
 	for (i = 0; i < k_rsa.nsign; i++)
 		has_raw |= k_rsa.sign_algos[i] == GNUTLS_SIGN_RSA_RAW;
 	assert_false(has_raw);	/* RSA_RAW is how GnuTLS asks, not an offer */
-	assert_int_equal(keyop_sign_algos(GNUTLS_PK_DSA, 2048, k_rsa.sign_algos,
-	    0), 0);
-	assert_int_equal(keyop_sign_stat(GNUTLS_SIGN_RSA_RAW),
+	assert_int_equal(policy_sign_algos(GNUTLS_PK_DSA, 2048,
+	    k_rsa.sign_algos, 0), 0);
+	assert_int_equal(policy_sign_stat(GNUTLS_SIGN_RSA_RAW),
 	    IPC_STAT_RSA_PKCS1);
-	assert_int_equal(keyop_sign_stat(GNUTLS_SIGN_RSA_PSS_RSAE_SHA384),
+	assert_int_equal(policy_sign_stat(GNUTLS_SIGN_RSA_PSS_RSAE_SHA384),
 	    IPC_STAT_RSA_PSS);
-	assert_int_equal(keyop_sign_stat(GNUTLS_SIGN_ECDSA_SHA512),
+	assert_int_equal(policy_sign_stat(GNUTLS_SIGN_ECDSA_SHA512),
 	    IPC_STAT_ECDSA);
-	assert_int_equal(keyop_sign_stat(GNUTLS_SIGN_EDDSA_ED25519),
+	assert_int_equal(policy_sign_stat(GNUTLS_SIGN_EDDSA_ED25519),
 	    IPC_STAT_EDDSA);
-	assert_int_equal(keyop_sign_stat(GNUTLS_SIGN_DSA_SHA256), -EINVAL);
+	assert_int_equal(policy_sign_stat(GNUTLS_SIGN_DSA_SHA256), -EINVAL);
 }
 
 static void
@@ -166,7 +167,7 @@ test_tls13_cv_accepted(void **state)
 	    IPC_SIGN_CONTENT, b, cv(b, 48)), 0);
 	assert_int_equal(check(&k_ed, GNUTLS_SIGN_EDDSA_ED25519,
 	    IPC_SIGN_CONTENT, b, cv(b, 32)), 0);
-	assert_true(keyop_is_tls13_cv(b, cv(b, 48)));
+	assert_true(policy_is_tls13_cv(b, cv(b, 48)));
 }
 
 static void
@@ -240,7 +241,7 @@ test_tls12_ske_accepted(void **state)
 	    IPC_SIGN_CONTENT, b, ske_dh(b, 256, 0xff, 1, 256)), 0);
 	assert_int_equal(check(&k_p256, GNUTLS_SIGN_ECDSA_SHA256,
 	    IPC_SIGN_CONTENT, b, ske_dh(b, 512, 0x80, 1, 510)), 0);
-	assert_true(keyop_is_tls12_ske(b, ske_dh(b, 256, 0x80, 256, 1)));
+	assert_true(policy_is_tls12_ske(b, ske_dh(b, 256, 0x80, 256, 1)));
 }
 
 static void
@@ -357,7 +358,7 @@ test_rsa_raw(void **state)
 
 	memset(b, 0x42, sizeof(b));
 	memcpy(b, di_sha256, 19);
-	assert_int_equal(keyop_digestinfo_hash_len(b, 19 + 32), 32);
+	assert_int_equal(policy_digestinfo_hash_len(b, 19 + 32), 32);
 	assert_int_equal(check(&k_rsa, GNUTLS_SIGN_RSA_RAW, IPC_SIGN_DIGEST, b,
 	    19 + 32), 0);
 	assert_int_equal(check(&k_rsa, GNUTLS_SIGN_RSA_RAW, IPC_SIGN_DIGEST, b,
@@ -423,22 +424,22 @@ test_wrong_algo_or_key(void **state)
 	req.form = IPC_SIGN_CONTENT;
 	req.data = b;
 	req.data_len = n;
-	assert_int_equal(keyop_sign_check(&k_ed, &req, NULL), -ENOENT);
+	assert_int_equal(policy_sign_check(&k_ed, &req, NULL), -ENOENT);
 	req.key_id = IPC_MAX_KEYS + 3;
-	assert_int_equal(keyop_sign_check(&k_ed, &req, NULL), -ENOENT);
+	assert_int_equal(policy_sign_check(&k_ed, &req, NULL), -ENOENT);
 	/* Malformed: bad form, no data, too much data, flags. */
 	req.key_id = k_ed.key_id;
-	assert_int_equal(keyop_sign_check(&k_ed, &req, NULL), 0);
+	assert_int_equal(policy_sign_check(&k_ed, &req, NULL), 0);
 	req.form = 7;
-	assert_int_equal(keyop_sign_check(&k_ed, &req, NULL), -EBADMSG);
+	assert_int_equal(policy_sign_check(&k_ed, &req, NULL), -EBADMSG);
 	req.form = IPC_SIGN_CONTENT;
 	req.data_len = 0;
-	assert_int_equal(keyop_sign_check(&k_ed, &req, NULL), -EBADMSG);
+	assert_int_equal(policy_sign_check(&k_ed, &req, NULL), -EBADMSG);
 	req.data_len = IPC_MAX_SIGN_DATA + 1;
-	assert_int_equal(keyop_sign_check(&k_ed, &req, NULL), -EBADMSG);
+	assert_int_equal(policy_sign_check(&k_ed, &req, NULL), -EBADMSG);
 	req.data_len = n;
 	req.flags = 1;
-	assert_int_equal(keyop_sign_check(&k_ed, &req, NULL), -EBADMSG);
+	assert_int_equal(policy_sign_check(&k_ed, &req, NULL), -EBADMSG);
 }
 
 static void
@@ -453,24 +454,24 @@ test_decrypt_policy(void **state)
 	req.key_id = k_rsa.key_id;
 	req.data = b;
 	req.data_len = 256;
-	assert_int_equal(keyop_decrypt_check(&k_rsa, 0, &req, &why), -EPERM);
-	assert_int_equal(keyop_decrypt_check(&k_rsa, IPC_KEY_F_ALLOW_DECRYPT,
+	assert_int_equal(policy_decrypt_check(&k_rsa, 0, &req, &why), -EPERM);
+	assert_int_equal(policy_decrypt_check(&k_rsa, IPC_KEY_F_ALLOW_DECRYPT,
 	    &req, &why), 0);
 	req.data_len = 255;
-	assert_int_equal(keyop_decrypt_check(&k_rsa, IPC_KEY_F_ALLOW_DECRYPT,
+	assert_int_equal(policy_decrypt_check(&k_rsa, IPC_KEY_F_ALLOW_DECRYPT,
 	    &req, &why), -EPERM);
 	req.data_len = 512;
-	assert_int_equal(keyop_decrypt_check(&k_rsa, IPC_KEY_F_ALLOW_DECRYPT,
+	assert_int_equal(policy_decrypt_check(&k_rsa, IPC_KEY_F_ALLOW_DECRYPT,
 	    &req, &why), -EPERM);
 	req.key_id = k_p256.key_id;
 	req.data_len = 256;
-	assert_int_equal(keyop_decrypt_check(&k_p256, IPC_KEY_F_ALLOW_DECRYPT,
+	assert_int_equal(policy_decrypt_check(&k_p256, IPC_KEY_F_ALLOW_DECRYPT,
 	    &req, &why), -EPERM);
-	assert_int_equal(keyop_decrypt_check(NULL, IPC_KEY_F_ALLOW_DECRYPT,
+	assert_int_equal(policy_decrypt_check(NULL, IPC_KEY_F_ALLOW_DECRYPT,
 	    &req, &why), -ENOENT);
 	req.key_id = k_rsa.key_id;
 	req.data_len = 0;
-	assert_int_equal(keyop_decrypt_check(&k_rsa, IPC_KEY_F_ALLOW_DECRYPT,
+	assert_int_equal(policy_decrypt_check(&k_rsa, IPC_KEY_F_ALLOW_DECRYPT,
 	    &req, &why), -EBADMSG);
 }
 

@@ -1,5 +1,8 @@
+/* SPDX-License-Identifier: GPL-2.0-or-later */
 /*
- * keyop.h -- keyd's signing policy and the key operations it guards.
+ * policy.h -- keyd's signing policy: what it agrees to sign or decrypt.
+ * The operations it guards are keystore_sign() and keystore_decrypt()
+ * (keystore.c); keyd_chan.c asks this policy before it queues one.
  *
  * What reaches a gnutls_privkey_import_ext4() key, GnuTLS 3.7.9
  * -------------------------------------------------------------
@@ -37,10 +40,10 @@
  * leaves it, so for RSA and ECDSA a TLS 1.2 signature arrives as
  * IPC_SIGN_DIGEST; EdDSA always arrives as content.
  *
- * The policy (keyop_sign_check)
- * -----------------------------
+ * The policy (policy_sign_check)
+ * ------------------------------
  * - The key must exist and the algorithm must be one the key can do (the
- *   list keyop_sign_algos() made when it was loaded) and of its family.
+ *   list policy_sign_algos() made when it was loaded) and of its family.
  * - CONTENT must be exactly one of
  *   (a) a TLS 1.3 *server* CertificateVerify: the 98-byte prefix then a
  *       32- or 48-byte hash, nothing else (130 or 146 bytes), signed only
@@ -83,33 +86,26 @@
  * accepted.  keyd returns an error for bad padding, so a frontend that
  * enables it accepts the Bleichenbacher-style oracle RSA key exchange has.
  */
-#ifndef MOAT_KEYOP_H
-#define MOAT_KEYOP_H
+#ifndef MOAT_POLICY_H
+#define MOAT_POLICY_H
 
 #include <stddef.h>
 #include <stdint.h>
 
-#include <gnutls/gnutls.h>
-#include <gnutls/abstract.h>
-
 #include "ipc.h"
 
-#define KEYOP_TLS13_CV_PREFIX	98u	/* 64 spaces, context, NUL */
+#define POLICY_TLS13_CV_PREFIX	98u	/* 64 spaces, context, NUL */
 
-/* keyop.c */
-unsigned keyop_sign_algos(uint32_t pk_algo, uint32_t bits, uint32_t *out,
+/* policy.c */
+unsigned policy_sign_algos(uint32_t pk_algo, uint32_t bits, uint32_t *out,
 	    unsigned max);
-int	keyop_sign_check(const struct ipc_key_info *key,
+int	policy_sign_check(const struct ipc_key_info *key,
 	    const struct ipc_sign_req *req, const char **why);
-int	keyop_decrypt_check(const struct ipc_key_info *key, uint32_t key_flags,
+int	policy_decrypt_check(const struct ipc_key_info *key, uint32_t key_flags,
 	    const struct ipc_decrypt_req *req, const char **why);
-int	keyop_sign_stat(uint32_t sign_algo);
-int	keyop_is_tls13_cv(const uint8_t *p, size_t len);
-int	keyop_is_tls12_ske(const uint8_t *p, size_t len);
-int	keyop_digestinfo_hash_len(const uint8_t *p, size_t len);
-int	keyop_sign(gnutls_privkey_t key, const struct ipc_sign_req *req,
-	    gnutls_datum_t *sig);
-int	keyop_decrypt(gnutls_privkey_t key, const struct ipc_decrypt_req *req,
-	    gnutls_datum_t *plain);
+int	policy_sign_stat(uint32_t sign_algo);
+int	policy_is_tls13_cv(const uint8_t *p, size_t len);
+int	policy_is_tls12_ske(const uint8_t *p, size_t len);
+int	policy_digestinfo_hash_len(const uint8_t *p, size_t len);
 
 #endif

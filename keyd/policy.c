@@ -1,6 +1,10 @@
+/* SPDX-License-Identifier: GPL-2.0-or-later */
 /*
- * keyop.c -- the signing policy (pure) and the sign/decrypt operations.
- * keyop.h explains what reaches keyd and why the policy is what it is.
+ * policy.c -- what keyd agrees to sign or decrypt.  Pure: it reads the
+ * public description of a key and a request, never key material, and does
+ * no I/O, so the unit test and the fuzz target link exactly this file.
+ * policy.h explains what reaches keyd and why the policy is what it is;
+ * the operations themselves are in keystore.c.
  */
 #include "config.h"
 
@@ -8,13 +12,12 @@
 #include <string.h>
 
 #include <gnutls/gnutls.h>
-#include <gnutls/abstract.h>
 
 #include "ipc.h"
-#include "keyop.h"
+#include "policy.h"
 
 /* One TLS signature algorithm keyd will use, and what it needs. */
-struct keyop_algo {
+struct policy_algo {
 	uint32_t	sign;		/* gnutls_sign_algorithm_t */
 	uint32_t	pk;		/* gnutls_pk_algorithm_t of the key */
 	int		stat;		/* enum ipc_sign_stat */
@@ -23,7 +26,7 @@ struct keyop_algo {
 	int		tls13;		/* allowed in a TLS 1.3 CertificateVerify */
 };
 
-static const struct keyop_algo keyop_algos[] = {
+static const struct policy_algo policy_algos[] = {
 	{ GNUTLS_SIGN_RSA_PSS_RSAE_SHA256, GNUTLS_PK_RSA, IPC_STAT_RSA_PSS, 32, 0, 1 },
 	{ GNUTLS_SIGN_RSA_PSS_RSAE_SHA384, GNUTLS_PK_RSA, IPC_STAT_RSA_PSS, 48, 0, 1 },
 	{ GNUTLS_SIGN_RSA_PSS_RSAE_SHA512, GNUTLS_PK_RSA, IPC_STAT_RSA_PSS, 64, 0, 1 },
@@ -37,9 +40,9 @@ static const struct keyop_algo keyop_algos[] = {
 	{ GNUTLS_SIGN_ECDSA_SHA512, GNUTLS_PK_ECDSA, IPC_STAT_ECDSA, 64, 0, 0 },
 	{ GNUTLS_SIGN_EDDSA_ED25519, GNUTLS_PK_EDDSA_ED25519, IPC_STAT_EDDSA, 0, 0, 1 },
 };
-#define KEYOP_NALGOS	(sizeof(keyop_algos) / sizeof(keyop_algos[0]))
+#define POLICY_NALGOS	(sizeof(policy_algos) / sizeof(policy_algos[0]))
 
-static const char keyop_tls13_context[] = "TLS 1.3, server CertificateVerify";
+static const char policy_tls13_context[] = "TLS 1.3, server CertificateVerify";
 
 /*
  * DER DigestInfo prefixes for SHA-256/384/512 with NULL parameters, as
@@ -49,7 +52,7 @@ static const char keyop_tls13_context[] = "TLS 1.3, server CertificateVerify";
 static const struct {
 	uint8_t		prefix[DIGESTINFO_PREFIX];
 	unsigned	hash_len;
-} keyop_digestinfo[] = {
+} policy_digestinfo[] = {
 	{ { 0x30, 0x31, 0x30, 0x0d, 0x06, 0x09, 0x60, 0x86, 0x48, 0x01, 0x65,
 	    0x03, 0x04, 0x02, 0x01, 0x05, 0x00, 0x04, 0x20 }, 32 },
 	{ { 0x30, 0x41, 0x30, 0x0d, 0x06, 0x09, 0x60, 0x86, 0x48, 0x01, 0x65,
@@ -57,13 +60,15 @@ static const struct {
 	{ { 0x30, 0x51, 0x30, 0x0d, 0x06, 0x09, 0x60, 0x86, 0x48, 0x01, 0x65,
 	    0x03, 0x04, 0x02, 0x03, 0x05, 0x00, 0x04, 0x40 }, 64 },
 };
+#define POLICY_NDIGESTINFO \
+	(sizeof(policy_digestinfo) / sizeof(policy_digestinfo[0]))
 
 /* Named groups a TLS 1.2 ServerECDHParams may carry, and their point size. */
 static const struct {
 	uint16_t	group;
 	uint8_t		point_len;
 	uint8_t		uncompressed;	/* first point byte must be 0x04 */
-} keyop_groups[] = {
+} policy_groups[] = {
 	{ 23, 65, 1 },		/* secp256r1 */
 	{ 24, 97, 1 },		/* secp384r1 */
 	{ 25, 133, 1 },		/* secp521r1 */
@@ -75,14 +80,14 @@ static const struct {
 #define DH_MIN_BITS		2048u
 #define DH_MAX_BITS		8192u
 
-static const struct keyop_algo *
-keyop_algo_find(uint32_t sign)
+static const struct policy_algo *
+policy_algo_find(uint32_t sign)
 {
 	size_t i;
 
-	for (i = 0; i < KEYOP_NALGOS; i++)
-		if (keyop_algos[i].sign == sign)
-			return &keyop_algos[i];
+	for (i = 0; i < POLICY_NALGOS; i++)
+		if (policy_algos[i].sign == sign)
+			return &policy_algos[i];
 	return NULL;
 }
 
@@ -91,36 +96,36 @@ keyop_algo_find(uint32_t sign)
  * bits is the modulus size for RSA and the curve size for ECDSA.
  */
 unsigned
-keyop_sign_algos(uint32_t pk_algo, uint32_t bits, uint32_t *out, unsigned max)
+policy_sign_algos(uint32_t pk_algo, uint32_t bits, uint32_t *out, unsigned max)
 {
 	unsigned n = 0;
 	size_t i;
 
-	for (i = 0; i < KEYOP_NALGOS && n < max; i++) {
-		if (keyop_algos[i].pk != pk_algo)
+	for (i = 0; i < POLICY_NALGOS && n < max; i++) {
+		if (policy_algos[i].pk != pk_algo)
 			continue;
-		if (keyop_algos[i].curve_bits != 0 &&
-		    keyop_algos[i].curve_bits != bits)
+		if (policy_algos[i].curve_bits != 0 &&
+		    policy_algos[i].curve_bits != bits)
 			continue;
-		out[n++] = keyop_algos[i].sign;
+		out[n++] = policy_algos[i].sign;
 	}
 	return n;
 }
 
 int
-keyop_sign_stat(uint32_t sign_algo)
+policy_sign_stat(uint32_t sign_algo)
 {
-	const struct keyop_algo *a;
+	const struct policy_algo *a;
 
 	if (sign_algo == GNUTLS_SIGN_RSA_RAW)
 		return IPC_STAT_RSA_PKCS1;
-	if ((a = keyop_algo_find(sign_algo)) == NULL)
+	if ((a = policy_algo_find(sign_algo)) == NULL)
 		return -EINVAL;
 	return a->stat;
 }
 
 static int
-key_has_algo(const struct ipc_key_info *key, uint32_t sign)
+policy_key_has_algo(const struct ipc_key_info *key, uint32_t sign)
 {
 	uint32_t i;
 
@@ -132,25 +137,25 @@ key_has_algo(const struct ipc_key_info *key, uint32_t sign)
 
 /* 64 x 0x20, the server context, 0x00, then a SHA-256 or SHA-384 hash. */
 int
-keyop_is_tls13_cv(const uint8_t *p, size_t len)
+policy_is_tls13_cv(const uint8_t *p, size_t len)
 {
 	size_t i;
 
-	if (len != KEYOP_TLS13_CV_PREFIX + 32 &&
-	    len != KEYOP_TLS13_CV_PREFIX + 48)
+	if (len != POLICY_TLS13_CV_PREFIX + 32 &&
+	    len != POLICY_TLS13_CV_PREFIX + 48)
 		return 0;
 	for (i = 0; i < 64; i++)
 		if (p[i] != 0x20)
 			return 0;
-	if (memcmp(p + 64, keyop_tls13_context,
-	    sizeof(keyop_tls13_context) - 1) != 0)
+	if (memcmp(p + 64, policy_tls13_context,
+	    sizeof(policy_tls13_context) - 1) != 0)
 		return 0;
-	return p[KEYOP_TLS13_CV_PREFIX - 1] == 0x00;
+	return p[POLICY_TLS13_CV_PREFIX - 1] == 0x00;
 }
 
 /* ServerECDHParams: named_curve, a known group, a point of its exact size. */
 static int
-ske_ecdh_ok(const uint8_t *p, size_t len)
+policy_ske_ecdh_ok(const uint8_t *p, size_t len)
 {
 	uint16_t group;
 	size_t i;
@@ -158,20 +163,20 @@ ske_ecdh_ok(const uint8_t *p, size_t len)
 	if (len < 4 || p[0] != 3)
 		return 0;
 	group = (uint16_t)(p[1] << 8 | p[2]);
-	for (i = 0; i < sizeof(keyop_groups) / sizeof(keyop_groups[0]); i++) {
-		if (keyop_groups[i].group != group)
+	for (i = 0; i < sizeof(policy_groups) / sizeof(policy_groups[0]); i++) {
+		if (policy_groups[i].group != group)
 			continue;
-		if (p[3] != keyop_groups[i].point_len ||
-		    len != 4u + keyop_groups[i].point_len)
+		if (p[3] != policy_groups[i].point_len ||
+		    len != 4u + policy_groups[i].point_len)
 			return 0;
-		return !keyop_groups[i].uncompressed || p[4] == 0x04;
+		return !policy_groups[i].uncompressed || p[4] == 0x04;
 	}
 	return 0;
 }
 
 /* One opaque<1..2^16-1> of ServerDHParams; advances *off. */
 static int
-ske_dh_field(const uint8_t *p, size_t len, size_t *off, size_t *flen)
+policy_ske_dh_field(const uint8_t *p, size_t len, size_t *off, size_t *flen)
 {
 	size_t n;
 
@@ -187,12 +192,12 @@ ske_dh_field(const uint8_t *p, size_t len, size_t *off, size_t *flen)
 
 /* ServerDHParams: p (2048..8192 bits, no leading zero), g, Ys, then end. */
 static int
-ske_dh_ok(const uint8_t *p, size_t len)
+policy_ske_dh_ok(const uint8_t *p, size_t len)
 {
 	size_t off = 0, plen, glen, ylen, pstart = 2, bits;
 	uint8_t top;
 
-	if (!ske_dh_field(p, len, &off, &plen))
+	if (!policy_ske_dh_field(p, len, &off, &plen))
 		return 0;
 	if (p[pstart] == 0)
 		return 0;
@@ -204,42 +209,42 @@ ske_dh_ok(const uint8_t *p, size_t len)
 	}
 	if (bits < DH_MIN_BITS || bits > DH_MAX_BITS)
 		return 0;
-	if (!ske_dh_field(p, len, &off, &glen) || glen > plen)
+	if (!policy_ske_dh_field(p, len, &off, &glen) || glen > plen)
 		return 0;
-	if (!ske_dh_field(p, len, &off, &ylen) || ylen > plen)
+	if (!policy_ske_dh_field(p, len, &off, &ylen) || ylen > plen)
 		return 0;
 	return off == len;
 }
 
 /* client_random || server_random || ServerECDHParams or ServerDHParams. */
 int
-keyop_is_tls12_ske(const uint8_t *p, size_t len)
+policy_is_tls12_ske(const uint8_t *p, size_t len)
 {
 	if (len <= TLS_RANDOMS)
 		return 0;
-	return ske_ecdh_ok(p + TLS_RANDOMS, len - TLS_RANDOMS) ||
-	    ske_dh_ok(p + TLS_RANDOMS, len - TLS_RANDOMS);
+	return policy_ske_ecdh_ok(p + TLS_RANDOMS, len - TLS_RANDOMS) ||
+	    policy_ske_dh_ok(p + TLS_RANDOMS, len - TLS_RANDOMS);
 }
 
 /* The hash size of a well-formed DigestInfo, or 0. */
 int
-keyop_digestinfo_hash_len(const uint8_t *p, size_t len)
+policy_digestinfo_hash_len(const uint8_t *p, size_t len)
 {
 	size_t i;
 
-	for (i = 0; i < sizeof(keyop_digestinfo) / sizeof(keyop_digestinfo[0]);
-	    i++) {
-		if (len != DIGESTINFO_PREFIX + keyop_digestinfo[i].hash_len)
+	for (i = 0; i < POLICY_NDIGESTINFO; i++) {
+		if (len != DIGESTINFO_PREFIX + policy_digestinfo[i].hash_len)
 			continue;
-		if (memcmp(p, keyop_digestinfo[i].prefix, DIGESTINFO_PREFIX) == 0)
-			return (int)keyop_digestinfo[i].hash_len;
+		if (memcmp(p, policy_digestinfo[i].prefix,
+		    DIGESTINFO_PREFIX) == 0)
+			return (int)policy_digestinfo[i].hash_len;
 	}
 	return 0;
 }
 
 /* RSA_RAW: a DigestInfo whose hash the key offers as RSA PKCS#1 v1.5. */
 static int
-sign_check_rsa_raw(const struct ipc_key_info *key,
+policy_sign_check_rsa_raw(const struct ipc_key_info *key,
     const struct ipc_sign_req *req, const char **why)
 {
 	unsigned hash_len;
@@ -253,15 +258,16 @@ sign_check_rsa_raw(const struct ipc_key_info *key,
 		*why = "raw RSA signs a DigestInfo, not content";
 		return -EPERM;
 	}
-	hash_len = (unsigned)keyop_digestinfo_hash_len(req->data, req->data_len);
+	hash_len = (unsigned)policy_digestinfo_hash_len(req->data,
+	    req->data_len);
 	if (hash_len == 0) {
 		*why = "not a DigestInfo for SHA-256/384/512";
 		return -EPERM;
 	}
-	for (i = 0; i < KEYOP_NALGOS; i++)
-		if (keyop_algos[i].stat == IPC_STAT_RSA_PKCS1 &&
-		    keyop_algos[i].hash_len == hash_len &&
-		    key_has_algo(key, keyop_algos[i].sign))
+	for (i = 0; i < POLICY_NALGOS; i++)
+		if (policy_algos[i].stat == IPC_STAT_RSA_PKCS1 &&
+		    policy_algos[i].hash_len == hash_len &&
+		    policy_key_has_algo(key, policy_algos[i].sign))
 			return 0;
 	*why = "key does not offer RSA PKCS#1 with that hash";
 	return -EINVAL;
@@ -270,7 +276,7 @@ sign_check_rsa_raw(const struct ipc_key_info *key,
 
 /* The request names this key: a slot in range that holds it. */
 static int
-keyop_key_is(const struct ipc_key_info *key, uint32_t key_id)
+policy_key_is(const struct ipc_key_info *key, uint32_t key_id)
 {
 	return key != NULL && key_id < IPC_MAX_KEYS && key_id == key->key_id;
 }
@@ -280,16 +286,16 @@ keyop_key_is(const struct ipc_key_info *key, uint32_t key_id)
  * errno and a static reason in *why.  Pure: no key material, no I/O.
  */
 int
-keyop_sign_check(const struct ipc_key_info *key,
+policy_sign_check(const struct ipc_key_info *key,
     const struct ipc_sign_req *req, const char **why)
 {
-	const struct keyop_algo *a;
+	const struct policy_algo *a;
 	const char *dummy;
 
 	if (why == NULL)
 		why = &dummy;
 	*why = "ok";
-	if (!keyop_key_is(key, req->key_id)) {
+	if (!policy_key_is(key, req->key_id)) {
 		*why = "no such key";
 		return -ENOENT;
 	}
@@ -299,26 +305,27 @@ keyop_sign_check(const struct ipc_key_info *key,
 		return -EBADMSG;
 	}
 	if (req->sign_algo == GNUTLS_SIGN_RSA_RAW)
-		return sign_check_rsa_raw(key, req, why);
-	if ((a = keyop_algo_find(req->sign_algo)) == NULL) {
+		return policy_sign_check_rsa_raw(key, req, why);
+	if ((a = policy_algo_find(req->sign_algo)) == NULL) {
 		*why = "sign algorithm not supported";
 		return -EINVAL;
 	}
-	if (a->pk != key->pk_algo || !key_has_algo(key, req->sign_algo)) {
+	if (a->pk != key->pk_algo ||
+	    !policy_key_has_algo(key, req->sign_algo)) {
 		*why = "sign algorithm not available for this key";
 		return -EINVAL;
 	}
 
 	switch (req->form) {
 	case IPC_SIGN_CONTENT:
-		if (keyop_is_tls13_cv(req->data, req->data_len)) {
+		if (policy_is_tls13_cv(req->data, req->data_len)) {
 			if (!a->tls13) {
 				*why = "algorithm not allowed in TLS 1.3";
 				return -EPERM;
 			}
 			return 0;
 		}
-		if (keyop_is_tls12_ske(req->data, req->data_len))
+		if (policy_is_tls12_ske(req->data, req->data_len))
 			return 0;
 		*why = "content is not a TLS 1.3 CertificateVerify or a "
 		    "TLS 1.2 ServerKeyExchange";
@@ -345,7 +352,7 @@ keyop_sign_check(const struct ipc_key_info *key,
 
 /* Decrypt only where the frontend enabled it, and only modulus-sized input. */
 int
-keyop_decrypt_check(const struct ipc_key_info *key, uint32_t key_flags,
+policy_decrypt_check(const struct ipc_key_info *key, uint32_t key_flags,
     const struct ipc_decrypt_req *req, const char **why)
 {
 	const char *dummy;
@@ -353,7 +360,7 @@ keyop_decrypt_check(const struct ipc_key_info *key, uint32_t key_flags,
 	if (why == NULL)
 		why = &dummy;
 	*why = "ok";
-	if (!keyop_key_is(key, req->key_id)) {
+	if (!policy_key_is(key, req->key_id)) {
 		*why = "no such key";
 		return -ENOENT;
 	}
@@ -371,45 +378,4 @@ keyop_decrypt_check(const struct ipc_key_info *key, uint32_t key_flags,
 		return -EPERM;
 	}
 	return 0;
-}
-
-/*
- * Sign a request that keyop_sign_check() accepted.  Content is hashed here;
- * digests go to sign_hash2.  RSA-PSS always uses salt = hash length, which
- * TLS 1.3 requires and TLS 1.2 accepts.  Returns 0 or a GnuTLS error.
- */
-int
-keyop_sign(gnutls_privkey_t key, const struct ipc_sign_req *req,
-    gnutls_datum_t *sig)
-{
-	gnutls_datum_t in;
-	unsigned flags = 0;
-
-	in.data = (unsigned char *)req->data;
-	in.size = (unsigned)req->data_len;
-	sig->data = NULL;
-	sig->size = 0;
-	if (keyop_sign_stat(req->sign_algo) == IPC_STAT_RSA_PSS)
-		flags |= GNUTLS_PRIVKEY_FLAG_RSA_PSS_FIXED_SALT_LENGTH;
-
-	if (req->form == IPC_SIGN_CONTENT)
-		return gnutls_privkey_sign_data2(key, req->sign_algo, flags,
-		    &in, sig);
-	if (req->sign_algo == GNUTLS_SIGN_RSA_RAW)
-		return gnutls_privkey_sign_hash2(key, GNUTLS_SIGN_RSA_RAW,
-		    GNUTLS_PRIVKEY_SIGN_FLAG_TLS1_RSA, &in, sig);
-	return gnutls_privkey_sign_hash2(key, req->sign_algo, flags, &in, sig);
-}
-
-int
-keyop_decrypt(gnutls_privkey_t key, const struct ipc_decrypt_req *req,
-    gnutls_datum_t *plain)
-{
-	gnutls_datum_t in;
-
-	in.data = (unsigned char *)req->data;
-	in.size = (unsigned)req->data_len;
-	plain->data = NULL;
-	plain->size = 0;
-	return gnutls_privkey_decrypt_data(key, 0, &in, plain);
 }
