@@ -1,7 +1,8 @@
+/* SPDX-License-Identifier: GPL-2.0-or-later */
 /*
- * test_ipc_codec.c -- the IPC codec (ipc/ipc_codec.c) and framing
- * (ipc/ipc.c): every message type round-trips, and everything malformed is
- * rejected with the documented error.
+ * test_ipc_codec.c -- the IPC payload codec (ipc/ipc_codec.c): every
+ * message type round-trips, and everything malformed is rejected with the
+ * documented error.  The framing has test_ipc_frame.c.
  */
 #include "config.h"
 
@@ -22,99 +23,12 @@
 #include <cmocka.h>
 
 #include "ipc.h"
+#include "testipc.h"
 
 /* Wire sizes are part of the protocol: a change must be deliberate. */
 _Static_assert(sizeof(struct ipc_hdr) == 16, "ipc_hdr size");
 _Static_assert(sizeof(struct ipc_hello) == 12, "ipc_hello size");
 _Static_assert(sizeof(struct ipc_key_info) == 144, "ipc_key_info size");
-
-struct pair {
-	int	sv[2];
-};
-
-static int
-pair_setup(void **state)
-{
-	static struct pair p;
-
-	if (ipc_socketpair(p.sv) < 0)
-		return -1;
-	*state = &p;
-	return 0;
-}
-
-static int
-pair_teardown(void **state)
-{
-	struct pair *p = *state;
-
-	close(p->sv[0]);
-	close(p->sv[1]);
-	return 0;
-}
-
-/* Build a raw datagram: header fields as given, payload copied. */
-static size_t
-raw_msg(uint8_t *buf, uint16_t magic, uint8_t version, uint16_t type,
-    uint32_t len_field, const void *payload, size_t len)
-{
-	struct ipc_hdr h;
-
-	memset(&h, 0, sizeof(h));
-	h.magic = magic;
-	h.version = version;
-	h.type = type;
-	h.id = 42;
-	h.len = len_field;
-	memcpy(buf, &h, sizeof(h));
-	if (len > 0)
-		memcpy(buf + sizeof(h), payload, len);
-	return sizeof(h) + len;
-}
-
-/*
- * ipc_recv() as a process to which the table lets this datagram's type
- * travel (the permit check is tested in test_ipc_msgs.c); the type is
- * peeked from the header without taking any descriptor.
- */
-static int
-test_recv(int fd, struct ipc_msg *msg)
-{
-	static const enum ipc_role roles[] = {
-		IPC_ROLE_MASTER, IPC_ROLE_WORKER, IPC_ROLE_KEYD
-	};
-	struct ipc_ends ends = { IPC_ROLE_KEYD, IPC_ROLE_WORKER };
-	struct ipc_hdr h;
-	unsigned i, j;
-
-	if (recv(fd, &h, sizeof(h), MSG_PEEK | MSG_DONTWAIT) ==
-	    (ssize_t)sizeof(h))
-		for (i = 0; i < 3; i++)
-			for (j = 0; j < 3; j++)
-				if (ipc_permit(h.type, roles[i], roles[j],
-				    0) == 0) {
-					ends.peer = roles[i];
-					ends.self = roles[j];
-					i = j = 3;
-				}
-	return ipc_recv(fd, &ends, msg);
-}
-
-/* Send type/payload over the pair and receive it on the other end. */
-static struct ipc_msg *
-xfer(struct pair *p, uint16_t type, uint32_t id, const void *payload,
-    size_t len)
-{
-	static struct ipc_msg msg;
-
-	assert_int_equal(ipc_send(p->sv[0], type, id, payload, len, NULL, 0), 0);
-	assert_int_equal(test_recv(p->sv[1], &msg), 1);
-	assert_int_equal(msg.hdr.type, type);
-	assert_int_equal(msg.hdr.id, id);
-	assert_int_equal(msg.hdr.len, len);
-	assert_int_equal(msg.nfds, 0);
-	return &msg;
-}
 
 static void
 test_hello(void **state)
@@ -127,14 +41,14 @@ test_hello(void **state)
 	h.version = IPC_VERSION;
 	h.role = IPC_ROLE_WORKER;
 	h.pid = 77;
-	m = xfer(p, IPC_HELLO, 0, &h, sizeof(h));
+	m = testipc_xfer(p, IPC_HELLO, 0, &h, sizeof(h));
 	assert_int_equal(ipc_hello_decode(m->payload, m->hdr.len, &out), 0);
 	assert_memory_equal(&h, &out, sizeof(h));
 	assert_int_equal(ipc_hello_check(m, IPC_ROLE_WORKER), 0);
 	assert_int_equal(ipc_hello_check(m, IPC_ROLE_KEYD), -EPERM);
 
 	h.version = IPC_VERSION + 1;
-	m = xfer(p, IPC_HELLO, 0, &h, sizeof(h));
+	m = testipc_xfer(p, IPC_HELLO, 0, &h, sizeof(h));
 	assert_int_equal(ipc_hello_check(m, IPC_ROLE_WORKER), -EPROTO);
 	h.version = IPC_VERSION;
 	h.role = 9;
@@ -142,7 +56,7 @@ test_hello(void **state)
 	    -EBADMSG);
 	assert_int_equal(ipc_hello_decode((uint8_t *)&h, sizeof(h) - 1, &out),
 	    -EBADMSG);
-	m = xfer(p, IPC_KEY_LIST, 3, NULL, 0);
+	m = testipc_xfer(p, IPC_KEY_LIST, 3, NULL, 0);
 	assert_int_equal(ipc_hello_check(m, IPC_ROLE_WORKER), -EPROTO);
 }
 
@@ -153,7 +67,7 @@ test_hello_send_order(void **state)
 	static struct ipc_msg msg;
 
 	assert_int_equal(ipc_hello_send(p->sv[0], IPC_ROLE_MASTER), 0);
-	assert_int_equal(test_recv(p->sv[1], &msg), 1);
+	assert_int_equal(testipc_recv(p->sv[1], &msg), 1);
 	assert_int_equal(msg.hdr.type, IPC_HELLO);
 	assert_int_equal(ipc_hello_check(&msg, IPC_ROLE_MASTER), 0);
 }
@@ -166,7 +80,7 @@ test_error(void **state)
 	struct ipc_error e, out;
 
 	assert_int_equal(ipc_error_send(p->sv[0], 9, -EPERM, "no %s", "way"), 0);
-	assert_int_equal(test_recv(p->sv[1], &msg), 1);
+	assert_int_equal(testipc_recv(p->sv[1], &msg), 1);
 	assert_int_equal(msg.hdr.type, IPC_ERROR);
 	assert_int_equal(msg.hdr.id, 9);
 	assert_int_equal(ipc_error_decode(msg.payload, msg.hdr.len, &out), 0);
@@ -205,7 +119,7 @@ test_fixed_payloads(void **state)
 	strcpy(kl.name, "www");
 	strcpy(kl.key_path, "/etc/moat/www.key");
 	strcpy(kl.cert_path, "/etc/moat/www.crt");
-	m = xfer(p, IPC_KEY_LOAD, 5, &kl, sizeof(kl));
+	m = testipc_xfer(p, IPC_KEY_LOAD, 5, &kl, sizeof(kl));
 	assert_int_equal(ipc_key_load_decode(m->payload, m->hdr.len, &klo), 0);
 	assert_memory_equal(&kl, &klo, sizeof(kl));
 
@@ -218,13 +132,13 @@ test_fixed_payloads(void **state)
 	ld.info.sign_algos[1] = 37;
 	strcpy(ld.info.name, "www");
 	strcpy(ld.msg, "loaded");
-	m = xfer(p, IPC_KEY_LOAD_REPLY, 5, &ld, sizeof(ld));
+	m = testipc_xfer(p, IPC_KEY_LOAD_REPLY, 5, &ld, sizeof(ld));
 	assert_int_equal(ipc_key_loaded_decode(m->payload, m->hdr.len, &ldo), 0);
 	assert_memory_equal(&ld, &ldo, sizeof(ld));
 
 	ch.worker = 7;
 	ch.generation = 2;
-	m = xfer(p, IPC_CHANNEL_ADD, 6, &ch, sizeof(ch));
+	m = testipc_xfer(p, IPC_CHANNEL_ADD, 6, &ch, sizeof(ch));
 	assert_int_equal(ipc_channel_decode(m->payload, m->hdr.len, &cho), 0);
 	assert_memory_equal(&ch, &cho, sizeof(ch));
 
@@ -234,21 +148,21 @@ test_fixed_payloads(void **state)
 	ks.refused = 3;
 	ks.latency_us_max = 12345;
 	ks.threads = 4;
-	m = xfer(p, IPC_KEYD_STATS_REPLY, 8, &ks, sizeof(ks));
+	m = testipc_xfer(p, IPC_KEYD_STATS_REPLY, 8, &ks, sizeof(ks));
 	assert_int_equal(ipc_keyd_stats_decode(m->payload, m->hdr.len, &kso), 0);
 	assert_memory_equal(&ks, &kso, sizeof(ks));
 
 	memset(&ws, 0, sizeof(ws));
 	ws.conns_total = 77;
 	ws.renegotiations_refused = 2;
-	m = xfer(p, IPC_WORKER_STATS_REPLY, 9, &ws, sizeof(ws));
+	m = testipc_xfer(p, IPC_WORKER_STATS_REPLY, 9, &ws, sizeof(ws));
 	assert_int_equal(ipc_worker_stats_decode(m->payload, m->hdr.len, &wso),
 	    0);
 	assert_memory_equal(&ws, &wso, sizeof(ws));
 
 	memset(&rk, 0, sizeof(rk));
 	strcpy(rk.frontend, "imap");
-	m = xfer(p, IPC_WORKER_REKEY, 10, &rk, sizeof(rk));
+	m = testipc_xfer(p, IPC_WORKER_REKEY, 10, &rk, sizeof(rk));
 	assert_int_equal(ipc_rekey_decode(m->payload, m->hdr.len, &rko), 0);
 	assert_string_equal(rko.frontend, "imap");
 
@@ -257,7 +171,7 @@ test_fixed_payloads(void **state)
 	wc.frontend = 0;
 	wc.generation = 0;
 	wc.key_id = IPC_KEY_SLOT(0, 0);
-	m = xfer(p, IPC_WORKER_CERT, 15, &wc, sizeof(wc));
+	m = testipc_xfer(p, IPC_WORKER_CERT, 15, &wc, sizeof(wc));
 	assert_int_equal(ipc_worker_cert_decode(m->payload, m->hdr.len, &wco),
 	    0);
 	assert_memory_equal(&wc, &wco, sizeof(wc));
@@ -265,17 +179,17 @@ test_fixed_payloads(void **state)
 	wc.frontend = IPC_KEY_SLOTS_PER_GEN - 1;
 	wc.generation = 7;
 	wc.key_id = IPC_KEY_SLOT(wc.frontend, wc.generation);
-	m = xfer(p, IPC_WORKER_CERT, 16, &wc, sizeof(wc));
+	m = testipc_xfer(p, IPC_WORKER_CERT, 16, &wc, sizeof(wc));
 	assert_int_equal(ipc_worker_cert_decode(m->payload, m->hdr.len, &wco),
 	    0);
 	assert_memory_equal(&wc, &wco, sizeof(wc));
 	assert_int_equal(wco.key_id, IPC_MAX_KEYS - 1);
 
 	/* No-payload requests. */
-	xfer(p, IPC_KEY_LIST, 11, NULL, 0);
-	xfer(p, IPC_KEYD_STATS, 12, NULL, 0);
-	xfer(p, IPC_WORKER_STATS, 13, NULL, 0);
-	xfer(p, IPC_WORKER_STOP, 14, NULL, 0);
+	testipc_xfer(p, IPC_KEY_LIST, 11, NULL, 0);
+	testipc_xfer(p, IPC_KEYD_STATS, 12, NULL, 0);
+	testipc_xfer(p, IPC_WORKER_STATS, 13, NULL, 0);
+	testipc_xfer(p, IPC_WORKER_STOP, 14, NULL, 0);
 }
 
 static void
@@ -417,7 +331,7 @@ test_worker_cert(void **state)
 	assert_int_equal(wc.key_id, 5 + IPC_KEY_SLOTS_PER_GEN);
 	assert_int_equal(ipc_send(p->sv[0], IPC_WORKER_CERT, 21, &wc,
 	    sizeof(wc), &fd, 1), 0);
-	assert_int_equal(test_recv(p->sv[1], &msg), 1);
+	assert_int_equal(testipc_recv(p->sv[1], &msg), 1);
 	assert_int_equal(msg.hdr.type, IPC_WORKER_CERT);
 	assert_int_equal(msg.hdr.id, 21);
 	assert_int_equal(msg.nfds, 1);
@@ -436,7 +350,7 @@ test_worker_cert(void **state)
 	rep.data_len = sizeof(asked);
 	n = ipc_reply_encode(buf, sizeof(buf), &rep);
 	assert_true(n > 0);
-	m = xfer(p, IPC_WORKER_CERT_REPLY, 21, buf, (size_t)n);
+	m = testipc_xfer(p, IPC_WORKER_CERT_REPLY, 21, buf, (size_t)n);
 	assert_int_equal(ipc_reply_decode(m->payload, m->hdr.len, &out), 0);
 	assert_int_equal(out.status, 0);
 	assert_int_equal(out.data_len, sizeof(v));
@@ -447,7 +361,7 @@ test_worker_cert(void **state)
 	rep.data = NULL;
 	rep.data_len = 0;
 	n = ipc_reply_encode(buf, sizeof(buf), &rep);
-	m = xfer(p, IPC_WORKER_CERT_REPLY, 22, buf, (size_t)n);
+	m = testipc_xfer(p, IPC_WORKER_CERT_REPLY, 22, buf, (size_t)n);
 	assert_int_equal(ipc_reply_decode(m->payload, m->hdr.len, &out), 0);
 	assert_int_equal(out.status, -EINVAL);
 	assert_int_equal(out.data_len, 0);
@@ -472,7 +386,7 @@ test_sign(void **state)
 	req.data_len = 130;
 	n = ipc_sign_encode(buf, sizeof(buf), &req);
 	assert_int_equal(n, 20 + 130);
-	m = xfer(p, IPC_SIGN, 77, buf, (size_t)n);
+	m = testipc_xfer(p, IPC_SIGN, 77, buf, (size_t)n);
 	assert_int_equal(ipc_sign_decode(m->payload, m->hdr.len, &out), 0);
 	assert_int_equal(out.key_id, 2);
 	assert_int_equal(out.sign_algo, 36);
@@ -538,7 +452,7 @@ test_decrypt(void **state)
 	req.data_len = 256;
 	n = ipc_decrypt_encode(buf, sizeof(buf), &req);
 	assert_int_equal(n, 12 + 256);
-	m = xfer(p, IPC_DECRYPT, 3, buf, (size_t)n);
+	m = testipc_xfer(p, IPC_DECRYPT, 3, buf, (size_t)n);
 	assert_int_equal(ipc_decrypt_decode(m->payload, m->hdr.len, &out), 0);
 	assert_int_equal(out.key_id, 1);
 	assert_int_equal(out.data_len, 256);
@@ -570,7 +484,7 @@ test_reply(void **state)
 	rep.data_len = 512;
 	n = ipc_reply_encode(buf, sizeof(buf), &rep);
 	assert_int_equal(n, 8 + 512);
-	m = xfer(p, IPC_SIGN_REPLY, 4, buf, (size_t)n);
+	m = testipc_xfer(p, IPC_SIGN_REPLY, 4, buf, (size_t)n);
 	assert_int_equal(ipc_reply_decode(m->payload, m->hdr.len, &out), 0);
 	assert_int_equal(out.status, 0);
 	assert_int_equal(out.data_len, 512);
@@ -581,13 +495,13 @@ test_reply(void **state)
 	rep.data = NULL;
 	rep.data_len = 0;
 	n = ipc_reply_encode(buf, sizeof(buf), &rep);
-	m = xfer(p, IPC_CHANNEL_ADD_REPLY, 5, buf, (size_t)n);
+	m = testipc_xfer(p, IPC_CHANNEL_ADD_REPLY, 5, buf, (size_t)n);
 	assert_int_equal(ipc_reply_decode(m->payload, m->hdr.len, &out), 0);
 	assert_int_equal(out.status, -ENOENT);
 	assert_null(out.data);
-	m = xfer(p, IPC_DECRYPT_REPLY, 6, buf, (size_t)n);
-	m = xfer(p, IPC_WORKER_CHANNEL_REPLY, 6, buf, (size_t)n);
-	m = xfer(p, IPC_WORKER_REKEY_REPLY, 6, buf, (size_t)n);
+	m = testipc_xfer(p, IPC_DECRYPT_REPLY, 6, buf, (size_t)n);
+	m = testipc_xfer(p, IPC_WORKER_CHANNEL_REPLY, 6, buf, (size_t)n);
+	m = testipc_xfer(p, IPC_WORKER_REKEY_REPLY, 6, buf, (size_t)n);
 
 	rep.status = 1;
 	assert_int_equal(ipc_reply_encode(buf, sizeof(buf), &rep), -EINVAL);
@@ -635,7 +549,7 @@ test_key_list(void **state)
 	}
 	len = ipc_key_list_encode(buf, sizeof(buf), keys, 3);
 	assert_int_equal(len, 4 + 3 * sizeof(keys[0]));
-	m = xfer(p, IPC_KEY_LIST_REPLY, 2, buf, (size_t)len);
+	m = testipc_xfer(p, IPC_KEY_LIST_REPLY, 2, buf, (size_t)len);
 	assert_int_equal(ipc_key_list_decode(m->payload, m->hdr.len, out,
 	    IPC_MAX_KEYS, &n), 0);
 	assert_int_equal(n, 3);
@@ -669,180 +583,6 @@ test_key_list(void **state)
 }
 
 static void
-test_fd_passing(void **state)
-{
-	struct pair *p = *state;
-	static struct ipc_msg msg;
-	struct stat a, b;
-	struct ipc_channel ch = { 1, 1 };
-	int fds[2], r, got;
-
-	fds[0] = open("/dev/null", O_RDONLY | O_CLOEXEC);
-	fds[1] = open("/", O_RDONLY | O_DIRECTORY | O_CLOEXEC);
-	assert_true(fds[0] >= 0 && fds[1] >= 0);
-	assert_int_equal(ipc_send(p->sv[0], IPC_KEY_LOAD, 3, &ch, sizeof(ch),
-	    fds, 2), 0);
-	r = test_recv(p->sv[1], &msg);
-	assert_int_equal(r, 1);
-	assert_int_equal(msg.nfds, 2);
-	assert_int_equal(msg.hdr.nfds, 2);
-	assert_int_equal(fstat(fds[0], &a), 0);
-	assert_int_equal(fstat(msg.fds[0], &b), 0);
-	assert_true(a.st_dev == b.st_dev && a.st_ino == b.st_ino);
-	assert_int_equal(fstat(fds[1], &a), 0);
-	assert_int_equal(fstat(msg.fds[1], &b), 0);
-	assert_true(a.st_dev == b.st_dev && a.st_ino == b.st_ino);
-	assert_true(msg.fds[0] != fds[0] && msg.fds[1] != fds[1]);
-	/* Received fds are close-on-exec (MSG_CMSG_CLOEXEC). */
-	assert_true(fcntl(msg.fds[0], F_GETFD) & FD_CLOEXEC);
-	got = msg.fds[1];
-	ipc_msg_close_fds(&msg);
-	assert_int_equal(msg.nfds, 0);
-	assert_int_equal(fcntl(got, F_GETFD), -1);	/* really closed */
-
-	/* Too many fds are refused before anything is sent. */
-	assert_int_equal(ipc_send(p->sv[0], IPC_CHANNEL_ADD, 3, &ch, sizeof(ch),
-	    fds, IPC_MAX_FDS + 1), -EINVAL);
-	close(fds[0]);
-	close(fds[1]);
-}
-
-/* A header claiming fds that did not come (or the reverse) is rejected. */
-static void
-test_nfds_mismatch(void **state)
-{
-	struct pair *p = *state;
-	static struct ipc_msg msg;
-	struct ipc_hdr h;
-	struct ipc_channel ch = { 0, 0 };
-	uint8_t buf[64];
-
-	memset(&h, 0, sizeof(h));
-	h.magic = IPC_MAGIC;
-	h.version = IPC_VERSION;
-	h.type = IPC_CHANNEL_ADD;
-	h.nfds = 1;
-	h.len = sizeof(ch);
-	memcpy(buf, &h, sizeof(h));
-	memcpy(buf + sizeof(h), &ch, sizeof(ch));
-	assert_int_equal(send(p->sv[0], buf, sizeof(h) + sizeof(ch), 0),
-	    (ssize_t)(sizeof(h) + sizeof(ch)));
-	assert_int_equal(test_recv(p->sv[1], &msg), -EBADMSG);
-	assert_int_equal(msg.nfds, 0);
-}
-
-static void
-test_raw_rejects(void **state)
-{
-	struct pair *p = *state;
-	static struct ipc_msg msg;
-	static uint8_t buf[IPC_MAX_MSG + 64];
-	struct ipc_hdr h;
-	uint8_t pl[32];
-	size_t n;
-
-	memset(pl, 0, sizeof(pl));
-	/* wrong magic */
-	n = raw_msg(buf, 0x1234, IPC_VERSION, IPC_KEY_LIST, 0, NULL, 0);
-	assert_int_equal(ipc_hdr_decode(buf, n, &h), -EBADMSG);
-	assert_int_equal(send(p->sv[0], buf, n, 0), (ssize_t)n);
-	assert_int_equal(test_recv(p->sv[1], &msg), -EBADMSG);
-	/* wrong version */
-	n = raw_msg(buf, IPC_MAGIC, IPC_VERSION + 1, IPC_KEY_LIST, 0, NULL, 0);
-	assert_int_equal(ipc_hdr_decode(buf, n, &h), -EPROTO);
-	assert_int_equal(send(p->sv[0], buf, n, 0), (ssize_t)n);
-	assert_int_equal(test_recv(p->sv[1], &msg), -EPROTO);
-	/* unknown type */
-	n = raw_msg(buf, IPC_MAGIC, IPC_VERSION, 999, 0, NULL, 0);
-	assert_int_equal(ipc_hdr_decode(buf, n, &h), -EOPNOTSUPP);
-	assert_int_equal(send(p->sv[0], buf, n, 0), (ssize_t)n);
-	assert_int_equal(test_recv(p->sv[1], &msg), -EOPNOTSUPP);
-	n = raw_msg(buf, IPC_MAGIC, IPC_VERSION, 0, 0, NULL, 0);
-	assert_int_equal(ipc_hdr_decode(buf, n, &h), -EOPNOTSUPP);
-	/* length field disagrees with the datagram, both ways */
-	n = raw_msg(buf, IPC_MAGIC, IPC_VERSION, IPC_SIGN, 31, pl, 32);
-	assert_int_equal(ipc_hdr_decode(buf, n, &h), -EBADMSG);
-	n = raw_msg(buf, IPC_MAGIC, IPC_VERSION, IPC_SIGN, 33, pl, 32);
-	assert_int_equal(ipc_hdr_decode(buf, n, &h), -EBADMSG);
-	assert_int_equal(send(p->sv[0], buf, n, 0), (ssize_t)n);
-	assert_int_equal(test_recv(p->sv[1], &msg), -EBADMSG);
-	/* length field beyond the hard cap */
-	n = raw_msg(buf, IPC_MAGIC, IPC_VERSION, IPC_SIGN,
-	    IPC_MAX_PAYLOAD + 1, NULL, 0);
-	assert_int_equal(ipc_hdr_decode(buf, n + IPC_MAX_PAYLOAD + 1, &h),
-	    -EBADMSG);
-	/* truncated header */
-	n = raw_msg(buf, IPC_MAGIC, IPC_VERSION, IPC_KEY_LIST, 0, NULL, 0);
-	assert_int_equal(ipc_hdr_decode(buf, n - 1, &h), -EBADMSG);
-	assert_int_equal(send(p->sv[0], buf, n - 1, 0), (ssize_t)(n - 1));
-	assert_int_equal(test_recv(p->sv[1], &msg), -EBADMSG);
-	assert_int_equal(ipc_hdr_decode(NULL, 0, &h), -EBADMSG);
-	/* reserved flags */
-	n = raw_msg(buf, IPC_MAGIC, IPC_VERSION, IPC_KEY_LIST, 0, NULL, 0);
-	buf[3] = 1;
-	assert_int_equal(ipc_hdr_decode(buf, n, &h), -EBADMSG);
-	/* a valid one still passes after all that */
-	n = raw_msg(buf, IPC_MAGIC, IPC_VERSION, IPC_KEY_LIST, 0, NULL, 0);
-	assert_int_equal(ipc_hdr_decode(buf, n, &h), 0);
-	assert_int_equal(h.id, 42);
-}
-
-static void
-test_oversized(void **state)
-{
-	struct pair *p = *state;
-	static struct ipc_msg msg;
-	static uint8_t buf[IPC_MAX_MSG + 64], pl[IPC_MAX_PAYLOAD + 10];
-	size_t n;
-
-	/* The sender refuses a payload over the cap. */
-	assert_int_equal(ipc_send(p->sv[0], IPC_SIGN, 1, buf,
-	    IPC_MAX_PAYLOAD + 1, NULL, 0), -EINVAL);
-	/* A datagram larger than any message is truncated: -EMSGSIZE. */
-	n = raw_msg(buf, IPC_MAGIC, IPC_VERSION, IPC_SIGN,
-	    IPC_MAX_PAYLOAD + 10, pl, sizeof(pl));
-	assert_int_equal(send(p->sv[0], buf, n, 0), (ssize_t)n);
-	assert_int_equal(test_recv(p->sv[1], &msg), -EMSGSIZE);
-	/* The exact maximum is fine. */
-	assert_int_equal(ipc_send(p->sv[0], IPC_SIGN, 1, buf, IPC_MAX_PAYLOAD,
-	    NULL, 0), 0);
-	assert_int_equal(test_recv(p->sv[1], &msg), 1);
-	assert_int_equal(msg.hdr.len, IPC_MAX_PAYLOAD);
-	/* Unknown types are refused by the sender too. */
-	assert_int_equal(ipc_send(p->sv[0], 999, 1, NULL, 0, NULL, 0), -EINVAL);
-	assert_int_equal(ipc_send(p->sv[0], IPC_SIGN, 1, NULL, 4, NULL, 0),
-	    -EINVAL);
-}
-
-static void
-test_eof_and_eagain(void **state)
-{
-	static struct ipc_msg msg;
-	int sv[2], fl;
-
-	assert_int_equal(ipc_socketpair(sv), 0);
-	fl = fcntl(sv[1], F_GETFL);
-	assert_int_equal(fcntl(sv[1], F_SETFL, fl | O_NONBLOCK), 0);
-	assert_int_equal(test_recv(sv[1], &msg), -EAGAIN);
-	close(sv[0]);
-	assert_int_equal(test_recv(sv[1], &msg), 0);
-	close(sv[1]);
-}
-
-static void
-test_peer_uid(void **state)
-{
-	struct pair *p = *state;
-	uid_t uid;
-	pid_t pid;
-
-	assert_int_equal(ipc_peer_uid(p->sv[0], &uid, &pid), 0);
-	assert_int_equal(uid, getuid());
-	assert_int_equal(pid, getpid());
-	assert_int_equal(ipc_peer_uid(-1, &uid, &pid), -EBADF);
-}
-
-static void
 test_type_names(void **state)
 {
 	assert_string_equal(ipc_type_name(IPC_SIGN), "SIGN");
@@ -863,36 +603,25 @@ int
 main(void)
 {
 	const struct CMUnitTest tests[] = {
-		cmocka_unit_test_setup_teardown(test_hello, pair_setup,
-		    pair_teardown),
-		cmocka_unit_test_setup_teardown(test_hello_send_order,
-		    pair_setup, pair_teardown),
-		cmocka_unit_test_setup_teardown(test_error, pair_setup,
-		    pair_teardown),
-		cmocka_unit_test_setup_teardown(test_fixed_payloads, pair_setup,
-		    pair_teardown),
+		cmocka_unit_test_setup_teardown(test_hello, testipc_pair_setup,
+		    testipc_pair_teardown),
+		cmocka_unit_test_setup_teardown(test_hello_send_order, testipc_pair_setup,
+		    testipc_pair_teardown),
+		cmocka_unit_test_setup_teardown(test_error, testipc_pair_setup,
+		    testipc_pair_teardown),
+		cmocka_unit_test_setup_teardown(test_fixed_payloads, testipc_pair_setup,
+		    testipc_pair_teardown),
 		cmocka_unit_test(test_fixed_rejects),
-		cmocka_unit_test_setup_teardown(test_worker_cert, pair_setup,
-		    pair_teardown),
-		cmocka_unit_test_setup_teardown(test_sign, pair_setup,
-		    pair_teardown),
-		cmocka_unit_test_setup_teardown(test_decrypt, pair_setup,
-		    pair_teardown),
-		cmocka_unit_test_setup_teardown(test_reply, pair_setup,
-		    pair_teardown),
-		cmocka_unit_test_setup_teardown(test_key_list, pair_setup,
-		    pair_teardown),
-		cmocka_unit_test_setup_teardown(test_fd_passing, pair_setup,
-		    pair_teardown),
-		cmocka_unit_test_setup_teardown(test_nfds_mismatch, pair_setup,
-		    pair_teardown),
-		cmocka_unit_test_setup_teardown(test_raw_rejects, pair_setup,
-		    pair_teardown),
-		cmocka_unit_test_setup_teardown(test_oversized, pair_setup,
-		    pair_teardown),
-		cmocka_unit_test(test_eof_and_eagain),
-		cmocka_unit_test_setup_teardown(test_peer_uid, pair_setup,
-		    pair_teardown),
+		cmocka_unit_test_setup_teardown(test_worker_cert, testipc_pair_setup,
+		    testipc_pair_teardown),
+		cmocka_unit_test_setup_teardown(test_sign, testipc_pair_setup,
+		    testipc_pair_teardown),
+		cmocka_unit_test_setup_teardown(test_decrypt, testipc_pair_setup,
+		    testipc_pair_teardown),
+		cmocka_unit_test_setup_teardown(test_reply, testipc_pair_setup,
+		    testipc_pair_teardown),
+		cmocka_unit_test_setup_teardown(test_key_list, testipc_pair_setup,
+		    testipc_pair_teardown),
 		cmocka_unit_test(test_type_names),
 	};
 
