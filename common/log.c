@@ -72,7 +72,8 @@ vlog(enum log_level level, const char *fmt, va_list ap, const char *errstr)
 	m = vsnprintf(line + n, sizeof(line) - (size_t)n, fmt, ap);
 	if (m < 0)
 		return;
-	n = (size_t)(n + m) >= sizeof(line) - 1 ? (int)sizeof(line) - 2 : n + m;
+	n = (size_t)n + (size_t)m >= sizeof(line) - 1 ? (int)sizeof(line) - 2 :
+	    n + m;
 	if (errstr != NULL)
 		n += snprintf(line + n, sizeof(line) - (size_t)n, ": %s", errstr);
 	if ((size_t)n >= sizeof(line) - 1)

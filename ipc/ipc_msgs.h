@@ -82,7 +82,7 @@ enum ipc_role {
 	X(WORKER_CERT_REPLY,	49,	IPC_WM,			0)
 
 enum ipc_type {
-#define IPC_MSG_ENUM(name, value, ways, fds)	IPC_##name = value,
+#define IPC_MSG_ENUM(name, value, ways, fds)	IPC_##name = (value),
 	IPC_MESSAGES(IPC_MSG_ENUM)
 #undef IPC_MSG_ENUM
 };

@@ -215,6 +215,8 @@ kchan_req_finish(struct kchan *ch, struct kchan_req *r, int status,
 	uint64_t us;
 
 	kchan_req_unlink(ch, r);
+	if (status == 0 && (data == NULL || len == 0))
+		status = -EIO;		/* every answer carries bytes */
 	if (status == 0) {
 		if ((r->out = gnutls_malloc(len)) == NULL)
 			status = -ENOMEM;

@@ -77,7 +77,7 @@ proxy_backend_prepare(struct worker_frontend *wf)
 	const struct sockaddr_un *sun;
 	char dir[sizeof(sun->sun_path) + 1];
 	const char *base, *slash;
-	size_t plen;
+	size_t plen, blen;
 
 	wf->backend_dirfd = -1;
 	if (a->ss.ss_family != AF_UNIX)
@@ -92,7 +92,7 @@ proxy_backend_prepare(struct worker_frontend *wf)
 	dir[plen] = '\0';
 	if ((slash = strrchr(dir, '/')) == NULL) {
 		base = sun->sun_path;
-		strcpy(dir, ".");
+		memcpy(dir, ".", 2);
 	} else {
 		base = sun->sun_path + (slash - dir) + 1;
 		if (slash == dir)
@@ -102,13 +102,14 @@ proxy_backend_prepare(struct worker_frontend *wf)
 	}
 	if (*base == '\0')
 		return -EINVAL;
+	blen = strlen(base);	/* < sizeof(sun_path): a part of it */
 	if ((wf->backend_dirfd = open(dir, O_PATH | O_DIRECTORY | O_CLOEXEC)) < 0)
 		return -errno;
 	memset(&wf->backend_rel, 0, sizeof(wf->backend_rel));
 	wf->backend_rel.sun_family = AF_UNIX;
-	strcpy(wf->backend_rel.sun_path, base);
+	memcpy(wf->backend_rel.sun_path, base, blen + 1);
 	wf->backend_rel_len = (socklen_t)(offsetof(struct sockaddr_un, sun_path) +
-	    strlen(base) + 1);
+	    blen + 1);
 	return 0;
 }
 

@@ -219,6 +219,7 @@ worker_accept_cb(struct ev_loop *loop, ev_io *io, int revents)
 
 	for (i = 0; i < WORKER_ACCEPT_BATCH && w->accepting; i++) {
 		len = sizeof(ss);
+		ss.ss_family = AF_UNSPEC;	/* accept4() fills it in */
 		fd = accept4(io->fd, (struct sockaddr *)&ss, &len,
 		    SOCK_NONBLOCK | SOCK_CLOEXEC);
 		if (fd < 0) {
