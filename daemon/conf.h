@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: GPL-2.0-or-later */
 /*
  * conf.h -- moat.conf as the master parsed and checked it.
  *
@@ -96,7 +97,6 @@ struct config {
 	unsigned	nfrontends;
 };
 
-#define MOAT_DEFAULT_CONTROL	"/run/moat/control.sock"
 #define MOAT_DEFAULT_CHROOT	"/var/lib/moat/empty"
 #define MOAT_DEFAULT_USER	"moat"
 #define MOAT_DEFAULT_KEYD_USER	"moat-keyd"
@@ -104,13 +104,17 @@ struct config {
 /* conf.c */
 /* Parse and check FILE; on error print "FILE:LINE: reason" to err. */
 int	config_load(const char *path, struct config *cfg, char *err, size_t errlen);
+const struct frontend *config_frontend_by_name(const struct config *cfg,
+	    const char *name);
+
+/* conf_check.c */
 /* moatd -t only: load each key in this process and match it to its cert. */
 int	config_check_keys(const struct config *cfg, char *err, size_t errlen);
 /* Start-up and certificate rotation: 0, or -errno and why (no path). */
 int	config_check_secret_file(const char *path, char *why, size_t whylen);
 int	config_check_cert_file(const char *path, char *why, size_t whylen);
+
+/* conf_value.c */
 int	config_addr_parse(const char *text, int allow_unix, struct config_addr *out);
-const struct frontend *config_frontend_by_name(const struct config *cfg,
-	    const char *name);
 
 #endif
