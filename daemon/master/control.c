@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: GPL-2.0-or-later */
 /*
  * control.c -- the control socket and the commands moatctl sends.
  *
@@ -1542,35 +1543,4 @@ control_close(struct master *m)
 	close(m->control_fd);
 	m->control_fd = -1;
 	unlink(m->cfg->control);
-}
-
-/* In a forked worker: close our descriptors, but leave the socket file. */
-void
-control_close_in_child(struct master *m)
-{
-	struct control_client *c, *next;
-	struct master_req *r, *rnext;
-	unsigned i;
-
-	if (m->control_fd >= 0) {
-		ev_io_stop(m->loop, &m->control_io);
-		close(m->control_fd);
-		m->control_fd = -1;
-	}
-	for (c = m->clients; c != NULL; c = next) {
-		next = c->next;
-		control_client_free(c);
-	}
-	for (r = m->reqs; r != NULL; r = rnext) {
-		rnext = r->next;
-		ev_timer_stop(m->loop, &r->timer);
-		if (r->kind == MASTER_REQ_RELOAD)
-			for (i = 0; i < CONFIG_MAX_FRONTENDS; i++)
-				if (r->fe[i].cert_fd >= 0)
-					close(r->fe[i].cert_fd);
-		free(r);
-	}
-	m->reqs = NULL;
-	m->reload = NULL;
-	m->reload_again = 0;
 }

@@ -1,13 +1,14 @@
+/* SPDX-License-Identifier: GPL-2.0-or-later */
 /*
  * master.c -- listeners, workers, signals and shutdown of the master.
  *
  * Start-up: chroot directory, listeners, control socket, keyd with every
- * key (master_keyd.c), then the workers, then READY=1.  A worker is forked,
- * never exec'd: it inherits the config with the listeners in it, its channel
- * to the master and its own channel to keyd, and calls worker_main().  In
- * the child the master's libev state is torn down first (STYLE.md point 8):
- * the worker builds its own loop, and the signals the master watched must be
- * free for it to watch.
+ * key (master_keyd.c), then the workers, then READY=1.  A worker is forked
+ * and executes moatd again (main.c): it keeps its channel to the master, its
+ * own channel to keyd and the listeners, and gets the config as a sealed
+ * memfd.  Nothing else of the master crosses the exec (every descriptor of
+ * the master is close-on-exec), so the worker starts with a clean process
+ * image and builds its own loop (STYLE.md point 8).
  *
  * Supervision: a child that dies is logged and started again after a
  * backoff that begins at 100 ms, doubles up to 5 s, and begins again once a
@@ -18,6 +19,7 @@
  */
 #include "config.h"
 
+#include <sys/mman.h>
 #include <sys/socket.h>
 #include <sys/stat.h>
 #include <sys/types.h>
@@ -41,7 +43,6 @@
 #include "log.h"
 #include "master.h"
 #include "privdrop.h"
-#include "worker.h"
 
 #define MASTER_LISTEN_BACKLOG	1024
 
@@ -335,41 +336,110 @@ master_worker_restart_cb(struct ev_loop *loop, ev_timer *t, int revents)
 	master_worker_start(m, w);
 }
 
-/*
- * In the forked worker, before worker_main(): drop every descriptor and
- * watcher of the master.  Watchers are only stopped (no epoll_ctl happens
- * until a loop iteration, and the epoll set is shared with the parent), then
- * the default loop is destroyed, which frees SIGCHLD and the signal pipe.
- */
-static void
-master_child_cleanup(struct master *m, struct master_child *self)
+/* One descriptor the worker keeps across its exec. */
+static int
+master_worker_inherit(int fd)
 {
-	struct master_child *w;
-	unsigned i;
+	return fd < 0 || fcntl(fd, F_SETFD, 0) == 0 ? 0 : -errno;
+}
 
-	control_close_in_child(m);
-	master_keyd_close_in_child(m);
-	for (i = 0; i < m->cfg->workers; i++) {
-		w = &m->workers[i];
-		ev_io_stop(m->loop, &w->io);
-		ev_child_stop(m->loop, &w->child);
-		ev_timer_stop(m->loop, &w->restart);
-		if (w != self && w->fd >= 0)
-			close(w->fd);
-		w->fd = -1;
+/*
+ * Runs in the forked child: every descriptor of the master is close-on-exec,
+ * so clearing the flag on exactly the worker's own (its channels, every
+ * listener, the config) is what decides what the worker holds.
+ */
+static __dead void
+master_worker_exec(const struct master *m, const struct master_child *w,
+    int master_fd, int keyd_fd, int conf_fd)
+{
+	const struct frontend *fe;
+	char idx[16], mfd[16], kfd[16], cfd[16];
+	const char *argv[10];
+	unsigned i, j;
+	int r = 0, n = 0;
+
+	/* its own process group: a terminal's ^C is the master's */
+	setpgid(0, 0);
+	r |= master_worker_inherit(master_fd);
+	r |= master_worker_inherit(keyd_fd);
+	r |= master_worker_inherit(conf_fd);
+	for (i = 0; i < m->cfg->nfrontends; i++) {
+		fe = &m->cfg->frontends[i];
+		for (j = 0; j < fe->nlisten; j++)
+			r |= master_worker_inherit(fe->listen_fd[j]);
 	}
-	ev_signal_stop(m->loop, &m->sig_term);
-	ev_signal_stop(m->loop, &m->sig_int);
-	ev_signal_stop(m->loop, &m->sig_hup);
-	ev_timer_stop(m->loop, &m->drain);
-	ev_loop_destroy(m->loop);
-	m->loop = NULL;
+	if (r != 0) {
+		log_warn("worker %u: fcntl", w->index);
+		_exit(127);
+	}
+	snprintf(idx, sizeof(idx), "%u", w->index);
+	snprintf(mfd, sizeof(mfd), "%d", master_fd);
+	snprintf(kfd, sizeof(kfd), "%d", keyd_fd);
+	snprintf(cfd, sizeof(cfd), "%d", conf_fd);
+	argv[n++] = "moatd";
+	argv[n++] = "--worker";
+	argv[n++] = idx;
+	argv[n++] = "--master-fd";
+	argv[n++] = mfd;
+	argv[n++] = "--keyd-fd";
+	argv[n++] = kfd;
+	argv[n++] = "--config-fd";
+	argv[n++] = cfd;
+	argv[n] = NULL;
+	execv("/proc/self/exe", (char *const *)argv);
+	log_warn("worker %u: cannot execute /proc/self/exe", w->index);
+	_exit(127);
+}
+
+/*
+ * The config a new worker starts with, as main.c reads it back: a memfd of
+ * a struct config_blob_hdr and the struct config, sealed so that nothing
+ * can change or resize it once written.  Written for each start, since a
+ * reload moves frontends to new key generations.
+ */
+static int
+master_worker_conf_fd(const struct config *cfg)
+{
+	const struct config_blob_hdr hdr = {
+		CONFIG_BLOB_MAGIC, CONFIG_BLOB_VERSION, sizeof(*cfg)
+	};
+	const struct {
+		const void	*p;
+		size_t		len;
+	} part[2] = { { &hdr, sizeof(hdr) }, { cfg, sizeof(*cfg) } };
+	size_t i, off;
+	ssize_t n;
+	int fd, r;
+
+	if ((fd = memfd_create("moatd-config", MFD_CLOEXEC |
+	    MFD_ALLOW_SEALING)) < 0)
+		return -errno;
+	for (i = 0; i < 2; i++) {
+		for (off = 0; off < part[i].len; off += (size_t)n) {
+			n = write(fd, (const char *)part[i].p + off,
+			    part[i].len - off);
+			if (n < 0 && errno == EINTR) {
+				n = 0;
+				continue;
+			}
+			if (n <= 0)
+				goto fail;
+		}
+	}
+	if (fcntl(fd, F_ADD_SEALS, F_SEAL_SEAL | F_SEAL_WRITE | F_SEAL_SHRINK |
+	    F_SEAL_GROW) < 0)
+		goto fail;
+	return fd;
+fail:
+	r = errno != 0 ? -errno : -EIO;
+	close(fd);
+	return r;
 }
 
 static void
 master_worker_start(struct master *m, struct master_child *w)
 {
-	int mw[2] = { -1, -1 }, keyd_fd = -1, r;
+	int mw[2] = { -1, -1 }, keyd_fd = -1, conf_fd = -1, r;
 	unsigned i;
 	pid_t pid;
 
@@ -388,22 +458,23 @@ master_worker_start(struct master *m, struct master_child *w)
 		log_warnx("worker %u: hello: %s", w->index, strerror(-r));
 		goto fail;
 	}
-	/* it inherits the config: every frontend's current certificate */
+	/* it gets the config: every frontend's current certificate */
 	for (i = 0; i < m->cfg->nfrontends; i++)
 		w->cert_generation[i] = m->cfg->frontends[i].key_generation;
+	if ((conf_fd = master_worker_conf_fd(m->cfg)) < 0) {
+		log_warnx("worker %u: config memfd: %s", w->index,
+		    strerror(-conf_fd));
+		goto fail;
+	}
 	if ((pid = fork()) < 0) {
 		log_warn("worker %u: fork", w->index);
 		goto fail;
 	}
-	if (pid == 0) {
-		/* its own process group: a terminal's ^C is the master's */
-		setpgid(0, 0);
-		close(mw[0]);
-		master_child_cleanup(m, w);
-		worker_main(m->cfg, w->index, mw[1], keyd_fd);
-	}
+	if (pid == 0)
+		master_worker_exec(m, w, mw[1], keyd_fd, conf_fd);
 	close(mw[1]);
 	close(keyd_fd);
+	close(conf_fd);
 	w->pid = pid;
 	w->fd = mw[0];
 	w->started = ev_now(m->loop);
@@ -421,6 +492,8 @@ fail:
 		close(mw[1]);
 	if (keyd_fd >= 0)
 		close(keyd_fd);
+	if (conf_fd >= 0)
+		close(conf_fd);
 	if (!m->running)
 		fatalx("worker %u: cannot start", w->index);
 	w->started = ev_now(m->loop);

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: GPL-2.0-or-later */
 /*
  * master.h -- the master process of moatd.
  *
@@ -160,7 +161,6 @@ int	master_keyd_start(struct master *m, char *err, size_t errlen);
 void	master_keyd_stop(struct master *m);
 int	master_keyd_channel(struct master *m, unsigned worker, int *worker_fd);
 void	master_keyd_dispatch(struct master *m, struct ipc_msg *msg);
-void	master_keyd_close_in_child(struct master *m);
 int	master_keyd_load_send(struct master *m, const struct frontend *fe,
 	    uint32_t key_id, uint32_t id, int *cert_fd, char *err,
 	    size_t errlen);
@@ -168,7 +168,6 @@ int	master_keyd_load_send(struct master *m, const struct frontend *fe,
 /* control.c */
 int	control_open(struct master *m);
 void	control_close(struct master *m);
-void	control_close_in_child(struct master *m);
 void	control_dispatch_worker(struct master *m, struct master_child *w,
 	    struct ipc_msg *msg);
 void	control_dispatch_keyd(struct master *m, struct ipc_msg *msg);

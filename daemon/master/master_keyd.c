@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: GPL-2.0-or-later */
 /*
  * master_keyd.c -- start moat-keyd, hand it the keys and the workers'
  * channels, and read what it says.
@@ -578,18 +579,4 @@ master_keyd_channel(struct master *m, unsigned worker, int *worker_fd)
 		return r;
 	}
 	return 0;
-}
-
-/* In a freshly forked worker: keyd's channel is not the worker's to hold. */
-void
-master_keyd_close_in_child(struct master *m)
-{
-	if (m->keyd.fd >= 0) {
-		ev_io_stop(m->loop, &m->keyd.io);
-		close(m->keyd.fd);
-		m->keyd.fd = -1;
-	}
-	ev_child_stop(m->loop, &m->keyd.child);
-	ev_timer_stop(m->loop, &m->keyd.restart);
-	ev_timer_stop(m->loop, &m->keyd_kill);
 }
