@@ -44,7 +44,8 @@ struct config_parse {
 	enum config_section	section;
 	struct frontend		*fe;		/* the current [frontend] */
 	int			moat_line;
-	int			moat_seen[CONFIG_MOAT_KEYS_MAX]; /* line each key was set */
+	/* the line where each key was set, by index in its table */
+	int			moat_seen[CONFIG_MOAT_KEYS_MAX];
 	int			fe_seen[CONFIG_MAX_FRONTENDS][CONFIG_FE_KEYS_MAX];
 	int			priority_line[CONFIG_MAX_FRONTENDS];
 	int			listen_line[CONFIG_MAX_FRONTENDS];

@@ -175,10 +175,10 @@ main(int argc, char **argv)
 		{ "test",	no_argument,		NULL, 't' },
 		{ "help",	no_argument,		NULL, 'h' },
 		{ "version",	no_argument,		NULL, 'V' },
-		{ "worker",	required_argument,	NULL, MAIN_OPT_WORKER },
-		{ "master-fd",	required_argument,	NULL, MAIN_OPT_MASTER_FD },
-		{ "keyd-fd",	required_argument,	NULL, MAIN_OPT_KEYD_FD },
-		{ "config-fd",	required_argument,	NULL, MAIN_OPT_CONFIG_FD },
+		{ "worker",	required_argument, NULL, MAIN_OPT_WORKER },
+		{ "master-fd",	required_argument, NULL, MAIN_OPT_MASTER_FD },
+		{ "keyd-fd",	required_argument, NULL, MAIN_OPT_KEYD_FD },
+		{ "config-fd",	required_argument, NULL, MAIN_OPT_CONFIG_FD },
 		{ NULL,		0,			NULL, 0 },
 	};
 	struct main_worker w = { -2, -2, -2, -2 };

@@ -24,7 +24,7 @@
 #include "control.h"	/* the protocol: ipc/control.h */
 
 #define MOATCTL_TIMEOUT_S	10
-#define MOATCTL_ERROR_LEN	(sizeof(CONTROL_ERROR_PREFIX) - 1)
+#define MOATCTL_ERRLEN		(sizeof(CONTROL_ERROR_PREFIX) - 1)
 
 static void
 moatctl_usage(FILE *fp)
@@ -54,10 +54,10 @@ moatctl_print(const char *answer)
 	    line + n) {
 		nl = strchr(line, '\n');
 		n = nl != NULL ? (size_t)(nl - line) : strlen(line);
-		if (strncmp(line, CONTROL_ERROR_PREFIX, MOATCTL_ERROR_LEN) == 0) {
+		if (strncmp(line, CONTROL_ERROR_PREFIX, MOATCTL_ERRLEN) == 0) {
 			failed = to_err = 1;
 			fprintf(stderr, "moatctl: %.*s\n",
-			    (int)(n - MOATCTL_ERROR_LEN), line + MOATCTL_ERROR_LEN);
+			    (int)(n - MOATCTL_ERRLEN), line + MOATCTL_ERRLEN);
 			continue;
 		}
 		if (line[0] != ' ' && line[0] != '\t')
