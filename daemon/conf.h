@@ -117,7 +117,7 @@ struct config_blob_hdr {
 	uint64_t	size;		/* sizeof(struct config) that follows */
 };
 
-/* conf.c */
+/* conf_load.c */
 /* Parse and check FILE; on error print "FILE:LINE: reason" to err. */
 int	config_load(const char *path, struct config *cfg, char *err, size_t errlen);
 const struct frontend *config_frontend_by_name(const struct config *cfg,

@@ -3,7 +3,7 @@
  * conf_int.h -- the parse state shared by the files of the config parser
  * (conf.h is what the rest of moatd sees).
  *
- *	conf.c		load: the line reader, the inih handler, sections,
+ *	conf_load.c	load: the line reader, the inih handler, sections,
  *			defaults and the whole-file checks
  *	conf_keys.c	the [moat] and [frontend] key tables and their setters
  *	conf_check.c	files and users: secret files, certificate chains,
@@ -11,7 +11,8 @@
  *	conf_value.c	numbers, durations, booleans, strings, paths,
  *			addresses, and the one error the parse reports
  *
- * Calls run down that list, never back up.
+ * Calls run down that list, never back up; conf.h (no .c of its own) is
+ * under all of them.
  */
 #ifndef MOAT_CONF_INT_H
 #define MOAT_CONF_INT_H

@@ -3,7 +3,7 @@
  * conf_keys.c -- the keys of moat.conf: one table per section, each key
  * with the function that checks and stores its value (doc/moat.conf.5 is
  * the reference).  To add a key: a setter, a line in its table, the field
- * in conf.h, its default in conf.c, and a line in moat.conf(5).
+ * in conf.h, its default in conf_load.c, and a line in moat.conf(5).
  *
  * config_key_set() is all that the inih handler calls: it finds the key,
  * refuses an unknown, duplicate or empty one, and hands the value to the

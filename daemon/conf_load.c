@@ -1,6 +1,6 @@
 /* SPDX-License-Identifier: GPL-2.0-or-later */
 /*
- * conf.c -- read moat.conf (inih) and check everything that can be checked
+ * conf_load.c -- read moat.conf (inih) and check everything that can be checked
  * before a process starts, so that a mistake reaches the operator as
  * "FILE:LINE: reason" from `moatd -t` rather than as a dead worker.
  *
@@ -15,6 +15,8 @@
  * This file holds the reading, the sections, the defaults and the checks
  * of the whole file; the keys are in conf_keys.c, the values in
  * conf_value.c, the file and user checks in conf_check.c (conf_int.h).
+ * conf.h, their one public header, has no .c of its own, so that no file
+ * of the parser includes one above it.
  *
  * The master never reads a private key: config_load() only stat()s and
  * open()s the key file.  config_check_keys() loads keys and is called by
