@@ -68,12 +68,20 @@ int	config_user_check(struct config_parse *p, int line, const char *key,
 int	config_secret_file(struct config_parse *p, const char *what,
 	    const char *path);
 
+/* A unit a number may carry in moat.conf, and what it multiplies by. */
+struct config_unit {
+	const char	*suffix;
+	uint64_t	mult;
+};
+
 /* conf_value.c */
 void	config_error(struct config_parse *p, int line, const char *fmt, ...)
 	    __attribute__((format(printf, 3, 4)));
 int	config_parse_u64(const char *s, uint64_t *out);
 int	config_uint(struct config_parse *p, const char *key, const char *v,
 	    unsigned min, unsigned max, unsigned *out);
+int	config_scaled(const char *v, const struct config_unit *units,
+	    uint64_t max, uint64_t *out);
 int	config_duration(struct config_parse *p, const char *key, const char *v,
 	    uint64_t unit_ms, uint64_t max_ms, uint64_t *out_ms);
 int	config_ms(struct config_parse *p, const char *key, const char *v,

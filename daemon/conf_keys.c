@@ -325,29 +325,13 @@ set_rekey_interval(struct config_parse *p, const char *v)
 static int
 set_rekey_bytes(struct config_parse *p, const char *v)
 {
-	uint64_t n, mult = 1;
-	int used;
-	const char *u;
+	static const struct config_unit units[] = {
+		{ "", 1 }, { "K", 1024 }, { "k", 1024 }, { "M", 1024 * 1024 },
+		{ "G", 1024 * 1024 * 1024 }, { NULL, 0 },
+	};
 
-	used = config_parse_u64(v, &n);
-	if (used <= 0)
-		goto bad;
-	u = v + used;
-	if (*u == '\0')
-		mult = 1;
-	else if (strcmp(u, "K") == 0 || strcmp(u, "k") == 0)
-		mult = 1024;
-	else if (strcmp(u, "M") == 0)
-		mult = 1024 * 1024;
-	else if (strcmp(u, "G") == 0)
-		mult = 1024 * 1024 * 1024;
-	else
-		goto bad;
-	if (n > UINT64_MAX / mult)
-		goto bad;
-	p->fe->rekey_bytes = n * mult;
-	return 0;
-bad:
+	if (config_scaled(v, units, UINT64_MAX, &p->fe->rekey_bytes) == 0)
+		return 0;
 	config_error(p, p->lineno, "bad size '%s' for rekey-bytes (a number "
 	    "with an optional unit K, M or G)", v);
 	return -EINVAL;

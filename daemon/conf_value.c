@@ -84,6 +84,31 @@ config_uint(struct config_parse *p, const char *key, const char *v,
 }
 
 /*
+ * A number with an optional unit: one of units, each a suffix and what it
+ * multiplies by, up to one whose suffix is NULL; "" is the bare number's
+ * own unit.  The product must not exceed max.  0 or -EINVAL.
+ */
+int
+config_scaled(const char *v, const struct config_unit *units, uint64_t max,
+    uint64_t *out)
+{
+	uint64_t n;
+	int used;
+
+	if ((used = config_parse_u64(v, &n)) <= 0)
+		return -EINVAL;
+	for (; units->suffix != NULL; units++) {
+		if (strcmp(v + used, units->suffix) != 0)
+			continue;
+		if (n > max / units->mult)
+			return -EINVAL;
+		*out = n * units->mult;
+		return 0;
+	}
+	return -EINVAL;
+}
+
+/*
  * A duration: a number with an optional unit ms, s, m or h; a bare number
  * is in the key's own unit (unit_ms: 1 for milliseconds, 1000 for seconds).
  */
@@ -91,31 +116,13 @@ int
 config_duration(struct config_parse *p, const char *key, const char *v,
     uint64_t unit_ms, uint64_t max_ms, uint64_t *out_ms)
 {
-	uint64_t n, mult = unit_ms;
-	int used;
-	const char *u;
+	const struct config_unit units[] = {
+		{ "", unit_ms }, { "ms", 1 }, { "s", 1000 }, { "m", 60 * 1000 },
+		{ "h", 3600 * 1000 }, { NULL, 0 },
+	};
 
-	used = config_parse_u64(v, &n);
-	if (used <= 0)
-		goto bad;
-	u = v + used;
-	if (*u == '\0')
-		mult = unit_ms;
-	else if (strcmp(u, "ms") == 0)
-		mult = 1;
-	else if (strcmp(u, "s") == 0)
-		mult = 1000;
-	else if (strcmp(u, "m") == 0)
-		mult = 60 * 1000;
-	else if (strcmp(u, "h") == 0)
-		mult = 3600 * 1000;
-	else
-		goto bad;
-	if (n > max_ms / mult)
-		goto bad;
-	*out_ms = n * mult;
-	return 0;
-bad:
+	if (config_scaled(v, units, max_ms, out_ms) == 0)
+		return 0;
 	config_error(p, p->lineno, "bad duration '%s' for %s (a number with an "
 	    "optional unit ms, s, m or h; at most %llu s)", v, key,
 	    (unsigned long long)(max_ms / 1000));
