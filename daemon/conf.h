@@ -1,9 +1,12 @@
+/* SPDX-License-Identifier: GPL-2.0-or-later */
 /*
  * conf.h -- moat.conf as the master parsed and checked it.
  *
  * The file is INI (inih): one [moat] section and one [frontend NAME]
- * section per listener; doc/moat.conf.5 is the reference.  Workers are
- * forked from the master and inherit this struct; keyd never sees it.
+ * section per listener; doc/moat.conf.5 is the reference.  struct config is
+ * flat (no pointers), so a worker gets it as bytes: the master writes it
+ * behind a struct config_blob_hdr into a sealed memfd, and moatd --worker
+ * reads it back (main.c).  keyd never sees it.
  */
 #ifndef MOAT_CONF_H
 #define MOAT_CONF_H
@@ -46,7 +49,7 @@ struct frontend {
 	/*
 	 * Bumped by the master at each certificate rotation (SIGHUP); the
 	 * frontend's key lives in keyd slot IPC_KEY_SLOT(index, key_generation).
-	 * Workers forked later inherit the current value.
+	 * Workers started later get the current value.
 	 */
 	unsigned		key_generation;
 	char			name[CONFIG_NAME_MAX];
@@ -96,21 +99,38 @@ struct config {
 	unsigned	nfrontends;
 };
 
-#define MOAT_DEFAULT_CONTROL	"/run/moat/control.sock"
 #define MOAT_DEFAULT_CHROOT	"/var/lib/moat/empty"
 #define MOAT_DEFAULT_USER	"moat"
 #define MOAT_DEFAULT_KEYD_USER	"moat-keyd"
 
-/* conf.c */
+/*
+ * What precedes struct config in the memfd a worker reads its config from.
+ * The worker is this very binary (/proc/self/exe), so the layout matches;
+ * the check is against a descriptor that is not what we think it is.
+ */
+#define CONFIG_BLOB_MAGIC	0x4d434647u	/* "MCFG" */
+#define CONFIG_BLOB_VERSION	1u
+
+struct config_blob_hdr {
+	uint32_t	magic;		/* CONFIG_BLOB_MAGIC */
+	uint32_t	version;	/* CONFIG_BLOB_VERSION */
+	uint64_t	size;		/* sizeof(struct config) that follows */
+};
+
+/* conf_load.c */
 /* Parse and check FILE; on error print "FILE:LINE: reason" to err. */
 int	config_load(const char *path, struct config *cfg, char *err, size_t errlen);
+const struct frontend *config_frontend_by_name(const struct config *cfg,
+	    const char *name);
+
+/* conf_check.c */
 /* moatd -t only: load each key in this process and match it to its cert. */
 int	config_check_keys(const struct config *cfg, char *err, size_t errlen);
 /* Start-up and certificate rotation: 0, or -errno and why (no path). */
 int	config_check_secret_file(const char *path, char *why, size_t whylen);
 int	config_check_cert_file(const char *path, char *why, size_t whylen);
+
+/* conf_value.c */
 int	config_addr_parse(const char *text, int allow_unix, struct config_addr *out);
-const struct frontend *config_frontend_by_name(const struct config *cfg,
-	    const char *name);
 
 #endif

@@ -1,10 +1,27 @@
+/* SPDX-License-Identifier: GPL-2.0-or-later */
 /*
- * main.c -- moatd's command line: check a config (-t) or run the master.
+ * main.c -- moatd's command line: check a config (-t), run the master, or
+ * run one worker.
+ *
+ * A worker is this binary executed again by the master, never by hand:
+ *
+ *	moatd --worker INDEX --master-fd N --keyd-fd N|-1 --config-fd N
+ *
+ * with just those descriptors open, plus stdio and the listeners, whose
+ * numbers are in the config.  The config arrives as a sealed memfd: a
+ * struct config_blob_hdr, then the struct config the master parsed
+ * (daemon/master/master_worker.c writes it).  It is read here, checked and
+ * closed, and worker_main() takes over for good.
  */
 #include "config.h"
 
+#include <sys/stat.h>
+#include <sys/types.h>
+
 #include <errno.h>
+#include <fcntl.h>
 #include <getopt.h>
+#include <limits.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -13,6 +30,25 @@
 #include "conf.h"
 #include "log.h"
 #include "master.h"
+#include "worker.h"
+
+/* Long options without a short form: the worker's start line. */
+enum {
+	MAIN_OPT_WORKER = 256,
+	MAIN_OPT_MASTER_FD,
+	MAIN_OPT_KEYD_FD,
+	MAIN_OPT_CONFIG_FD,
+};
+
+#define MAIN_SEALS	(F_SEAL_WRITE | F_SEAL_SHRINK | F_SEAL_GROW)
+
+/* What the master put on a worker's command line; -2: not given. */
+struct main_worker {
+	int	index;
+	int	master_fd;
+	int	keyd_fd;	/* -1: no keyd yet, one comes later */
+	int	config_fd;
+};
 
 static void
 main_usage(FILE *fp)
@@ -26,6 +62,111 @@ main_usage(FILE *fp)
 	    MOAT_SYSCONFDIR);
 }
 
+/* A decimal number in min..INT_MAX, the whole string. */
+static int
+main_number(const char *s, int min, int *out)
+{
+	char *end;
+	long v;
+
+	errno = 0;
+	v = strtol(s, &end, 10);
+	if (errno != 0 || end == s || *end != '\0' || v < min || v > INT_MAX)
+		return -EINVAL;
+	*out = (int)v;
+	return 0;
+}
+
+/* Every string the worker will use ends inside its array. */
+#define MAIN_STR_OK(a)	(memchr((a), '\0', sizeof(a)) != NULL)
+
+static int
+main_config_sane(const struct config *cfg)
+{
+	const struct frontend *fe;
+	unsigned i, j;
+
+	if (!MAIN_STR_OK(cfg->path) || !MAIN_STR_OK(cfg->user) ||
+	    !MAIN_STR_OK(cfg->keyd_user) || !MAIN_STR_OK(cfg->control) ||
+	    !MAIN_STR_OK(cfg->chroot_dir) || !MAIN_STR_OK(cfg->keyd_path) ||
+	    cfg->nfrontends > CONFIG_MAX_FRONTENDS)
+		return -EBADMSG;
+	for (i = 0; i < cfg->nfrontends; i++) {
+		fe = &cfg->frontends[i];
+		if (fe->index != i || fe->nlisten > CONFIG_MAX_LISTEN ||
+		    !MAIN_STR_OK(fe->name) || !MAIN_STR_OK(fe->cert) ||
+		    !MAIN_STR_OK(fe->key) ||
+		    !MAIN_STR_OK(fe->key_passphrase_file) ||
+		    !MAIN_STR_OK(fe->priority) ||
+		    !MAIN_STR_OK(fe->backend.text))
+			return -EBADMSG;
+		for (j = 0; j < fe->nlisten; j++)
+			if (!MAIN_STR_OK(fe->listen[j].text))
+				return -EBADMSG;
+	}
+	return 0;
+}
+
+/*
+ * The worker's config: a sealed memfd (nobody can change it under us) of
+ * exactly the header and one struct config, written by this same binary.
+ */
+static int
+main_config_read(int fd, struct config *cfg)
+{
+	struct config_blob_hdr hdr;
+	struct stat st;
+	ssize_t n;
+	int seals;
+
+	if ((seals = fcntl(fd, F_GET_SEALS)) < 0)
+		return -errno;
+	if ((seals & MAIN_SEALS) != MAIN_SEALS)
+		return -EPERM;
+	if (fstat(fd, &st) < 0)
+		return -errno;
+	if (st.st_size < 0 ||
+	    (uint64_t)st.st_size != sizeof(hdr) + sizeof(*cfg))
+		return -EBADMSG;
+	if ((n = pread(fd, &hdr, sizeof(hdr), 0)) < 0)
+		return -errno;
+	if ((size_t)n != sizeof(hdr) || hdr.magic != CONFIG_BLOB_MAGIC ||
+	    hdr.version != CONFIG_BLOB_VERSION || hdr.size != sizeof(*cfg))
+		return -EBADMSG;
+	if ((n = pread(fd, cfg, sizeof(*cfg), sizeof(hdr))) < 0)
+		return -errno;
+	if ((size_t)n != sizeof(*cfg))
+		return -EBADMSG;
+	return main_config_sane(cfg);
+}
+
+static __dead void
+main_worker(const struct main_worker *a)
+{
+	struct config *cfg;
+	char title[64];
+	int r;
+
+	snprintf(title, sizeof(title), "moatd[worker %d]", a->index);
+	log_procinit(title);
+	if (a->master_fd < 3 || a->config_fd < 3 ||
+	    (a->keyd_fd != -1 && a->keyd_fd < 3) ||
+	    a->master_fd == a->config_fd || a->keyd_fd == a->master_fd ||
+	    a->keyd_fd == a->config_fd)
+		fatalx("bad descriptors on the command line (master %d, keyd "
+		    "%d, config %d)", a->master_fd, a->keyd_fd, a->config_fd);
+	if ((cfg = calloc(1, sizeof(*cfg))) == NULL)
+		fatal("%s: calloc", __func__);
+	if ((r = main_config_read(a->config_fd, cfg)) < 0)
+		fatalx("config from descriptor %d: %s", a->config_fd,
+		    strerror(-r));
+	close(a->config_fd);
+	if ((unsigned)a->index >= cfg->workers)
+		fatalx("worker index %d, but %u workers are configured",
+		    a->index, cfg->workers);
+	worker_main(cfg, (unsigned)a->index, a->master_fd, a->keyd_fd);
+}
+
 int
 main(int argc, char **argv)
 {
@@ -34,12 +175,68 @@ main(int argc, char **argv)
 		{ "test",	no_argument,		NULL, 't' },
 		{ "help",	no_argument,		NULL, 'h' },
 		{ "version",	no_argument,		NULL, 'V' },
+		{ "worker",	required_argument, NULL, MAIN_OPT_WORKER },
+		{ "master-fd",	required_argument, NULL, MAIN_OPT_MASTER_FD },
+		{ "keyd-fd",	required_argument, NULL, MAIN_OPT_KEYD_FD },
+		{ "config-fd",	required_argument, NULL, MAIN_OPT_CONFIG_FD },
 		{ NULL,		0,			NULL, 0 },
 	};
+	struct main_worker w = { -2, -2, -2, -2 };
 	struct config *cfg;
 	const char *path = MOAT_SYSCONFDIR "/moat.conf";
 	char err[1024];
-	int ch, test = 0;
+	int ch, test = 0, other = 0, bad = 0;
+
+	while ((ch = getopt_long(argc, argv, "c:thV", longopts, NULL)) != -1) {
+		switch (ch) {
+		case 'c':
+			path = optarg;
+			other = 1;
+			break;
+		case 't':
+			test = other = 1;
+			break;
+		case 'h':
+			main_usage(stdout);
+			return 0;
+		case 'V':
+			printf("moatd %s\n", MOAT_VERSION);
+			return 0;
+		case MAIN_OPT_WORKER:
+			bad |= main_number(optarg, 0, &w.index);
+			break;
+		case MAIN_OPT_MASTER_FD:
+			bad |= main_number(optarg, 0, &w.master_fd);
+			break;
+		case MAIN_OPT_KEYD_FD:
+			bad |= main_number(optarg, -1, &w.keyd_fd);
+			break;
+		case MAIN_OPT_CONFIG_FD:
+			bad |= main_number(optarg, 0, &w.config_fd);
+			break;
+		default:
+			main_usage(stderr);
+			return 1;
+		}
+	}
+	if (optind != argc || bad) {
+		main_usage(stderr);
+		return 1;
+	}
+
+	log_init("moatd", LOG_LEVEL_INFO);
+	if (w.index != -2 || w.master_fd != -2 || w.keyd_fd != -2 ||
+	    w.config_fd != -2) {
+		/* all four, and nothing else: the master wrote this line */
+		if (other || w.index < 0 || w.master_fd < 0 ||
+		    w.keyd_fd < -1 || w.config_fd < 0) {
+			fprintf(stderr, "moatd: --worker is started by the "
+			    "master, with --master-fd, --keyd-fd and "
+			    "--config-fd\n");
+			return 1;
+		}
+		main_worker(&w);
+	}
 
 	/*
 	 * Whatever started us (a shell, a test harness) may have left
@@ -48,31 +245,6 @@ main(int argc, char **argv)
 	 */
 	close_range(3, ~0U, 0);
 
-	while ((ch = getopt_long(argc, argv, "c:thV", longopts, NULL)) != -1) {
-		switch (ch) {
-		case 'c':
-			path = optarg;
-			break;
-		case 't':
-			test = 1;
-			break;
-		case 'h':
-			main_usage(stdout);
-			return 0;
-		case 'V':
-			printf("moatd %s\n", MOAT_VERSION);
-			return 0;
-		default:
-			main_usage(stderr);
-			return 1;
-		}
-	}
-	if (optind != argc) {
-		main_usage(stderr);
-		return 1;
-	}
-
-	log_init("moatd", LOG_LEVEL_INFO);
 	if ((cfg = calloc(1, sizeof(*cfg))) == NULL) {
 		fprintf(stderr, "moatd: %s\n", strerror(errno));
 		return 1;

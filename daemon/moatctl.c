@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: GPL-2.0-or-later */
 /*
  * moatctl.c -- talk to a running moatd over its control socket.
  *
@@ -20,10 +21,10 @@
 #include <string.h>
 #include <unistd.h>
 
-#include "conf.h"	/* MOAT_DEFAULT_CONTROL */
+#include "control.h"	/* the protocol: ipc/control.h */
 
 #define MOATCTL_TIMEOUT_S	10
-#define MOATCTL_ANSWER_MAX	(1024 * 1024)
+#define MOATCTL_ERRLEN		(sizeof(CONTROL_ERROR_PREFIX) - 1)
 
 static void
 moatctl_usage(FILE *fp)
@@ -38,7 +39,7 @@ moatctl_usage(FILE *fp)
 	    "  reload            re-read every frontend's certificate and key\n"
 	    "                    (renegotiating live connections onto them)\n"
 	    "  -s SOCKET         control socket (default %s)\n",
-	    MOAT_DEFAULT_CONTROL);
+	    CONTROL_DEFAULT_SOCKET);
 }
 
 /* Print the answer line by line (see the top); 0, or 1 if it has errors. */
@@ -53,10 +54,10 @@ moatctl_print(const char *answer)
 	    line + n) {
 		nl = strchr(line, '\n');
 		n = nl != NULL ? (size_t)(nl - line) : strlen(line);
-		if (strncmp(line, "error: ", 7) == 0) {
+		if (strncmp(line, CONTROL_ERROR_PREFIX, MOATCTL_ERRLEN) == 0) {
 			failed = to_err = 1;
-			fprintf(stderr, "moatctl: %.*s\n", (int)(n - 7),
-			    line + 7);
+			fprintf(stderr, "moatctl: %.*s\n",
+			    (int)(n - MOATCTL_ERRLEN), line + MOATCTL_ERRLEN);
 			continue;
 		}
 		if (line[0] != ' ' && line[0] != '\t')
@@ -100,8 +101,8 @@ moatctl_connect(const char *path)
 int
 main(int argc, char **argv)
 {
-	const char *sock = MOAT_DEFAULT_CONTROL;
-	char line[256], *answer = NULL, *p;
+	const char *sock = CONTROL_DEFAULT_SOCKET;
+	char line[CONTROL_LINE_MAX], *answer = NULL, *p;
 	size_t len = 0, cap = 0, off;
 	ssize_t n;
 	int ch, fd, i, ret = 1;
@@ -157,7 +158,7 @@ main(int argc, char **argv)
 	shutdown(fd, SHUT_WR);
 	for (;;) {
 		if (len + 4096 + 1 > cap) {
-			if (cap >= MOATCTL_ANSWER_MAX) {
+			if (cap >= CONTROL_ANSWER_MAX) {
 				fprintf(stderr, "moatctl: answer too long\n");
 				goto out;
 			}

@@ -1,27 +1,25 @@
+/* SPDX-License-Identifier: GPL-2.0-or-later */
 /*
- * master.c -- listeners, workers, signals and shutdown of the master.
+ * master.c -- signals, listeners, start-up and shutdown of the master.
  *
  * Start-up: chroot directory, listeners, control socket, keyd with every
- * key (master_keyd.c), then the workers, then READY=1.  A worker is forked,
- * never exec'd: it inherits the config with the listeners in it, its channel
- * to the master and its own channel to keyd, and calls worker_main().  In
- * the child the master's libev state is torn down first (STYLE.md point 8):
- * the worker builds its own loop, and the signals the master watched must be
- * free for it to watch.
+ * key (master_keyd.c), then the workers (master_worker.c), then READY=1.
+ * From then on the children look after themselves (child.c): a child that
+ * dies is logged and started again after a backoff.
  *
- * Supervision: a child that dies is logged and started again after a
- * backoff that begins at 100 ms, doubles up to 5 s, and begins again once a
- * child has run 10 s.  SIGTERM or SIGINT: workers get IPC_WORKER_STOP and
- * drain-timeout to finish, stragglers get SIGKILL, then keyd is stopped.
- * SIGHUP rotates every frontend's certificate and key, as `moatctl reload`
- * does (control.c).
+ * SIGTERM or SIGINT: the listeners and the control socket close, workers
+ * get IPC_WORKER_STOP and drain-timeout to finish, stragglers get SIGKILL,
+ * then keyd is stopped.  Who is still there is looked at once per loop
+ * iteration, after the iteration's events (an ev_prepare watcher), so no
+ * child's exit has to call up here.  SIGHUP rotates every frontend's
+ * certificate and key, as `moatctl reload` does (reload.c).
+ *
+ * This file calls down only: into the files below it in master_types.h.
  */
 #include "config.h"
 
 #include <sys/socket.h>
-#include <sys/stat.h>
 #include <sys/types.h>
-#include <sys/wait.h>
 
 #include <netinet/in.h>
 
@@ -36,66 +34,20 @@
 #include <ev.h>
 #include <systemd/sd-daemon.h>
 
+#include "child.h"
 #include "conf.h"
-#include "ipc.h"
+#include "control_cmd.h"
+#include "control_sock.h"
 #include "log.h"
 #include "master.h"
+#include "master_keyd.h"
+#include "master_types.h"
+#include "master_worker.h"
 #include "privdrop.h"
-#include "worker.h"
+#include "reload.h"
+#include "req.h"
 
 #define MASTER_LISTEN_BACKLOG	1024
-
-static void	master_worker_start(struct master *m, struct master_child *w);
-
-uint32_t
-master_next_id(struct master *m)
-{
-	if (++m->next_id == 0)
-		m->next_id = 1;
-	return m->next_id;
-}
-
-static unsigned
-master_workers_running(const struct master *m)
-{
-	unsigned i, n = 0;
-
-	for (i = 0; i < m->cfg->workers; i++)
-		if (m->workers[i].pid > 0)
-			n++;
-	return n;
-}
-
-void
-master_status_notify(struct master *m)
-{
-	if (!m->running)
-		return;
-	sd_notifyf(0, "STATUS=%s%u of %u workers running, keyd %s",
-	    m->stopping ? "stopping: " : "", master_workers_running(m),
-	    m->cfg->workers, m->keyd.ready ? "ready" : "down");
-}
-
-/* Schedule the next start of a dead child (see the comment on top). */
-void
-master_child_backoff(struct master_child *c)
-{
-	struct master *m = c->m;
-	unsigned delay;
-
-	if (ev_now(m->loop) - c->started >= MASTER_STABLE_S)
-		c->backoff_ms = MASTER_BACKOFF_MIN_MS;
-	delay = c->backoff_ms;
-	c->backoff_ms = c->backoff_ms * 2 > MASTER_BACKOFF_MAX_MS ?
-	    MASTER_BACKOFF_MAX_MS : c->backoff_ms * 2;
-	if (c == &m->keyd)
-		log_info("keyd: restarting in %u ms", delay);
-	else
-		log_info("worker %u: restarting in %u ms", c->index, delay);
-	ev_timer_stop(m->loop, &c->restart);
-	ev_timer_set(&c->restart, delay / 1000.0, 0.);
-	ev_timer_start(m->loop, &c->restart);
-}
 
 /* --- listeners ---------------------------------------------------------- */
 
@@ -194,253 +146,29 @@ master_listen_close(struct master *m)
 	}
 }
 
-/* --- workers ------------------------------------------------------------ */
-
-static void
-master_worker_dispatch(struct master *m, struct master_child *w,
-    struct ipc_msg *msg)
-{
-	struct ipc_reply rep;
-	int r;
-
-	switch (msg->hdr.type) {
-	case IPC_HELLO:
-		if ((r = ipc_hello_check(msg, IPC_ROLE_WORKER)) < 0) {
-			log_warnx("worker %u (pid %ld): bad hello: %s; killing "
-			    "it", w->index, (long)w->pid, strerror(-r));
-			kill(w->pid, SIGKILL);
-		}
-		break;
-	case IPC_WORKER_CHANNEL_REPLY:
-		if (ipc_reply_decode(msg->payload, msg->hdr.len, &rep) < 0)
-			log_warnx("worker %u: malformed %s", w->index,
-			    ipc_type_name(msg->hdr.type));
-		else if (rep.status < 0)
-			log_warnx("worker %u refused its new keyd channel: %s",
-			    w->index, strerror(-rep.status));
-		break;
-	case IPC_WORKER_STATS_REPLY:
-	case IPC_WORKER_REKEY_REPLY:
-	case IPC_WORKER_CERT_REPLY:
-	case IPC_ERROR:
-		control_dispatch_worker(m, w, msg);
-		break;
-	default:
-		log_warnx("worker %u: unexpected %s", w->index,
-		    ipc_type_name(msg->hdr.type));
-		break;
-	}
-}
-
-/*
- * Read one message from a child's channel (a worker's or keyd's).  Returns
- * 1 with *out allocated (free it after ipc_msg_close_fds()), -EAGAIN when
- * there is nothing to take now, 0 when the child closed its end (a reset
- * is a child that died with our message unread), or a negative errno for a
- * message that breaks the protocol.  The message is 16 KiB, hence the heap.
- */
-int
-master_chan_recv(int fd, enum ipc_role peer, struct ipc_msg **out)
-{
-	const struct ipc_ends ends = { IPC_ROLE_MASTER, peer };
-	struct ipc_msg *msg;
-	int r;
-
-	*out = NULL;
-	if ((msg = malloc(sizeof(*msg))) == NULL) {
-		log_warnx("%s: out of memory", __func__);
-		return -EAGAIN;		/* level-triggered: we come back */
-	}
-	r = ipc_recv(fd, &ends, msg);
-	if (r == -ECONNRESET)
-		r = 0;
-	if (r <= 0) {
-		free(msg);
-		return r;
-	}
-	*out = msg;
-	return 1;
-}
-
-static void
-master_worker_read_cb(struct ev_loop *loop, ev_io *io, int revents)
-{
-	struct master *m = ev_userdata(loop);
-	struct master_child *w = container_of(io, struct master_child, io);
-	struct ipc_msg *msg;
-	int r;
-
-	if ((r = master_chan_recv(w->fd, IPC_ROLE_WORKER, &msg)) == -EAGAIN)
-		return;
-	if (r <= 0) {
-		/* without its channel a worker can be neither asked nor stopped */
-		if (r < 0)
-			log_warnx("worker %u (pid %ld): bad message: %s; "
-			    "killing it", w->index, (long)w->pid,
-			    strerror(-r));
-		ev_io_stop(loop, &w->io);
-		close(w->fd);
-		w->fd = -1;
-		if (w->pid > 0)
-			kill(w->pid, SIGKILL);
-		return;
-	}
-	master_worker_dispatch(m, w, msg);
-	ipc_msg_close_fds(msg);
-	free(msg);
-}
-
-static void
-master_worker_child_cb(struct ev_loop *loop, ev_child *ch, int revents)
-{
-	struct master *m = ev_userdata(loop);
-	struct master_child *w = container_of(ch, struct master_child, child);
-	int st = ch->rstatus;
-
-	ev_child_stop(loop, ch);
-	if (m->stopping && WIFEXITED(st) && WEXITSTATUS(st) == 0)
-		log_info("worker %u (pid %ld) exited", w->index,
-		    (long)ch->rpid);
-	else if (WIFEXITED(st))
-		log_warnx("worker %u (pid %ld) exited with status %d",
-		    w->index, (long)ch->rpid, WEXITSTATUS(st));
-	else
-		log_warnx("worker %u (pid %ld) killed by signal %d (%s)",
-		    w->index, (long)ch->rpid, WTERMSIG(st),
-		    strsignal(WTERMSIG(st)));
-	control_child_gone(m, w);
-	if (w->fd >= 0) {
-		ev_io_stop(loop, &w->io);
-		close(w->fd);
-		w->fd = -1;
-	}
-	w->pid = 0;
-	master_status_notify(m);
-	if (m->stopping) {
-		master_stop_check(m);
-		return;
-	}
-	master_child_backoff(w);
-}
-
-static void
-master_worker_restart_cb(struct ev_loop *loop, ev_timer *t, int revents)
-{
-	struct master *m = ev_userdata(loop);
-	struct master_child *w = container_of(t, struct master_child, restart);
-
-	if (m->stopping || w->pid > 0)
-		return;
-	w->restarts++;
-	master_worker_start(m, w);
-}
-
-/*
- * In the forked worker, before worker_main(): drop every descriptor and
- * watcher of the master.  Watchers are only stopped (no epoll_ctl happens
- * until a loop iteration, and the epoll set is shared with the parent), then
- * the default loop is destroyed, which frees SIGCHLD and the signal pipe.
- */
-static void
-master_child_cleanup(struct master *m, struct master_child *self)
-{
-	struct master_child *w;
-	unsigned i;
-
-	control_close_in_child(m);
-	master_keyd_close_in_child(m);
-	for (i = 0; i < m->cfg->workers; i++) {
-		w = &m->workers[i];
-		ev_io_stop(m->loop, &w->io);
-		ev_child_stop(m->loop, &w->child);
-		ev_timer_stop(m->loop, &w->restart);
-		if (w != self && w->fd >= 0)
-			close(w->fd);
-		w->fd = -1;
-	}
-	ev_signal_stop(m->loop, &m->sig_term);
-	ev_signal_stop(m->loop, &m->sig_int);
-	ev_signal_stop(m->loop, &m->sig_hup);
-	ev_timer_stop(m->loop, &m->drain);
-	ev_loop_destroy(m->loop);
-	m->loop = NULL;
-}
-
-static void
-master_worker_start(struct master *m, struct master_child *w)
-{
-	int mw[2] = { -1, -1 }, keyd_fd = -1, r;
-	unsigned i;
-	pid_t pid;
-
-	if ((r = ipc_socketpair(mw)) < 0) {
-		log_warnx("worker %u: socketpair: %s", w->index, strerror(-r));
-		goto fail;
-	}
-	if (fcntl(mw[0], F_SETFL, O_NONBLOCK) < 0) {
-		log_warn("worker %u: fcntl", w->index);
-		goto fail;
-	}
-	/* no ready keyd: the worker waits for IPC_WORKER_CHANNEL */
-	if (master_keyd_channel(m, w->index, &keyd_fd) < 0 && keyd_fd < 0)
-		goto fail;
-	if ((r = ipc_hello_send(mw[0], IPC_ROLE_MASTER)) < 0) {
-		log_warnx("worker %u: hello: %s", w->index, strerror(-r));
-		goto fail;
-	}
-	/* it inherits the config: every frontend's current certificate */
-	for (i = 0; i < m->cfg->nfrontends; i++)
-		w->cert_generation[i] = m->cfg->frontends[i].key_generation;
-	if ((pid = fork()) < 0) {
-		log_warn("worker %u: fork", w->index);
-		goto fail;
-	}
-	if (pid == 0) {
-		/* its own process group: a terminal's ^C is the master's */
-		setpgid(0, 0);
-		close(mw[0]);
-		master_child_cleanup(m, w);
-		worker_main(m->cfg, w->index, mw[1], keyd_fd);
-	}
-	close(mw[1]);
-	close(keyd_fd);
-	w->pid = pid;
-	w->fd = mw[0];
-	w->started = ev_now(m->loop);
-	ev_io_set(&w->io, w->fd, EV_READ);
-	ev_io_start(m->loop, &w->io);
-	ev_child_set(&w->child, pid, 0);
-	ev_child_start(m->loop, &w->child);
-	log_info("worker %u started (pid %ld)", w->index, (long)pid);
-	master_status_notify(m);
-	return;
-fail:
-	if (mw[0] >= 0)
-		close(mw[0]);
-	if (mw[1] >= 0)
-		close(mw[1]);
-	if (keyd_fd >= 0)
-		close(keyd_fd);
-	if (!m->running)
-		fatalx("worker %u: cannot start", w->index);
-	w->started = ev_now(m->loop);
-	master_child_backoff(w);
-}
-
 /* --- signals and shutdown ----------------------------------------------- */
 
-void
-master_stop_check(struct master *m)
+/*
+ * While stopping, after each loop iteration: once no worker runs, keyd is
+ * asked to stop; once it is gone too, the loop ends.
+ */
+static void
+master_stop_check_cb(struct ev_loop *loop, ev_prepare *p, int revents)
 {
-	if (!m->stopping || master_workers_running(m) > 0)
+	struct master *m = ev_userdata(loop);
+
+	if (child_workers_running(m) > 0)
 		return;
-	ev_timer_stop(m->loop, &m->drain);
+	ev_timer_stop(loop, &m->drain);
 	if (m->keyd.pid > 0) {
-		if (!ev_is_active(&m->keyd_kill))
+		if (!m->keyd_stop_sent) {
+			m->keyd_stop_sent = 1;
 			master_keyd_stop(m);
+		}
 		return;
 	}
-	ev_break(m->loop, EVBREAK_ALL);
+	ev_prepare_stop(loop, p);
+	ev_break(loop, EVBREAK_ALL);
 }
 
 static void
@@ -449,8 +177,7 @@ master_kill_workers(struct master *m)
 	unsigned i;
 
 	for (i = 0; i < m->cfg->workers; i++)
-		if (m->workers[i].pid > 0)
-			kill(m->workers[i].pid, SIGKILL);
+		child_kill(&m->workers[i], SIGKILL);
 }
 
 static void
@@ -459,16 +186,14 @@ master_drain_cb(struct ev_loop *loop, ev_timer *t, int revents)
 	struct master *m = ev_userdata(loop);
 
 	log_warnx("drain timeout (%u ms): killing %u workers",
-	    m->cfg->drain_timeout_ms, master_workers_running(m));
+	    m->cfg->drain_timeout_ms, child_workers_running(m));
 	master_kill_workers(m);
 }
 
 static void
 master_shutdown(struct master *m, const char *why)
 {
-	struct master_child *w;
 	unsigned i;
-	int r;
 
 	if (m->stopping) {
 		log_warnx("%s again: killing the workers now", why);
@@ -478,27 +203,17 @@ master_shutdown(struct master *m, const char *why)
 	m->stopping = 1;
 	sd_notify(0, "STOPPING=1");
 	log_info("%s: stopping; %u workers drain for up to %u ms", why,
-	    master_workers_running(m), m->cfg->drain_timeout_ms);
+	    child_workers_running(m), m->cfg->drain_timeout_ms);
 	/* new connections would queue where nobody accepts them any more */
 	master_listen_close(m);
-	control_close(m);
+	control_close(m->control);
 	ev_timer_stop(m->loop, &m->keyd.restart);
-	for (i = 0; i < m->cfg->workers; i++) {
-		w = &m->workers[i];
-		ev_timer_stop(m->loop, &w->restart);
-		if (w->pid <= 0)
-			continue;
-		if (w->fd < 0 || (r = ipc_send(w->fd, IPC_WORKER_STOP,
-		    master_next_id(m), NULL, 0, NULL, 0)) < 0) {
-			log_warnx("worker %u (pid %ld): cannot ask it to stop; "
-			    "killing it", w->index, (long)w->pid);
-			kill(w->pid, SIGKILL);
-		}
-	}
-	master_status_notify(m);
+	for (i = 0; i < m->cfg->workers; i++)
+		master_worker_stop(&m->workers[i]);
+	child_status_notify(m);
 	ev_timer_set(&m->drain, m->cfg->drain_timeout_ms / 1000.0, 0.);
 	ev_timer_start(m->loop, &m->drain);
-	master_stop_check(m);
+	ev_prepare_start(m->loop, &m->stop_check);
 }
 
 static void
@@ -515,7 +230,7 @@ master_signal_cb(struct ev_loop *loop, ev_signal *s, int revents)
 		break;
 	case SIGHUP:
 		log_info("SIGHUP: reloading certificates and keys");
-		control_reload(m, NULL);
+		reload_start(m, NULL);
 		break;
 	}
 }
@@ -526,7 +241,6 @@ int
 master_main(struct config *cfg)
 {
 	struct master *m;
-	struct master_child *w;
 	char err[1024];
 	unsigned i;
 	int r;
@@ -540,21 +254,23 @@ master_main(struct config *cfg)
 		fatal("%s: calloc", __func__);
 	m->magic = MASTER_MAGIC;
 	m->cfg = cfg;
-	m->control_fd = -1;
-	m->keyd.fd = -1;
 
 	signal(SIGPIPE, SIG_IGN);
 	if ((m->loop = ev_default_loop(EVFLAG_NOENV | EVBACKEND_EPOLL)) == NULL)
 		fatalx("cannot create the event loop (epoll)");
 	ev_set_userdata(m->loop, m);
 	m->started = ev_now(m->loop);
+	req_table_init(&m->reqs, m->loop);
+	master_keyd_init(m);
+	master_worker_init(m);
 
 	if ((r = privdrop_prepare_chroot(cfg->chroot_dir)) < 0)
 		fatalx("chroot directory %s: %s (it must be an empty directory "
 		    "owned by root, not writable by others)", cfg->chroot_dir,
 		    strerror(-r));
 	master_listen(m);
-	if ((r = control_open(m)) < 0)
+	if ((r = control_open(&m->control, m->loop, cfg->control,
+	    control_cmd_run, m)) < 0)
 		fatalx("control socket %s: %s", cfg->control, strerror(-r));
 
 	ev_signal_init(&m->sig_term, master_signal_cb, SIGTERM);
@@ -564,35 +280,24 @@ master_main(struct config *cfg)
 	ev_signal_start(m->loop, &m->sig_int);
 	ev_signal_start(m->loop, &m->sig_hup);
 	ev_init(&m->drain, master_drain_cb);
+	ev_prepare_init(&m->stop_check, master_stop_check_cb);
 
 	if (master_keyd_start(m, err, sizeof(err)) < 0) {
-		control_close(m);
+		control_close(m->control);
 		fatalx("%s", err);
 	}
-
-	for (i = 0; i < cfg->workers; i++) {
-		w = &m->workers[i];
-		w->m = m;
-		w->what = "worker";
-		w->index = i;
-		w->fd = -1;
-		w->backoff_ms = MASTER_BACKOFF_MIN_MS;
-		ev_init(&w->io, master_worker_read_cb);
-		ev_init(&w->child, master_worker_child_cb);
-		ev_init(&w->restart, master_worker_restart_cb);
-	}
 	for (i = 0; i < cfg->workers; i++)
-		master_worker_start(m, &m->workers[i]);
+		master_worker_start(&m->workers[i]);
 
 	m->running = 1;
 	sd_notifyf(0, "READY=1\nMAINPID=%ld", (long)getpid());
-	master_status_notify(m);
+	child_status_notify(m);
 	log_info("moatd %s ready: %u frontends, %u workers, control %s",
 	    MOAT_VERSION, cfg->nfrontends, cfg->workers, cfg->control);
 
 	ev_run(m->loop, 0);
 
-	control_close(m);
+	control_close(m->control);
 	log_info("moatd stopped");
 	r = m->exit_code;
 	m->magic = 0;

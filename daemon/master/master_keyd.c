@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: GPL-2.0-or-later */
 /*
  * master_keyd.c -- start moat-keyd, hand it the keys and the workers'
  * channels, and read what it says.
@@ -12,10 +13,11 @@
  * read in the loop; each worker gets its own channel (IPC_CHANNEL_ADD).
  *
  * Each frontend's key lives in slot IPC_KEY_SLOT(index, key_generation).  A
- * certificate rotation (control.c) sends the next generation's key into the
- * other slot from the loop and takes keyd's answer asynchronously, in
- * master_keyd_dispatch(); a keyd that starts later gets each frontend's
- * current key in its current slot only.
+ * certificate rotation (reload.c) sends the next generation's key into the
+ * other slot from the loop, with master_keyd_load_send(), and keyd's answer
+ * reaches it through the pending requests (req.c) that
+ * master_dispatch_keyd() hands every answer to; a keyd that starts later
+ * gets each frontend's current key in its current slot only.
  *
  * A keyd that fails to start at boot stops moatd with keyd's reason.  Later,
  * a failed restart kills that keyd, and its death schedules the next attempt
@@ -29,25 +31,30 @@
 
 #include <errno.h>
 #include <fcntl.h>
-#include <poll.h>
 #include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <time.h>
 #include <unistd.h>
 
 #include <ev.h>
 
+#include "child.h"
 #include "conf.h"
 #include "ipc.h"
 #include "log.h"
-#include "master.h"
+#include "master_keyd.h"
+#include "master_types.h"
+#include "req.h"
 
-#define KEYD_CONTROL_FD	3
+#define MASTER_KEYD_FD	3	/* keyd's channel, as keyd is told */
+
+static const struct ipc_ends master_keyd_ends = {
+	IPC_ROLE_MASTER, IPC_ROLE_KEYD
+};
 
 static const char *
-keyd_log_level(enum log_level level)
+master_keyd_log_level(enum log_level level)
 {
 	switch (level) {
 	case LOG_LEVEL_ERROR:	return "error";
@@ -58,34 +65,23 @@ keyd_log_level(enum log_level level)
 	}
 }
 
-static const struct ipc_ends keyd_ends = { IPC_ROLE_MASTER, IPC_ROLE_KEYD };
-
 /* Runs in the forked child: make fd 3 the channel, close the rest, exec. */
 static __dead void
-keyd_exec(const struct config *cfg, int fd)
+master_keyd_exec(const struct master_child *k, int fd)
 {
+	const struct config *cfg = k->m->cfg;
 	char threads[16], delay[16];
 	const char *argv[16];
-	sigset_t none;
-	int n = 0, sig;
+	int n = 0;
 
-	/* libev's handlers and the master's mask are not keyd's business */
-	sigemptyset(&none);
-	sigprocmask(SIG_SETMASK, &none, NULL);
-	for (sig = 1; sig < NSIG; sig++)
-		if (sig != SIGKILL && sig != SIGSTOP)
-			signal(sig, SIG_DFL);
-	/* its own process group: a terminal's ^C is for the master to handle */
-	setpgid(0, 0);
-
-	if (fd == KEYD_CONTROL_FD) {
+	if (fd == MASTER_KEYD_FD) {
 		if (fcntl(fd, F_SETFD, 0) < 0)
 			fatal("%s: fcntl", __func__);
-	} else if (dup2(fd, KEYD_CONTROL_FD) < 0) {
+	} else if (dup2(fd, MASTER_KEYD_FD) < 0) {
 		fatal("%s: dup2", __func__);
 	}
-	if (close_range(KEYD_CONTROL_FD + 1, ~0u, 0) < 0) {
-		for (n = KEYD_CONTROL_FD + 1; n < 65536; n++)
+	if (close_range(MASTER_KEYD_FD + 1, ~0u, 0) < 0) {
+		for (n = MASTER_KEYD_FD + 1; n < 65536; n++)
 			close(n);
 	}
 
@@ -106,15 +102,13 @@ keyd_exec(const struct config *cfg, int fd)
 		argv[n++] = delay;
 	}
 	argv[n++] = "--log-level";
-	argv[n++] = keyd_log_level(cfg->log_level);
+	argv[n++] = master_keyd_log_level(cfg->log_level);
 	argv[n] = NULL;
-	execv(cfg->keyd_path, (char *const *)argv);
-	log_warn("keyd: cannot execute %s", cfg->keyd_path);
-	_exit(127);
+	child_exec(k, cfg->keyd_path, argv);
 }
 
 static int
-keyd_open_ro(const char *path)
+master_keyd_open_ro(const char *path)
 {
 	int fd;
 
@@ -153,12 +147,12 @@ master_keyd_load_send(struct master *m, const struct frontend *fe,
 	snprintf(kl.cert_path, sizeof(kl.cert_path), "%s", fe->cert);
 	if (fe->allow_rsa_kx)
 		kl.flags |= IPC_KEY_F_ALLOW_DECRYPT;
-	if ((fds[0] = keyd_open_ro(fe->key)) < 0) {
+	if ((fds[0] = master_keyd_open_ro(fe->key)) < 0) {
 		r = fds[0];
 		snprintf(err, errlen, "%s: %s", fe->key, strerror(-r));
 		goto out;
 	}
-	if ((fds[1] = keyd_open_ro(fe->cert)) < 0) {
+	if ((fds[1] = master_keyd_open_ro(fe->cert)) < 0) {
 		r = fds[1];
 		snprintf(err, errlen, "%s: %s", fe->cert, strerror(-r));
 		goto out;
@@ -166,7 +160,7 @@ master_keyd_load_send(struct master *m, const struct frontend *fe,
 	if (fe->key_passphrase_file[0] != '\0') {
 		kl.flags |= IPC_KEY_F_HAS_PASS;
 		nfds = 3;
-		if ((fds[2] = keyd_open_ro(fe->key_passphrase_file)) < 0) {
+		if ((fds[2] = master_keyd_open_ro(fe->key_passphrase_file)) < 0) {
 			r = fds[2];
 			snprintf(err, errlen, "%s: %s", fe->key_passphrase_file,
 			    strerror(-r));
@@ -197,7 +191,7 @@ out:
  * current generation, and wait for its word (synchronous, see the top).
  */
 static int
-keyd_load_key(struct master *m, const struct frontend *fe, int64_t deadline,
+master_keyd_load_key(struct master *m, const struct frontend *fe, int64_t deadline,
     char *err, size_t errlen)
 {
 	struct ipc_key_loaded kr;
@@ -208,7 +202,7 @@ keyd_load_key(struct master *m, const struct frontend *fe, int64_t deadline,
 	int r;
 
 	slot = IPC_KEY_SLOT(fe->index, fe->key_generation);
-	id = master_next_id(m);
+	id = req_next_id(&m->reqs);
 	if ((r = master_keyd_load_send(m, fe, slot, id, NULL, why,
 	    sizeof(why))) < 0) {
 		snprintf(err, errlen, "frontend %s: %s", fe->name, why);
@@ -219,7 +213,7 @@ keyd_load_key(struct master *m, const struct frontend *fe, int64_t deadline,
 		snprintf(err, errlen, "frontend %s: %s", fe->name, strerror(-r));
 		goto out;
 	}
-	if ((r = ipc_recv_wait(m->keyd.fd, &keyd_ends, msg, deadline)) <= 0) {
+	if ((r = ipc_recv_wait(m->keyd.fd, &master_keyd_ends, msg, deadline)) <= 0) {
 		if (r == 0)
 			r = -EPIPE;
 		snprintf(err, errlen, "frontend %s: %s: keyd did not answer: "
@@ -268,14 +262,14 @@ out:
 }
 
 static int
-keyd_hello_wait(struct master *m, int64_t deadline, char *err, size_t errlen)
+master_keyd_hello_wait(struct master *m, int64_t deadline, char *err, size_t errlen)
 {
 	struct ipc_msg *msg;
 	int r;
 
 	if ((msg = malloc(sizeof(*msg))) == NULL)
 		return -ENOMEM;
-	if ((r = ipc_recv_wait(m->keyd.fd, &keyd_ends, msg, deadline)) <= 0) {
+	if ((r = ipc_recv_wait(m->keyd.fd, &master_keyd_ends, msg, deadline)) <= 0) {
 		snprintf(err, errlen, "keyd %s (pid %ld) did not start: %s",
 		    m->cfg->keyd_path, (long)m->keyd.pid, r == 0 ?
 		    "it exited (its log says why)" : strerror(-r));
@@ -299,7 +293,7 @@ out:
 
 /* Give every running worker a channel to this keyd generation. */
 static void
-keyd_channels_refresh(struct master *m)
+master_keyd_channels_refresh(struct master *m)
 {
 	struct master_child *w;
 	unsigned i;
@@ -314,8 +308,8 @@ keyd_channels_refresh(struct master *m)
 				close(fd);
 			continue;
 		}
-		r = ipc_send(w->fd, IPC_WORKER_CHANNEL, master_next_id(m), NULL,
-		    0, &fd, 1);
+		r = ipc_send(w->fd, IPC_WORKER_CHANNEL, req_next_id(&m->reqs),
+		    NULL, 0, &fd, 1);
 		close(fd);
 		if (r < 0)
 			log_warnx("worker %u (pid %ld): cannot send its new keyd "
@@ -323,48 +317,16 @@ keyd_channels_refresh(struct master *m)
 	}
 }
 
+/*
+ * keyd's messages once it serves: worker channels it took, and answers to
+ * requests (stats, a reload's keys), which are the pending requests'.
+ */
 static void
-keyd_channel_lost(struct master *m)
+master_dispatch_keyd(struct master_child *k, struct ipc_msg *msg)
 {
-	if (m->keyd.fd >= 0) {
-		ev_io_stop(m->loop, &m->keyd.io);
-		close(m->keyd.fd);
-		m->keyd.fd = -1;
-	}
-	m->keyd.ready = 0;
-}
-
-static void
-keyd_read_cb(struct ev_loop *loop, ev_io *io, int revents)
-{
-	struct master *m = ev_userdata(loop);
-	struct ipc_msg *msg;
-	int r;
-
-	if ((r = master_chan_recv(m->keyd.fd, IPC_ROLE_KEYD, &msg)) == -EAGAIN)
-		return;
-	if (r <= 0) {
-		/* a keyd that closes or garbles its channel is no keyd */
-		if (r < 0)
-			log_warnx("keyd (pid %ld): bad message: %s; killing it",
-			    (long)m->keyd.pid, strerror(-r));
-		else if (!m->stopping)
-			log_warnx("keyd (pid %ld) closed its channel",
-			    (long)m->keyd.pid);
-		keyd_channel_lost(m);
-		if (m->keyd.pid > 0)
-			kill(m->keyd.pid, SIGKILL);
-		return;
-	}
-	master_keyd_dispatch(m, msg);
-	ipc_msg_close_fds(msg);
-	free(msg);
-}
-
-void
-master_keyd_dispatch(struct master *m, struct ipc_msg *msg)
-{
+	struct master *m = k->m;
 	struct ipc_reply rep;
+	struct ipc_error ie;
 
 	switch (msg->hdr.type) {
 	case IPC_CHANNEL_ADD_REPLY:
@@ -377,7 +339,14 @@ master_keyd_dispatch(struct master *m, struct ipc_msg *msg)
 	case IPC_KEYD_STATS_REPLY:
 	case IPC_KEY_LOAD_REPLY:
 	case IPC_ERROR:
-		control_dispatch_keyd(m, msg);
+		if (req_answer(&m->reqs, k, msg))
+			break;
+		if (msg->hdr.type == IPC_KEY_LOAD_REPLY)
+			log_debug("%s: KEY_LOAD_REPLY for no reload in progress",
+			    __func__);
+		else if (msg->hdr.type == IPC_ERROR &&
+		    ipc_error_decode(msg->payload, msg->hdr.len, &ie) == 0)
+			log_warnx("keyd: %s", ie.msg);
 		break;
 	case IPC_HELLO:
 		break;
@@ -387,58 +356,66 @@ master_keyd_dispatch(struct master *m, struct ipc_msg *msg)
 	}
 }
 
+/* keyd closed its channel: a keyd that does so is no keyd (child.c). */
 static void
-keyd_kill_cb(struct ev_loop *loop, ev_timer *t, int revents)
+master_keyd_closed(struct master_child *k)
+{
+	if (!k->m->stopping)
+		log_warnx("keyd (pid %ld) closed its channel", (long)k->pid);
+}
+
+static void
+master_keyd_exited(struct master_child *k, int st)
+{
+	struct master *m = k->m;
+
+	if (m->stopping)
+		log_info("keyd (pid %ld) stopped (%s %d)", (long)k->pid,
+		    WIFEXITED(st) ? "status" : "signal",
+		    WIFEXITED(st) ? WEXITSTATUS(st) : WTERMSIG(st));
+	else if (WIFEXITED(st))
+		log_warnx("keyd (pid %ld) exited with status %d",
+		    (long)k->pid, WEXITSTATUS(st));
+	else
+		log_warnx("keyd (pid %ld) killed by signal %d (%s)",
+		    (long)k->pid, WTERMSIG(st), strsignal(WTERMSIG(st)));
+	ev_timer_stop(m->loop, &m->keyd_kill);
+}
+
+static void
+master_keyd_kill_cb(struct ev_loop *loop, ev_timer *t, int revents)
 {
 	struct master *m = ev_userdata(loop);
 
 	if (m->keyd.pid > 0) {
 		log_warnx("keyd (pid %ld) did not stop; killing it",
 		    (long)m->keyd.pid);
-		kill(m->keyd.pid, SIGKILL);
+		child_kill(&m->keyd, SIGKILL);
 	}
 }
 
+/* The backoff ran out (child.c): start keyd again. */
 static void
-keyd_child_cb(struct ev_loop *loop, ev_child *ch, int revents)
+master_keyd_restart(struct master_child *k)
 {
-	struct master *m = ev_userdata(loop);
-	int st = ch->rstatus;
-
-	ev_child_stop(loop, ch);
-	if (m->stopping)
-		log_info("keyd (pid %ld) stopped (%s %d)", (long)ch->rpid,
-		    WIFEXITED(st) ? "status" : "signal",
-		    WIFEXITED(st) ? WEXITSTATUS(st) : WTERMSIG(st));
-	else if (WIFEXITED(st))
-		log_warnx("keyd (pid %ld) exited with status %d",
-		    (long)ch->rpid, WEXITSTATUS(st));
-	else
-		log_warnx("keyd (pid %ld) killed by signal %d (%s)",
-		    (long)ch->rpid, WTERMSIG(st), strsignal(WTERMSIG(st)));
-	control_child_gone(m, &m->keyd);
-	keyd_channel_lost(m);
-	m->keyd.pid = 0;
-	ev_timer_stop(loop, &m->keyd_kill);
-	master_status_notify(m);
-	if (m->stopping) {
-		master_stop_check(m);
-		return;
-	}
-	master_child_backoff(&m->keyd);
-}
-
-static void
-keyd_restart_cb(struct ev_loop *loop, ev_timer *t, int revents)
-{
-	struct master *m = ev_userdata(loop);
 	char err[512];
 
-	if (m->stopping || m->keyd.pid > 0)
-		return;
-	m->keyd.restarts++;
-	if (master_keyd_start(m, err, sizeof(err)) < 0)
+	if (master_keyd_start(k->m, err, sizeof(err)) < 0)
 		log_warnx("keyd restart failed: %s", err);
+}
+
+static const struct child_ops master_keyd_ops = {
+	master_keyd_restart,
+	master_dispatch_keyd,
+	master_keyd_closed,
+	master_keyd_exited,
+};
+
+void
+master_keyd_init(struct master *m)
+{
+	child_init(&m->keyd, m, &master_keyd_ops, IPC_ROLE_KEYD, 0, "keyd");
+	ev_init(&m->keyd_kill, master_keyd_kill_cb);
 }
 
 /*
@@ -456,16 +433,6 @@ master_keyd_start(struct master *m, char *err, size_t errlen)
 	pid_t pid;
 	int r;
 
-	if (k->m == NULL) {
-		k->m = m;
-		k->what = "keyd";
-		k->fd = -1;
-		k->backoff_ms = MASTER_BACKOFF_MIN_MS;
-		ev_init(&k->io, keyd_read_cb);
-		ev_init(&k->child, keyd_child_cb);
-		ev_init(&k->restart, keyd_restart_cb);
-		ev_init(&m->keyd_kill, keyd_kill_cb);
-	}
 	if (access(cfg->keyd_path, X_OK) < 0) {
 		r = -errno;
 		snprintf(err, errlen, "keyd %s: %s", cfg->keyd_path,
@@ -485,7 +452,7 @@ master_keyd_start(struct master *m, char *err, size_t errlen)
 	}
 	if (pid == 0) {
 		close(sv[0]);
-		keyd_exec(cfg, sv[1]);
+		master_keyd_exec(k, sv[1]);
 	}
 	close(sv[1]);
 	if (fcntl(sv[0], F_SETFL, O_NONBLOCK) < 0) {
@@ -495,34 +462,28 @@ master_keyd_start(struct master *m, char *err, size_t errlen)
 		kill(pid, SIGKILL);
 		goto fail_reaped;
 	}
-	k->pid = pid;
-	k->fd = sv[0];
-	k->ready = 0;
-	k->started = ev_time();
-	ev_child_set(&k->child, pid, 0);
-	ev_child_start(m->loop, &k->child);
+	child_started(k, pid, sv[0], ev_time());
 	log_info("keyd %s started (pid %ld)", cfg->keyd_path, (long)pid);
 
 	deadline = ipc_now_ms() + MASTER_KEYD_START_MS;
-	if ((r = keyd_hello_wait(m, deadline, err, errlen)) < 0)
+	if ((r = master_keyd_hello_wait(m, deadline, err, errlen)) < 0)
 		goto fail;
 	for (i = 0; i < cfg->nfrontends; i++)
-		if ((r = keyd_load_key(m, &cfg->frontends[i], deadline, err,
-		    errlen)) < 0)
+		if ((r = master_keyd_load_key(m, &cfg->frontends[i], deadline,
+		    err, errlen)) < 0)
 			goto fail;
 
 	m->keyd_generation++;
 	k->ready = 1;
-	ev_io_set(&k->io, k->fd, EV_READ);
-	ev_io_start(m->loop, &k->io);
+	child_watch(k);
 	log_info("keyd (pid %ld) serving %u keys, generation %u", (long)pid,
 	    cfg->nfrontends, m->keyd_generation);
-	keyd_channels_refresh(m);
-	master_status_notify(m);
+	master_keyd_channels_refresh(m);
+	child_status_notify(m);
 	return 0;
 
 fail:
-	keyd_channel_lost(m);
+	child_chan_close(k);
 	kill(pid, SIGKILL);
 	return r;
 fail_reaped:
@@ -535,10 +496,10 @@ void
 master_keyd_stop(struct master *m)
 {
 	ev_timer_stop(m->loop, &m->keyd.restart);
-	keyd_channel_lost(m);
+	child_chan_close(&m->keyd);
 	if (m->keyd.pid <= 0)
 		return;
-	kill(m->keyd.pid, SIGTERM);
+	child_kill(&m->keyd, SIGTERM);
 	ev_timer_set(&m->keyd_kill, MASTER_KEYD_STOP_S, 0.);
 	ev_timer_start(m->loop, &m->keyd_kill);
 }
@@ -569,7 +530,7 @@ master_keyd_channel(struct master *m, unsigned worker, int *worker_fd)
 	memset(&ch, 0, sizeof(ch));
 	ch.worker = worker;
 	ch.generation = m->keyd_generation;
-	r = ipc_send(m->keyd.fd, IPC_CHANNEL_ADD, master_next_id(m), &ch,
+	r = ipc_send(m->keyd.fd, IPC_CHANNEL_ADD, req_next_id(&m->reqs), &ch,
 	    sizeof(ch), &sv[1], 1);
 	close(sv[1]);
 	if (r < 0) {
@@ -578,18 +539,4 @@ master_keyd_channel(struct master *m, unsigned worker, int *worker_fd)
 		return r;
 	}
 	return 0;
-}
-
-/* In a freshly forked worker: keyd's channel is not the worker's to hold. */
-void
-master_keyd_close_in_child(struct master *m)
-{
-	if (m->keyd.fd >= 0) {
-		ev_io_stop(m->loop, &m->keyd.io);
-		close(m->keyd.fd);
-		m->keyd.fd = -1;
-	}
-	ev_child_stop(m->loop, &m->keyd.child);
-	ev_timer_stop(m->loop, &m->keyd.restart);
-	ev_timer_stop(m->loop, &m->keyd_kill);
 }

@@ -1,0 +1,784 @@
+/* SPDX-License-Identifier: GPL-2.0-or-later */
+/*
+ * control_cmd.c -- the commands moatctl sends, as a table {name,
+ * arguments, handler}, and what status, stats and rekey answer
+ * (moatctl(8) documents the output; its words and JSON fields are a
+ * contract).  reload is reload.c's.
+ *
+ * A command line is at most four words: the command, then what its table
+ * entry accepts (nothing, "--json", or one word).  Anything else is an
+ * unknown command, whose answer lists the table.  A line of the answer
+ * that starts with "error: " is a failure.
+ *
+ * stats and rekey ask every running worker (stats: and keyd) over its
+ * channel, as one request (req.c) with MASTER_REQ_TIMEOUT_S: a child that
+ * does not answer in time, or exits first, is reported as such, never
+ * guessed.  The client may go away meanwhile; the request still ends, and
+ * its answer goes nowhere.
+ */
+#include "config.h"
+
+#include <sys/types.h>
+
+#include <errno.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+#include <ev.h>
+
+#include "answer.h"
+#include "conf.h"
+#include "control.h"		/* ipc/control.h: the protocol */
+#include "control_cmd.h"
+#include "control_sock.h"
+#include "ipc.h"
+#include "log.h"
+#include "master_types.h"
+#include "reload.h"
+#include "req.h"
+#include "util.h"
+
+#define CONTROL_CMD_WORDS	4	/* the command and its arguments */
+
+/* What one worker answered to a stats or rekey request. */
+struct control_cmd_worker {
+	pid_t			pid;		/* 0: not asked (not running) */
+	int			answered;	/* or will not: see status */
+	int			status;		/* < 0: IPC_ERROR or gone */
+	char			error[IPC_ERRMSG_MAX];
+	uint32_t		asked;		/* rekey: connections asked */
+	struct ipc_worker_stats	stats;
+};
+
+enum control_cmd_kind {
+	CONTROL_CMD_STATS,
+	CONTROL_CMD_REKEY,
+};
+
+/* A stats or rekey command waiting for the workers (stats: and keyd). */
+struct control_cmd_req {
+	struct req		req;
+	struct master		*m;
+	enum control_cmd_kind	kind;
+	struct control_client	*client;	/* NULL once it went away */
+	int			json;
+	char			frontend[IPC_NAME_MAX];	/* rekey: "" = all */
+	unsigned		nworkers;
+	struct control_cmd_worker w[MASTER_MAX_WORKERS];
+	int			keyd_answered;
+	int			keyd_status;
+	char			keyd_error[IPC_ERRMSG_MAX];
+	struct ipc_keyd_stats	keyd;
+};
+
+static void
+control_cmd_uptime(char *buf, size_t size, double secs)
+{
+	unsigned long s = secs > 0 ? (unsigned long)secs : 0;
+
+	if (s >= 86400)
+		snprintf(buf, size, "%lud%02luh%02lum%02lus", s / 86400,
+		    s % 86400 / 3600, s % 3600 / 60, s % 60);
+	else if (s >= 3600)
+		snprintf(buf, size, "%luh%02lum%02lus", s / 3600,
+		    s % 3600 / 60, s % 60);
+	else if (s >= 60)
+		snprintf(buf, size, "%lum%02lus", s / 60, s % 60);
+	else
+		snprintf(buf, size, "%lus", s);
+}
+
+/* --- status ------------------------------------------------------------- */
+
+static void
+control_cmd_status_answer(struct answer *a, struct master *m, int json)
+{
+	const struct config *cfg = m->cfg;
+	const struct frontend *fe;
+	const struct master_child *w;
+	ev_tstamp now = ev_now(m->loop);
+	char up[32];
+	unsigned i, j;
+
+	if (json) {
+		answer_printf(a, "{\"version\":\"%s\",\"pid\":%ld,"
+		    "\"uptime_s\":%.0f,\"stopping\":%s,\"workers\":[",
+		    MOAT_VERSION, (long)getpid(), now - m->started,
+		    m->stopping ? "true" : "false");
+		for (i = 0; i < cfg->workers; i++) {
+			w = &m->workers[i];
+			answer_printf(a, "%s{\"index\":%u,\"pid\":%ld,"
+			    "\"running\":%s,\"uptime_s\":%.0f,\"restarts\":%u}",
+			    i ? "," : "", i, (long)w->pid,
+			    w->pid > 0 ? "true" : "false",
+			    w->pid > 0 ? now - w->started : 0.0, w->restarts);
+		}
+		answer_printf(a, "],\"keyd\":{\"pid\":%ld,\"running\":%s,"
+		    "\"ready\":%s,\"uptime_s\":%.0f,\"restarts\":%u,"
+		    "\"generation\":%u},\"frontends\":[", (long)m->keyd.pid,
+		    m->keyd.pid > 0 ? "true" : "false",
+		    m->keyd.ready ? "true" : "false",
+		    m->keyd.pid > 0 ? now - m->keyd.started : 0.0,
+		    m->keyd.restarts, m->keyd_generation);
+		for (i = 0; i < cfg->nfrontends; i++) {
+			fe = &cfg->frontends[i];
+			answer_printf(a, "%s{\"name\":", i ? "," : "");
+			answer_json_str(a, fe->name);
+			answer_printf(a, ",\"listen\":[");
+			for (j = 0; j < fe->nlisten; j++) {
+				answer_printf(a, "%s", j ? "," : "");
+				answer_json_str(a, fe->listen[j].text);
+			}
+			answer_printf(a, "],\"backend\":");
+			answer_json_str(a, fe->backend.text);
+			answer_printf(a, ",\"cert\":");
+			answer_json_str(a, fe->cert);
+			answer_printf(a, ",\"key_generation\":%u}",
+			    fe->key_generation);
+		}
+		answer_printf(a, "]}\n");
+		return;
+	}
+
+	control_cmd_uptime(up, sizeof(up), now - m->started);
+	answer_printf(a, "moatd %s, pid %ld, up %s%s\n", MOAT_VERSION,
+	    (long)getpid(), up, m->stopping ? ", stopping" : "");
+	answer_printf(a, "workers: %u\n", cfg->workers);
+	for (i = 0; i < cfg->workers; i++) {
+		w = &m->workers[i];
+		if (w->pid > 0) {
+			control_cmd_uptime(up, sizeof(up), now - w->started);
+			answer_printf(a, "  worker %u: pid %ld, up %s, "
+			    "restarts %u\n", i, (long)w->pid, up, w->restarts);
+		} else {
+			answer_printf(a, "  worker %u: not running, restarts "
+			    "%u\n", i, w->restarts);
+		}
+	}
+	if (m->keyd.pid > 0) {
+		control_cmd_uptime(up, sizeof(up), now - m->keyd.started);
+		answer_printf(a, "keyd: pid %ld, up %s, restarts %u, "
+		    "generation %u%s\n", (long)m->keyd.pid, up,
+		    m->keyd.restarts, m->keyd_generation,
+		    m->keyd.ready ? "" : ", starting");
+	} else {
+		answer_printf(a, "keyd: not running, restarts %u\n",
+		    m->keyd.restarts);
+	}
+	answer_printf(a, "frontends: %u\n", cfg->nfrontends);
+	for (i = 0; i < cfg->nfrontends; i++) {
+		fe = &cfg->frontends[i];
+		answer_printf(a, "  %s: listen ", fe->name);
+		for (j = 0; j < fe->nlisten; j++)
+			answer_printf(a, "%s%s", j ? ", " : "",
+			    fe->listen[j].text);
+		answer_printf(a, "; backend %s; certificate generation %u\n",
+		    fe->backend.text, fe->key_generation);
+	}
+}
+
+/* --- stats -------------------------------------------------------------- */
+
+/* The worker counters, in ipc_worker_stats order; names are the contract. */
+#define WSTAT(f)	{ #f, offsetof(struct ipc_worker_stats, f) }
+static const struct {
+	const char	*name;
+	size_t		off;
+} control_cmd_wstats[] = {
+	WSTAT(conns_open),
+	WSTAT(conns_total),
+	WSTAT(conns_refused_limit),
+	WSTAT(handshakes_ok_tls12),
+	WSTAT(handshakes_ok_tls13),
+	WSTAT(handshakes_failed),
+	WSTAT(bytes_client_to_backend),
+	WSTAT(bytes_backend_to_client),
+	WSTAT(backend_errors),
+	WSTAT(keyd_requests),
+	WSTAT(keyd_failures),
+	WSTAT(renegotiations_requested),
+	WSTAT(renegotiations_completed),
+	WSTAT(renegotiations_refused),
+	WSTAT(renegotiations_ignored),
+	WSTAT(key_updates),
+	WSTAT(client_renegotiations_refused),
+	WSTAT(client_renegotiations_allowed),
+};
+#define NWSTATS	nitems(control_cmd_wstats)
+
+static uint64_t
+control_cmd_wstat(const struct ipc_worker_stats *s, size_t i)
+{
+	uint64_t v;
+
+	memcpy(&v, (const char *)s + control_cmd_wstats[i].off, sizeof(v));
+	return v;
+}
+
+static double
+control_cmd_avg_ms(uint64_t total_us, uint64_t n)
+{
+	return n > 0 ? (double)total_us / (double)n / 1000.0 : 0.0;
+}
+
+/* One "name value" line of text, or one "name":value member of JSON. */
+static void
+control_cmd_kv(struct answer *a, int json, int *first, const char *name,
+    uint64_t v)
+{
+	if (json)
+		answer_printf(a, "%s\"%s\":%llu", *first ? "" : ",", name,
+		    (unsigned long long)v);
+	else
+		answer_printf(a, "%-32s %llu\n", name, (unsigned long long)v);
+	*first = 0;
+}
+
+static void
+control_cmd_kv_ms(struct answer *a, int json, int *first,
+    const char *name, double v)
+{
+	if (json)
+		answer_printf(a, "%s\"%s\":%.3f", *first ? "" : ",", name, v);
+	else
+		answer_printf(a, "%-32s %.3f\n", name, v);
+	*first = 0;
+}
+
+static void
+control_cmd_stats_answer(struct answer *a, const struct control_cmd_req *r)
+{
+	struct ipc_worker_stats tot;
+	const struct control_cmd_worker *w;
+	const struct ipc_keyd_stats *k = &r->keyd;
+	uint64_t v, t, signs;
+	unsigned i, answered = 0;
+	size_t j;
+	int json = r->json, first = 1;
+
+	memset(&tot, 0, sizeof(tot));
+	for (i = 0; i < r->nworkers; i++) {
+		w = &r->w[i];
+		if (!w->answered || w->status < 0)
+			continue;
+		answered++;
+		for (j = 0; j < NWSTATS; j++) {
+			memcpy(&t, (char *)&tot + control_cmd_wstats[j].off,
+			    sizeof(t));
+			t += control_cmd_wstat(&w->stats, j);
+			memcpy((char *)&tot + control_cmd_wstats[j].off, &t,
+			    sizeof(t));
+		}
+		tot.keyd_latency_us_total += w->stats.keyd_latency_us_total;
+		if (w->stats.keyd_latency_us_max > tot.keyd_latency_us_max)
+			tot.keyd_latency_us_max = w->stats.keyd_latency_us_max;
+	}
+
+	if (json)
+		answer_printf(a, "{");
+	control_cmd_kv(a, json, &first, "workers", r->nworkers);
+	control_cmd_kv(a, json, &first, "workers_answered", answered);
+	for (j = 0; j < NWSTATS; j++) {
+		control_cmd_kv(a, json, &first, control_cmd_wstats[j].name,
+		    control_cmd_wstat(&tot, j));
+		if (strcmp(control_cmd_wstats[j].name, "keyd_failures") == 0) {
+			control_cmd_kv_ms(a, json, &first,
+			    "keyd_latency_avg_ms",
+			    control_cmd_avg_ms(tot.keyd_latency_us_total,
+			    tot.keyd_requests));
+			control_cmd_kv_ms(a, json, &first,
+			    "keyd_latency_max_ms",
+			    (double)tot.keyd_latency_us_max / 1000.0);
+		}
+	}
+
+	/* keyd's own view of the same traffic */
+	if (json)
+		answer_printf(a, ",\"keyd_answered\":%s",
+		    r->keyd_answered && r->keyd_status == 0 ? "true" : "false");
+	else
+		answer_printf(a, "%-32s %s\n", "keyd_answered",
+		    r->keyd_answered && r->keyd_status == 0 ? "yes" : "no");
+	if (r->keyd_answered && r->keyd_status == 0) {
+		signs = 0;
+		for (i = 0; i < IPC_STAT_NALGOS; i++)
+			signs += k->signs[i];
+		control_cmd_kv(a, json, &first, "keyd_served_requests",
+		    k->requests);
+		control_cmd_kv(a, json, &first, "keyd_signs", signs);
+		control_cmd_kv(a, json, &first, "keyd_signs_rsa_pkcs1",
+		    k->signs[IPC_STAT_RSA_PKCS1]);
+		control_cmd_kv(a, json, &first, "keyd_signs_rsa_pss",
+		    k->signs[IPC_STAT_RSA_PSS]);
+		control_cmd_kv(a, json, &first, "keyd_signs_ecdsa",
+		    k->signs[IPC_STAT_ECDSA]);
+		control_cmd_kv(a, json, &first, "keyd_signs_eddsa",
+		    k->signs[IPC_STAT_EDDSA]);
+		control_cmd_kv(a, json, &first, "keyd_decrypts", k->decrypts);
+		control_cmd_kv(a, json, &first, "keyd_refused", k->refused);
+		control_cmd_kv(a, json, &first, "keyd_errors", k->errors);
+		control_cmd_kv(a, json, &first, "keyd_rate_limited",
+		    k->rate_limited);
+		control_cmd_kv_ms(a, json, &first, "keyd_served_latency_avg_ms",
+		    control_cmd_avg_ms(k->latency_us_total,
+		    signs + k->decrypts));
+		control_cmd_kv_ms(a, json, &first, "keyd_served_latency_max_ms",
+		    (double)k->latency_us_max / 1000.0);
+		control_cmd_kv(a, json, &first, "keyd_channels", k->channels);
+		control_cmd_kv(a, json, &first, "keyd_queue_depth",
+		    k->queue_depth);
+		control_cmd_kv(a, json, &first, "keyd_threads", k->threads);
+		control_cmd_kv(a, json, &first, "keyd_keys", k->keys);
+	} else if (json) {
+		answer_printf(a, ",\"keyd_error\":");
+		answer_json_str(a, r->keyd_error);
+	} else {
+		answer_printf(a, "%-32s %s\n", "keyd_error", r->keyd_error);
+	}
+
+	if (json)
+		answer_printf(a, ",\"per_worker\":[");
+	for (i = 0; i < r->nworkers; i++) {
+		w = &r->w[i];
+		if (json) {
+			answer_printf(a, "%s{\"index\":%u,\"pid\":%ld,"
+			    "\"answered\":%s", i ? "," : "", i, (long)w->pid,
+			    w->answered && w->status == 0 ? "true" : "false");
+		} else {
+			answer_printf(a, "worker %u (pid %ld):", i,
+			    (long)w->pid);
+		}
+		if (!w->answered || w->status < 0) {
+			if (json) {
+				answer_printf(a, ",\"error\":");
+				answer_json_str(a, w->error);
+				answer_printf(a, "}");
+			} else {
+				answer_printf(a, " %s\n", w->error);
+			}
+			continue;
+		}
+		first = json ? 0 : 1;
+		for (j = 0; j < NWSTATS; j++) {
+			v = control_cmd_wstat(&w->stats, j);
+			if (json)
+				answer_printf(a, ",\"%s\":%llu",
+				    control_cmd_wstats[j].name,
+				    (unsigned long long)v);
+			else if (v != 0 || j < 6)
+				answer_printf(a, " %s %llu",
+				    control_cmd_wstats[j].name,
+				    (unsigned long long)v);
+		}
+		if (json)
+			answer_printf(a, ",\"keyd_latency_avg_ms\":%.3f,"
+			    "\"keyd_latency_max_ms\":%.3f}",
+			    control_cmd_avg_ms(w->stats.keyd_latency_us_total,
+			    w->stats.keyd_requests),
+			    (double)w->stats.keyd_latency_us_max / 1000.0);
+		else
+			answer_printf(a, "\n");
+	}
+	if (json)
+		answer_printf(a, "]}\n");
+}
+
+/* --- rekey -------------------------------------------------------------- */
+
+/* A worker's failure as stored ("error: ..."), without the prefix. */
+static const char *
+control_cmd_reason(const char *error)
+{
+	size_t n = strlen(CONTROL_ERROR_PREFIX);
+
+	return strncmp(error, CONTROL_ERROR_PREFIX, n) == 0 ? error + n : error;
+}
+
+/*
+ * "rekey: N connections asked to renegotiate", then one indented line per
+ * worker; a worker that could not do it is an "error: " line of its own.
+ */
+static void
+control_cmd_rekey_answer(struct answer *a, const struct control_cmd_req *r)
+{
+	const struct control_cmd_worker *w;
+	uint64_t asked = 0;
+	unsigned i, ok = 0, running = 0;
+
+	for (i = 0; i < r->nworkers; i++) {
+		w = &r->w[i];
+		if (w->pid == 0)
+			continue;
+		running++;
+		if (w->answered && w->status == 0) {
+			ok++;
+			asked += w->asked;
+		}
+	}
+	if (running == 0) {
+		answer_printf(a, CONTROL_ERROR_PREFIX "rekey failed: no "
+		    "worker is running\n");
+		return;
+	}
+	if (ok == 0)
+		answer_printf(a, CONTROL_ERROR_PREFIX "rekey failed: no "
+		    "worker did it\n");
+	else
+		answer_printf(a, "rekey: %llu connections asked to renegotiate "
+		    "(%s%s%s%u of %u workers)\n", (unsigned long long)asked,
+		    r->frontend[0] ? "frontend " : "", r->frontend,
+		    r->frontend[0] ? ", " : "", ok, running);
+	for (i = 0; i < r->nworkers; i++) {
+		w = &r->w[i];
+		if (w->pid == 0)
+			answer_printf(a, "  worker %u: not running\n", i);
+		else if (w->answered && w->status == 0)
+			answer_printf(a, "  worker %u (pid %ld): %u "
+			    "connections\n", i, (long)w->pid, w->asked);
+	}
+	for (i = 0; i < r->nworkers; i++) {
+		w = &r->w[i];
+		if (w->pid != 0 && !(w->answered && w->status == 0))
+			answer_printf(a, CONTROL_ERROR_PREFIX "worker %u "
+			    "(pid %ld): %s\n", i, (long)w->pid,
+			    control_cmd_reason(w->error));
+	}
+}
+
+/* --- requests to the children ------------------------------------------- */
+
+/* keyd's answer to IPC_KEYD_STATS. */
+static void
+control_cmd_keyd_answer(struct control_cmd_req *cr, struct ipc_msg *msg)
+{
+	struct ipc_error ie;
+
+	cr->keyd_answered = 1;
+	if (msg->hdr.type == IPC_KEYD_STATS_REPLY &&
+	    ipc_keyd_stats_decode(msg->payload, msg->hdr.len, &cr->keyd) == 0) {
+		cr->keyd_status = 0;
+	} else if (msg->hdr.type == IPC_ERROR &&
+	    ipc_error_decode(msg->payload, msg->hdr.len, &ie) == 0) {
+		cr->keyd_status = ie.code;
+		snprintf(cr->keyd_error, sizeof(cr->keyd_error),
+		    CONTROL_ERROR_PREFIX "%.240s", ie.msg);
+	} else {
+		cr->keyd_status = -EBADMSG;
+		snprintf(cr->keyd_error, sizeof(cr->keyd_error),
+		    "malformed answer");
+	}
+}
+
+/* A child's answer to IPC_WORKER_STATS, IPC_WORKER_REKEY, IPC_KEYD_STATS. */
+static void
+control_cmd_answer(struct req *rq, const struct req_peer *p,
+    struct ipc_msg *msg)
+{
+	struct control_cmd_req *cr = container_of(rq, struct control_cmd_req,
+	    req);
+	const struct master_child *c = p->child;
+	struct control_cmd_worker *rw;
+	struct ipc_reply rep;
+	struct ipc_error ie;
+	uint32_t asked;
+
+	if (c == &cr->m->keyd) {
+		control_cmd_keyd_answer(cr, msg);
+		return;
+	}
+	rw = &cr->w[c->index];
+	rw->answered = 1;
+	switch (msg->hdr.type) {
+	case IPC_WORKER_STATS_REPLY:
+		if (cr->kind != CONTROL_CMD_STATS ||
+		    ipc_worker_stats_decode(msg->payload, msg->hdr.len,
+		    &rw->stats) < 0)
+			goto bad;
+		rw->status = 0;
+		return;
+	case IPC_WORKER_REKEY_REPLY:
+		if (cr->kind != CONTROL_CMD_REKEY ||
+		    ipc_reply_decode(msg->payload, msg->hdr.len, &rep) < 0 ||
+		    (rep.status == 0 && rep.data_len != sizeof(asked)))
+			goto bad;
+		if (rep.status < 0) {
+			rw->status = rep.status;
+			snprintf(rw->error, sizeof(rw->error),
+			    CONTROL_ERROR_PREFIX "%.240s",
+			    strerror(-rep.status));
+			return;
+		}
+		memcpy(&asked, rep.data, sizeof(asked));
+		rw->asked = asked;
+		rw->status = 0;
+		return;
+	case IPC_ERROR:
+		if (ipc_error_decode(msg->payload, msg->hdr.len, &ie) < 0)
+			goto bad;
+		rw->status = ie.code;
+		snprintf(rw->error, sizeof(rw->error),
+		    CONTROL_ERROR_PREFIX "%.240s", ie.msg[0] != '\0' ? ie.msg :
+		    strerror(-ie.code));
+		return;
+	default:
+		goto bad;
+	}
+bad:
+	log_warnx("worker %u (pid %ld): malformed %s", c->index, (long)p->pid,
+	    ipc_type_name(msg->hdr.type));
+	rw->status = -EBADMSG;
+	snprintf(rw->error, sizeof(rw->error), "malformed answer");
+}
+
+/* A child that will not answer: the deadline passed, or it exited. */
+static void
+control_cmd_lost(struct req *rq, const struct req_peer *p, int error)
+{
+	struct control_cmd_req *cr = container_of(rq, struct control_cmd_req,
+	    req);
+	struct control_cmd_worker *rw;
+	char why[64];
+
+	if (error == -ETIMEDOUT)
+		snprintf(why, sizeof(why), "no answer within %.0f s",
+		    MASTER_REQ_TIMEOUT_S);
+	else
+		snprintf(why, sizeof(why), "exited before answering");
+	if (p->child == &cr->m->keyd) {
+		cr->keyd_answered = 1;
+		cr->keyd_status = error;
+		snprintf(cr->keyd_error, sizeof(cr->keyd_error), "%s", why);
+		return;
+	}
+	rw = &cr->w[p->child->index];
+	rw->answered = 1;
+	rw->status = error;
+	snprintf(rw->error, sizeof(rw->error), "%s", why);
+}
+
+static void
+control_cmd_done(struct req *rq)
+{
+	struct control_cmd_req *cr = container_of(rq, struct control_cmd_req,
+	    req);
+	struct control_client *c = cr->client;
+
+	if (c != NULL) {
+		if (cr->kind == CONTROL_CMD_STATS)
+			control_cmd_stats_answer(control_client_answer(c), cr);
+		else
+			control_cmd_rekey_answer(control_client_answer(c), cr);
+		control_client_done(c);
+	}
+	free(cr);
+}
+
+static const struct req_ops control_cmd_req_ops = {
+	control_cmd_answer,
+	control_cmd_lost,
+	control_cmd_done,
+};
+
+/* The client left before the answer: the request ends all the same. */
+static void
+control_cmd_client_gone(void *arg)
+{
+	struct control_cmd_req *cr = arg;
+
+	cr->client = NULL;
+}
+
+/* Ask every running worker (stats: and keyd); answer when all have. */
+static void
+control_cmd_ask(struct master *m, struct control_client *c,
+    enum control_cmd_kind kind, int json, const char *frontend)
+{
+	struct control_cmd_req *cr;
+	struct control_cmd_worker *rw;
+	struct master_child *w;
+	struct ipc_rekey rk;
+	unsigned i;
+	int e;
+
+	if ((cr = calloc(1, sizeof(*cr))) == NULL) {
+		answer_printf(control_client_answer(c), CONTROL_ERROR_PREFIX
+		    "out of memory\n");
+		control_client_done(c);
+		return;
+	}
+	req_init(&m->reqs, &cr->req, &control_cmd_req_ops);
+	cr->m = m;
+	cr->kind = kind;
+	cr->json = json;
+	cr->client = c;
+	cr->nworkers = m->cfg->workers;
+	snprintf(cr->frontend, sizeof(cr->frontend), "%s", frontend);
+	memset(&rk, 0, sizeof(rk));
+	snprintf(rk.frontend, sizeof(rk.frontend), "%s", frontend);
+
+	for (i = 0; i < cr->nworkers; i++) {
+		w = &m->workers[i];
+		rw = &cr->w[i];
+		snprintf(rw->error, sizeof(rw->error), "not running");
+		rw->status = -ESRCH;
+		if (w->pid <= 0 || w->fd < 0)
+			continue;
+		rw->pid = w->pid;
+		if (kind == CONTROL_CMD_STATS)
+			e = req_ask(&cr->req, w, IPC_WORKER_STATS, NULL, 0,
+			    NULL, 0);
+		else
+			e = req_ask(&cr->req, w, IPC_WORKER_REKEY, &rk,
+			    sizeof(rk), NULL, 0);
+		if (e < 0) {
+			rw->answered = 1;
+			snprintf(rw->error, sizeof(rw->error),
+			    "cannot ask it: %s", strerror(-e));
+		}
+	}
+	cr->keyd_status = -ESRCH;
+	snprintf(cr->keyd_error, sizeof(cr->keyd_error), "not running");
+	if (kind == CONTROL_CMD_STATS && m->keyd.ready && m->keyd.fd >= 0) {
+		if ((e = req_ask(&cr->req, &m->keyd, IPC_KEYD_STATS, NULL, 0,
+		    NULL, 0)) < 0) {
+			cr->keyd_answered = 1;
+			snprintf(cr->keyd_error, sizeof(cr->keyd_error),
+			    "cannot ask it: %s", strerror(-e));
+		}
+	}
+	control_client_on_gone(c, control_cmd_client_gone, cr);
+	req_start(&cr->req, MASTER_REQ_TIMEOUT_S);
+}
+
+/* --- the command table ---------------------------------------------------- */
+
+/* What a command accepts after its name, at most one word. */
+enum control_cmd_args {
+	CONTROL_ARGS_NONE,
+	CONTROL_ARGS_JSON,	/* optional "--json" */
+	CONTROL_ARGS_FRONTEND,	/* optional: a frontend's name */
+};
+
+static const char *const control_cmd_args_usage[] = {
+	[CONTROL_ARGS_NONE] = "",
+	[CONTROL_ARGS_JSON] = " [--json]",
+	[CONTROL_ARGS_FRONTEND] = " [FRONTEND]",
+};
+
+/* Each answers, now or later, with control_client_done(c). */
+static void
+control_cmd_status(struct master *m, struct control_client *c,
+    const char *arg)
+{
+	control_cmd_status_answer(control_client_answer(c), m, arg != NULL);
+	control_client_done(c);
+}
+
+static void
+control_cmd_stats(struct master *m, struct control_client *c,
+    const char *arg)
+{
+	control_cmd_ask(m, c, CONTROL_CMD_STATS, arg != NULL, "");
+}
+
+static void
+control_cmd_rekey(struct master *m, struct control_client *c,
+    const char *arg)
+{
+	if (arg != NULL && config_frontend_by_name(m->cfg, arg) == NULL) {
+		answer_printf(control_client_answer(c), CONTROL_ERROR_PREFIX
+		    "unknown frontend '%s'\n", arg);
+		control_client_done(c);
+		return;
+	}
+	control_cmd_ask(m, c, CONTROL_CMD_REKEY, 0, arg != NULL ? arg : "");
+}
+
+static void
+control_cmd_reload(struct master *m, struct control_client *c,
+    const char *arg)
+{
+	reload_start(m, c);
+}
+
+static const struct control_cmd {
+	const char		*name;
+	enum control_cmd_args	args;
+	void			(*handler)(struct master *,
+				    struct control_client *, const char *);
+} control_cmds[] = {
+	{ "status",	CONTROL_ARGS_JSON,	control_cmd_status },
+	{ "stats",	CONTROL_ARGS_JSON,	control_cmd_stats },
+	{ "rekey",	CONTROL_ARGS_FRONTEND,	control_cmd_rekey },
+	{ "reload",	CONTROL_ARGS_NONE,	control_cmd_reload },
+};
+
+/* "status, stats, rekey or reload", with each one's arguments or not. */
+static void
+control_cmd_list(struct answer *a, int with_args)
+{
+	size_t i, n = nitems(control_cmds);
+
+	for (i = 0; i < n; i++)
+		answer_printf(a, "%s%s%s", i == 0 ? "" : i + 1 < n ? ", " :
+		    " or ", control_cmds[i].name, with_args ?
+		    control_cmd_args_usage[control_cmds[i].args] : "");
+}
+
+/* 0 when cmd takes what follows its name on the line, or -1. */
+static int
+control_cmd_args_ok(const struct control_cmd *cmd, int argc, char **argv)
+{
+	if (argc == 1)
+		return 0;
+	if (argc > 2)
+		return -1;
+	switch (cmd->args) {
+	case CONTROL_ARGS_JSON:
+		return strcmp(argv[1], "--json") == 0 ? 0 : -1;
+	case CONTROL_ARGS_FRONTEND:
+		return 0;
+	case CONTROL_ARGS_NONE:
+	default:
+		return -1;
+	}
+}
+
+/* control.c hands each client's line here (control_open() in master.c). */
+void
+control_cmd_run(struct control_client *c, char *line, void *arg)
+{
+	struct master *m = arg;
+	struct answer *a = control_client_answer(c);
+	char *argv[CONTROL_CMD_WORDS], *save = NULL, *tok;
+	size_t i;
+	int argc = 0;
+
+	for (tok = strtok_r(line, " \t\r", &save); tok != NULL &&
+	    argc < CONTROL_CMD_WORDS; tok = strtok_r(NULL, " \t\r", &save))
+		argv[argc++] = tok;
+	if (argc == 0) {
+		answer_printf(a, CONTROL_ERROR_PREFIX "empty command "
+		    "(expected ");
+		control_cmd_list(a, 0);
+		answer_printf(a, ")\n");
+		control_client_done(c);
+		return;
+	}
+	for (i = 0; i < nitems(control_cmds); i++) {
+		if (strcmp(argv[0], control_cmds[i].name) != 0 ||
+		    control_cmd_args_ok(&control_cmds[i], argc, argv) < 0)
+			continue;
+		control_cmds[i].handler(m, c, argc == 2 ? argv[1] : NULL);
+		return;
+	}
+	answer_printf(a, CONTROL_ERROR_PREFIX "unknown command '%s' (expected ",
+	    argv[0]);
+	control_cmd_list(a, 1);
+	answer_printf(a, ")\n");
+	control_client_done(c);
+}
