@@ -1,4 +1,5 @@
 #!/usr/bin/python3
+# SPDX-License-Identifier: GPL-2.0-or-later
 """bench/handshakes.py -- full handshakes per second and proxy throughput.
 
 Runs the moatd of a build tree (as root, sandboxed as in production) on

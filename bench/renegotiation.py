@@ -1,4 +1,5 @@
 #!/usr/bin/python3
+# SPDX-License-Identifier: GPL-2.0-or-later
 """bench/renegotiation.py -- server-initiated renegotiations per second and
 worker memory per connection.
 

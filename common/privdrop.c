@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: GPL-2.0-or-later */
 /*
  * privdrop.c -- drop privileges in a fixed order and fail closed.
  *

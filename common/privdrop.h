@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: GPL-2.0-or-later */
 /*
  * privdrop.h -- the fixed privilege-drop sequence every sandboxed moat
  * process runs (workers and keyd).  Each process keeps its own seccomp

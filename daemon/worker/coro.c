@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: GPL-2.0-or-later */
 /*
  * coro.c -- coroutines on pooled, guarded stacks (ucontext).
  *

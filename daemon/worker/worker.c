@@ -19,9 +19,9 @@
  * with the same id), IPC_WORKER_CHANNEL (a new keyd channel, fd attached),
  * IPC_WORKER_STOP (stop accepting, drain, exit 0), IPC_WORKER_REKEY (live
  * connections renegotiate, conn.c) and IPC_WORKER_CERT (a rotated
- * certificate chain, fd attached).  A malformed
- * message from the master is fatal (it is our own binary); EOF means the
- * master is gone, and the worker exits.
+ * certificate chain, fd attached).  A malformed message from the master is
+ * fatal (it is our own binary); EOF means the master is gone, and the
+ * worker exits.
  *
  * Accepting: every listener of every frontend is watched; at
  * max-connections the listeners are stopped with one log line and started
@@ -606,9 +606,6 @@ worker_main(const struct config *cfg, unsigned index, int master_fd,
 	log_procinit(title);
 	log_setlevel(cfg->log_level);
 	worker_signals_reset();
-	/* The master tears its loop down before calling us; make sure. */
-	if (EV_DEFAULT_UC != NULL)
-		ev_loop_destroy(EV_DEFAULT_UC);
 	worker_fds_sweep(cfg, master_fd, keyd_fd);
 	debug = getenv("MOAT_SECCOMP_DEBUG") != NULL;
 

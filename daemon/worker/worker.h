@@ -1,10 +1,13 @@
+/* SPDX-License-Identifier: GPL-2.0-or-later */
 /*
- * worker.h -- the interface between the master and a worker process.
+ * worker.h -- a worker process's entry.
  *
- * The master forks a worker after opening every listener and making the
- * worker's two channels; the child calls worker_main() and never returns.
- * Inherited: cfg (frontends[].listen_fd are the non-blocking listeners),
- * stderr for logs.  master_fd: SOCK_SEQPACKET channel to the master, which
+ * The master starts a worker by executing moatd again (moatd --worker,
+ * daemon/main.c), after opening every listener and making the worker's two
+ * channels; main.c reads the config the master sent and calls
+ * worker_main(), which never returns.  Inherited across the exec: the
+ * listeners (cfg->frontends[].listen_fd), the two channels, stderr for
+ * logs.  master_fd: SOCK_SEQPACKET channel to the master, which
  * sends IPC_WORKER_STATS, IPC_WORKER_CHANNEL (a new keyd channel after a
  * keyd restart, fd attached), IPC_WORKER_STOP (stop accepting, drain, exit 0)
  * and IPC_WORKER_REKEY.  keyd_fd: this worker's channel to keyd, already

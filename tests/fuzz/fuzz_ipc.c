@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: GPL-2.0-or-later */
 /*
  * fuzz_ipc.c -- libFuzzer target for the IPC codec: the header check and
  * every payload decoder (ipc/ipc_codec.c), plus the framing (ipc_recv over

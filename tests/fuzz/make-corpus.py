@@ -1,4 +1,5 @@
 #!/usr/bin/python3
+# SPDX-License-Identifier: GPL-2.0-or-later
 """Write the seed corpora of the fuzz targets (tests/fuzz/corpus/<target>/).
 
 Run from anywhere: ./make-corpus.py.  The files are committed; rerun this

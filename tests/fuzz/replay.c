@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: GPL-2.0-or-later */
 /*
  * replay.c -- main() for the fuzz harnesses in normal builds: feed every
  * file of the corpus directories given on the command line, and every

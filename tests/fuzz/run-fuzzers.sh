@@ -1,4 +1,5 @@
 #!/bin/sh
+# SPDX-License-Identifier: GPL-2.0-or-later
 # run-fuzzers.sh -- build the fuzz targets with clang + libFuzzer and fuzz
 # each for a while (CI: 60 s).  Exits non-zero if any target crashes; the
 # crashing input is left in the work directory and printed.

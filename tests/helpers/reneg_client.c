@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: GPL-2.0-or-later */
 /*
  * reneg_client.c -- a GnuTLS client that streams data through moat to an
  * echo backend and answers a server's HelloRequest as it is told:

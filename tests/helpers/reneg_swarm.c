@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: GPL-2.0-or-later */
 /*
  * reneg_swarm.c -- many TLS 1.2 connections that wait for the server's
  * HelloRequest, renegotiate, then prove the renegotiated session works.

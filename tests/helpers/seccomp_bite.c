@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: GPL-2.0-or-later */
 /*
  * seccomp_bite.c -- apply keyd's real seccomp filter (keyd/sandbox_keyd.c),
  * then make one call and see whether the filter lets it through.

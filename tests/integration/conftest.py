@@ -1,3 +1,4 @@
+# SPDX-License-Identifier: GPL-2.0-or-later
 """pytest fixtures for moat's integration tests (helpers live in moatlib)."""
 
 import os

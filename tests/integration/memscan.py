@@ -1,3 +1,4 @@
+# SPDX-License-Identifier: GPL-2.0-or-later
 """memscan -- search a live process's readable memory for byte strings.
 
 Reads /proc/PID/maps, then every readable region through /proc/PID/mem (as

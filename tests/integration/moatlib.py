@@ -1,3 +1,4 @@
+# SPDX-License-Identifier: GPL-2.0-or-later
 """moatlib -- helpers the integration tests share.
 
 Certificates (openssl), small backends (echo over TCP or a Unix socket, an

@@ -1,3 +1,4 @@
+# SPDX-License-Identifier: GPL-2.0-or-later
 """reneglib -- helpers for the renegotiation tests (issue 4).
 
 The C helpers from tests/helpers (reneg_client, reneg_swarm) run as

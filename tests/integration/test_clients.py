@@ -1,3 +1,4 @@
+# SPDX-License-Identifier: GPL-2.0-or-later
 """Real clients get the backend's reply through moat (issue 3, first line).
 
 4 clients (curl, openssl s_client, gnutls-cli, Python's ssl) x TLS 1.2 and

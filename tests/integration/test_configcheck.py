@@ -1,3 +1,4 @@
+# SPDX-License-Identifier: GPL-2.0-or-later
 """`moatd -c FILE -t` checks a config (issue 3, DESIGN.md "User-facing
 contract"): a broken one prints "FILE:LINE: reason" and exits 1; a good one
 prints OK and exits 0."""

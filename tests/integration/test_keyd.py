@@ -1,3 +1,4 @@
+# SPDX-License-Identifier: GPL-2.0-or-later
 """moat-keyd on its own, driven by tests/helpers/keyd_client (which plays the
 master and a worker): 100 sign requests in flight per key, every signature
 verified with the certificate; refusals counted; bad keys refused with a

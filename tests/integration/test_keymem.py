@@ -1,3 +1,4 @@
+# SPDX-License-Identifier: GPL-2.0-or-later
 """No worker holds a private key (issue 2, last line; DESIGN.md's promise).
 
 With moatd serving an ECDSA P-256 and an RSA-2048 frontend, 50 handshakes

@@ -1,3 +1,4 @@
+# SPDX-License-Identifier: GPL-2.0-or-later
 """A worker's loop never waits for keyd (issue 3, DESIGN.md "Processes").
 
 keyd is slowed down on purpose (keyd-sign-delay-ms = 200) and there is one

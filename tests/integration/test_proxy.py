@@ -1,3 +1,4 @@
+# SPDX-License-Identifier: GPL-2.0-or-later
 """Proxying through moat (issue 3): bulk data, Unix backends, half-close,
 and bad peers that end only their own connection, with a log line."""
 

@@ -1,3 +1,4 @@
+# SPDX-License-Identifier: GPL-2.0-or-later
 """Stock clients against moat's renegotiation (issue 4, "Done when" lines
 2 to 4).
 

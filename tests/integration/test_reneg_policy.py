@@ -1,3 +1,4 @@
+# SPDX-License-Identifier: GPL-2.0-or-later
 """Server-initiated renegotiation against the three answers a client can
 give, under policies keep and close (issue 4, first "Done when" line).
 

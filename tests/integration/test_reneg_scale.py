@@ -1,3 +1,4 @@
+# SPDX-License-Identifier: GPL-2.0-or-later
 """Renegotiation in numbers (issue 4, the last "Done when" lines).
 
 1. After 100 renegotiations (20 connections, 10 per key type, rekeyed 5

@@ -1,3 +1,4 @@
+# SPDX-License-Identifier: GPL-2.0-or-later
 """What starts a server-initiated renegotiation besides `moatctl rekey`
 (issue 4): rekey-interval, rekey-bytes and a certificate swap (SIGHUP with
 rekey-on-cert-change), each on a long-lived connection that streams

@@ -1,3 +1,4 @@
+# SPDX-License-Identifier: GPL-2.0-or-later
 """Every worker and every keyd process (and each of their threads) runs
 sandboxed: not root, no capabilities, no_new_privs, a seccomp filter, and
 chrooted to the empty directory (issue 3, DESIGN.md "Processes")."""

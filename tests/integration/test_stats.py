@@ -1,3 +1,4 @@
+# SPDX-License-Identifier: GPL-2.0-or-later
 """`moatctl stats --json` counts what happened, exactly (issue 3), and
 `moatctl status --json` names the processes."""
 

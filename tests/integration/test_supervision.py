@@ -1,3 +1,4 @@
+# SPDX-License-Identifier: GPL-2.0-or-later
 """The master supervises its children (issue 3).
 
 SIGKILL of a worker: the other worker keeps serving its connections and the

@@ -26,6 +26,8 @@ Rules (HACKING.md, "Layout"):
  5. Every function a file exports starts with that file's name or its
     folder's (conn_ in conn.c, ipc_ in ipc/), or is a dispatcher named
     <process>_dispatch_<peer>; no two processes export the same name.
+ 6. Every source file (code, build files, scripts, units, man pages)
+    carries an SPDX licence line in its first three lines.
 
 Header basenames are unique in the tree, so a quoted include names one
 file.  Function definitions are found the KNF way: the name at column 0,
@@ -266,10 +268,38 @@ def check(src):
     return errors
 
 
+# Rule 6: where an SPDX line belongs, and what is data, not source.
+SPDX_TREES = ("ipc", "common", "keyd", "daemon", "tests", "bench",
+              "packaging", "doc", ".ci")
+SPDX_TOP = ("meson.build", "meson_options.txt", ".editorconfig",
+            ".clang-tidy")
+SPDX_SKIP = ("tests/fuzz/corpus/", "tests/unit/data/", "__pycache__",
+             "packaging/debian/changelog", "packaging/debian/control",
+             "packaging/debian/copyright", "packaging/debian/source/")
+
+
+def spdx_missing(src):
+    missing = []
+    paths = [p for p in SPDX_TOP if os.path.exists(os.path.join(src, p))]
+    for top in SPDX_TREES:
+        for dirpath, _, names in os.walk(os.path.join(src, top)):
+            for n in names:
+                paths.append(os.path.relpath(os.path.join(dirpath, n), src))
+    for p in sorted(paths):
+        if any(s in p for s in SPDX_SKIP) or p.endswith((".md", ".pyc")):
+            continue
+        with open(os.path.join(src, p), encoding="utf-8",
+                  errors="replace") as fp:
+            head = "".join(fp.readline() for _ in range(3))
+        if "SPDX-License-Identifier:" not in head:
+            missing.append("%s: no SPDX licence line" % p)
+    return missing
+
+
 def main():
     src = sys.argv[1] if len(sys.argv) > 1 else \
         os.path.join(os.path.dirname(os.path.abspath(__file__)), "..", "..")
-    errors = check(os.path.abspath(src))
+    errors = check(os.path.abspath(src)) + spdx_missing(os.path.abspath(src))
     for e in errors:
         print(e)
     print("layout: %d problem(s)" % len(errors))

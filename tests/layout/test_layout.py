@@ -28,7 +28,8 @@ def test_tree_follows_the_rules():
 @pytest.fixture
 def tree(tmp_path):
     """A copy of the sources the check reads."""
-    for d in ("ipc", "common", "keyd", "daemon", "tests", "bench"):
+    for d in ("ipc", "common", "keyd", "daemon", "tests", "bench",
+              "packaging", "doc", ".ci"):
         if os.path.isdir(os.path.join(SRC, d)):
             shutil.copytree(os.path.join(SRC, d), tmp_path / d,
                             ignore=shutil.ignore_patterns("__pycache__"))
@@ -121,3 +122,13 @@ def test_a_long_file_and_a_stray_name_are_caught(tree):
     assert rc == 1
     assert "daemon/worker/reason.c:" in out and "lines (at most 800)" in out
     assert "something_else() is named after neither" in out
+
+
+def test_a_file_without_spdx_is_caught(tree):
+    with open(tree / "daemon/worker/reason.h") as f:
+        text = f.read()
+    with open(tree / "daemon/worker/reason.h", "w") as f:
+        f.write(text.replace("SPDX-License-Identifier", "Licence"))
+    rc, out = run_check(str(tree))
+    assert rc == 1
+    assert "daemon/worker/reason.h: no SPDX licence line" in out

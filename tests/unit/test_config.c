@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: GPL-2.0-or-later */
 /*
  * test_config.c -- the moat.conf parser: a good config read back field by
  * field, and broken configs that must each fail with the exact FILE:LINE and
