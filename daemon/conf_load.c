@@ -40,7 +40,7 @@
 
 #include "conf.h"
 #include "conf_int.h"
-#include "control.h"		/* CONTROL_DEFAULT_SOCKET */
+#include "control_proto.h"
 
 #define CONFIG_MAX_NAME_PART	100	/* "name =" of an over-long line */
 

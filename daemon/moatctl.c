@@ -21,7 +21,7 @@
 #include <string.h>
 #include <unistd.h>
 
-#include "control.h"	/* the protocol: ipc/control.h */
+#include "control_proto.h"
 
 #define MOATCTL_TIMEOUT_S	10
 #define MOATCTL_ERRLEN		(sizeof(CONTROL_ERROR_PREFIX) - 1)

@@ -1,7 +1,7 @@
 /* SPDX-License-Identifier: GPL-2.0-or-later */
 /*
  * control.c -- the control socket: accept, who may connect, one line in,
- * the answer out (control_sock.h; the protocol is ipc/control.h).
+ * the answer out (control.h; the protocol is ipc/control_proto.h).
  *
  * An AF_UNIX stream socket, owner root and mode 0600: whoever can connect
  * can stop renegotiations and read counters, so only root may, and the
@@ -27,8 +27,8 @@
 #include <ev.h>
 
 #include "answer.h"
-#include "control.h"		/* ipc/control.h: the protocol */
-#include "control_sock.h"
+#include "control_proto.h"
+#include "control.h"
 #include "ipc.h"
 #include "log.h"
 #include "util.h"

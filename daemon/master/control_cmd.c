@@ -32,9 +32,9 @@
 
 #include "answer.h"
 #include "conf.h"
-#include "control.h"		/* ipc/control.h: the protocol */
+#include "control_proto.h"
 #include "control_cmd.h"
-#include "control_sock.h"
+#include "control.h"
 #include "ipc.h"
 #include "log.h"
 #include "master_types.h"

@@ -6,7 +6,7 @@
 #ifndef MOAT_CONTROL_CMD_H
 #define MOAT_CONTROL_CMD_H
 
-#include "control_sock.h"
+#include "control.h"
 
 /* control_cmd.c */
 void	control_cmd_run(struct control_client *c, char *line, void *arg);

@@ -37,7 +37,7 @@
 #include "child.h"
 #include "conf.h"
 #include "control_cmd.h"
-#include "control_sock.h"
+#include "control.h"
 #include "log.h"
 #include "master.h"
 #include "master_keyd.h"

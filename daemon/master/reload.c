@@ -48,8 +48,8 @@
 #include "answer.h"
 #include "child.h"
 #include "conf.h"
-#include "control.h"		/* ipc/control.h: the protocol */
-#include "control_sock.h"
+#include "control_proto.h"
+#include "control.h"
 #include "ipc.h"
 #include "log.h"
 #include "master_keyd.h"

@@ -5,7 +5,7 @@
 #ifndef MOAT_RELOAD_H
 #define MOAT_RELOAD_H
 
-#include "control_sock.h"
+#include "control.h"
 #include "master_types.h"
 
 /* reload.c */

@@ -1,7 +1,7 @@
 /* SPDX-License-Identifier: GPL-2.0-or-later */
 /*
- * control_sock.h -- the control socket's transport (control.c; the
- * protocol itself is ipc/control.h).
+ * control.h -- the control socket's transport (control.c; the protocol
+ * itself is ipc/control_proto.h).
  *
  * The transport accepts a client, checks who it is, reads its one command
  * line and hands it to the function given to control_open(), which knows
@@ -11,8 +11,8 @@
  * closed.  A client can go away first (its idle timeout); whoever holds it
  * then is told through the hook set with control_client_on_gone().
  */
-#ifndef MOAT_CONTROL_SOCK_H
-#define MOAT_CONTROL_SOCK_H
+#ifndef MOAT_MASTER_CONTROL_H
+#define MOAT_MASTER_CONTROL_H
 
 #include <ev.h>
 
