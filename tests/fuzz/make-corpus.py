@@ -3,23 +3,31 @@
 """Write the seed corpora of the fuzz targets (tests/fuzz/corpus/<target>/).
 
 Run from anywhere: ./make-corpus.py.  The files are committed; rerun this
-after changing the wire format (ipc/ipc.h) and commit the result.  Each seed
+after changing the wire format (ipc/ipc.h, ipc/ipc_codec.h) and commit the
+result.  Message types come from the one table, ipc/ipc_msgs.h.  Each seed
 is small: valid messages of every type and typical malformations (bad magic,
 version, type, lengths, unterminated strings).  Integers are host order
 (little-endian x86-64), as on the wire between processes of one host.
 """
 import os
+import re
 import struct
 
 HERE = os.path.dirname(os.path.abspath(__file__))
 MAGIC, VERSION = 0x4D54, 1
-T = dict(ERROR=1, HELLO=2, KEY_LIST=4, KEY_LIST_REPLY=5, SIGN=6,
-         SIGN_REPLY=7, DECRYPT=8, DECRYPT_REPLY=9, KEY_LOAD=20,
-         KEY_LOAD_REPLY=21, CHANNEL_ADD=22, CHANNEL_ADD_REPLY=23,
-         KEYD_STATS=24, KEYD_STATS_REPLY=25, WORKER_CHANNEL=40,
-         WORKER_STATS=42, WORKER_STATS_REPLY=43, WORKER_STOP=44,
-         WORKER_REKEY=46, WORKER_REKEY_REPLY=47, WORKER_CERT=48,
-         WORKER_CERT_REPLY=49)
+
+
+def message_table():
+    """name -> value, read from IPC_MESSAGES in ipc/ipc_msgs.h."""
+    path = os.path.join(HERE, "..", "..", "ipc", "ipc_msgs.h")
+    with open(path) as f:
+        rows = re.findall(r"\bX\((\w+),\s*(\d+),", f.read())
+    if not rows:
+        raise SystemExit("no IPC_MESSAGES rows in %s" % path)
+    return {name: int(value) for name, value in rows}
+
+
+T = message_table()
 SLOTS_PER_GEN = 32      # IPC_KEY_SLOTS_PER_GEN: key slot = frontend + 32 * (gen & 1)
 # gnutls_sign_algorithm_t / gnutls_pk_algorithm_t (GnuTLS 3.7)
 RSA_SHA256, RSA_SHA384, RSA_SHA512, RSA_RAW = 6, 7, 8, 36
