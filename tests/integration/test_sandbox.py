@@ -100,6 +100,7 @@ def test_not_dumpable(moat):
 def test_control_socket_refuses_other_users(moat_factory, backends, certs):
     """The control socket is root's, mode 0600; even if someone opened it up,
     moatd checks SO_PEERCRED and serves only root (STYLE.md point 5)."""
+    import shutil
     import subprocess
     import tempfile
     d = tempfile.mkdtemp(prefix="moat-ctl-", dir="/tmp")
@@ -114,7 +115,12 @@ def test_control_socket_refuses_other_users(moat_factory, backends, certs):
         m.start()
         assert (os.stat(sock).st_mode & 0o777) == 0o600
         os.chmod(sock, 0o666)	# what a careless operator might do
-        r = subprocess.run(["runuser", "-u", "moat", "--", moatlib.MOATCTL,
+        # A copy the moat user can reach, wherever the build tree lives
+        # (a checkout under a 0700 directory, say).
+        ctl = os.path.join(d, "moatctl")
+        shutil.copy(moatlib.MOATCTL, ctl)
+        os.chmod(ctl, 0o755)
+        r = subprocess.run(["runuser", "-u", "moat", "--", ctl,
                             "-s", sock, "status"], capture_output=True,
                            text=True, timeout=30, stdin=subprocess.DEVNULL)
         assert r.returncode != 0 and "moatd" not in r.stdout, (r.stdout,
@@ -123,5 +129,4 @@ def test_control_socket_refuses_other_users(moat_factory, backends, certs):
                          0.1, "the refusal in moatd's log")
         assert m.ctl("status").returncode == 0	# root still gets in
     finally:
-        import shutil
         shutil.rmtree(d, ignore_errors=True)
