@@ -90,7 +90,7 @@ ipc_key_load_decode(const uint8_t *p, size_t len, struct ipc_key_load *out)
 	if ((r = fixed_decode(p, len, out, sizeof(*out))) < 0)
 		return r;
 	if (out->key_id >= IPC_MAX_KEYS ||
-	    (out->flags & ~(IPC_KEY_F_HAS_PASS | IPC_KEY_F_ALLOW_DECRYPT)) ||
+	    (out->flags & ~IPC_KEY_F_ALL) ||
 	    !str_terminated(out->name, sizeof(out->name)) ||
 	    !str_terminated(out->key_path, sizeof(out->key_path)) ||
 	    !str_terminated(out->cert_path, sizeof(out->cert_path)))
@@ -153,6 +153,38 @@ ipc_worker_cert_decode(const uint8_t *p, size_t len, struct ipc_worker_cert *out
 	    out->key_id != IPC_KEY_SLOT(out->frontend, out->generation))
 		return -EBADMSG;
 	return 0;
+}
+
+int
+ipc_key_drop_decode(const uint8_t *p, size_t len, struct ipc_key_drop *out)
+{
+	int r;
+
+	if ((r = fixed_decode(p, len, out, sizeof(*out))) < 0)
+		return r;
+	return out->key_id < IPC_MAX_KEYS ? 0 : -EBADMSG;
+}
+
+int
+ipc_backend_connect_decode(const uint8_t *p, size_t len,
+    struct ipc_backend_connect *out)
+{
+	int r;
+
+	if ((r = fixed_decode(p, len, out, sizeof(*out))) < 0)
+		return r;
+	return out->frontend < IPC_KEY_SLOTS_PER_GEN ? 0 : -EBADMSG;
+}
+
+int
+ipc_worker_cred_gone_decode(const uint8_t *p, size_t len,
+    struct ipc_worker_cred_gone *out)
+{
+	int r;
+
+	if ((r = fixed_decode(p, len, out, sizeof(*out))) < 0)
+		return r;
+	return out->frontend < IPC_KEY_SLOTS_PER_GEN ? 0 : -EBADMSG;
 }
 
 ssize_t

@@ -99,6 +99,9 @@ struct ipc_key_load {
 };
 #define IPC_KEY_F_HAS_PASS	0x1u	/* third fd: passphrase file */
 #define IPC_KEY_F_ALLOW_DECRYPT	0x2u	/* frontend enabled RSA key exchange */
+#define IPC_KEY_F_ALLOW_DIGEST	0x4u	/* serves TLS 1.2: bare digests signed */
+#define IPC_KEY_F_ALLOW_DHE	0x8u	/* frontend enabled DHE: DH-shaped content */
+#define IPC_KEY_F_ALL		0xfu
 
 struct ipc_key_loaded {
 	int32_t		status;		/* 0 or negative error */
@@ -182,6 +185,30 @@ struct ipc_worker_cert {
 	uint32_t	generation;
 };
 
+/* IPC_KEY_DROP: keyd forgets (and wipes) the key in that slot. */
+struct ipc_key_drop {
+	uint32_t	key_id;
+};
+
+/*
+ * IPC_BACKEND_CONNECT: the worker asks the master to connect the
+ * frontend's unix-socket backend for it; the answer (IPC_BACKEND_CONNECT_REPLY,
+ * a struct ipc_reply with the same id) carries the connected socket.
+ */
+struct ipc_backend_connect {
+	uint32_t	frontend;	/* index */
+};
+
+/*
+ * IPC_WORKER_CRED_GONE: the worker's last session on that certificate
+ * generation of that frontend has ended (or renegotiated away); its key
+ * slot is no longer needed by this worker.
+ */
+struct ipc_worker_cred_gone {
+	uint32_t	frontend;	/* index */
+	uint32_t	generation;
+};
+
 /* ipc_codec.c */
 /* Fixed-size payloads: exact size, then NUL checks on the strings. */
 int	ipc_hello_decode(const uint8_t *p, size_t len, struct ipc_hello *out);
@@ -194,6 +221,12 @@ int	ipc_worker_stats_decode(const uint8_t *p, size_t len, struct ipc_worker_stat
 int	ipc_rekey_decode(const uint8_t *p, size_t len, struct ipc_rekey *out);
 int	ipc_worker_cert_decode(const uint8_t *p, size_t len,
 	    struct ipc_worker_cert *out);
+int	ipc_key_drop_decode(const uint8_t *p, size_t len,
+	    struct ipc_key_drop *out);
+int	ipc_backend_connect_decode(const uint8_t *p, size_t len,
+	    struct ipc_backend_connect *out);
+int	ipc_worker_cred_gone_decode(const uint8_t *p, size_t len,
+	    struct ipc_worker_cred_gone *out);
 int	ipc_key_info_check(const struct ipc_key_info *ki);
 
 /* Variable payloads: encoders return bytes written or -ENOSPC / -EINVAL. */

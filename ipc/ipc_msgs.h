@@ -70,6 +70,8 @@ enum ipc_role {
 	X(CHANNEL_ADD_REPLY,	23,	IPC_KM,			0)	\
 	X(KEYD_STATS,		24,	IPC_MK,			0)	\
 	X(KEYD_STATS_REPLY,	25,	IPC_KM,			0)	\
+	X(KEY_DROP,		26,	IPC_MK,			0)	\
+	X(KEY_DROP_REPLY,	27,	IPC_KM,			0)	\
 	/* master -> worker */						\
 	X(WORKER_CHANNEL,	40,	IPC_MW,			1)	\
 	X(WORKER_CHANNEL_REPLY,	41,	IPC_WM,			0)	\
@@ -79,7 +81,11 @@ enum ipc_role {
 	X(WORKER_REKEY,		46,	IPC_MW,			0)	\
 	X(WORKER_REKEY_REPLY,	47,	IPC_WM,			0)	\
 	X(WORKER_CERT,		48,	IPC_MW,			1)	\
-	X(WORKER_CERT_REPLY,	49,	IPC_WM,			0)
+	X(WORKER_CERT_REPLY,	49,	IPC_WM,			0)	\
+	/* worker -> master */						\
+	X(BACKEND_CONNECT,	50,	IPC_WM,			0)	\
+	X(BACKEND_CONNECT_REPLY, 51,	IPC_MW,			1)	\
+	X(WORKER_CRED_GONE,	52,	IPC_WM,			0)
 
 enum ipc_type {
 #define IPC_MSG_ENUM(name, value, ways, fds)	IPC_##name = (value),

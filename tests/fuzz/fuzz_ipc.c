@@ -35,6 +35,9 @@ fuzz_decode_all(const uint8_t *p, size_t len)
 	struct ipc_worker_stats ws;
 	struct ipc_rekey rk;
 	struct ipc_worker_cert wc;
+	struct ipc_key_drop kd;
+	struct ipc_backend_connect bc;
+	struct ipc_worker_cred_gone cg;
 	struct ipc_sign_req sr;
 	struct ipc_decrypt_req dr;
 	struct ipc_reply rep;
@@ -50,6 +53,15 @@ fuzz_decode_all(const uint8_t *p, size_t len)
 	(void)ipc_keyd_stats_decode(p, len, &ks);
 	(void)ipc_worker_stats_decode(p, len, &ws);
 	(void)ipc_rekey_decode(p, len, &rk);
+	/* Decoded indices are always in range. */
+	if (ipc_key_drop_decode(p, len, &kd) == 0 && kd.key_id >= IPC_MAX_KEYS)
+		abort();
+	if (ipc_backend_connect_decode(p, len, &bc) == 0 &&
+	    bc.frontend >= IPC_KEY_SLOTS_PER_GEN)
+		abort();
+	if (ipc_worker_cred_gone_decode(p, len, &cg) == 0 &&
+	    cg.frontend >= IPC_KEY_SLOTS_PER_GEN)
+		abort();
 	/* A decoded rotation names a real slot of a real frontend. */
 	if (ipc_worker_cert_decode(p, len, &wc) == 0 &&
 	    (wc.frontend >= IPC_KEY_SLOTS_PER_GEN ||

@@ -145,6 +145,10 @@ def ipc_corpus():
         "<III", 1, 1, 1)))
     w("worker-cert-reply", msg(T["WORKER_CERT_REPLY"], struct.pack(
         "<iII", 0, 4, 2)))
+    w("key-drop", msg(T["KEY_DROP"], struct.pack("<I", 1 + SLOTS_PER_GEN)))
+    w("key-drop-out-of-range", msg(T["KEY_DROP"], struct.pack("<I", 64)))
+    w("backend-connect", msg(T["BACKEND_CONNECT"], struct.pack("<I", 0)))
+    w("cred-gone", msg(T["WORKER_CRED_GONE"], struct.pack("<II", 1, 2)))
     # header-level malformations
     w("bad-magic", msg(T["KEY_LIST"], magic=0x1234))
     w("bad-version", msg(T["KEY_LIST"], version=2))

@@ -306,6 +306,60 @@ test_fixed_rejects(void **state)
  * keyd (whose read() moved the offset): the worker reads it with pread().
  * The answer is a reply with a uint32_t count, or a status.
  */
+/* The small fixed payloads of key drops, backend connects and gone creds. */
+static void
+test_small_payloads(void **state)
+{
+	struct pair *p = *state;
+	struct ipc_msg *m;
+	struct ipc_key_drop kd = { 33 }, kdo;
+	struct ipc_backend_connect bc = { 2 }, bco;
+	struct ipc_worker_cred_gone cg = { 3, 7 }, cgo;
+	struct ipc_key_load kl, klo;
+	uint8_t big[16];
+
+	m = testipc_xfer(p, IPC_KEY_DROP, 5, &kd, sizeof(kd));
+	assert_int_equal(ipc_key_drop_decode(m->payload, m->hdr.len, &kdo), 0);
+	assert_int_equal(kdo.key_id, 33);
+	m = testipc_xfer(p, IPC_BACKEND_CONNECT, 6, &bc, sizeof(bc));
+	assert_int_equal(ipc_backend_connect_decode(m->payload, m->hdr.len,
+	    &bco), 0);
+	assert_int_equal(bco.frontend, 2);
+	m = testipc_xfer(p, IPC_WORKER_CRED_GONE, 7, &cg, sizeof(cg));
+	assert_int_equal(ipc_worker_cred_gone_decode(m->payload, m->hdr.len,
+	    &cgo), 0);
+	assert_int_equal(cgo.frontend, 3);
+	assert_int_equal(cgo.generation, 7);
+
+	/* out of range, or not the exact size */
+	kd.key_id = IPC_MAX_KEYS;
+	assert_int_equal(ipc_key_drop_decode((uint8_t *)&kd, sizeof(kd), &kdo),
+	    -EBADMSG);
+	bc.frontend = IPC_KEY_SLOTS_PER_GEN;
+	assert_int_equal(ipc_backend_connect_decode((uint8_t *)&bc, sizeof(bc),
+	    &bco), -EBADMSG);
+	cg.frontend = IPC_KEY_SLOTS_PER_GEN;
+	assert_int_equal(ipc_worker_cred_gone_decode((uint8_t *)&cg, sizeof(cg),
+	    &cgo), -EBADMSG);
+	memset(big, 0, sizeof(big));
+	assert_int_equal(ipc_key_drop_decode(big, sizeof(kd) + 1, &kdo),
+	    -EBADMSG);
+	assert_int_equal(ipc_backend_connect_decode(big, sizeof(bc) - 1, &bco),
+	    -EBADMSG);
+	assert_int_equal(ipc_worker_cred_gone_decode(big, sizeof(cg) + 4, &cgo),
+	    -EBADMSG);
+
+	/* every key flag the master may set is accepted, no other */
+	memset(&kl, 0, sizeof(kl));
+	kl.flags = IPC_KEY_F_HAS_PASS | IPC_KEY_F_ALLOW_DECRYPT |
+	    IPC_KEY_F_ALLOW_DIGEST | IPC_KEY_F_ALLOW_DHE;
+	assert_int_equal(ipc_key_load_decode((uint8_t *)&kl, sizeof(kl), &klo),
+	    0);
+	kl.flags = IPC_KEY_F_ALL + 1;
+	assert_int_equal(ipc_key_load_decode((uint8_t *)&kl, sizeof(kl), &klo),
+	    -EBADMSG);
+}
+
 static void
 test_worker_cert(void **state)
 {
@@ -596,7 +650,7 @@ test_type_names(void **state)
 	assert_string_equal(ipc_type_name(IPC_WORKER_CERT_REPLY),
 	    "WORKER_CERT_REPLY");
 	assert_false(ipc_type_known(IPC_WORKER_STOP + 1));
-	assert_false(ipc_type_known(IPC_WORKER_CERT_REPLY + 1));
+	assert_false(ipc_type_known(IPC_WORKER_CRED_GONE + 1));
 }
 
 int
@@ -612,6 +666,8 @@ main(void)
 		cmocka_unit_test_setup_teardown(test_fixed_payloads, testipc_pair_setup,
 		    testipc_pair_teardown),
 		cmocka_unit_test(test_fixed_rejects),
+		cmocka_unit_test_setup_teardown(test_small_payloads, testipc_pair_setup,
+		    testipc_pair_teardown),
 		cmocka_unit_test_setup_teardown(test_worker_cert, testipc_pair_setup,
 		    testipc_pair_teardown),
 		cmocka_unit_test_setup_teardown(test_sign, testipc_pair_setup,

@@ -43,10 +43,10 @@ struct channel_spec {
 static const struct channel_spec spec[] = {
 	{ IPC_ROLE_WORKER, IPC_ROLE_KEYD,	{ 2, 4, 6, 8, 0 } },
 	{ IPC_ROLE_KEYD, IPC_ROLE_WORKER,	{ 1, 2, 5, 7, 9, 0 } },
-	{ IPC_ROLE_MASTER, IPC_ROLE_KEYD,	{ 2, 20, 22, 24, 0 } },
-	{ IPC_ROLE_KEYD, IPC_ROLE_MASTER,	{ 1, 2, 21, 23, 25, 0 } },
-	{ IPC_ROLE_MASTER, IPC_ROLE_WORKER,	{ 2, 40, 42, 44, 46, 48, 0 } },
-	{ IPC_ROLE_WORKER, IPC_ROLE_MASTER,	{ 1, 2, 41, 43, 47, 49, 0 } },
+	{ IPC_ROLE_MASTER, IPC_ROLE_KEYD,	{ 2, 20, 22, 24, 26, 0 } },
+	{ IPC_ROLE_KEYD, IPC_ROLE_MASTER,	{ 1, 2, 21, 23, 25, 27, 0 } },
+	{ IPC_ROLE_MASTER, IPC_ROLE_WORKER,	{ 2, 40, 42, 44, 46, 48, 51, 0 } },
+	{ IPC_ROLE_WORKER, IPC_ROLE_MASTER,	{ 1, 2, 41, 43, 47, 49, 50, 52, 0 } },
 };
 
 /* Messages that carry descriptors, and how many at most. */
@@ -58,6 +58,7 @@ static const struct {
 	{ 22, 1 },	/* a worker's keyd channel */
 	{ 40, 1 },	/* a new keyd channel for a worker */
 	{ 48, 1 },	/* a rotated certificate chain */
+	{ 51, 1 },	/* a connected unix-socket backend */
 };
 
 static int
@@ -112,7 +113,7 @@ test_known_types(void **state)
 		if (t % 2 == 1 && t != IPC_ERROR)
 			assert_true(ipc_type_known((uint16_t)(t - 1)));
 	}
-	assert_int_equal(nknown, 23);
+	assert_int_equal(nknown, 28);
 }
 
 static int
