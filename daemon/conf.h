@@ -17,6 +17,8 @@
 
 #include <stdint.h>
 
+#include <gnutls/gnutls.h>
+
 #include "ipc.h"
 #include "log.h"
 
@@ -25,6 +27,7 @@
 #define CONFIG_NAME_MAX		IPC_NAME_MAX
 #define CONFIG_PATH_MAX		IPC_PATH_MAX
 #define CONFIG_MAX_CONNECTIONS_DEFAULT 10000u	/* per worker, if the fd limit allows */
+#define CONFIG_CERT_MAX		(1024u * 1024u)	/* a certificate file larger is refused */
 
 #define MOAT_DEFAULT_PRIORITY \
 	"NORMAL:-VERS-ALL:+VERS-TLS1.3:+VERS-TLS1.2:" \
@@ -67,6 +70,21 @@ struct frontend {
 	 * by allow-rsa-kx: the final string for gnutls_priority_init2() */
 	char			priority[512];
 	int			allow_rsa_kx;	/* RSA key exchange: keyd decrypts */
+	/*
+	 * What keyd may do with this frontend's key (IPC_KEY_F_ALLOW_*),
+	 * from its priority and its certificate's key type
+	 * (config_keyd_flags()); keyd-sign = content-only forbids digests.
+	 */
+	int			cert_pk;	/* the leaf's gnutls_pk_algorithm_t */
+	/*
+	 * The master's descriptor of the chain it checked and keyd loaded for
+	 * the current generation; a worker reads its chain from it (never
+	 * by path), so what it gets is what was checked.
+	 */
+	int			cert_fd;
+	int			keyd_sign_content_only;
+	int			keyd_sign_line;	/* of keyd-sign =, for messages */
+	unsigned		keyd_flags;
 	unsigned		handshake_timeout_ms;
 	unsigned		idle_timeout_ms;
 	unsigned		backend_connect_timeout_ms;
@@ -92,6 +110,8 @@ struct config {
 	unsigned	keyd_threads;		/* resolved: auto = CPUs */
 	unsigned	keyd_timeout_ms;	/* deadline of one key operation */
 	unsigned	keyd_sign_delay_ms;	/* tests only: slow keyd down */
+	unsigned	keyd_rate;		/* per worker channel, per s; 0 = auto */
+	unsigned	keyd_key_rate;		/* per key, per s; 0 = auto */
 	unsigned	max_connections;	/* per worker */
 	unsigned	drain_timeout_ms;	/* SIGTERM: wait this long */
 	enum log_level	log_level;
@@ -128,7 +148,15 @@ const struct frontend *config_frontend_by_name(const struct config *cfg,
 int	config_check_keys(const struct config *cfg, char *err, size_t errlen);
 /* Start-up and certificate rotation: 0, or -errno and why (no path). */
 int	config_check_secret_file(const char *path, char *why, size_t whylen);
-int	config_check_cert_file(const char *path, char *why, size_t whylen);
+int	config_check_cert_file(const char *path, int *pk, char *why,
+	    size_t whylen);
+
+/* conf_cert.c */
+int	config_cert_read(int fd, gnutls_datum_t *out);
+int	config_cert_snapshot(int fd, int *memfd, int *pk, char *why,
+	    size_t whylen);
+int	config_keyd_flags(const struct frontend *fe, int cert_pk,
+	    unsigned *flags, char *why, size_t whylen);
 
 /* conf_value.c */
 int	config_addr_parse(const char *text, int allow_unix, struct config_addr *out);

@@ -87,38 +87,98 @@ config_check_secret_file(const char *path, char *why, size_t whylen)
 }
 
 /*
- * A certificate chain: readable, and PEM that GnuTLS parses into at least
- * one certificate.  0, or a negative errno with the reason in why: -EINVAL
- * when the file was read but does not parse.
+ * A certificate chain: readable, PEM that GnuTLS parses into at least one
+ * certificate, and nothing secret: a file that also holds a private key
+ * (a HAProxy-style combined PEM) is refused, since the master and every
+ * worker read the chain.  *pk is the leaf's public-key algorithm.  0, or a
+ * negative errno with the reason in why: -EINVAL when the file was read
+ * but is not what it must be.  What was read is wiped before it is freed,
+ * whatever it held.
  */
 int
-config_check_cert_file(const char *path, char *why, size_t whylen)
+config_check_cert_file(const char *path, int *pk, char *why, size_t whylen)
 {
-	gnutls_x509_crt_t *crts = NULL;
-	gnutls_datum_t data = { NULL, 0 };
-	unsigned ncrt = 0, i;
-	int r;
+	int fd, r;
 
-	if (access(path, R_OK) < 0) {
+	*pk = GNUTLS_PK_UNKNOWN;
+	if ((fd = open(path, O_RDONLY | O_CLOEXEC | O_NOCTTY)) < 0) {
 		r = -errno;
 		snprintf(why, whylen, "%s", strerror(-r));
 		return r;
 	}
-	if ((r = gnutls_load_file(path, &data)) < 0) {
-		snprintf(why, whylen, "%s", gnutls_strerror(r));
-		return -EIO;
+	r = config_cert_snapshot(fd, NULL, pk, why, whylen);
+	close(fd);
+	return r;
+}
+
+/* Does key exchange kx make the server sign with a key of kind pk? */
+static int
+config_kx_signs_with(unsigned kx, int pk)
+{
+	switch (kx) {
+	case GNUTLS_KX_ECDHE_ECDSA:
+		return pk == GNUTLS_PK_ECDSA || pk == GNUTLS_PK_EDDSA_ED25519 ||
+		    pk == GNUTLS_PK_EDDSA_ED448;
+	case GNUTLS_KX_ECDHE_RSA:
+	case GNUTLS_KX_DHE_RSA:
+		return pk == GNUTLS_PK_RSA || pk == GNUTLS_PK_RSA_PSS;
+	default:
+		return 0;
 	}
-	r = gnutls_x509_crt_list_import2(&crts, &ncrt, &data,
-	    GNUTLS_X509_FMT_PEM, 0);
-	gnutls_free(data.data);
-	if (r < 0 || ncrt == 0) {
-		snprintf(why, whylen, "does not parse as a PEM certificate "
-		    "chain: %s", r < 0 ? gnutls_strerror(r) : "no certificate");
+}
+
+/*
+ * What keyd may do with a frontend's key of kind cert_pk (IPC_KEY_F_*),
+ * from the frontend's final priority string.  GnuTLS 3.7 hands an
+ * external RSA or ECDSA key only a digest of a TLS 1.2 ServerKeyExchange
+ * (keyd/policy.h), so such a key gets IPC_KEY_F_ALLOW_DIGEST exactly when
+ * the priority enables TLS 1.2 with a key exchange that signs with it; a
+ * TLS 1.3-only frontend or an EdDSA key never does, and keyd then checks
+ * every byte it signs.  keyd-sign = content-only refuses a priority that
+ * would need it (-EINVAL, why says so).  DHE key exchanges add
+ * IPC_KEY_F_ALLOW_DHE, allow-rsa-kx IPC_KEY_F_ALLOW_DECRYPT.
+ */
+int
+config_keyd_flags(const struct frontend *fe, int cert_pk, unsigned *flags,
+    char *why, size_t whylen)
+{
+	gnutls_priority_t prio;
+	const unsigned *list;
+	int n, i, tls12 = 0, digest = 0, dhe = 0, r;
+
+	*flags = fe->allow_rsa_kx ? IPC_KEY_F_ALLOW_DECRYPT : 0;
+	if ((r = gnutls_priority_init2(&prio, fe->priority, NULL, 0)) < 0) {
+		snprintf(why, whylen, "bad priority string: %s",
+		    gnutls_strerror(r));
 		return -EINVAL;
 	}
-	for (i = 0; i < ncrt; i++)
-		gnutls_x509_crt_deinit(crts[i]);
-	gnutls_free(crts);
+	n = gnutls_priority_protocol_list(prio, &list);
+	for (i = 0; i < n; i++)
+		if (list[i] != GNUTLS_TLS1_3 && list[i] != GNUTLS_DTLS1_2 &&
+		    list[i] != GNUTLS_DTLS1_0 && list[i] != GNUTLS_DTLS0_9)
+			tls12 = 1;	/* TLS 1.2 or older */
+	n = tls12 ? gnutls_priority_kx_list(prio, &list) : 0;
+	for (i = 0; i < n; i++) {
+		if (config_kx_signs_with(list[i], cert_pk) &&
+		    cert_pk != GNUTLS_PK_EDDSA_ED25519 &&
+		    cert_pk != GNUTLS_PK_EDDSA_ED448)
+			digest = 1;
+		if (list[i] == GNUTLS_KX_DHE_RSA || list[i] == GNUTLS_KX_DHE_DSS)
+			dhe = 1;
+	}
+	gnutls_priority_deinit(prio);
+	if (digest && fe->keyd_sign_content_only) {
+		snprintf(why, whylen, "the priority enables TLS 1.2 for this %s "
+		    "key, which keyd can only sign as a bare digest, and "
+		    "keyd-sign = content-only forbids that: make the priority "
+		    "TLS 1.3-only (-VERS-TLS1.2) or use an Ed25519 key",
+		    gnutls_pk_get_name((gnutls_pk_algorithm_t)cert_pk));
+		return -EINVAL;
+	}
+	if (digest)
+		*flags |= IPC_KEY_F_ALLOW_DIGEST;
+	if (dhe)
+		*flags |= IPC_KEY_F_ALLOW_DHE;
 	return 0;
 }
 
@@ -232,6 +292,7 @@ out:
 		gnutls_memset(keydata.data, 0, keydata.size);
 		gnutls_free(keydata.data);
 	}
+	gnutls_memset(certdata.data, 0, certdata.size);
 	gnutls_free(certdata.data);
 	gnutls_free(der1.data);
 	gnutls_free(der2.data);

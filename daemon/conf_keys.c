@@ -127,6 +127,30 @@ set_keyd_sign_delay(struct config_parse *p, const char *v)
 	    &p->cfg->keyd_sign_delay_ms);
 }
 
+/* keyd's request limits: auto (what keyd measures it can sign) or a number. */
+static int
+config_rate(struct config_parse *p, const char *key, const char *v,
+    unsigned *out)
+{
+	if (strcmp(v, "auto") == 0) {
+		*out = 0;
+		return 0;
+	}
+	return config_uint(p, key, v, 1, 10000000, out);
+}
+
+static int
+set_keyd_rate(struct config_parse *p, const char *v)
+{
+	return config_rate(p, "keyd-rate", v, &p->cfg->keyd_rate);
+}
+
+static int
+set_keyd_key_rate(struct config_parse *p, const char *v)
+{
+	return config_rate(p, "keyd-key-rate", v, &p->cfg->keyd_key_rate);
+}
+
 static int
 set_max_connections(struct config_parse *p, const char *v)
 {
@@ -163,6 +187,8 @@ static const struct config_key moat_keys[] = {
 	{ "keyd-threads",	set_keyd_threads },
 	{ "keyd-timeout",	set_keyd_timeout },
 	{ "keyd-sign-delay-ms",	set_keyd_sign_delay },
+	{ "keyd-rate",		set_keyd_rate },
+	{ "keyd-key-rate",	set_keyd_key_rate },
 	{ "max-connections",	set_max_connections },
 	{ "drain-timeout",	set_drain_timeout },
 	{ "log-level",		set_log_level },
@@ -239,7 +265,8 @@ set_cert(struct config_parse *p, const char *v)
 	p->fe->cert_line = p->lineno;
 	if (config_abspath(p, "cert", v, p->fe->cert, sizeof(p->fe->cert)) < 0)
 		return -EINVAL;
-	if ((r = config_check_cert_file(v, why, sizeof(why))) < 0)
+	if ((r = config_check_cert_file(v, &p->fe->cert_pk, why,
+	    sizeof(why))) < 0)
 		config_error(p, p->lineno, "cert file %s%s%s", v,
 		    r == -EINVAL ? " " : ": ", why);
 	return r;
@@ -282,6 +309,22 @@ static int
 set_allow_rsa_kx(struct config_parse *p, const char *v)
 {
 	return config_bool(p, "allow-rsa-kx", v, &p->fe->allow_rsa_kx);
+}
+
+static int
+set_keyd_sign(struct config_parse *p, const char *v)
+{
+	p->fe->keyd_sign_line = p->lineno;
+	if (strcmp(v, "digest-for-tls12") == 0)
+		p->fe->keyd_sign_content_only = 0;
+	else if (strcmp(v, "content-only") == 0)
+		p->fe->keyd_sign_content_only = 1;
+	else {
+		config_error(p, p->lineno, "bad keyd-sign '%s' (expected "
+		    "digest-for-tls12 or content-only)", v);
+		return -EINVAL;
+	}
+	return 0;
 }
 
 static int
@@ -409,6 +452,7 @@ static const struct config_key frontend_keys[] = {
 	{ "key-passphrase-file",	set_key_passphrase_file },
 	{ "priority",			set_priority },
 	{ "allow-rsa-kx",		set_allow_rsa_kx },
+	{ "keyd-sign",			set_keyd_sign },
 	{ "handshake-timeout",		set_handshake_timeout },
 	{ "idle-timeout",		set_idle_timeout },
 	{ "backend-connect-timeout",	set_backend_connect_timeout },

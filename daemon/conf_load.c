@@ -41,6 +41,7 @@
 #include "conf.h"
 #include "conf_int.h"
 #include "control_proto.h"
+#include "privdrop.h"
 
 #define CONFIG_MAX_NAME_PART	100	/* "name =" of an over-long line */
 
@@ -55,6 +56,7 @@ config_frontend_defaults(struct frontend *fe, unsigned index)
 	fe->index = index;
 	for (i = 0; i < CONFIG_MAX_LISTEN; i++)
 		fe->listen_fd[i] = -1;
+	fe->cert_fd = -1;
 	fe->handshake_timeout_ms = 10 * 1000;
 	fe->idle_timeout_ms = 600 * 1000;
 	fe->backend_connect_timeout_ms = 5 * 1000;
@@ -348,6 +350,45 @@ config_priority(struct config_parse *p, struct frontend *fe)
 	return 0;
 }
 
+/* What keyd may do with the frontend's key (conf_check.c says how). */
+static void
+config_keyd_sign(struct config_parse *p, struct frontend *fe)
+{
+	char why[256];
+	int line;
+
+	if (config_keyd_flags(fe, fe->cert_pk, &fe->keyd_flags, why,
+	    sizeof(why)) < 0) {
+		line = fe->keyd_sign_line > 0 ? fe->keyd_sign_line :
+		    p->priority_line[fe->index] > 0 ?
+		    p->priority_line[fe->index] : fe->line;
+		config_error(p, line, "frontend %s: %s", fe->name, why);
+	}
+}
+
+/*
+ * The workers and keyd must not share a user: a compromised worker would
+ * own keyd's process (ptrace, signals, /proc) and with it the keys.
+ */
+static void
+config_users_apart(struct config_parse *p, int eof_line)
+{
+	struct privdrop w, k;
+	int line;
+
+	if (privdrop_lookup(p->cfg->user, &w) < 0 ||
+	    privdrop_lookup(p->cfg->keyd_user, &k) < 0)
+		return;		/* said already */
+	if (w.uid != k.uid)
+		return;
+	line = p->keyd_user_line > p->user_line ? p->keyd_user_line :
+	    p->user_line > 0 ? p->user_line : eof_line;
+	config_error(p, line, "user '%s' and keyd-user '%s' are the same uid "
+	    "%ld: a worker could then reach keyd's process (signals, /proc, "
+	    "ptrace); give keyd a user of its own", p->cfg->user,
+	    p->cfg->keyd_user, (long)w.uid);
+}
+
 static void
 config_finish(struct config_parse *p)
 {
@@ -364,6 +405,8 @@ config_finish(struct config_parse *p)
 			    "required key '%s'", fe->name, missing);
 		if (!p->failed)
 			config_priority(p, fe);
+		if (!p->failed)
+			config_keyd_sign(p, fe);
 	}
 	if (!p->failed && cfg->nfrontends == 0)
 		config_error(p, eof_line, "no [frontend NAME] section: nothing "
@@ -396,6 +439,8 @@ config_finish(struct config_parse *p)
 	if (!p->failed && p->keyd_user_line == 0)
 		config_user_check(p, eof_line, "keyd-user", cfg->keyd_user,
 		    1);
+	if (!p->failed)
+		config_users_apart(p, eof_line);
 
 	cfg->workers = p->workers_auto || cfg->workers == 0 ? config_ncpus() :
 	    cfg->workers;

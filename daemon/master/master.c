@@ -40,6 +40,7 @@
 #include "control.h"
 #include "log.h"
 #include "master.h"
+#include "master_backend.h"
 #include "master_keyd.h"
 #include "master_types.h"
 #include "master_worker.h"
@@ -263,6 +264,8 @@ master_main(struct config *cfg)
 	req_table_init(&m->reqs, m->loop);
 	master_keyd_init(m);
 	master_worker_init(m);
+	if ((r = master_backend_init(m)) < 0)
+		fatalx("user %s: %s", cfg->user, strerror(-r));
 
 	if ((r = privdrop_prepare_chroot(cfg->chroot_dir)) < 0)
 		fatalx("chroot directory %s: %s (it must be an empty directory "

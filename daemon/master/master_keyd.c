@@ -70,8 +70,8 @@ static __dead void
 master_keyd_exec(const struct master_child *k, int fd)
 {
 	const struct config *cfg = k->m->cfg;
-	char threads[16], delay[16];
-	const char *argv[16];
+	char threads[16], delay[16], rate[16], key_rate[16];
+	const char *argv[24];
 	int n = 0;
 
 	if (fd == MASTER_KEYD_FD) {
@@ -87,6 +87,9 @@ master_keyd_exec(const struct master_child *k, int fd)
 
 	snprintf(threads, sizeof(threads), "%u", cfg->keyd_threads);
 	snprintf(delay, sizeof(delay), "%u", cfg->keyd_sign_delay_ms);
+	/* unset is keyd's auto: what it measures it can sign (keyd/keyd.c) */
+	snprintf(rate, sizeof(rate), "%u", cfg->keyd_rate);
+	snprintf(key_rate, sizeof(key_rate), "%u", cfg->keyd_key_rate);
 	n = 0;
 	argv[n++] = cfg->keyd_path;
 	argv[n++] = "--control-fd";
@@ -97,6 +100,14 @@ master_keyd_exec(const struct master_child *k, int fd)
 	argv[n++] = cfg->chroot_dir;
 	argv[n++] = "--threads";
 	argv[n++] = threads;
+	if (cfg->keyd_rate > 0) {
+		argv[n++] = "--rate-limit";
+		argv[n++] = rate;
+	}
+	if (cfg->keyd_key_rate > 0) {
+		argv[n++] = "--key-rate";
+		argv[n++] = key_rate;
+	}
 	if (cfg->keyd_sign_delay_ms > 0) {
 		argv[n++] = "--sign-delay-ms";
 		argv[n++] = delay;
@@ -121,18 +132,22 @@ master_keyd_open_ro(const char *path)
  * Open one frontend's key, cert (and passphrase) read-only and send them to
  * keyd as IPC_KEY_LOAD into slot key_id, request id; keyd replaces whatever
  * the slot held once the new key loads and matches the cert.  We never read
- * the files.  With cert_fd, our copy of the open cert is kept there (the
- * caller closes it), so that what workers get is the very file keyd checked
- * the key against.  On failure err is "FILE: reason".
+ * the key or the passphrase.  The certificate we do read, and refuse it
+ * when it holds a private key or does not parse (conf_cert.c); keyd gets a
+ * sealed copy of exactly what was checked, and so do the workers.  With
+ * cert_fd, our copy of it is kept there (the caller closes it).  On
+ * failure err is "FILE: reason".
  */
 int
 master_keyd_load_send(struct master *m, const struct frontend *fe,
-    uint32_t key_id, uint32_t id, int *cert_fd, char *err, size_t errlen)
+    uint32_t key_id, unsigned flags, uint32_t id, int *cert_fd, char *err,
+    size_t errlen)
 {
 	struct ipc_key_load kl;
 	int fds[3] = { -1, -1, -1 };
+	char why[256];
 	unsigned nfds = 2, i;
-	int r;
+	int r, pk, file;
 
 	if (cert_fd != NULL)
 		*cert_fd = -1;
@@ -145,16 +160,30 @@ master_keyd_load_send(struct master *m, const struct frontend *fe,
 	snprintf(kl.name, sizeof(kl.name), "%s", fe->name);
 	snprintf(kl.key_path, sizeof(kl.key_path), "%s", fe->key);
 	snprintf(kl.cert_path, sizeof(kl.cert_path), "%s", fe->cert);
-	if (fe->allow_rsa_kx)
-		kl.flags |= IPC_KEY_F_ALLOW_DECRYPT;
+	kl.flags = flags & (IPC_KEY_F_ALLOW_DECRYPT | IPC_KEY_F_ALLOW_DIGEST |
+	    IPC_KEY_F_ALLOW_DHE);
 	if ((fds[0] = master_keyd_open_ro(fe->key)) < 0) {
 		r = fds[0];
 		snprintf(err, errlen, "%s: %s", fe->key, strerror(-r));
 		goto out;
 	}
-	if ((fds[1] = master_keyd_open_ro(fe->cert)) < 0) {
-		r = fds[1];
+	if ((file = master_keyd_open_ro(fe->cert)) < 0) {
+		r = file;
 		snprintf(err, errlen, "%s: %s", fe->cert, strerror(-r));
+		goto out;
+	}
+	r = config_cert_snapshot(file, &fds[1], &pk, why, sizeof(why));
+	close(file);
+	if (r < 0) {
+		snprintf(err, errlen, "%s: %s", fe->cert, why);
+		goto out;
+	}
+	if (pk != fe->cert_pk && key_id == IPC_KEY_SLOT(fe->index,
+	    fe->key_generation)) {
+		/* the file changed under a running generation: no mixing */
+		snprintf(err, errlen, "%s: its key type changed since it was "
+		    "checked (reload to rotate it)", fe->cert);
+		r = -EINVAL;
 		goto out;
 	}
 	if (fe->key_passphrase_file[0] != '\0') {
@@ -189,11 +218,14 @@ out:
 /*
  * keyd (re)start: hand keyd one frontend's current key, into the slot of its
  * current generation, and wait for its word (synchronous, see the top).
+ * The first time, the certificate's descriptor becomes the frontend's
+ * (fe->cert_fd): new workers read their chain from it.
  */
 static int
-master_keyd_load_key(struct master *m, const struct frontend *fe, int64_t deadline,
+master_keyd_load_key(struct master *m, struct frontend *fe, int64_t deadline,
     char *err, size_t errlen)
 {
+	int cert_fd = -1;
 	struct ipc_key_loaded kr;
 	struct ipc_error ie;
 	struct ipc_msg *msg = NULL;
@@ -203,8 +235,8 @@ master_keyd_load_key(struct master *m, const struct frontend *fe, int64_t deadli
 
 	slot = IPC_KEY_SLOT(fe->index, fe->key_generation);
 	id = req_next_id(&m->reqs);
-	if ((r = master_keyd_load_send(m, fe, slot, id, NULL, why,
-	    sizeof(why))) < 0) {
+	if ((r = master_keyd_load_send(m, fe, slot, fe->keyd_flags, id,
+	    &cert_fd, why, sizeof(why))) < 0) {
 		snprintf(err, errlen, "frontend %s: %s", fe->name, why);
 		goto out;
 	}
@@ -255,8 +287,14 @@ master_keyd_load_key(struct master *m, const struct frontend *fe, int64_t deadli
 	log_debug("%s: frontend %s: key %s loaded into slot %u (generation "
 	    "%u, %u bits, %u signature algorithms)", __func__, fe->name,
 	    fe->key, slot, fe->key_generation, kr.info.bits, kr.info.nsign);
+	if (fe->cert_fd < 0) {
+		fe->cert_fd = cert_fd;
+		cert_fd = -1;
+	}
 	r = 0;
 out:
+	if (cert_fd >= 0)
+		close(cert_fd);
 	free(msg);
 	return r;
 }
@@ -426,7 +464,7 @@ int
 master_keyd_start(struct master *m, char *err, size_t errlen)
 {
 	struct master_child *k = &m->keyd;
-	const struct config *cfg = m->cfg;
+	struct config *cfg = m->cfg;
 	int sv[2] = { -1, -1 };
 	int64_t deadline;
 	unsigned i;

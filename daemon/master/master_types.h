@@ -44,6 +44,7 @@
 #define MASTER_RELOAD_KEYD_S	5.0	/* keyd's answers to a reload's keys */
 
 struct master;
+struct master_backend_wait;
 struct master_child;
 struct control;
 struct reload;
@@ -107,6 +108,12 @@ struct master {
 	ev_prepare		stop_check;	/* stopping: who is left */
 	int			keyd_stop_sent;
 	struct control		*control;	/* the socket (control.c) */
+	/* unix-socket backends connected for the workers (master_backend.c) */
+	uid_t			worker_uid;
+	gid_t			worker_gid;
+	struct master_backend_wait *backend_waiting;	/* full backlogs */
+	unsigned		backend_nwaiting;
+	ev_timer		backend_retry;
 	struct reload		*reload;	/* in progress (reload.c) */
 };
 

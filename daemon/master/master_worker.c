@@ -10,8 +10,10 @@
  *
  * Everything the master opens is close-on-exec; the child clears the flag
  * on exactly the worker's descriptors -- its channel to the master, its own
- * channel to keyd, every listener, and the config -- so a worker holds no
- * other worker's channel, no keyd control channel and no control socket.
+ * channel to keyd, every listener, each frontend's checked certificate
+ * chain (frontends[].cert_fd: a worker reads its chain from it and never
+ * opens a file by path), and the config -- so a worker holds no other
+ * worker's channel, no keyd control channel and no control socket.
  * The config is the flat struct config behind a struct config_blob_hdr, in
  * a memfd sealed against any change, written at each start because a
  * reload moves frontends to new key generations; main.c reads it back.
@@ -42,6 +44,7 @@
 #include "conf.h"
 #include "ipc.h"
 #include "log.h"
+#include "master_backend.h"
 #include "master_keyd.h"
 #include "master_types.h"
 #include "master_worker.h"
@@ -75,6 +78,9 @@ master_dispatch_worker(struct master_child *w, struct ipc_msg *msg)
 		else if (rep.status < 0)
 			log_warnx("worker %u refused its new keyd channel: %s",
 			    w->index, strerror(-rep.status));
+		break;
+	case IPC_BACKEND_CONNECT:
+		master_backend_request(w, msg);
 		break;
 	case IPC_WORKER_STATS_REPLY:
 	case IPC_WORKER_REKEY_REPLY:
@@ -151,6 +157,8 @@ master_worker_exec(const struct master_child *w, int master_fd, int keyd_fd,
 		fe = &cfg->frontends[i];
 		for (j = 0; j < fe->nlisten; j++)
 			r |= master_worker_inherit(fe->listen_fd[j]);
+		/* its chain, as checked (a worker never opens it by path) */
+		r |= master_worker_inherit(fe->cert_fd);
 	}
 	if (r != 0) {
 		log_warn("%s: fcntl", w->name);

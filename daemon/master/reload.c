@@ -73,6 +73,8 @@ struct reload_fe {
 	unsigned		generation;	/* the one it moves to */
 	enum reload_state	state;
 	int			cert_fd;	/* the chain keyd checked */
+	int			cert_pk;	/* its leaf's key type */
+	unsigned		keyd_flags;	/* what keyd may do with the key */
 	char			error[IPC_PATH_MAX + IPC_ERRMSG_MAX];
 	uint64_t		asked;		/* connections to renegotiate */
 	unsigned		workers_asked;
@@ -221,6 +223,8 @@ reload_workers(struct reload *r)
 		if (rf->state != RELOAD_WORKERS)
 			continue;
 		m->cfg->frontends[i].key_generation = rf->generation;
+		m->cfg->frontends[i].cert_pk = rf->cert_pk;
+		m->cfg->frontends[i].keyd_flags = rf->keyd_flags;
 		memset(&wc, 0, sizeof(wc));
 		wc.frontend = i;
 		wc.key_id = IPC_KEY_SLOT(i, rf->generation);
@@ -236,7 +240,10 @@ reload_workers(struct reload *r)
 				reload_worker_fail(rf, j, w->pid, "cannot ask "
 				    "it: %s", strerror(-e));
 		}
-		close(rf->cert_fd);
+		/* the checked chain is the frontend's now: new workers read it */
+		if (m->cfg->frontends[i].cert_fd >= 0)
+			close(m->cfg->frontends[i].cert_fd);
+		m->cfg->frontends[i].cert_fd = rf->cert_fd;
 		rf->cert_fd = -1;
 		r->steps++;
 		req_start(&rf->req, MASTER_REQ_TIMEOUT_S);
@@ -404,14 +411,17 @@ reload_begin(struct reload_fe *rf)
 		reload_fail(rf, "%s: %s", fe->key_passphrase_file, why);
 		return;
 	}
-	if (config_check_cert_file(fe->cert, why, sizeof(why)) < 0) {
+	if (config_check_cert_file(fe->cert, &rf->cert_pk, why,
+	    sizeof(why)) < 0 ||
+	    config_keyd_flags(fe, rf->cert_pk, &rf->keyd_flags, why,
+	    sizeof(why)) < 0) {
 		reload_fail(rf, "%s: %s", fe->cert, why);
 		return;
 	}
 	req_init(&m->reqs, &rf->req, &reload_keyd_ops);
 	if (master_keyd_load_send(m, fe, IPC_KEY_SLOT(rf->index,
-	    rf->generation), rf->req.id, &rf->cert_fd, rf->error,
-	    sizeof(rf->error)) < 0)
+	    rf->generation), rf->keyd_flags, rf->req.id, &rf->cert_fd,
+	    rf->error, sizeof(rf->error)) < 0)
 		return;
 	if (req_expect(&rf->req, &m->keyd) < 0) {
 		reload_fail(rf, "%s: keyd is not running", fe->key);

@@ -256,6 +256,23 @@ conn_log(struct conn *c)
 	    c->why.text[0] != '\0' ? c->why.text : "closed");
 }
 
+/* No longer waiting for the master's backend socket. */
+static void
+conn_backend_unwait(struct conn *c)
+{
+	struct conn **pp;
+
+	if (c->backend_id == 0)
+		return;
+	for (pp = &c->w->backend_waiting; *pp != NULL; pp = &(*pp)->backend_next)
+		if (*pp == c) {
+			*pp = c->backend_next;
+			break;
+		}
+	c->backend_next = NULL;
+	c->backend_id = 0;
+}
+
 static void
 conn_watchers_stop(struct conn *c)
 {
@@ -305,6 +322,7 @@ conn_end(struct conn *c)
 	c->state = CONN_CLOSED;
 	conn_log(c);
 	conn_watchers_stop(c);
+	conn_backend_unwait(c);
 	if (c->session != NULL)
 		gnutls_deinit(c->session);
 	c->session = NULL;
@@ -364,6 +382,49 @@ conn_proxy_start(struct conn *c)
 	conn_pump(c);
 }
 
+/* A unix: backend: the master connects it and hands the socket over. */
+static void
+conn_backend_ask(struct conn *c)
+{
+	struct worker *w = c->w;
+	int r;
+
+	if ((r = w->backend_ask(w, c->wf->fe->index, &c->backend_id)) < 0) {
+		w->stats.backend_errors++;
+		conn_close(c, "backend connect failed: cannot ask the master: "
+		    "%s", strerror(-r));
+		return;
+	}
+	c->backend_next = w->backend_waiting;
+	w->backend_waiting = c;
+	conn_timer_once(c, c->wf->fe->backend_connect_timeout_ms);
+}
+
+/*
+ * The master's answer to IPC_BACKEND_CONNECT id: status and, on success,
+ * the connected socket, which this takes over.  A connection that ended
+ * meanwhile does not want it any more.
+ */
+void
+conn_backend_arrived(struct worker *w, uint32_t id, int status, int fd)
+{
+	struct conn *c;
+
+	for (c = w->backend_waiting; c != NULL; c = c->backend_next)
+		if (c->backend_id == id)
+			break;
+	if (c == NULL || c->state != CONN_CONNECTING) {
+		if (fd >= 0)
+			close(fd);
+		return;
+	}
+	conn_backend_unwait(c);
+	if (proxy_connected_by_master(c, status, fd) == PROXY_CONNECTED)
+		conn_proxy_start(c);
+	else
+		conn_end(c);
+}
+
 /* The first handshake is done: connect to the backend. */
 static void
 conn_connect(struct conn *c)
@@ -377,6 +438,9 @@ conn_connect(struct conn *c)
 	case PROXY_CONNECTING:
 		conn_backend_watch(c, EV_WRITE);
 		conn_timer_once(c, c->wf->fe->backend_connect_timeout_ms);
+		return;
+	case PROXY_VIA_MASTER:
+		conn_backend_ask(c);
 		return;
 	case PROXY_CONNECT_FAILED:
 		conn_end(c);
@@ -649,6 +713,7 @@ conn_backend_cb(struct ev_loop *loop, ev_io *io, int revents)
 			conn_proxy_start(c);
 			break;
 		case PROXY_CONNECTING:
+		case PROXY_VIA_MASTER:
 			break;
 		case PROXY_CONNECT_FAILED:
 			conn_end(c);

@@ -29,7 +29,6 @@
 #include "cred.h"
 
 #define CRED_MAX_CHAIN		16u		/* certificates in one chain */
-#define CRED_CERT_MAX		(1024u * 1024u)	/* a PEM chain larger is refused */
 
 /*
  * One generation of credentials: the chain from pem and a keyd-backed key
@@ -154,8 +153,10 @@ cred_unref(struct worker_cred *wc)
 }
 
 /*
- * The first generation, from the frontend's certificate file.  Runs before
- * the privilege drop: no file opens after it.
+ * The first generation, from the descriptor of the chain the master
+ * checked and keyd loaded (fe->cert_fd; the worker never opens a file by
+ * path, so a certificate file changed since cannot reach it).  The
+ * descriptor is closed once read.  Runs before the privilege drop.
  */
 int
 cred_frontend_load(struct worker_frontend *wf)
@@ -164,12 +165,21 @@ cred_frontend_load(struct worker_frontend *wf)
 	gnutls_datum_t pem = { NULL, 0 };
 	int r;
 
-	if ((r = gnutls_load_file(fe->cert, &pem)) < 0) {
+	if (fe->cert_fd < 0) {
+		log_warnx("%s: frontend %s: no certificate from the master",
+		    __func__, fe->name);
+		return -EBADF;
+	}
+	r = config_cert_read(fe->cert_fd, &pem);
+	close(fe->cert_fd);
+	if (r < 0) {
 		log_warnx("%s: frontend %s: %s: %s", __func__, fe->name,
-		    fe->cert, gnutls_strerror(r));
+		    fe->cert, strerror(-r));
 		return r;
 	}
 	wf->cred = cred_new(wf, &pem, fe->key_generation);
+	/* Public, and checked to hold no key (conf_check.c); wiped anyway. */
+	gnutls_memset(pem.data, 0, pem.size);
 	gnutls_free(pem.data);
 	return wf->cred != NULL ? 0 : GNUTLS_E_CERTIFICATE_ERROR;
 }
@@ -185,33 +195,13 @@ cred_frontend_rotate(struct worker_frontend *wf, int fd, unsigned generation)
 {
 	gnutls_datum_t pem;
 	struct worker_cred *wc;
-	size_t len = 0;
-	ssize_t n;
-	uint8_t *buf;
+	int r;
 
-	if ((buf = malloc(CRED_CERT_MAX)) == NULL)
-		return -ENOMEM;
-	for (;;) {
-		n = pread(fd, buf + len, CRED_CERT_MAX - len, (off_t)len);
-		if (n < 0 && errno == EINTR)
-			continue;
-		if (n < 0) {
-			n = -errno;
-			free(buf);
-			return (int)n;
-		}
-		if (n == 0)
-			break;
-		len += (size_t)n;
-		if (len == CRED_CERT_MAX) {
-			free(buf);
-			return -EFBIG;
-		}
-	}
-	pem.data = buf;
-	pem.size = (unsigned)len;
+	if ((r = config_cert_read(fd, &pem)) < 0)
+		return r;
 	wc = cred_new(wf, &pem, generation);
-	free(buf);
+	gnutls_memset(pem.data, 0, pem.size);
+	gnutls_free(pem.data);
 	if (wc == NULL)
 		return -EINVAL;
 	/* keyd loaded this slot before the master told us. */

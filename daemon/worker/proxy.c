@@ -29,15 +29,11 @@
  * The connection ends when both directions are closed and flushed.  The
  * idle timeout restarts on every byte moved.
  *
- * Unix-socket backends inside the chroot: the worker is chrooted into an
- * empty directory, where a backend path like /run/app.sock does not exist.
- * Before the drop the worker opens the socket's directory (O_PATH) and
- * connects by fchdir() to it, connect() to the bare name, chdir("/") back
- * into the chroot.  That directory fd reaches outside the chroot, but the
- * seccomp filter leaves it only fchdir and connect (no open, no bind, no
- * exec), so what it adds is connecting to unix sockets the worker's user
- * may reach -- no more than it can do with TCP backends already.  Abstract
- * sockets (unix:@name) need none of this.
+ * Unix-socket backends: a worker has no file system and may make only
+ * TCP sockets (sandbox_worker.c), so it cannot reach any unix socket of the
+ * host.  The master connects a unix: backend for it (daemon/master/
+ * master_backend.c) and passes the connected socket back; proxy_connect()
+ * says PROXY_VIA_MASTER and conn.c asks.
  */
 #include "config.h"
 
@@ -69,49 +65,6 @@
 #define STEP_IDLE	0
 #define STEP_MOVED	1
 #define STEP_CLOSED	(-1)	/* the connection must end: c->why says why */
-
-int
-proxy_backend_prepare(struct worker_frontend *wf)
-{
-	const struct config_addr *a = &wf->fe->backend;
-	const struct sockaddr_un *sun;
-	char dir[sizeof(sun->sun_path) + 1];
-	const char *base, *slash;
-	size_t plen, blen;
-
-	wf->backend_dirfd = -1;
-	if (a->ss.ss_family != AF_UNIX)
-		return 0;
-	sun = (const struct sockaddr_un *)(const void *)&a->ss;
-	if (sun->sun_path[0] == '\0')
-		return 0;	/* abstract: no file system involved */
-	plen = strnlen(sun->sun_path, sizeof(sun->sun_path));
-	if (plen == sizeof(sun->sun_path))
-		return -ENAMETOOLONG;
-	memcpy(dir, sun->sun_path, plen);
-	dir[plen] = '\0';
-	if ((slash = strrchr(dir, '/')) == NULL) {
-		base = sun->sun_path;
-		memcpy(dir, ".", 2);
-	} else {
-		base = sun->sun_path + (slash - dir) + 1;
-		if (slash == dir)
-			dir[1] = '\0';		/* "/sock" -> "/" */
-		else
-			dir[slash - dir] = '\0';
-	}
-	if (*base == '\0')
-		return -EINVAL;
-	blen = strlen(base);	/* < sizeof(sun_path): a part of it */
-	if ((wf->backend_dirfd = open(dir, O_PATH | O_DIRECTORY | O_CLOEXEC)) < 0)
-		return -errno;
-	memset(&wf->backend_rel, 0, sizeof(wf->backend_rel));
-	wf->backend_rel.sun_family = AF_UNIX;
-	memcpy(wf->backend_rel.sun_path, base, blen + 1);
-	wf->backend_rel_len = (socklen_t)(offsetof(struct sockaddr_un, sun_path) +
-	    blen + 1);
-	return 0;
-}
 
 /* Move waiting bytes to the front if the tail is at the end; the room left. */
 static size_t
@@ -157,33 +110,33 @@ proxy_connect(struct conn *c)
 {
 	const struct frontend *fe = c->wf->fe;
 	const struct config_addr *a = &fe->backend;
-	int fd, one = 1, r, err;
+	int fd, one = 1;
 
+	if (a->ss.ss_family == AF_UNIX)
+		return PROXY_VIA_MASTER;
 	fd = socket(a->ss.ss_family, SOCK_STREAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0);
 	if (fd < 0)
 		return proxy_connect_failed(c, "socket", errno);
 	c->bfd = fd;
-	if (a->ss.ss_family == AF_INET || a->ss.ss_family == AF_INET6)
-		(void)setsockopt(fd, IPPROTO_TCP, TCP_NODELAY, &one, sizeof(one));
-
-	if (c->wf->backend_dirfd >= 0) {
-		if (fchdir(c->wf->backend_dirfd) < 0)
-			return proxy_connect_failed(c, "fchdir", errno);
-		r = connect(fd, (const struct sockaddr *)&c->wf->backend_rel,
-		    c->wf->backend_rel_len);
-		err = errno;
-		/* Never stay outside the chroot. */
-		if (chdir("/") < 0)
-			fatal("%s: chdir / after backend connect", __func__);
-		errno = err;
-	} else
-		r = connect(fd, (const struct sockaddr *)&a->ss, a->len);
-
-	if (r == 0)
+	(void)setsockopt(fd, IPPROTO_TCP, TCP_NODELAY, &one, sizeof(one));
+	if (connect(fd, (const struct sockaddr *)&a->ss, a->len) == 0)
 		return PROXY_CONNECTED;
 	if (errno == EINPROGRESS)
 		return PROXY_CONNECTING;
 	return proxy_connect_failed(c, "", errno);
+}
+
+/* The master answered our IPC_BACKEND_CONNECT: status, and the socket. */
+enum proxy_connect
+proxy_connected_by_master(struct conn *c, int status, int fd)
+{
+	if (status < 0 || fd < 0) {
+		if (fd >= 0)
+			close(fd);
+		return proxy_connect_failed(c, "", status < 0 ? -status : EIO);
+	}
+	c->bfd = fd;
+	return PROXY_CONNECTED;
 }
 
 /* The backend socket became writable while connecting. */

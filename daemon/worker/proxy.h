@@ -15,6 +15,7 @@
 enum proxy_connect {
 	PROXY_CONNECTED = 0,	/* the backend is there: start pumping */
 	PROXY_CONNECTING,	/* wait for the backend fd to be writable */
+	PROXY_VIA_MASTER,	/* unix: backend: the master connects it */
 	PROXY_CONNECT_FAILED,	/* the end: c->why says why */
 };
 
@@ -34,9 +35,10 @@ enum proxy_appdata {
 };
 
 /* proxy.c */
-int	proxy_backend_prepare(struct worker_frontend *wf);
 enum proxy_connect proxy_connect(struct conn *c);
 enum proxy_connect proxy_connected(struct conn *c);
+enum proxy_connect proxy_connected_by_master(struct conn *c, int status,
+	    int fd);
 int	proxy_start(struct conn *c);
 void	proxy_client_ready(struct conn *c, int revents);
 void	proxy_backend_ready(struct conn *c, int revents);

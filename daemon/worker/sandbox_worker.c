@@ -25,8 +25,11 @@
 #include <sys/mman.h>
 #include <sys/socket.h>
 #include <sys/ucontext.h>
+#include <netinet/in.h>
+#include <netinet/tcp.h>
 
 #include <errno.h>
+#include <fcntl.h>
 #include <signal.h>
 #include <stddef.h>
 #include <string.h>
@@ -90,11 +93,10 @@ sandbox_sigsys(int sig, siginfo_t *si, void *uctx)
 
 /*
  * Build and load the filter; fatal on any failure (a worker without its
- * filter must not serve).  need_fchdir: a unix-socket backend is reached
- * through its directory (proxy.c).
+ * filter must not serve).
  */
 void
-sandbox_worker_load(int debug, int need_fchdir)
+sandbox_worker_load(int debug)
 {
 	scmp_filter_ctx ctx;
 	struct sigaction sa;
@@ -128,19 +130,36 @@ sandbox_worker_load(int debug, int need_fchdir)
 	ADD_SYSCALL(close, 0);
 	ADD_SYSCALL(shutdown, 0);
 
-	/* clients in, backends out: stream sockets of these families only */
+	/*
+	 * Clients in, TCP backends out, and exactly the calls proxy.c and
+	 * worker.c make on them.  No AF_UNIX socket can be made (unix:
+	 * backends are connected by the master, master_backend.c), so with
+	 * no chdir/fchdir and no path-taking call the worker reaches nothing
+	 * on the file system; the unix sockets it holds (its channels) are
+	 * connected already.  setsockopt only TCP_NODELAY (not SO_LINGER,
+	 * which would let it make a close() block), getsockopt only SO_ERROR
+	 * (the backend connect's result), fcntl only F_GETFL, an F_SETFL
+	 * without O_ASYNC and the F_SETFD FD_CLOEXEC libev makes on its epoll
+	 * fd (no F_SETOWN/F_SETSIG: no signalling its siblings, which share
+	 * its uid).
+	 */
 	ADD_SYSCALL(accept4, 0);
 	ADD_SYSCALL(connect, 0);
-	ADD_SYSCALL(socket, 1, SCMP_A0(SCMP_CMP_EQ, AF_INET));
-	ADD_SYSCALL(socket, 1, SCMP_A0(SCMP_CMP_EQ, AF_INET6));
-	ADD_SYSCALL(socket, 1, SCMP_A0(SCMP_CMP_EQ, AF_UNIX));
-	ADD_SYSCALL(setsockopt, 0);
-	ADD_SYSCALL(getsockopt, 0);
-	ADD_SYSCALL(fcntl, 0);
-	if (need_fchdir) {
-		ADD_SYSCALL(fchdir, 0);
-		ADD_SYSCALL(chdir, 0);
-	}
+	ADD_SYSCALL(socket, 3, SCMP_A0(SCMP_CMP_EQ, AF_INET),
+	    SCMP_A1(SCMP_CMP_EQ, SOCK_STREAM | SOCK_NONBLOCK | SOCK_CLOEXEC),
+	    SCMP_A2(SCMP_CMP_EQ, 0));
+	ADD_SYSCALL(socket, 3, SCMP_A0(SCMP_CMP_EQ, AF_INET6),
+	    SCMP_A1(SCMP_CMP_EQ, SOCK_STREAM | SOCK_NONBLOCK | SOCK_CLOEXEC),
+	    SCMP_A2(SCMP_CMP_EQ, 0));
+	ADD_SYSCALL(setsockopt, 2, SCMP_A1(SCMP_CMP_EQ, IPPROTO_TCP),
+	    SCMP_A2(SCMP_CMP_EQ, TCP_NODELAY));
+	ADD_SYSCALL(getsockopt, 2, SCMP_A1(SCMP_CMP_EQ, SOL_SOCKET),
+	    SCMP_A2(SCMP_CMP_EQ, SO_ERROR));
+	ADD_SYSCALL(fcntl, 1, SCMP_A1(SCMP_CMP_EQ, F_GETFL));
+	ADD_SYSCALL(fcntl, 2, SCMP_A1(SCMP_CMP_EQ, F_SETFL),
+	    SCMP_A2(SCMP_CMP_MASKED_EQ, O_ASYNC, 0));
+	ADD_SYSCALL(fcntl, 2, SCMP_A1(SCMP_CMP_EQ, F_SETFD),
+	    SCMP_A2(SCMP_CMP_EQ, FD_CLOEXEC));
 
 	/* the libev epoll loop, its signal eventfd, vDSO fallbacks */
 	ADD_SYSCALL(epoll_create1, 0);

@@ -6,6 +6,6 @@
 #define MOAT_SANDBOX_WORKER_H
 
 /* sandbox_worker.c */
-void	sandbox_worker_load(int debug, int need_fchdir);
+void	sandbox_worker_load(int debug);
 
 #endif

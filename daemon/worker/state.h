@@ -63,14 +63,6 @@ struct worker_frontend {
 	struct worker		*w;
 	struct worker_cred	*cred;		/* current: new handshakes use it (cred.c) */
 	gnutls_priority_t	prio;		/* tls.c */
-	/*
-	 * A unix-socket backend with a path cannot be reached by name from
-	 * inside the empty chroot; the worker keeps its directory open and
-	 * connects relative to it (proxy.c explains).
-	 */
-	int			backend_dirfd;	/* -1: not needed */
-	struct sockaddr_un	backend_rel;	/* basename only */
-	socklen_t		backend_rel_len;
 	ev_io			lio[CONFIG_MAX_LISTEN];	/* worker.c */
 	unsigned		nlisten;
 };
@@ -94,6 +86,13 @@ struct worker {
 	unsigned		nconns;
 	/* conn.c calls this after a connection is gone (worker.c's) */
 	void			(*conn_gone)(struct worker *w);
+	/* conn.c asks the master to connect a unix: backend (worker.c's):
+	 * 0 with the request's id, or -errno */
+	int			(*backend_ask)(struct worker *w, unsigned frontend,
+				    uint32_t *id);
+	/* connections waiting for the master's backend socket (conn.c) */
+	struct conn		*backend_waiting;
+	uint32_t		backend_next_id;
 	int			accepting;	/* listeners started */
 	int			at_limit;	/* paused by max_connections */
 	ev_tstamp		limit_logged;	/* last max-connections line */
@@ -174,6 +173,8 @@ struct conn {
 	ev_tstamp		t_start;	/* accepted */
 	ev_tstamp		t_handshake;	/* handshake done */
 	struct reason		why;		/* why it ends, first cause wins */
+	uint32_t		backend_id;	/* its IPC_BACKEND_CONNECT, or 0 */
+	struct conn		*backend_next;	/* worker's backend_waiting list */
 
 	/* the handshake call runs on a coroutine (tls.c) */
 	int			in_coro;	/* running or suspended */

@@ -360,6 +360,38 @@ worker_cert(struct worker *w, const struct ipc_msg *msg)
 	worker_master_reply_count(w, IPC_WORKER_CERT_REPLY, msg->hdr.id, n);
 }
 
+/* conn.c's hook: ask the master to connect a unix: backend for us. */
+static int
+worker_backend_ask(struct worker *w, unsigned frontend, uint32_t *id)
+{
+	struct ipc_backend_connect bc;
+
+	if (++w->backend_next_id == 0)
+		w->backend_next_id = 1;
+	*id = w->backend_next_id;
+	memset(&bc, 0, sizeof(bc));
+	bc.frontend = frontend;
+	return ipc_send(w->master_fd, IPC_BACKEND_CONNECT, *id, &bc,
+	    sizeof(bc), NULL, 0);
+}
+
+/* The master's answer: a connected unix-socket backend, or why not. */
+static void
+worker_backend_reply(struct worker *w, struct ipc_msg *msg)
+{
+	struct ipc_reply rep;
+	int fd = -1;
+
+	if (ipc_reply_decode(msg->payload, msg->hdr.len, &rep) < 0 ||
+	    (rep.status == 0) != (msg->nfds == 1))
+		fatalx("%s: malformed backend answer from the master", __func__);
+	if (msg->nfds == 1) {
+		fd = msg->fds[0];
+		msg->nfds = 0;		/* conn.c's now */
+	}
+	conn_backend_arrived(w, msg->hdr.id, rep.status, fd);
+}
+
 static void
 worker_dispatch_master(struct ev_loop *loop, ev_io *io, int revents)
 {
@@ -408,6 +440,9 @@ worker_dispatch_master(struct ev_loop *loop, ev_io *io, int revents)
 			break;
 		case IPC_WORKER_CERT:
 			worker_cert(w, &msg);
+			break;
+		case IPC_BACKEND_CONNECT_REPLY:
+			worker_backend_reply(w, &msg);
 			break;
 		default:
 			log_warnx("%s: unexpected %s from the master", __func__,
@@ -473,17 +508,21 @@ worker_fd_cmp(const void *a, const void *b)
 static void
 worker_fds_sweep(const struct config *cfg, int master_fd, int keyd_fd)
 {
-	int keep[2 + CONFIG_MAX_FRONTENDS * CONFIG_MAX_LISTEN];
+	int keep[2 + CONFIG_MAX_FRONTENDS * (CONFIG_MAX_LISTEN + 1)];
 	unsigned n = 0, i, j;
 	unsigned lo = 3;
 
 	keep[n++] = master_fd;
 	if (keyd_fd >= 0)
 		keep[n++] = keyd_fd;
-	for (i = 0; i < cfg->nfrontends; i++)
+	for (i = 0; i < cfg->nfrontends; i++) {
 		for (j = 0; j < cfg->frontends[i].nlisten; j++)
 			if (cfg->frontends[i].listen_fd[j] >= 0)
 				keep[n++] = cfg->frontends[i].listen_fd[j];
+		/* read by cred.c, closed before the sandbox */
+		if (cfg->frontends[i].cert_fd >= 0)
+			keep[n++] = cfg->frontends[i].cert_fd;
+	}
 	qsort(keep, n, sizeof(keep[0]), worker_fd_cmp);
 	for (i = 0; i < n; i++) {
 		if (keep[i] < (int)lo)
@@ -532,7 +571,6 @@ worker_frontends_init(struct worker *w)
 	const struct config *cfg = w->cfg;
 	struct worker_frontend *wf;
 	unsigned i;
-	int r;
 
 	for (i = 0; i < cfg->nfrontends; i++) {
 		wf = &w->fe[i];
@@ -541,9 +579,6 @@ worker_frontends_init(struct worker *w)
 		wf->w = w;
 		if (tls_frontend_init(wf) < 0 || cred_frontend_load(wf) < 0)
 			fatalx("frontend %s: TLS set-up failed", wf->fe->name);
-		if ((r = proxy_backend_prepare(wf)) < 0)
-			fatalx("frontend %s: backend %s: %s", wf->fe->name,
-			    wf->fe->backend.text, strerror(-r));
 	}
 	w->nfe = cfg->nfrontends;
 }
@@ -599,8 +634,7 @@ worker_main(const struct config *cfg, unsigned index, int master_fd,
 	};
 	struct privdrop pd;
 	char title[64];
-	int debug, need_fchdir = 0, r;
-	unsigned i;
+	int debug, r;
 
 	snprintf(title, sizeof(title), "moatd[worker %u]", index);
 	log_procinit(title);
@@ -615,14 +649,12 @@ worker_main(const struct config *cfg, unsigned index, int master_fd,
 	w->index = index;
 	w->master_fd = master_fd;
 	w->conn_gone = worker_conn_gone;
+	w->backend_ask = worker_backend_ask;
 	kchan_init(&w->keyd, cfg->keyd_timeout_ms, &w->stats, &hooks);
 	if ((r = ipc_hello_send(master_fd, IPC_ROLE_WORKER)) < 0)
 		fatalx("hello to the master: %s", strerror(-r));
 
 	worker_frontends_init(w);
-	for (i = 0; i < w->nfe; i++)
-		if (w->fe[i].backend_dirfd >= 0)
-			need_fchdir = 1;
 
 	if ((r = kchan_start(&w->keyd, keyd_fd)) < 0)
 		fatalx("keyd channel start-up: %s", strerror(-r));
@@ -635,7 +667,7 @@ worker_main(const struct config *cfg, unsigned index, int master_fd,
 	if (pd.chroot_dir == NULL)
 		fatalx("no chroot directory configured");
 	privdrop_apply(&pd);
-	sandbox_worker_load(debug, need_fchdir);
+	sandbox_worker_load(debug);
 
 	worker_loop_init(w);
 	log_info("worker %u serving %u frontend(s) as %s in %s (keyd %s)",

@@ -4,9 +4,8 @@
  * field, and broken configs that must each fail with the exact FILE:LINE and
  * a reason an operator can act on.
  *
- * The keys and certificates are made here with GnuTLS in a temporary
- * directory; MOAT_KEYD points at /bin/true so the keyd lookup succeeds
- * without a built keyd; the users are "nobody", which Debian always has.
+ * The keys and certificates are made with GnuTLS in a temporary directory
+ * (testconf.c); test_conf_keyd.c has what keyd may do with them.
  */
 #include "config.h"
 
@@ -30,166 +29,7 @@
 #include <gnutls/x509.h>
 
 #include "../../daemon/conf.h"
-
-static char tmpdir[] = "/tmp/moat-test-config-XXXXXX";
-static char conf_path[256];
-static char cert_a[256], key_a[256], cert_b[256], key_b[256];
-static char key_open[256], garbage[256];
-static struct config cfg;
-static char err[1024];
-
-static void
-write_file(const char *path, const void *data, size_t len, mode_t mode)
-{
-	FILE *fp;
-
-	fp = fopen(path, "w");
-	assert_non_null(fp);
-	assert_int_equal(fwrite(data, 1, len, fp), len);
-	assert_int_equal(fclose(fp), 0);
-	assert_int_equal(chmod(path, mode), 0);
-}
-
-/* A self-signed ECDSA P-256 certificate and its key, as PEM files. */
-static void
-make_pair(const char *cert_path, const char *key_path, const char *cn)
-{
-	gnutls_x509_privkey_t key;
-	gnutls_x509_crt_t crt;
-	gnutls_datum_t out;
-	time_t now = time(NULL);
-	unsigned char serial[8] = { 1, 2, 3, 4, 5, 6, 7, 8 };
-
-	assert_int_equal(gnutls_x509_privkey_init(&key), 0);
-	assert_int_equal(gnutls_x509_privkey_generate(key, GNUTLS_PK_ECDSA,
-	    GNUTLS_CURVE_TO_BITS(GNUTLS_ECC_CURVE_SECP256R1), 0), 0);
-	assert_int_equal(gnutls_x509_crt_init(&crt), 0);
-	assert_int_equal(gnutls_x509_crt_set_version(crt, 3), 0);
-	assert_int_equal(gnutls_x509_crt_set_serial(crt, serial,
-	    sizeof(serial)), 0);
-	assert_int_equal(gnutls_x509_crt_set_activation_time(crt, now - 60), 0);
-	assert_int_equal(gnutls_x509_crt_set_expiration_time(crt,
-	    now + 86400), 0);
-	assert_int_equal(gnutls_x509_crt_set_dn_by_oid(crt,
-	    GNUTLS_OID_X520_COMMON_NAME, 0, cn, (unsigned)strlen(cn)), 0);
-	assert_int_equal(gnutls_x509_crt_set_key(crt, key), 0);
-	assert_int_equal(gnutls_x509_crt_sign2(crt, crt, key,
-	    GNUTLS_DIG_SHA256, 0), 0);
-
-	assert_int_equal(gnutls_x509_crt_export2(crt, GNUTLS_X509_FMT_PEM,
-	    &out), 0);
-	write_file(cert_path, out.data, out.size, 0644);
-	gnutls_free(out.data);
-	assert_int_equal(gnutls_x509_privkey_export2(key, GNUTLS_X509_FMT_PEM,
-	    &out), 0);
-	write_file(key_path, out.data, out.size, 0600);
-	gnutls_free(out.data);
-	gnutls_x509_crt_deinit(crt);
-	gnutls_x509_privkey_deinit(key);
-}
-
-static int
-group_setup(void **state)
-{
-	char buf[4096];
-	FILE *fp;
-	size_t n;
-
-	if (mkdtemp(tmpdir) == NULL)
-		return -1;
-	snprintf(conf_path, sizeof(conf_path), "%s/moat.conf", tmpdir);
-	snprintf(cert_a, sizeof(cert_a), "%s/a.crt", tmpdir);
-	snprintf(key_a, sizeof(key_a), "%s/a.key", tmpdir);
-	snprintf(cert_b, sizeof(cert_b), "%s/b.crt", tmpdir);
-	snprintf(key_b, sizeof(key_b), "%s/b.key", tmpdir);
-	snprintf(key_open, sizeof(key_open), "%s/open.key", tmpdir);
-	snprintf(garbage, sizeof(garbage), "%s/garbage.crt", tmpdir);
-	make_pair(cert_a, key_a, "a.test");
-	make_pair(cert_b, key_b, "b.test");
-	/* the same key as a, but readable by everyone */
-	if ((fp = fopen(key_a, "r")) == NULL)
-		return -1;
-	n = fread(buf, 1, sizeof(buf), fp);
-	fclose(fp);
-	write_file(key_open, buf, n, 0644);
-	write_file(garbage, "not a certificate\n", 18, 0644);
-	setenv("MOAT_KEYD", "/bin/true", 1);
-	return 0;
-}
-
-static int
-group_teardown(void **state)
-{
-	const char *files[] = { conf_path, cert_a, key_a, cert_b, key_b,
-	    key_open, garbage };
-	size_t i;
-
-	for (i = 0; i < sizeof(files) / sizeof(files[0]); i++)
-		unlink(files[i]);
-	rmdir(tmpdir);
-	return 0;
-}
-
-/* Write the config: "%A"/"%a" and "%B"/"%b" stand for cert/key a and b. */
-static void
-conf_write(const char *text)
-{
-	char out[8192];
-	size_t o = 0;
-	const char *s, *rep;
-
-	for (s = text; *s != '\0'; s++) {
-		rep = NULL;
-		if (s[0] == '%' && s[1] == 'A')
-			rep = cert_a;
-		else if (s[0] == '%' && s[1] == 'a')
-			rep = key_a;
-		else if (s[0] == '%' && s[1] == 'B')
-			rep = cert_b;
-		else if (s[0] == '%' && s[1] == 'b')
-			rep = key_b;
-		else if (s[0] == '%' && s[1] == 'o')
-			rep = key_open;
-		else if (s[0] == '%' && s[1] == 'g')
-			rep = garbage;
-		if (rep != NULL) {
-			assert_true(o + strlen(rep) < sizeof(out));
-			memcpy(out + o, rep, strlen(rep));
-			o += strlen(rep);
-			s++;
-			continue;
-		}
-		assert_true(o + 1 < sizeof(out));
-		out[o++] = *s;
-	}
-	write_file(conf_path, out, o, 0644);
-}
-
-#define MOAT_HEAD \
-	"[moat]\n" \
-	"user = nobody\n" \
-	"keyd-user = nobody\n"
-
-#define FRONTEND_OK \
-	"[frontend www]\n" \
-	"listen = 127.0.0.1:8443\n" \
-	"backend = 127.0.0.1:8080\n" \
-	"cert = %A\n" \
-	"key = %a\n"
-
-/* Load text; it must fail at line with a reason containing what. */
-static void
-expect_error(const char *text, int line, const char *what)
-{
-	char prefix[512];
-
-	conf_write(text);
-	assert_int_not_equal(config_load(conf_path, &cfg, err, sizeof(err)), 0);
-	snprintf(prefix, sizeof(prefix), "%s:%d: ", conf_path, line);
-	if (strncmp(err, prefix, strlen(prefix)) != 0 ||
-	    strstr(err, what) == NULL)
-		fail_msg("expected \"%s...%s\", got \"%s\"", prefix, what, err);
-}
+#include "testconf.h"
 
 static void
 test_good(void **state)
@@ -202,7 +42,7 @@ test_good(void **state)
 	    "[moat]\n"
 	    "workers = 3\n"
 	    "user = nobody\n"
-	    "keyd-user = nobody\n"
+	    "keyd-user = daemon\n"
 	    "control = /run/moat-test/control.sock\n"
 	    "chroot = /var/empty-test\n"
 	    "keyd = /bin/true\n"
@@ -443,6 +283,7 @@ static void
 test_file_checks(void **state)
 {
 	char why[256], path[300];
+	int pk;
 
 	assert_int_equal(config_check_secret_file(key_a, why, sizeof(why)), 0);
 	assert_int_equal(config_check_secret_file(key_open, why, sizeof(why)),
@@ -463,16 +304,18 @@ test_file_checks(void **state)
 	    -ENOENT);
 	assert_string_equal(why, "No such file or directory");
 
-	assert_int_equal(config_check_cert_file(cert_a, why, sizeof(why)), 0);
-	assert_int_equal(config_check_cert_file(garbage, why, sizeof(why)),
+	assert_int_equal(config_check_cert_file(cert_a, &pk, why, sizeof(why)),
+	    0);
+	assert_int_equal(pk, GNUTLS_PK_ECDSA);
+	assert_int_equal(config_check_cert_file(garbage, &pk, why, sizeof(why)),
 	    -EINVAL);
 	assert_non_null(strstr(why, "does not parse as a PEM certificate "
 	    "chain"));
 	snprintf(path, sizeof(path), "%s/nope.crt", tmpdir);
-	assert_int_equal(config_check_cert_file(path, why, sizeof(why)),
+	assert_int_equal(config_check_cert_file(path, &pk, why, sizeof(why)),
 	    -ENOENT);
 	/* a key is no certificate */
-	assert_int_equal(config_check_cert_file(key_a, why, sizeof(why)),
+	assert_int_equal(config_check_cert_file(key_a, &pk, why, sizeof(why)),
 	    -EINVAL);
 }
 
@@ -724,5 +567,5 @@ main(void)
 		cmocka_unit_test(test_addr_parse),
 	};
 
-	return cmocka_run_group_tests(tests, group_setup, group_teardown);
+	return cmocka_run_group_tests(tests, testconf_setup, testconf_teardown);
 }

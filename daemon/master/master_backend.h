@@ -1,0 +1,16 @@
+/* SPDX-License-Identifier: GPL-2.0-or-later */
+/*
+ * master_backend.h -- unix-socket backends, connected by the master for
+ * the workers (master_backend.c).
+ */
+#ifndef MOAT_MASTER_BACKEND_H
+#define MOAT_MASTER_BACKEND_H
+
+#include "ipc.h"
+#include "master_types.h"
+
+/* master_backend.c */
+int	master_backend_init(struct master *m);
+void	master_backend_request(struct master_child *w, const struct ipc_msg *msg);
+
+#endif
