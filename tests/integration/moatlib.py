@@ -347,6 +347,46 @@ def round_trip(s, payload=b"ping" * 16):
 
 # ---------------------------------------------------------------------- /proc
 
+def echo_pump(port, payload, timeout=300, version="1.3", chunk=16384):
+    """Send payload through moat to an echo backend while reading the echo
+    back; returns (sha256 sent, sha256 received, bytes received)."""
+    import hashlib
+    import select
+    payload = memoryview(payload)
+    want = hashlib.sha256(payload).hexdigest()
+    h = hashlib.sha256()
+    s = tls_connect(port, version, timeout=30)
+    s.setblocking(False)
+    sent = got = 0
+    end = time.monotonic() + timeout
+    try:
+        while got < len(payload):
+            if time.monotonic() > end:
+                raise TimeoutError("stuck at sent %d got %d" % (sent, got))
+            progressed = False
+            if sent < len(payload):
+                try:
+                    sent += s.send(payload[sent:sent + chunk])
+                    progressed = True
+                except (ssl.SSLWantWriteError, ssl.SSLWantReadError):
+                    pass
+            try:
+                b = s.recv(262144)
+                if not b:
+                    break
+                h.update(b)
+                got += len(b)
+                progressed = True
+            except (ssl.SSLWantReadError, ssl.SSLWantWriteError):
+                pass
+            if not progressed:
+                w = [s] if sent < len(payload) else []
+                select.select([s], w, [], 1.0)
+    finally:
+        s.close()
+    return want, h.hexdigest(), got
+
+
 def proc_ppid(pid):
     try:
         with open("/proc/%d/stat" % pid) as f:

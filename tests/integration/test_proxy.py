@@ -57,41 +57,8 @@ def moat(module_moat_factory, backends, certs, unix_dir):
 
 
 def pump(port, data, offset, timeout=300):
-    """Send data rotated by `offset` through moat to the echo backend while
-    reading the echo back; returns (sha256 sent, sha256 received, bytes)."""
-    payload = memoryview(data[offset:] + data[:offset])
-    want = hashlib.sha256(payload).hexdigest()
-    h = hashlib.sha256()
-    s = moatlib.tls_connect(port, "1.3", timeout=30)
-    s.setblocking(False)
-    sent = got = 0
-    end = time.monotonic() + timeout
-    try:
-        while got < len(payload):
-            if time.monotonic() > end:
-                raise TimeoutError("stuck at sent %d got %d" % (sent, got))
-            progressed = False
-            if sent < len(payload):
-                try:
-                    sent += s.send(payload[sent:sent + CHUNK])
-                    progressed = True
-                except (ssl.SSLWantWriteError, ssl.SSLWantReadError):
-                    pass
-            try:
-                b = s.recv(262144)
-                if not b:
-                    break
-                h.update(b)
-                got += len(b)
-                progressed = True
-            except (ssl.SSLWantReadError, ssl.SSLWantWriteError):
-                pass
-            if not progressed:
-                w = [s] if sent < len(payload) else []
-                select.select([s], w, [], 1.0)
-    finally:
-        s.close()
-    return want, h.hexdigest(), got
+    """data rotated by `offset` through moat and back (moatlib.echo_pump)."""
+    return moatlib.echo_pump(port, data[offset:] + data[:offset], timeout)
 
 
 @pytest.mark.slow
