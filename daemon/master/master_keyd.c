@@ -215,6 +215,20 @@ out:
 	return r;
 }
 
+/* keyd forgets (and wipes) the key in that slot; its answer is logged. */
+int
+master_keyd_drop(struct master *m, uint32_t slot)
+{
+	struct ipc_key_drop kd;
+
+	if (m->keyd.fd < 0 || !m->keyd.ready)
+		return -ENOTCONN;
+	memset(&kd, 0, sizeof(kd));
+	kd.key_id = slot;
+	return ipc_send(m->keyd.fd, IPC_KEY_DROP, req_next_id(&m->reqs), &kd,
+	    sizeof(kd), NULL, 0);
+}
+
 /*
  * keyd (re)start: hand keyd one frontend's current key, into the slot of its
  * current generation, and wait for its word (synchronous, see the top).
@@ -385,6 +399,13 @@ master_dispatch_keyd(struct master_child *k, struct ipc_msg *msg)
 		else if (msg->hdr.type == IPC_ERROR &&
 		    ipc_error_decode(msg->payload, msg->hdr.len, &ie) == 0)
 			log_warnx("keyd: %s", ie.msg);
+		break;
+	case IPC_KEY_DROP_REPLY:
+		if (ipc_reply_decode(msg->payload, msg->hdr.len, &rep) < 0)
+			log_warnx("keyd: malformed KEY_DROP_REPLY");
+		else if (rep.status < 0 && rep.status != -ENOENT)
+			log_warnx("keyd could not drop a key: %s",
+			    strerror(-rep.status));
 		break;
 	case IPC_HELLO:
 		break;

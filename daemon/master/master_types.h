@@ -81,6 +81,8 @@ struct master_child {
 	/* worker: the key generation it serves, per frontend index; set at
 	 * start, raised when it takes a rotated certificate (reload.c) */
 	unsigned		cert_generation[CONFIG_MAX_FRONTENDS];
+	/* worker: the generations it still holds, a bit each (master_gen.c) */
+	uint32_t		gen_held[CONFIG_MAX_FRONTENDS];
 };
 
 /* The requests waiting for answers (req.c), and every message's id. */
@@ -115,6 +117,8 @@ struct master {
 	unsigned		backend_nwaiting;
 	ev_timer		backend_retry;
 	struct reload		*reload;	/* in progress (reload.c) */
+	/* per frontend: generations below this were dropped from keyd */
+	unsigned		gen_dropped[CONFIG_MAX_FRONTENDS];
 };
 
 #endif

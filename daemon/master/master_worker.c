@@ -45,6 +45,7 @@
 #include "ipc.h"
 #include "log.h"
 #include "master_backend.h"
+#include "master_gen.h"
 #include "master_keyd.h"
 #include "master_types.h"
 #include "master_worker.h"
@@ -82,6 +83,9 @@ master_dispatch_worker(struct master_child *w, struct ipc_msg *msg)
 	case IPC_BACKEND_CONNECT:
 		master_backend_request(w, msg);
 		break;
+	case IPC_WORKER_CRED_GONE:
+		master_gen_released(w, msg);
+		break;
 	case IPC_WORKER_STATS_REPLY:
 	case IPC_WORKER_REKEY_REPLY:
 	case IPC_WORKER_CERT_REPLY:
@@ -109,6 +113,7 @@ master_worker_exited(struct master_child *w, int st)
 		log_warnx("worker %u (pid %ld) killed by signal %d (%s)",
 		    w->index, (long)w->pid, WTERMSIG(st),
 		    strsignal(WTERMSIG(st)));
+	master_gen_exited(w);
 }
 
 static const struct child_ops master_worker_ops = {
@@ -250,6 +255,7 @@ master_worker_start(struct master_child *w)
 	/* it gets the config: every frontend's current certificate */
 	for (i = 0; i < m->cfg->nfrontends; i++)
 		w->cert_generation[i] = m->cfg->frontends[i].key_generation;
+	master_gen_started(w);
 	if ((conf_fd = master_worker_conf_fd(m->cfg)) < 0) {
 		log_warnx("worker %u: config memfd: %s", w->index,
 		    strerror(-conf_fd));

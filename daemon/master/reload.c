@@ -52,8 +52,10 @@
 #include "control.h"
 #include "ipc.h"
 #include "log.h"
+#include "master_gen.h"
 #include "master_keyd.h"
 #include "master_types.h"
+#include "master_worker.h"
 #include "reload.h"
 #include "req.h"
 #include "util.h"
@@ -130,12 +132,24 @@ reload_worker_fail(struct reload_fe *rf, unsigned j, pid_t pid,
 	char why[IPC_ERRMSG_MAX];
 	va_list ap;
 
+	struct master_child *w = &rf->r->m->workers[j];
+
 	va_start(ap, fmt);
 	vsnprintf(why, sizeof(why), fmt, ap);
 	va_end(ap);
 	if (rf->workers_failed++ == 0)
 		snprintf(rf->worker_error, sizeof(rf->worker_error),
 		    "worker %u (pid %ld): %s", j, (long)pid, why);
+	/*
+	 * A worker left on the old certificate would block every later
+	 * rotation of this frontend (its key's slot is the next one's): it
+	 * drains and is started again, on the new certificate.
+	 */
+	if (w->pid == pid && pid > 0) {
+		log_warnx("worker %u (pid %ld) did not take the new certificate "
+		    "(%s): restarting it", j, (long)pid, why);
+		master_worker_stop(w);
+	}
 }
 
 /* Step 3: one line per frontend, to the log and to the client. */
@@ -152,6 +166,7 @@ reload_finish(struct reload *r)
 	int n, again;
 
 	m->reload = NULL;
+	master_gen_check(m);		/* the keys nobody holds any more */
 	for (i = 0; i < m->cfg->nfrontends; i++) {
 		rf = &r->fe[i];
 		fe = reload_frontend(rf);
@@ -334,6 +349,7 @@ reload_worker_answer(struct req *rq, const struct req_peer *p,
 			rf->asked += asked;
 			rf->workers_ok++;
 			w->cert_generation[rf->index] = rf->generation;
+			master_gen_took(w, rf->index, rf->generation);
 		}
 	} else if (msg->hdr.type == IPC_ERROR &&
 	    ipc_error_decode(msg->payload, msg->hdr.len, &ie) == 0) {

@@ -147,6 +147,8 @@ cred_unref(struct worker_cred *wc)
 		wc->next->prev = wc->prev;
 	log_debug("%s: frontend %s: generation %u released", __func__,
 	    wc->wf->fe->name, wc->generation);
+	if (w->cred_gone != NULL)
+		w->cred_gone(w, wc->wf->fe->index, wc->generation);
 	gnutls_certificate_free_credentials(wc->cred);	/* and the ext4 key */
 	wc->magic = 0;
 	free(wc);

@@ -90,6 +90,10 @@ struct worker {
 	 * 0 with the request's id, or -errno */
 	int			(*backend_ask)(struct worker *w, unsigned frontend,
 				    uint32_t *id);
+	/* cred.c says a certificate generation is gone (worker.c's): the
+	 * master may then drop its key from keyd */
+	void			(*cred_gone)(struct worker *w, unsigned frontend,
+				    unsigned generation);
 	/* connections waiting for the master's backend socket (conn.c) */
 	struct conn		*backend_waiting;
 	uint32_t		backend_next_id;

@@ -375,6 +375,24 @@ worker_backend_ask(struct worker *w, unsigned frontend, uint32_t *id)
 	    sizeof(bc), NULL, 0);
 }
 
+/*
+ * cred.c's hook: no session uses that certificate generation any more;
+ * the master drops its key from keyd once no worker holds it.
+ */
+static void
+worker_cred_gone(struct worker *w, unsigned frontend, unsigned generation)
+{
+	struct ipc_worker_cred_gone cg;
+	int r;
+
+	memset(&cg, 0, sizeof(cg));
+	cg.frontend = frontend;
+	cg.generation = generation;
+	if ((r = ipc_send(w->master_fd, IPC_WORKER_CRED_GONE, 0, &cg,
+	    sizeof(cg), NULL, 0)) < 0)
+		log_warnx("%s: %s", __func__, strerror(-r));
+}
+
 /* The master's answer: a connected unix-socket backend, or why not. */
 static void
 worker_backend_reply(struct worker *w, struct ipc_msg *msg)
@@ -650,6 +668,7 @@ worker_main(const struct config *cfg, unsigned index, int master_fd,
 	w->master_fd = master_fd;
 	w->conn_gone = worker_conn_gone;
 	w->backend_ask = worker_backend_ask;
+	w->cred_gone = worker_cred_gone;
 	kchan_init(&w->keyd, cfg->keyd_timeout_ms, &w->stats, &hooks);
 	if ((r = ipc_hello_send(master_fd, IPC_ROLE_WORKER)) < 0)
 		fatalx("hello to the master: %s", strerror(-r));
