@@ -130,6 +130,18 @@ def rekey(m, frontend_name=None, timeout=60):
     return int(mo.group(1))
 
 
+def keyd_keys(m):
+    """How many keys keyd holds (moatctl stats: keyd_keys)."""
+    st = m.stats()
+    assert st.get("keyd_answered") is True, st
+    return st["keyd_keys"]
+
+
+def wait_keyd_keys(m, n, seconds=30):
+    moatlib.wait_for(lambda: keyd_keys(m) == n, seconds, 0.1,
+                     "keyd to hold %d key(s)" % n)
+
+
 def reload(m):
     """Certificate rotation: SIGHUP to moatd (what `moatctl reload` and
     systemd's ExecReload do)."""

@@ -122,13 +122,18 @@ def test_cert_swap_moves_live_tls12_connection(moat_factory, backends,
         # master re-reads, keyd loads the key, the workers take it).
         moatlib.wait_for(lambda: reneglib.peer_fp(m.ports["fe"]) == new_fp,
                          30, 0.2, "new connections to see the new cert")
+        # The live connection renegotiated onto the new certificate, so
+        # nothing holds the old one: keyd drops its key while the
+        # connection still runs.
+        reneglib.wait_counters(m, before, {"renegotiations_completed": 1})
+        reneglib.wait_keyd_keys(m, 1)
+        assert "keyd dropped its key" in m.log_text()[log_mark:]
         res = c.result()
     finally:
         c.kill()
     reneglib.assert_intact(res)
     assert res["hello_requests"] >= 1, (res, m.log_text()[log_mark:])
     assert res["certs"] == [old_fp, new_fp], res
-    reneglib.wait_counters(m, before, {"renegotiations_completed": 1})
     # TLS 1.3 too, for a new connection.
     assert reneglib.peer_fp(m.ports["fe"], "1.3") == new_fp
 
@@ -150,13 +155,20 @@ def test_cert_swap_without_rekey_on_cert_change(moat_factory, backends,
         c.wait_ready()
         reneglib.wait_established(m, before, 1)
         new_fp = reneglib.replace_cert(cert, key, "ecdsa")
+        log_mark = m.log_size()
         reneglib.reload(m)
         moatlib.wait_for(lambda: reneglib.peer_fp(m.ports["fe"]) == new_fp,
                          30, 0.2, "new connections to see the new cert")
+        # The live connection still holds the old certificate, so keyd
+        # still holds its key, next to the new one.
+        assert reneglib.keyd_keys(m) == 2
         res = c.result()
     finally:
         c.kill()
     reneglib.assert_intact(res)
     assert res["hello_requests"] == 0, res
     assert res["certs"] == [old_fp], res
+    # Its end released the old generation: keyd forgot that key.
+    reneglib.wait_keyd_keys(m, 1)
+    assert "keyd dropped its key" in m.log_text()[log_mark:]
     assert reneglib.reneg_delta(m, before)["renegotiations_requested"] == 0
