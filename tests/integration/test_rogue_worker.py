@@ -604,3 +604,22 @@ def test_workers_are_execd_not_forked(moat):
     assert len(seen_rnd) == 3
     if aslr != "0":
         assert len(seen_base) == 3
+
+
+def test_exec_check_tells_a_fork_from_an_exec():
+    """The control of the test above: a child this test forks (and does
+    not exec) shows its parent's load address and AT_RANDOM, so equal
+    values are what a forked-only worker would show."""
+    pid = os.fork()
+    if pid == 0:
+        try:
+            time.sleep(30)
+        finally:
+            os._exit(0)
+    try:
+        me = os.getpid()
+        assert first_mapping(pid) == first_mapping(me)
+        assert at_random(pid) == at_random(me)
+    finally:
+        os.kill(pid, 9)
+        os.waitpid(pid, 0)
