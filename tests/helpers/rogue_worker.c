@@ -5,7 +5,7 @@
  * keyd and master channels) and tries one attack on them.
  *
  * usage: rogue_worker [-T SECONDS] [-r PER-SECOND] [-e kill|cont|stop]
- *            -p PID [-p PID] MODE [-k SLOT]... [-n N] [-d SECONDS]
+ *            [-K KEYD-PID] -p PID [-p PID] MODE [-k SLOT]... [-n N] [-d SECONDS]
  *            [-m MESSAGE] [-f FILE]
  *
  *   sign     for each slot -k: arbitrary digests (bare for ECDSA and
@@ -22,6 +22,9 @@
  *            buffer full, SO_LINGER {1, 3}, attached to a KEY_LIST on the
  *            keyd channel of the first -p, while sign requests on the
  *            second -p's channel (slot -k) are timed for -d seconds.
+ *            keyd (-K) is held still while the socket is handed over, so
+ *            that keyd's copy is the last one (its close() the one that
+ *            waits).
  *   flood    -n each of KEY_LIST, a malformed SIGN and a valid SIGN (slot
  *            -k), interleaved, as fast as the socket takes them; answers
  *            counted by type and status.  No pacing, no retry.
@@ -68,6 +71,8 @@
 struct opts {
 	pid_t		pids[MAX_PIDS];
 	unsigned	npids;
+	pid_t		keyd[MAX_PIDS];	/* -K: held during the linger send */
+	unsigned	nkeyd;
 	uint32_t	slots[MAX_SLOTS];
 	unsigned	nslots;
 	unsigned	n;
@@ -82,7 +87,7 @@ static void
 usage(void)
 {
 	fprintf(stderr, "usage: rogue_worker [-T SECONDS] [-r PER-SECOND] "
-	    "[-e kill|cont|stop] -p PID [-p PID]\n"
+	    "[-e kill|cont|stop] [-K KEYD-PID] -p PID [-p PID]\n"
 	    "           sign|linger|flood|master|decrypt [-k SLOT]... [-n N] "
 	    "[-d SECONDS] [-m MESSAGE] [-f FILE]\n");
 	exit(2);
@@ -335,7 +340,7 @@ mode_linger(struct rogue_worker *wa, struct rogue_worker *wb,
 	struct rogue_answer a;
 	struct rogue_hist st = { { 0 }, { 0 }, 0 };
 	uint8_t cv[256];
-	double t0, worst = 0, base = 0, first_after = -1, end;
+	double t0, worst = 0, base = 0, first_after = -1, end, close_ms;
 	unsigned nkeys, hl, probes = 0, lost = 0, i;
 	uint32_t algo, id;
 	size_t len;
@@ -358,10 +363,23 @@ mode_linger(struct rogue_worker *wa, struct rogue_worker *wb,
 	}
 
 	c = linger_socket(&l, &queued);
+	/*
+	 * keyd's copy must be the last one: if keyd closed its copy before
+	 * we closed ours, our close() would be the one that waits
+	 * (race_lost).  An attacker retries until it wins; the test holds
+	 * keyd (-K) for the few microseconds of the send and our close.
+	 */
+	for (i = 0; i < o->nkeyd; i++)
+		rogue_hold(o->keyd[i], 1);
 	id = keydlib_id_next();
-	if ((r = ipc_send(wa->keyd_fd, IPC_KEY_LIST, id, NULL, 0, &c, 1)) < 0)
+	r = ipc_send(wa->keyd_fd, IPC_KEY_LIST, id, NULL, 0, &c, 1);
+	t0 = rogue_now_ms();
+	close(c);
+	close_ms = rogue_now_ms() - t0;
+	for (i = 0; i < o->nkeyd; i++)
+		rogue_hold(o->keyd[i], 0);
+	if (r < 0)
 		keydlib_die("sending the lingering socket: %s", strerror(-r));
-	close(c);	/* keyd's copy is the last one now */
 	t0 = rogue_now_ms();
 	end = t0 + (double)o->seconds * 1e3;
 	while (rogue_now_ms() < end) {
@@ -400,8 +418,9 @@ mode_linger(struct rogue_worker *wa, struct rogue_worker *wb,
 	    "\"probe_status\": ", wa->index, wb->index, queued, base, probes,
 	    lost, first_after, worst);
 	rogue_hist_json(&st);
-	printf(", \"a_answer\": \"%s\", \"a_status\": %d, \"stray\": %u}\n",
-	    a_result, a_status, rogue_stray());
+	printf(", \"a_answer\": \"%s\", \"a_status\": %d, \"close_ms\": %.1f, "
+	    "\"race_lost\": %s, \"stray\": %u}\n", a_result, a_status, close_ms,
+	    close_ms > 1000 ? "true" : "false", rogue_stray());
 }
 
 /* ----------------------------------------------------------- flood */
@@ -683,8 +702,13 @@ main(int argc, char **argv)
 	o.end = "kill";
 	o.n = 1000;
 	o.seconds = 5;
-	while ((ch = getopt(argc, argv, "+T:r:e:p:")) != -1) {
+	while ((ch = getopt(argc, argv, "+T:r:e:p:K:")) != -1) {
 		switch (ch) {
+		case 'K':
+			if (o.nkeyd >= MAX_PIDS)
+				usage();
+			o.keyd[o.nkeyd++] = (pid_t)atoi(optarg);
+			break;
 		case 'T':
 			secs = (unsigned)atoi(optarg);
 			break;

@@ -81,6 +81,24 @@ rogue_state(pid_t pid)
 	return p[2];
 }
 
+/*
+ * SIGSTOP pid and wait (bounded) until it is stopped, or SIGCONT it.  The
+ * linger attack holds keyd still for the moment it takes to hand keyd the
+ * socket and close our copy, so that keyd's copy is surely the last one.
+ */
+void
+rogue_hold(pid_t pid, int stop)
+{
+	int i;
+
+	if (kill(pid, stop ? SIGSTOP : SIGCONT) < 0)
+		keydlib_die("%s %ld: %s", stop ? "SIGSTOP" : "SIGCONT",
+		    (long)pid, strerror(errno));
+	for (i = 0; stop && i < 500 && rogue_state(pid) != 'T' &&
+	    rogue_state(pid) != 't'; i++)
+		usleep(1000);
+}
+
 /* --worker, --master-fd and --keyd-fd from /proc/PID/cmdline. */
 static void
 rogue_cmdline(struct rogue_worker *w)

@@ -63,6 +63,7 @@ struct rogue_hist {
 /* roguelib.c */
 void	rogue_take(pid_t pid, struct rogue_worker *w);
 void	rogue_end(struct rogue_worker *w, const char *how);
+void	rogue_hold(pid_t pid, int stop);
 void	rogue_pace_set(double per_second);
 void	rogue_pace(void);
 double	rogue_now_ms(void);

@@ -183,11 +183,15 @@ def wait_workers(m, gone=(), seconds=30):
                              "(gone: %s)\n%s" % (seconds, gone, m.log()))
 
 
-def rogue(m, pids, mode, *args, end="kill", timeout=240, seconds=None):
+def rogue(m, pids, mode, *args, end="kill", timeout=240, seconds=None,
+          hold_keyd=False):
     """Run the rogue worker on pids; its JSON answer.  With end="kill"
     the workers are replaced before this returns."""
     seconds = seconds or timeout - 10
     cmd = [ROGUE, "-T", str(seconds), "-e", end]
+    if hold_keyd:
+        for k in m.keyd_pids():
+            cmd += ["-K", str(k)]
     for p in pids:
         cmd += ["-p", str(p)]
     cmd += [mode, *args]
@@ -375,11 +379,16 @@ def test_lingering_socket_does_not_freeze_keyd(moat):
     channel must all be answered within 2 s.  The probes are paced (20 a
     second) and the worst latency of the whole window counts, so a slow,
     loaded machine does not fail it: only a blocked keyd loop does."""
-    w = wait_workers(moat)
     keyd_before = moat.keyd_pids()
+    w = wait_workers(moat)
+    # The close that waits is the last one: the rogue holds keyd still
+    # (SIGSTOP) while it sends the socket and closes its own copy, so that
+    # keyd's is the last (a real attacker just tries until it wins).  The
+    # probes start after keyd runs again.
     res = rogue(moat, [w[0], w[1]], "linger", "-k", str(SLOT["ecdsa"]),
-                "-d", "6", timeout=120)
+                "-d", "6", timeout=120, hold_keyd=True)
     print(res)
+    assert not res["race_lost"], "keyd did not hold the last copy: %r" % res
     assert res["queued_bytes"] > 0, "the attack is not armed: %r" % res
     assert res["probes"] >= 10 and res["lost"] == 0, res
     assert res["worst_ms"] < 2000, \
