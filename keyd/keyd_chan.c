@@ -419,7 +419,7 @@ keyd_chan_sign(struct keyd *kd, struct keyd_chan *ch, struct ipc_msg *msg,
 	}
 	k = keystore_get(&kd->ks, req.key_id);
 	if ((r = policy_sign_check(k != NULL ? keystore_key_info(k) : NULL,
-	    &req, &why)) < 0) {
+	    k != NULL ? keystore_key_flags(k) : 0, &req, &why)) < 0) {
 		keyd_chan_fail(kd, ch, msg->hdr.id, r, r == -EBADMSG ?
 		    KEYD_FAIL_ERROR : KEYD_FAIL_REFUSED, "sign key %u algorithm "
 		    "%u form %u (%zu bytes): %s", req.key_id, req.sign_algo,

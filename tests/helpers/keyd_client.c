@@ -3,12 +3,14 @@
  * keyd_client.c -- plays the master and a worker against a real moat-keyd.
  *
  * usage: keyd_client [-m sign|load|ratelimit] [-k ID,KEY,CERT[,pass=FILE]
- *            [,decrypt]]... [-n N] [-u USER] [-C CHROOT] [-t THREADS]
- *            [-x KEYD-ARG]... [-T SECONDS] [-w] MOAT-KEYD
+ *            [,decrypt][,digest][,dhe]]... [-n N] [-u USER] [-C CHROOT]
+ *            [-t THREADS] [-x KEYD-ARG]... [-T SECONDS] [-w] MOAT-KEYD
  *
  * As the master it spawns moat-keyd (fork + exec, control channel on fd 3),
- * loads the keys with IPC_KEY_LOAD (it opens the files; keyd gets the fds)
- * and hands keyd worker channels.  As a worker it then exercises them:
+ * loads the keys with IPC_KEY_LOAD (it opens the files; keyd gets the fds;
+ * decrypt, digest and dhe are the IPC_KEY_F_ALLOW_* flags the master sets
+ * for a frontend with RSA key exchange, TLS 1.2 or DHE) and hands keyd
+ * worker channels.  As a worker it then exercises them:
  *   sign       N requests per key in flight at once (TLS 1.3 CertificateVerify
  *              content with random transcript hashes, plus TLS 1.2
  *              ServerKeyExchange content and bare digests: RSA DigestInfo,
@@ -55,7 +57,7 @@ struct spec {
 	const char		*key;
 	const char		*cert;
 	const char		*pass;
-	int			decrypt;
+	uint32_t		flags;		/* IPC_KEY_F_ALLOW_* */
 	gnutls_pubkey_t		pub;
 	int			loaded;
 	struct ipc_key_loaded	res;
@@ -107,7 +109,7 @@ load_key(int ctl, struct spec *s, struct ipc_msg *msg)
 	unsigned i;
 
 	s->loaded = keydlib_key_load(ctl, s->id, s->key, s->cert, s->pass,
-	    s->decrypt, msg, &s->res) == 0;
+	    s->flags, msg, &s->res) == 0;
 	/* A key id loaded again replaces the key that had it. */
 	for (i = 0; s->loaded && &specs[i] != s; i++)
 		if (specs[i].id == s->id)
@@ -491,7 +493,8 @@ static void
 usage(void)
 {
 	fprintf(stderr, "usage: keyd_client [-m sign|load|ratelimit] "
-	    "[-k ID,KEY,CERT[,pass=FILE][,decrypt]]... [-n N] [-u USER]\n"
+	    "[-k ID,KEY,CERT[,pass=FILE][,decrypt][,digest][,dhe]]... "
+	    "[-n N] [-u USER]\n"
 	    "       [-C CHROOT] [-t THREADS] [-x KEYD-ARG]... [-T SECONDS] [-w] "
 	    "MOAT-KEYD\n");
 	exit(2);
@@ -518,7 +521,11 @@ parse_spec(char *arg)
 		else if (strncmp(tok, "pass=", 5) == 0)
 			s->pass = tok + 5;
 		else if (strcmp(tok, "decrypt") == 0)
-			s->decrypt = 1;
+			s->flags |= IPC_KEY_F_ALLOW_DECRYPT;
+		else if (strcmp(tok, "digest") == 0)
+			s->flags |= IPC_KEY_F_ALLOW_DIGEST;
+		else if (strcmp(tok, "dhe") == 0)
+			s->flags |= IPC_KEY_F_ALLOW_DHE;
 		else
 			keydlib_die("bad key option %s", tok);
 	}

@@ -256,12 +256,13 @@ keydlib_master_hello(int ctl, struct ipc_msg *msg)
 }
 
 /*
- * Open the key files (keyd gets the fds), load them as key id and decode
- * the IPC_KEY_LOAD_REPLY into res.  Returns res->status.
+ * Open the key files (keyd gets the fds), load them as key id with flags
+ * (IPC_KEY_F_ALLOW_*, what the master would allow the key's frontend) and
+ * decode the IPC_KEY_LOAD_REPLY into res.  Returns res->status.
  */
 int
 keydlib_key_load(int ctl, uint32_t id, const char *key, const char *cert,
-    const char *pass, int decrypt, struct ipc_msg *msg,
+    const char *pass, uint32_t flags, struct ipc_msg *msg,
     struct ipc_key_loaded *res)
 {
 	struct ipc_key_load kl;
@@ -270,6 +271,7 @@ keydlib_key_load(int ctl, uint32_t id, const char *key, const char *cert,
 
 	memset(&kl, 0, sizeof(kl));
 	kl.key_id = id;
+	kl.flags = flags & ~IPC_KEY_F_HAS_PASS;
 	snprintf(kl.name, sizeof(kl.name), "key%u", id);
 	snprintf(kl.key_path, sizeof(kl.key_path), "%s", key);
 	snprintf(kl.cert_path, sizeof(kl.cert_path), "%s", cert);
@@ -282,8 +284,6 @@ keydlib_key_load(int ctl, uint32_t id, const char *key, const char *cert,
 		if ((fds[nfds++] = open(pass, O_RDONLY | O_CLOEXEC)) < 0)
 			keydlib_die("%s: %s", pass, strerror(errno));
 	}
-	if (decrypt)
-		kl.flags |= IPC_KEY_F_ALLOW_DECRYPT;
 	if ((r = ipc_send(ctl, IPC_KEY_LOAD, id, &kl, sizeof(kl), fds,
 	    (unsigned)nfds)) < 0)
 		keydlib_die("KEY_LOAD: %s", strerror(-r));
@@ -547,6 +547,37 @@ keydlib_make_cv(uint8_t *p, unsigned hash_len)
 	return 64 + sizeof(ctx) + hash_len;
 }
 
+/*
+ * A fresh secp256r1 public point, 0x04 || X || Y, into p (65 bytes): keyd
+ * signs only points on the curve, as a handshake's always are.
+ */
+static void
+keydlib_p256_point(uint8_t *p)
+{
+	gnutls_privkey_t priv;
+	gnutls_pubkey_t pub;
+	gnutls_ecc_curve_t curve;
+	gnutls_datum_t x, y;
+
+	if (gnutls_privkey_init(&priv) < 0 || gnutls_pubkey_init(&pub) < 0 ||
+	    gnutls_privkey_generate(priv, GNUTLS_PK_ECDSA,
+	    GNUTLS_CURVE_TO_BITS(GNUTLS_ECC_CURVE_SECP256R1), 0) < 0 ||
+	    gnutls_pubkey_import_privkey(pub, priv, 0, 0) < 0 ||
+	    gnutls_pubkey_export_ecc_raw2(pub, &curve, &x, &y,
+	    GNUTLS_EXPORT_FLAG_NO_LZ) < 0)
+		keydlib_die("cannot make a P-256 point");
+	if (x.size > 32 || y.size > 32)
+		keydlib_die("P-256 coordinate of %u/%u bytes", x.size, y.size);
+	memset(p, 0, 65);
+	p[0] = 0x04;
+	memcpy(p + 1 + 32 - x.size, x.data, x.size);
+	memcpy(p + 1 + 64 - y.size, y.data, y.size);
+	gnutls_free(x.data);
+	gnutls_free(y.data);
+	gnutls_pubkey_deinit(pub);
+	gnutls_privkey_deinit(priv);
+}
+
 /* Two randoms and ServerECDHParams for x25519 or secp256r1. */
 size_t
 keydlib_make_ske(uint8_t *p, int p256)
@@ -557,9 +588,8 @@ keydlib_make_ske(uint8_t *p, int p256)
 	if (p256) {
 		p[66] = 23;
 		p[67] = 65;
-		p[68] = 0x04;
-		keydlib_rnd(p + 69, 64);
-		return 69 + 64;
+		keydlib_p256_point(p + 68);
+		return 68 + 65;
 	}
 	p[66] = 29;
 	p[67] = 32;

@@ -56,7 +56,7 @@ pid_t	keydlib_pid(void);
 void	keydlib_stop(int ctl);
 void	keydlib_master_hello(int ctl, struct ipc_msg *msg);
 int	keydlib_key_load(int ctl, uint32_t id, const char *key,
-	    const char *cert, const char *pass, int decrypt,
+	    const char *cert, const char *pass, uint32_t flags,
 	    struct ipc_msg *msg, struct ipc_key_loaded *res);
 int	keydlib_channel_add(int ctl, uint32_t worker, struct ipc_msg *msg);
 void	keydlib_worker_hello(int fd, struct ipc_msg *msg);

@@ -112,8 +112,11 @@ def finish(p):
 @pytest.fixture(scope="module")
 def served(keys):
     """keyd with ECDSA P-256, RSA-2048 (decrypt allowed) and Ed25519 keys,
-    exercised by keyd_client, and kept running until the module is done."""
-    specs = ["0,%s,%s" % keys["ec"], "1,%s,%s,decrypt" % keys["rsa"],
+    exercised by keyd_client, and kept running until the module is done.
+    The ECDSA and RSA keys are loaded as a TLS 1.2 frontend's are (digests
+    allowed: GnuTLS gives them nothing else under TLS 1.2)."""
+    specs = ["0,%s,%s,digest" % keys["ec"],
+             "1,%s,%s,decrypt,digest" % keys["rsa"],
              "2,%s,%s" % keys["ed"]]
     p = run_client(keys, specs, "-n", "100", "-t", "3", "-w",
                    stdin=subprocess.PIPE)
