@@ -9,8 +9,8 @@
  * privileges (privdrop_apply), start the signer threads, load the seccomp
  * filter (sandbox_keyd.c, synchronised to every thread), then send
  * IPC_HELLO(KEYD) on the control channel and serve.  keyd never opens a
- * file: keys arrive as fds with IPC_KEY_LOAD, worker channels as fds with
- * IPC_CHANNEL_ADD.  EOF on the control channel (the master is gone) ends it.
+ * file: keys arrive as fds with IPC_KEY_LOAD (and leave, wiped, with
+ * IPC_KEY_DROP), worker channels as fds with IPC_CHANNEL_ADD.  EOF on the control channel (the master is gone) ends it.
  *
  * Which file does what: this one start-up, keyd_dispatch_master() and
  * shutdown; keyd_chan.c the worker channels (out queues, logging, rate
@@ -114,6 +114,32 @@ keyd_master_key_load(struct keyd *kd, struct ipc_msg *msg)
 		log_warnx("%s: reply: %s", __func__, strerror(-r));
 }
 
+/*
+ * IPC_KEY_DROP: the master is done with a slot (the old key of a
+ * rotation).  keyd forgets it now, so every later request naming the slot
+ * gets -ENOENT, and the key is wiped once no queued job holds it.  The
+ * answer is KEY_DROP_REPLY with 0, -ENOENT (nothing in that slot) or
+ * -EBADMSG (a malformed request, or a slot out of range).
+ */
+static void
+keyd_master_key_drop(struct keyd *kd, struct ipc_msg *msg)
+{
+	struct ipc_key_drop kdrop;
+	int r;
+
+	ipc_msg_close_fds(msg);
+	if ((r = ipc_key_drop_decode(msg->payload, msg->hdr.len, &kdrop)) < 0) {
+		log_warnx("%s: malformed KEY_DROP", __func__);
+		keyd_ctl_reply(kd, IPC_KEY_DROP_REPLY, msg->hdr.id, -EBADMSG);
+		return;
+	}
+	if ((r = keystore_drop(&kd->ks, kdrop.key_id)) == 0)
+		log_info("key %u dropped", kdrop.key_id);
+	else
+		log_warnx("%s: key %u: no such key", __func__, kdrop.key_id);
+	keyd_ctl_reply(kd, IPC_KEY_DROP_REPLY, msg->hdr.id, r);
+}
+
 static void
 keyd_master_channel_add(struct keyd *kd, struct ipc_msg *msg)
 {
@@ -156,6 +182,9 @@ keyd_dispatch_master(struct keyd *kd, struct ipc_msg *msg)
 		break;
 	case IPC_CHANNEL_ADD:
 		keyd_master_channel_add(kd, msg);
+		break;
+	case IPC_KEY_DROP:
+		keyd_master_key_drop(kd, msg);
 		break;
 	case IPC_KEYD_STATS:
 		ipc_msg_close_fds(msg);

@@ -404,6 +404,24 @@ keystore_list(const struct keystore *ks, struct ipc_key_info *out,
 	return n;
 }
 
+/*
+ * Forget the key in slot key_id (IPC_KEY_DROP): later lookups find
+ * nothing, and the key is wiped as soon as no queued or running job holds
+ * it any more (keystore_key_unref).  Returns 0 or -ENOENT.
+ */
+int
+keystore_drop(struct keystore *ks, uint32_t key_id)
+{
+	struct keystore_key *k;
+
+	if (key_id >= IPC_MAX_KEYS || (k = ks->keys[key_id]) == NULL)
+		return -ENOENT;
+	ks->keys[key_id] = NULL;
+	ks->count--;
+	keystore_key_unref(k);
+	return 0;
+}
+
 void
 keystore_key_ref(struct keystore_key *k)
 {

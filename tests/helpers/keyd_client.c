@@ -4,7 +4,8 @@
  *
  * usage: keyd_client [-m sign|load|ratelimit] [-k ID,KEY,CERT[,pass=FILE]
  *            [,decrypt][,digest][,dhe]]... [-n N] [-u USER] [-C CHROOT]
- *            [-t THREADS] [-x KEYD-ARG]... [-T SECONDS] [-w] MOAT-KEYD
+ *            [-t THREADS] [-x KEYD-ARG]... [-T SECONDS] [-D ID] [-w]
+ *            MOAT-KEYD
  *
  * As the master it spawns moat-keyd (fork + exec, control channel on fd 3),
  * loads the keys with IPC_KEY_LOAD (it opens the files; keyd gets the fds;
@@ -22,6 +23,7 @@
  *              after which another channel must still be served.
  *   load       only load the keys and report each KEY_LOAD_REPLY.
  *   ratelimit  N requests at once; reports how many keyd rate limited.
+ * With -D ID it then drops key slot ID (IPC_KEY_DROP) and reports the answer.
  * It prints one JSON object with the results and keyd's IPC_KEYD_STATS.
  * With -w it then keeps keyd running until stdin reaches EOF (so a test can
  * inspect /proc/PID), closes the control channel, and prints a second JSON
@@ -51,6 +53,7 @@
 #define MAX_SPECS	16
 #define MAX_REQS	20000
 #define CONTENT_MAX	512
+#define SPARE_SLOT	(IPC_MAX_KEYS - 4)	/* for keys loaded and dropped */
 
 struct spec {
 	uint32_t		id;
@@ -489,14 +492,75 @@ run_refusals(int fd, struct ipc_msg *msg)
 	printf(", \"malformed_payload\": %d}", r);
 }
 
+/*
+ * A TLS 1.3-only frontend's key: the same files loaded again into spare
+ * slot without IPC_KEY_F_ALLOW_DIGEST.  keyd must refuse its digests,
+ * built here or made by GnuTLS for a TLS 1.2 signature through an ext4 key,
+ * and still sign CertificateVerify content.  Then IPC_KEY_DROP forgets
+ * the slot: requests naming it get -ENOENT, and so does a second drop.
+ */
+static void
+run_content_only(int ctl, int fd, const char *name, struct spec *s,
+    uint32_t slot, struct ipc_msg *msg)
+{
+	struct keydlib_ext x = { fd, slot, &s->res.info, msg };
+	struct ipc_key_loaded res;
+	struct ipc_reply rep;
+	struct req q;
+	gnutls_privkey_t pk;
+	gnutls_datum_t m, sig;
+	int rsa = s->res.info.pk_algo == GNUTLS_PK_RSA, r;
+
+	if (keydlib_key_load(ctl, slot, s->key, s->cert, s->pass, s->flags &
+	    ~IPC_KEY_F_ALLOW_DIGEST, msg, &res) != 0)
+		keydlib_die("content-only load of %s: %s", s->key, res.msg);
+	memset(&q, 0, sizeof(q));
+	keydlib_rnd(q.data, 32 + KEYDLIB_DIGESTINFO);
+	if (rsa)
+		memcpy(q.data, keydlib_digestinfo_prefix[0], KEYDLIB_DIGESTINFO);
+	r = keydlib_sign_roundtrip(fd, slot, rsa ? GNUTLS_SIGN_RSA_RAW :
+	    GNUTLS_SIGN_ECDSA_SECP256R1_SHA256, IPC_SIGN_DIGEST, q.data,
+	    rsa ? 32 + KEYDLIB_DIGESTINFO : 32, msg);
+	printf("\"%s\": {\"digest\": %d", name, r);
+
+	if (gnutls_privkey_init(&pk) < 0 || keydlib_ext_import(pk, &x) < 0)
+		keydlib_die("gnutls_privkey_import_ext4");
+	m.data = q.msg;
+	m.size = (unsigned)keydlib_make_ske(q.msg, 1);
+	r = gnutls_privkey_sign_data2(pk, rsa ? GNUTLS_SIGN_RSA_PSS_RSAE_SHA256 :
+	    GNUTLS_SIGN_ECDSA_SHA256, rsa ?
+	    GNUTLS_PRIVKEY_FLAG_RSA_PSS_FIXED_SALT_LENGTH : 0, &m, &sig);
+	if (r >= 0)
+		gnutls_free(sig.data);
+	gnutls_privkey_deinit(pk);
+	printf(", \"ext4_tls12_signed\": %s", r >= 0 ? "true" : "false");
+
+	q.spec = s;
+	q.verify_algo = cv_algo(s, 0);
+	q.verify_flags = rsa ? GNUTLS_VERIFY_RSA_PSS_FIXED_SALT_LENGTH : 0;
+	q.msg_len = keydlib_make_cv(q.msg, 32);
+	r = keydlib_sign_roundtrip(fd, slot, q.verify_algo, IPC_SIGN_CONTENT,
+	    q.msg, q.msg_len, msg);
+	printf(", \"cv\": %d, \"cv_verified\": %s", r, r == 0 &&
+	    ipc_reply_decode(msg->payload, msg->hdr.len, &rep) == 0 &&
+	    rep.status == 0 && verify(&q, rep.data, rep.data_len) ? "true" :
+	    "false");
+
+	printf(", \"drop\": %d", keydlib_key_drop(ctl, slot, msg));
+	r = keydlib_sign_roundtrip(fd, slot, q.verify_algo, IPC_SIGN_CONTENT,
+	    q.msg, q.msg_len, msg);
+	printf(", \"after_drop\": %d, \"drop_again\": %d}", r,
+	    keydlib_key_drop(ctl, slot, msg));
+}
+
 static void
 usage(void)
 {
 	fprintf(stderr, "usage: keyd_client [-m sign|load|ratelimit] "
 	    "[-k ID,KEY,CERT[,pass=FILE][,decrypt][,digest][,dhe]]... "
 	    "[-n N] [-u USER]\n"
-	    "       [-C CHROOT] [-t THREADS] [-x KEYD-ARG]... [-T SECONDS] [-w] "
-	    "MOAT-KEYD\n");
+	    "       [-C CHROOT] [-t THREADS] [-x KEYD-ARG]... [-T SECONDS] "
+	    "[-D ID] [-w] MOAT-KEYD\n");
 	exit(2);
 }
 
@@ -541,16 +605,17 @@ main(int argc, char *argv[])
 	char *extra[KEYDLIB_MAX_EXTRA], waitbuf[256];
 	unsigned nextra = 0, n = 100, nreq = 0, i, j, per, max_inflight = 0;
 	unsigned busy = 0, errs = 0, timeout_s = 120;
-	int c, ctl, r, wait_stdin = 0, a, b, d, oversize_closed,
+	int c, ctl, r, wait_stdin = 0, a, b, d, drop_id = -1, oversize_closed,
 	    bad_closed, master_req_closed, other_ok;
 	static struct ipc_msg msg;
 	struct ipc_keyd_stats st;
 	struct ipc_key_info list[IPC_MAX_KEYS];
+	struct spec *ec, *rsa;
 	unsigned nlist = 0;
 	uint8_t junk[IPC_MAX_MSG + 512];
 
 	keydlib_init("keyd_client");
-	while ((c = getopt(argc, argv, "m:k:n:u:C:t:x:T:w")) != -1) {
+	while ((c = getopt(argc, argv, "m:k:n:u:C:t:x:T:D:w")) != -1) {
 		switch (c) {
 		case 'm': mode = optarg; break;
 		case 'k': parse_spec(optarg); break;
@@ -564,6 +629,7 @@ main(int argc, char *argv[])
 			extra[nextra++] = optarg;
 			break;
 		case 'T': timeout_s = (unsigned)strtoul(optarg, NULL, 10); break;
+		case 'D': drop_id = (int)strtoul(optarg, NULL, 10); break;
 		case 'w': wait_stdin = 1; break;
 		default: usage();
 		}
@@ -629,7 +695,14 @@ main(int argc, char *argv[])
 		if (specs[i].loaded)
 			run_ext(a, &specs[i], &msg);
 	run_refusals(a, &msg);
-	printf(", \"refusals_seen\": %u, ", keydlib_refusals_seen());
+	printf(", \"content_only\": {");
+	if ((ec = spec_by_pk(GNUTLS_PK_ECDSA)) != NULL)
+		run_content_only(ctl, a, "ecdsa", ec, SPARE_SLOT, &msg);
+	if ((rsa = spec_by_pk(GNUTLS_PK_RSA)) != NULL) {
+		printf("%s", ec != NULL ? ", " : "");
+		run_content_only(ctl, a, "rsa", rsa, SPARE_SLOT + 1, &msg);
+	}
+	printf("}, \"refusals_seen\": %u, ", keydlib_refusals_seen());
 
 	/* A datagram with a bad header closes that channel only. */
 	b = keydlib_channel_add(ctl, 1, &msg);
@@ -692,6 +765,9 @@ main(int argc, char *argv[])
 	close(b);
 
 stats:
+	if (drop_id >= 0)
+		printf(", \"drop\": %d", keydlib_key_drop(ctl, (uint32_t)drop_id,
+		    &msg));
 	keydlib_stats(ctl, &msg, &st);
 	printf(", ");
 	keydlib_json_stats(&st);

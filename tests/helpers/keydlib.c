@@ -298,6 +298,28 @@ keydlib_key_load(int ctl, uint32_t id, const char *key, const char *cert,
 	return res->status;
 }
 
+/* IPC_KEY_DROP of slot id; returns the KEY_DROP_REPLY's status. */
+int
+keydlib_key_drop(int ctl, uint32_t id, struct ipc_msg *msg)
+{
+	struct ipc_key_drop kd;
+	struct ipc_reply rep;
+	uint32_t rid = keydlib_id_next();
+	int r;
+
+	memset(&kd, 0, sizeof(kd));
+	kd.key_id = id;
+	if ((r = ipc_send(ctl, IPC_KEY_DROP, rid, &kd, sizeof(kd), NULL, 0)) < 0)
+		keydlib_die("KEY_DROP: %s", strerror(-r));
+	keydlib_expect(ctl, msg, IPC_KEY_DROP_REPLY, "KEY_DROP_REPLY");
+	if (msg->hdr.id != rid)
+		keydlib_die("KEY_DROP_REPLY for id %u, expected %u",
+		    msg->hdr.id, rid);
+	if (ipc_reply_decode(msg->payload, msg->hdr.len, &rep) < 0)
+		keydlib_die("KEY_DROP_REPLY: malformed");
+	return rep.status;
+}
+
 /* Give keyd a new worker channel; returns our (the worker's) end. */
 int
 keydlib_channel_add(int ctl, uint32_t worker, struct ipc_msg *msg)

@@ -2,7 +2,7 @@
 /*
  * keydlib.h -- plumbing for test helpers that talk to a real moat-keyd:
  * spawn it with a control channel, play the master on it (hello, key
- * loads, worker channels, stats) and a worker on the channels it hands out
+ * loads and drops, worker channels, stats) and a worker on the channels it hands out
  * (hello, sign and decrypt requests, raw datagrams), build TLS-shaped
  * content, and print JSON.  keyd_client.c is built on it; so can be a
  * helper that plays a misbehaving worker.
@@ -58,6 +58,7 @@ void	keydlib_master_hello(int ctl, struct ipc_msg *msg);
 int	keydlib_key_load(int ctl, uint32_t id, const char *key,
 	    const char *cert, const char *pass, uint32_t flags,
 	    struct ipc_msg *msg, struct ipc_key_loaded *res);
+int	keydlib_key_drop(int ctl, uint32_t id, struct ipc_msg *msg);
 int	keydlib_channel_add(int ctl, uint32_t worker, struct ipc_msg *msg);
 void	keydlib_worker_hello(int fd, struct ipc_msg *msg);
 void	keydlib_stats(int ctl, struct ipc_msg *msg, struct ipc_keyd_stats *st);

@@ -13,6 +13,9 @@ import subprocess
 
 import pytest
 
+import memscan
+import moatlib
+
 BUILD = os.environ.get("MOAT_BUILD", "")
 KEYD = os.path.join(BUILD, "keyd", "moat-keyd")
 CLIENT = os.path.join(BUILD, "tests", "helpers", "keyd_client")
@@ -58,6 +61,7 @@ def keys(tmp_path_factory):
     k = {}
     openssl("ecparam", "-name", "prime256v1", "-out", "p256.param", cwd=d)
     k["ec"] = keypair(d, "ec", "ec:" + os.path.join(d, "p256.param"))
+    k["ec2"] = keypair(d, "ec2", "ec:" + os.path.join(d, "p256.param"))
     k["rsa"] = keypair(d, "rsa", "rsa:2048")
     k["ed"] = keypair(d, "ed", "ed25519")
     k["rsa1024"] = keypair(d, "rsa1024", "rsa:1024")
@@ -194,6 +198,55 @@ def test_refusals(served):
     assert res["refusals_seen"] >= 10
     assert res["stats"]["refused"] == res["refusals_seen"], res["stats"]
     assert res["stats"]["decrypts"] == 1
+
+
+def test_digests_refused_without_flag(served):
+    """The same ECDSA and RSA keys loaded as a TLS 1.3-only frontend's are
+    (no IPC_KEY_F_ALLOW_DIGEST): keyd signs no digest for them, neither one
+    built by hand nor the one GnuTLS makes for a TLS 1.2 signature through
+    an ext4 key, and still signs (verifiable) CertificateVerify content."""
+    res, _, _ = served
+    for kind in ("ecdsa", "rsa"):
+        k = res["content_only"][kind]
+        assert k["digest"] == -EPERM, (kind, k)
+        assert k["ext4_tls12_signed"] is False, (kind, k)
+        assert k["cv"] == 0 and k["cv_verified"] is True, (kind, k)
+
+
+def test_key_drop(served):
+    """IPC_KEY_DROP forgets the slot: later requests and a second drop get
+    -ENOENT, and keyd holds only the three keys it was left with."""
+    res, _, _ = served
+    for kind in ("ecdsa", "rsa"):
+        k = res["content_only"][kind]
+        assert k["drop"] == 0, (kind, k)
+        assert k["after_drop"] == -ENOENT, (kind, k)
+        assert k["drop_again"] == -ENOENT, (kind, k)
+    assert res["stats"]["keys"] == 3
+
+
+def test_dropped_key_wiped(keys):
+    """KEY_DROP wipes the key once its jobs are done: after signatures with
+    a second ECDSA key and its drop, keyd's memory holds the kept key's
+    scalar (the positive control: the scan finds keys) and not the dropped
+    one's, in either byte order."""
+    specs = ["0,%s,%s,digest" % keys["ec"], "5,%s,%s,digest" % keys["ec2"]]
+    p = run_client(keys, specs, "-n", "20", "-D", "5", "-w",
+                   stdin=subprocess.PIPE)
+    try:
+        res = json.loads(p.stdout.readline())
+        assert res["drop"] == 0, res
+        assert res["stats"]["keys"] == 1, res["stats"]
+        assert by_id(res, 5)["verified"] == by_id(res, 5)["sent"] > 0
+        kept, _ = memscan.scan(res["keyd_pid"],
+                               moatlib.key_secrets(keys["ec"][0]))
+        gone, info = memscan.scan(res["keyd_pid"],
+                                  moatlib.key_secrets(keys["ec2"][0]))
+        assert kept, "the scan does not find the kept key: %r" % info
+        assert not gone, "keyd still holds the dropped key: %r" % gone
+    finally:
+        out, err = p.communicate(timeout=TIMEOUT)
+    assert p.returncode == 0, err[-4000:]
 
 
 def test_bad_channel_does_not_hurt_others(served):
