@@ -487,10 +487,14 @@ keyd_dispatch_worker(struct keyd *kd, struct keyd_chan *ch,
     struct ipc_msg *msg)
 {
 	uint64_t t_recv = keyd_chan_now_us();
+	unsigned i;
 	int r;
 
 	if (msg->nfds > 0) {
-		ipc_msg_close_fds(msg);
+		/* ipc_recv() refuses these already; never a plain close. */
+		for (i = 0; i < msg->nfds; i++)
+			ipc_fd_discard(msg->fds[i]);
+		msg->nfds = 0;
 		keyd_chan_fail(kd, ch, msg->hdr.id, -EBADMSG, KEYD_FAIL_ERROR,
 		    "%s carried file descriptors", ipc_type_name(msg->hdr.type));
 		return 0;

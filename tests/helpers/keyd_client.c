@@ -18,9 +18,11 @@
  *              RSA-PSS and ECDSA), every signature verified with the
  *              certificate's public key; the same through a GnuTLS
  *              import_ext4 key, so the digests are the ones GnuTLS makes;
- *              requests the policy must refuse; a decrypt round trip; a
- *              malformed and an oversized datagram on other channels,
- *              after which another channel must still be served.
+ *              requests the policy must refuse; TLS 1.3-only copies of the
+ *              keys (digests refused) loaded and dropped; decrypts; a
+ *              malformed and an oversized datagram, a master's request and
+ *              a lingering socket on other channels, after which another
+ *              channel must still be served.
  *   load       only load the keys and report each KEY_LOAD_REPLY.
  *   ratelimit  N requests at once; reports how many keyd rate limited.
  * With -D ID it then drops key slot ID (IPC_KEY_DROP) and reports the answer.
@@ -613,6 +615,7 @@ main(int argc, char *argv[])
 	struct spec *ec, *rsa;
 	unsigned nlist = 0;
 	uint8_t junk[IPC_MAX_MSG + 512];
+	int64_t t0;
 
 	keydlib_init("keyd_client");
 	while ((c = getopt(argc, argv, "m:k:n:u:C:t:x:T:D:w")) != -1) {
@@ -723,20 +726,21 @@ main(int argc, char *argv[])
 	d = keydlib_channel_add(ctl, 4, &msg);
 	keydlib_worker_hello(d, &msg);
 	memset(junk, 0, 64);
-	{
-		size_t hn = sizeof(struct ipc_hdr);
-		struct ipc_hdr h;
+	master_req_closed = ipc_send(d, IPC_KEY_LOAD, keydlib_id_next(), junk,
+	    64, NULL, 0) == 0 && keydlib_wait_closed(d, &msg);
+	close(d);
 
-		memset(&h, 0, sizeof(h));
-		h.magic = IPC_MAGIC;
-		h.version = IPC_VERSION;
-		h.type = IPC_KEY_LOAD;
-		h.id = keydlib_id_next();
-		h.len = 64;
-		memcpy(junk, &h, hn);
-		master_req_closed = keydlib_closed_after(d, junk, hn + 64,
-		    &msg);
-	}
+	/*
+	 * A lingering TCP socket (full send buffer, SO_LINGER 3 s) attached
+	 * to a request, as a compromised worker can send one: keyd closes it
+	 * abortively (its peer sees a reset) and the channel, at once.
+	 */
+	d = keydlib_channel_add(ctl, 5, &msg);
+	keydlib_worker_hello(d, &msg);
+	r = keydlib_send_lingering(d, 3, &msg, &t0, &b);
+	printf("\"lingering_fd_closed\": %s, \"lingering_fd_ms\": %lld, "
+	    "\"lingering_fd_reset\": %s, ", r ? "true" : "false",
+	    (long long)t0, b ? "true" : "false");
 	close(d);
 
 	/* ... and every other channel is still served. */

@@ -11,6 +11,8 @@
 #include <sys/types.h>
 #include <sys/wait.h>
 
+#include <netinet/in.h>
+
 #include <errno.h>
 #include <fcntl.h>
 #include <signal.h>
@@ -470,10 +472,17 @@ keydlib_decrypt_roundtrip(int fd, uint32_t key_id, const uint8_t *data,
 int
 keydlib_closed_after(int fd, const void *buf, size_t len, struct ipc_msg *msg)
 {
-	int r;
-
 	if (send(fd, buf, len, MSG_NOSIGNAL) != (ssize_t)len)
 		return 0;
+	return keydlib_wait_closed(fd, msg);
+}
+
+/* Wait for keyd to close the channel: 1 if it did, 0 at the deadline. */
+int
+keydlib_wait_closed(int fd, struct ipc_msg *msg)
+{
+	int r;
+
 	for (;;) {
 		r = keydlib_recv_wait(fd, msg);
 		if (r == 0 || r == -ECONNRESET)
@@ -481,6 +490,72 @@ keydlib_closed_after(int fd, const void *buf, size_t len, struct ipc_msg *msg)
 		if (r < 0)
 			return 0;	/* timed out: keyd kept it open */
 	}
+}
+
+/*
+ * What a compromised worker can attach to a message: a loopback TCP socket
+ * whose peer (*peer, for the caller to keep open and close) never reads,
+ * its send buffer full and SO_LINGER linger_s set, so that a plain close()
+ * of its last reference blocks for linger_s seconds.
+ */
+int
+keydlib_lingering_socket(int *peer, int linger_s)
+{
+	struct sockaddr_in sa;
+	socklen_t salen = sizeof(sa);
+	struct linger lg = { 1, linger_s };
+	static char junk[65536];
+	int lfd, cfd, small = 4096;
+
+	memset(&sa, 0, sizeof(sa));
+	sa.sin_family = AF_INET;
+	sa.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+	if ((lfd = socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0)) < 0 ||
+	    setsockopt(lfd, SOL_SOCKET, SO_RCVBUF, &small, sizeof(small)) < 0 ||
+	    bind(lfd, (struct sockaddr *)&sa, sizeof(sa)) < 0 ||
+	    listen(lfd, 1) < 0 ||
+	    getsockname(lfd, (struct sockaddr *)&sa, &salen) < 0 ||
+	    (cfd = socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0)) < 0 ||
+	    setsockopt(cfd, SOL_SOCKET, SO_SNDBUF, &small, sizeof(small)) < 0 ||
+	    connect(cfd, (struct sockaddr *)&sa, sizeof(sa)) < 0 ||
+	    (*peer = accept4(lfd, NULL, NULL, SOCK_CLOEXEC)) < 0)
+		keydlib_die("lingering socket: %s", strerror(errno));
+	close(lfd);
+	while (send(cfd, junk, sizeof(junk), MSG_NOSIGNAL | MSG_DONTWAIT) > 0)
+		;
+	if (errno != EAGAIN ||
+	    setsockopt(cfd, SOL_SOCKET, SO_LINGER, &lg, sizeof(lg)) < 0)
+		keydlib_die("lingering socket: %s", strerror(errno));
+	return cfd;
+}
+
+/*
+ * Send a KEY_LIST on worker channel fd with a lingering socket attached
+ * (linger_s), as a compromised worker can, and wait for keyd to close the
+ * channel.  Returns 1 if it did; *ms is how long that took, *reset whether
+ * the socket's peer saw a reset (an abortive close, not a lingering one).
+ */
+int
+keydlib_send_lingering(int fd, int linger_s, struct ipc_msg *msg,
+    int64_t *ms, int *reset)
+{
+	static char buf[65536];
+	int sock, peer, closed, r;
+	int64_t t0;
+
+	sock = keydlib_lingering_socket(&peer, linger_s);
+	t0 = ipc_now_ms();
+	if ((r = ipc_send(fd, IPC_KEY_LIST, keydlib_id_next(), NULL, 0, &sock,
+	    1)) < 0)
+		keydlib_die("KEY_LIST with a descriptor: %s", strerror(-r));
+	close(sock);	/* keyd's copy is the last reference */
+	closed = keydlib_wait_closed(fd, msg);
+	*ms = ipc_now_ms() - t0;
+	while (recv(peer, buf, sizeof(buf), MSG_DONTWAIT) > 0)
+		;
+	*reset = errno == ECONNRESET;
+	close(peer);
+	return closed;
 }
 
 /*

@@ -74,6 +74,10 @@ int	keydlib_decrypt_roundtrip(int fd, uint32_t key_id, const uint8_t *data,
 	    size_t len, struct ipc_msg *msg);
 int	keydlib_closed_after(int fd, const void *buf, size_t len,
 	    struct ipc_msg *msg);
+int	keydlib_wait_closed(int fd, struct ipc_msg *msg);
+int	keydlib_lingering_socket(int *peer, int linger_s);
+int	keydlib_send_lingering(int fd, int linger_s, struct ipc_msg *msg,
+	    int64_t *ms, int *reset);
 int	keydlib_ext_import(gnutls_privkey_t pk, struct keydlib_ext *x);
 void	keydlib_rnd(void *p, size_t n);
 size_t	keydlib_make_cv(uint8_t *p, unsigned hash_len);

@@ -256,7 +256,13 @@ def test_bad_channel_does_not_hurt_others(served):
     # A type only the master may send closes the worker's channel
     # (the permit check of ipc_msgs.h, before any payload is decoded).
     assert res["master_request_closed"] is True
-    # After both, a new channel and the first one still get signatures.
+    # A lingering TCP socket (full send buffer, SO_LINGER 3 s) attached to
+    # a request: keyd closes it abortively (the peer sees a reset) and the
+    # channel at once, instead of blocking its loop in close() for 3 s.
+    assert res["lingering_fd_closed"] is True
+    assert res["lingering_fd_ms"] < 1000, res["lingering_fd_ms"]
+    assert res["lingering_fd_reset"] is True
+    # After all that, a new channel and the first one still get signatures.
     assert res["other_channels_ok"] == 3
 
 
