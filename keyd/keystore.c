@@ -23,12 +23,15 @@
 
 #include <gnutls/gnutls.h>
 #include <gnutls/abstract.h>
+#include <gnutls/crypto.h>
 #include <gnutls/x509.h>
 
 #include "ipc.h"
 #include "keystore.h"
 #include "log.h"
 #include "policy.h"
+
+#define KEYSTORE_PREMASTER	48u	/* TLS's RSA premaster secret */
 
 struct keystore_key {
 	atomic_int		refs;
@@ -494,16 +497,56 @@ keystore_sign(struct keystore_key *k, const struct ipc_sign_req *req,
 	    &in, sig);
 }
 
-/* RSA decryption of a ciphertext policy_decrypt_check() accepted. */
+/*
+ * RSA key exchange without a padding oracle (RFC 5246 7.4.7.1), for a
+ * ciphertext policy_decrypt_check() accepted.  Whatever the padding, the
+ * answer is 0 and a 48-byte premaster in *plain (gnutls_malloc'd): the
+ * decrypted secret if the padding was good and the secret 48 bytes long,
+ * else 48 random bytes drawn before decrypting.  For a key of our own
+ * (GnuTLS 3.7.9 lib/privkey.c -> lib/nettle/pk.c) gnutls_privkey_decrypt_data2
+ * decrypts in constant time (nettle's rsa_sec_decrypt) into a buffer of
+ * the size asked and computes 0 or GNUTLS_E_DECRYPTION_FAILED without a
+ * branch on the outcome; it fails early only on public conditions (the
+ * ciphertext's size or value).  The choice between its bytes and the
+ * random ones is a mask, not a branch, and nothing else (no error, no
+ * log line, no length, no counter) depends on it.
+ * The worker's GnuTLS (an import_ext4 key's decrypt callback, through the
+ * legacy path of gnutls_privkey_decrypt_data2, which copies a 48-byte
+ * answer into the premaster) then finishes the handshake with a random
+ * premaster exactly as with a wrong one: it fails at the Finished check,
+ * GnuTLS's own defence (lib/auth/rsa.c, proc_rsa_client_kx, which also
+ * overwrites the version bytes).  Returns a GnuTLS error only when no
+ * random bytes or memory could be had, which says nothing of the padding.
+ */
 int
 keystore_decrypt(struct keystore_key *k, const struct ipc_decrypt_req *req,
     gnutls_datum_t *plain)
 {
+	uint8_t rnd[KEYSTORE_PREMASTER], dec[KEYSTORE_PREMASTER], keep;
 	gnutls_datum_t in;
+	uint32_t fail;
+	size_t i;
+	int r;
 
 	in.data = (unsigned char *)req->data;
 	in.size = (unsigned)req->data_len;
 	plain->data = NULL;
 	plain->size = 0;
-	return gnutls_privkey_decrypt_data(k->privkey, 0, &in, plain);
+	if ((r = gnutls_rnd(GNUTLS_RND_RANDOM, rnd, sizeof(rnd))) < 0)
+		return r;
+	if ((plain->data = gnutls_malloc(sizeof(rnd))) == NULL) {
+		gnutls_memset(rnd, 0, sizeof(rnd));
+		return GNUTLS_E_MEMORY_ERROR;
+	}
+	memset(dec, 0, sizeof(dec));
+	r = gnutls_privkey_decrypt_data2(k->privkey, 0, &in, dec, sizeof(dec));
+	/* 1 if r != 0, from the sign bit of r | -r: no comparison. */
+	fail = ((uint32_t)r | (0u - (uint32_t)r)) >> 31;
+	keep = (uint8_t)(fail - 1u);	/* 0xff: the decrypted bytes */
+	for (i = 0; i < sizeof(dec); i++)
+		plain->data[i] = (uint8_t)((dec[i] & keep) | (rnd[i] & ~keep));
+	plain->size = sizeof(dec);
+	gnutls_memset(dec, 0, sizeof(dec));
+	gnutls_memset(rnd, 0, sizeof(rnd));
+	return 0;
 }

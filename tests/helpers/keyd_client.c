@@ -91,24 +91,6 @@ static unsigned		nspecs;
 static struct req	*reqs;
 
 static void
-read_pubkey(struct spec *s)
-{
-	gnutls_datum_t d;
-	gnutls_x509_crt_t crt;
-	int r;
-
-	if ((r = gnutls_load_file(s->cert, &d)) < 0)
-		keydlib_die("%s: %s", s->cert, gnutls_strerror(r));
-	if (gnutls_x509_crt_init(&crt) < 0 || gnutls_pubkey_init(&s->pub) < 0)
-		keydlib_die("gnutls init");
-	if ((r = gnutls_x509_crt_import(crt, &d, GNUTLS_X509_FMT_PEM)) < 0 ||
-	    (r = gnutls_pubkey_import_x509(s->pub, crt, 0)) < 0)
-		keydlib_die("%s: %s", s->cert, gnutls_strerror(r));
-	gnutls_x509_crt_deinit(crt);
-	gnutls_free(d.data);
-}
-
-static void
 load_key(int ctl, struct spec *s, struct ipc_msg *msg)
 {
 	unsigned i;
@@ -119,12 +101,6 @@ load_key(int ctl, struct spec *s, struct ipc_msg *msg)
 	for (i = 0; s->loaded && &specs[i] != s; i++)
 		if (specs[i].id == s->id)
 			specs[i].loaded = 0;
-}
-
-static unsigned
-hash_len_of(gnutls_digest_algorithm_t d)
-{
-	return gnutls_hash_get_len(d);
 }
 
 /* The TLS 1.3 algorithm a key signs a CertificateVerify with, by turn. */
@@ -155,8 +131,8 @@ req_digest(struct req *q, gnutls_digest_algorithm_t dig)
 	keydlib_rnd(q->msg, q->msg_len);
 	if (gnutls_hash_fast(dig, q->msg, q->msg_len, h) < 0)
 		keydlib_die("gnutls_hash_fast");
-	memcpy(q->data, h, hash_len_of(dig));
-	q->data_len = hash_len_of(dig);
+	memcpy(q->data, h, gnutls_hash_get_len(dig));
+	q->data_len = gnutls_hash_get_len(dig);
 }
 
 /* Build request number i for key s; returns 0 if the key has no such kind. */
@@ -356,35 +332,64 @@ run_ext(int fd, struct spec *s, struct ipc_msg *msg)
 	gnutls_privkey_deinit(pk);
 }
 
-/* Encrypt with the certificate, decrypt through keyd, compare. */
+/*
+ * One RSA key-exchange decrypt through keyd of a keydlib_rsa_kx() kind.
+ * Returns keyd's error code, or 0 for a status-0 reply of exactly 48
+ * bytes (copied to out), and *match says whether those are the secret.
+ */
 static int
-decrypt_roundtrip(int fd, struct spec *s, struct ipc_msg *msg)
+decrypt_one(int fd, struct spec *s, int kind, struct ipc_msg *msg,
+    uint8_t *out, int *match)
 {
 	struct ipc_reply rep;
 	uint8_t secret[48];
-	gnutls_datum_t pt = { secret, sizeof(secret) }, ct;
+	gnutls_datum_t ct;
+	size_t len;
 	int r;
 
-	keydlib_rnd(secret, sizeof(secret));
-	if (s->res.info.pk_algo != GNUTLS_PK_RSA) {
-		/* Cannot encrypt to this key; keyd must refuse before trying. */
-		ct.size = 256;
-		if ((ct.data = gnutls_malloc(ct.size)) == NULL)
-			keydlib_die("gnutls_malloc");
-		keydlib_rnd(ct.data, ct.size);
-	} else if (gnutls_pubkey_encrypt_data(s->pub, 0, &pt, &ct) < 0) {
-		keydlib_die("gnutls_pubkey_encrypt_data");
-	}
+	*match = 0;
+	len = keydlib_rsa_kx(s->res.info.pk_algo == GNUTLS_PK_RSA ? s->pub :
+	    NULL, s->res.info.bits, kind, secret, &ct);
 	r = keydlib_decrypt_roundtrip(fd, s->id, ct.data, ct.size, msg);
 	gnutls_free(ct.data);
 	if (r != 0)
 		return r;
 	if (msg->hdr.type != IPC_DECRYPT_REPLY ||
 	    ipc_reply_decode(msg->payload, msg->hdr.len, &rep) < 0 ||
-	    rep.data_len != sizeof(secret) ||
-	    memcmp(rep.data, secret, sizeof(secret)) != 0)
+	    rep.status != 0 || rep.data_len != sizeof(secret))
 		return 1;
+	memcpy(out, rep.data, sizeof(secret));
+	*match = len > 0 && memcmp(rep.data, secret, len) == 0;
 	return 0;
+}
+
+/*
+ * No padding oracle: n decrypts with good padding, n with bad and one of a
+ * secret of the wrong length, all answered alike (status 0, 48 bytes): the
+ * secret for the first, and for the others 48 fresh random bytes each.
+ */
+static void
+run_decrypts(int fd, struct spec *s, unsigned n, struct ipc_msg *msg)
+{
+	uint8_t got[48], last[48];
+	unsigned i, ok[2] = { 0, 0 }, same = 0, fresh = 0;
+	int m, kind;
+
+	memset(last, 0, sizeof(last));
+	for (i = 0; i < 2 * n + 1; i++) {
+		kind = i < n ? 0 : i < 2 * n ? 1 : 2;
+		if (decrypt_one(fd, s, kind, msg, got, &m) != 0)
+			continue;
+		ok[kind != 0]++;
+		if (kind == 0)
+			same += m;
+		else
+			fresh += !m && memcmp(got, last, sizeof(got)) != 0;
+		memcpy(last, got, sizeof(got));
+	}
+	printf(", \"decrypt\": {\"good\": %u, \"good_48\": %u, "
+	    "\"good_match\": %u, \"bad\": %u, \"bad_48\": %u, "
+	    "\"bad_fresh\": %u}", n, ok[0], same, n + 1, ok[1], fresh);
 }
 
 static struct spec *
@@ -435,7 +440,7 @@ run_refusals(int fd, struct ipc_msg *msg)
 	struct spec *any = ec != NULL ? ec : rsa != NULL ? rsa : ed;
 	uint8_t buf[CONTENT_MAX], payload[64];
 	size_t n;
-	int r;
+	int r, m;
 
 	if (any == NULL)
 		return;
@@ -467,7 +472,7 @@ run_refusals(int fd, struct ipc_msg *msg)
 		    GNUTLS_SIGN_EDDSA_ED25519, IPC_SIGN_CONTENT, buf,
 		    keydlib_make_cv(buf, 32), msg);
 		printf(", \"wrong_algo\": %d", r);
-		r = decrypt_roundtrip(fd, ec, msg);
+		r = decrypt_one(fd, ec, 0, msg, buf, &m);
 		printf(", \"decrypt_ecdsa\": %d", r);
 	}
 	if (rsa != NULL) {
@@ -478,8 +483,8 @@ run_refusals(int fd, struct ipc_msg *msg)
 		r = keydlib_sign_roundtrip(fd, rsa->id, GNUTLS_SIGN_RSA_SHA256,
 		    IPC_SIGN_CONTENT, buf, keydlib_make_cv(buf, 32), msg);
 		printf(", \"pkcs1_in_tls13\": %d", r);
-		r = decrypt_roundtrip(fd, rsa, msg);
-		printf(", \"decrypt_rsa\": %d", r);
+		r = decrypt_one(fd, rsa, 0, msg, buf, &m);
+		printf(", \"decrypt_rsa\": %d", r != 0 ? r : m ? 0 : 1);
 	}
 	if (ed != NULL) {
 		keydlib_rnd(buf, 32);
@@ -644,7 +649,7 @@ main(int argc, char *argv[])
 		keydlib_die("gnutls_global_init");
 	keydlib_deadline_set(timeout_s);
 	for (i = 0; i < nspecs; i++)
-		read_pubkey(&specs[i]);
+		specs[i].pub = keydlib_read_pubkey(specs[i].cert);
 
 	ctl = keydlib_spawn(argv[optind], user, chroot_dir, threads, extra,
 	    nextra);
@@ -705,7 +710,10 @@ main(int argc, char *argv[])
 		printf("%s", ec != NULL ? ", " : "");
 		run_content_only(ctl, a, "rsa", rsa, SPARE_SLOT + 1, &msg);
 	}
-	printf("}, \"refusals_seen\": %u, ", keydlib_refusals_seen());
+	printf("}");
+	if (rsa != NULL && (rsa->flags & IPC_KEY_F_ALLOW_DECRYPT))
+		run_decrypts(a, rsa, 100, &msg);
+	printf(", \"refusals_seen\": %u, ", keydlib_refusals_seen());
 
 	/* A datagram with a bad header closes that channel only. */
 	b = keydlib_channel_add(ctl, 1, &msg);

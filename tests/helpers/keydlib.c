@@ -26,6 +26,7 @@
 #include <gnutls/gnutls.h>
 #include <gnutls/abstract.h>
 #include <gnutls/crypto.h>
+#include <gnutls/x509.h>
 
 #include "ipc.h"
 #include "keydlib.h"
@@ -623,6 +624,54 @@ keydlib_ext_import(gnutls_privkey_t pk, struct keydlib_ext *x)
 {
 	return gnutls_privkey_import_ext4(pk, x, keydlib_ext_sign_data,
 	    keydlib_ext_sign_hash, NULL, NULL, keydlib_ext_info, 0);
+}
+
+/*
+ * A ClientKeyExchange ciphertext for an RSA key of bits (pub): kind 0 the
+ * encryption of a random 48-byte premaster, 1 random bytes below the
+ * modulus (bad padding), 2 the encryption of a 47-byte secret.  The
+ * secret goes to secret; returns its length (0 for kind 1).  pub NULL (a
+ * key that is not RSA): 256 random bytes.  ct is gnutls_malloc'd.
+ */
+size_t
+keydlib_rsa_kx(gnutls_pubkey_t pub, unsigned bits, int kind,
+    uint8_t secret[48], gnutls_datum_t *ct)
+{
+	gnutls_datum_t pt = { secret, kind == 2 ? 47 : 48 };
+
+	keydlib_rnd(secret, 48);
+	if (pub != NULL && kind != 1) {
+		if (gnutls_pubkey_encrypt_data(pub, 0, &pt, ct) < 0)
+			keydlib_die("gnutls_pubkey_encrypt_data");
+		return pt.size;
+	}
+	ct->size = pub != NULL ? (bits + 7) / 8 : 256;
+	if ((ct->data = gnutls_malloc(ct->size)) == NULL)
+		keydlib_die("gnutls_malloc");
+	keydlib_rnd(ct->data, ct->size);
+	ct->data[0] = 0;	/* below any modulus of that size */
+	return 0;
+}
+
+/* The public key of the first certificate of a PEM file. */
+gnutls_pubkey_t
+keydlib_read_pubkey(const char *cert)
+{
+	gnutls_datum_t d;
+	gnutls_x509_crt_t crt;
+	gnutls_pubkey_t pub;
+	int r;
+
+	if ((r = gnutls_load_file(cert, &d)) < 0)
+		keydlib_die("%s: %s", cert, gnutls_strerror(r));
+	if (gnutls_x509_crt_init(&crt) < 0 || gnutls_pubkey_init(&pub) < 0)
+		keydlib_die("gnutls init");
+	if ((r = gnutls_x509_crt_import(crt, &d, GNUTLS_X509_FMT_PEM)) < 0 ||
+	    (r = gnutls_pubkey_import_x509(pub, crt, 0)) < 0)
+		keydlib_die("%s: %s", cert, gnutls_strerror(r));
+	gnutls_x509_crt_deinit(crt);
+	gnutls_free(d.data);
+	return pub;
 }
 
 void

@@ -79,6 +79,9 @@ int	keydlib_lingering_socket(int *peer, int linger_s);
 int	keydlib_send_lingering(int fd, int linger_s, struct ipc_msg *msg,
 	    int64_t *ms, int *reset);
 int	keydlib_ext_import(gnutls_privkey_t pk, struct keydlib_ext *x);
+gnutls_pubkey_t keydlib_read_pubkey(const char *cert);
+size_t	keydlib_rsa_kx(gnutls_pubkey_t pub, unsigned bits, int kind,
+	    uint8_t secret[48], gnutls_datum_t *ct);
 void	keydlib_rnd(void *p, size_t n);
 size_t	keydlib_make_cv(uint8_t *p, unsigned hash_len);
 size_t	keydlib_make_ske(uint8_t *p, int p256);

@@ -197,7 +197,23 @@ def test_refusals(served):
     # Every refusal the client saw is counted by keyd.
     assert res["refusals_seen"] >= 10
     assert res["stats"]["refused"] == res["refusals_seen"], res["stats"]
-    assert res["stats"]["decrypts"] == 1
+    # One round trip here, 201 in test_decrypt_no_padding_oracle.
+    assert res["stats"]["decrypts"] == 1 + 201
+
+
+def test_decrypt_no_padding_oracle(served):
+    """RSA key exchange as RFC 5246 7.4.7.1 says: 100 ciphertexts with good
+    padding and 101 without (random bytes, or a 47-byte secret) all get the
+    same answer, status 0 and 48 bytes: the secret where the padding was
+    good, fresh random bytes (never the secret, never the same twice) where
+    it was not.  No error, so keyd counts no error and logs no line."""
+    res, _, _ = served
+    d = res["decrypt"]
+    assert d == {"good": 100, "good_48": 100, "good_match": 100,
+                 "bad": 101, "bad_48": 101, "bad_fresh": 101}, d
+    # keyd's errors are the malformed payload of test_refusals and the four
+    # channels of test_bad_channel_does_not_hurt_others, no decrypt.
+    assert res["stats"]["errors"] == 5, res["stats"]
 
 
 def test_digests_refused_without_flag(served):
