@@ -202,12 +202,12 @@ ipc_recv(int fd, const struct ipc_ends *ends, struct ipc_msg *msg)
 		return -errno;
 
 	for (cm = CMSG_FIRSTHDR(&mh); cm != NULL; cm = CMSG_NXTHDR(&mh, cm)) {
-		if (cm->cmsg_level != SOL_SOCKET || cm->cmsg_type != SCM_RIGHTS ||
-		    cm->cmsg_len < CMSG_LEN(0))
+		if (cm->cmsg_level != SOL_SOCKET ||
+		    cm->cmsg_type != SCM_RIGHTS || cm->cmsg_len < CMSG_LEN(0))
 			continue;
 		nfds = (cm->cmsg_len - CMSG_LEN(0)) / sizeof(int);
 		if (nfds > IPC_SCM_MAX_FD - ngot)
-			nfds = IPC_SCM_MAX_FD - ngot;	/* cannot: control sized */
+			nfds = IPC_SCM_MAX_FD - ngot;	/* cannot: sized */
 		memcpy(&got[ngot], CMSG_DATA(cm), nfds * sizeof(int));
 		ngot += (unsigned)nfds;
 	}

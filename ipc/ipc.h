@@ -27,7 +27,7 @@
 
 #define IPC_MAGIC		0x4d54u		/* "MT" */
 #define IPC_MAX_MSG		(sizeof(struct ipc_hdr) + IPC_MAX_PAYLOAD)
-#define IPC_SCM_MAX_FD		253u	/* the kernel's SCM_MAX_FD: per datagram */
+#define IPC_SCM_MAX_FD		253u	/* the kernel's SCM_MAX_FD */
 
 /* Fixed header of every message; hdr.len payload bytes follow. */
 struct ipc_hdr {

@@ -169,7 +169,8 @@ fuzz_check_accepted(const struct ipc_key_info *k, uint32_t flags,
 		    fuzz_flags[3]))
 			abort();	/* the shapes must never overlap */
 		if (ske)
-			fuzz_check_params(r->data + 64, r->data_len - 64, flags);
+			fuzz_check_params(r->data + 64, r->data_len - 64,
+			    flags);
 		return;
 	}
 	/* A digest: only for a key that serves TLS 1.2, never EdDSA. */

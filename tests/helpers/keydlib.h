@@ -2,10 +2,11 @@
 /*
  * keydlib.h -- plumbing for test helpers that talk to a real moat-keyd:
  * spawn it with a control channel, play the master on it (hello, key
- * loads and drops, worker channels, stats) and a worker on the channels it hands out
- * (hello, sign and decrypt requests, raw datagrams), build TLS-shaped
- * content, and print JSON.  keyd_client.c is built on it; so can be a
- * helper that plays a misbehaving worker.
+ * loads and drops, worker channels, stats) and a worker on the channels
+ * it hands out (hello, sign and decrypt requests, raw datagrams, a
+ * lingering socket), build TLS-shaped content, and print JSON.
+ * keyd_client.c is built on it; so can be a helper that plays a
+ * misbehaving worker.
  *
  * A helper has nothing to recover from: every failure goes to
  * keydlib_die(), which says how keyd ended (or kills it) and exits 2.
