@@ -19,6 +19,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <time.h>
 #include <unistd.h>
 
 #include <gnutls/gnutls.h>
@@ -32,12 +33,16 @@
 #include "policy.h"
 
 #define KEYSTORE_PREMASTER	48u	/* TLS's RSA premaster secret */
+#define KEYSTORE_BENCH_OPS	8	/* signatures timed at load, at most */
+#define KEYSTORE_BENCH_MIN	2	/* ... and at least */
+#define KEYSTORE_BENCH_MAX_US	50000u	/* stop after this once MIN are done */
 
 struct keystore_key {
 	atomic_int		refs;
 	gnutls_privkey_t	privkey;
 	struct ipc_key_info	info;
 	uint32_t		flags;		/* IPC_KEY_F_* it was loaded with */
+	double			op_s;		/* one signature, seconds */
 };
 
 /* What we read from one fd; size is the bytes held, alloc what to wipe. */
@@ -246,6 +251,62 @@ keystore_describe(gnutls_privkey_t pkey, const struct ipc_key_load *kl,
 	return 0;
 }
 
+static uint64_t
+keystore_now_us(void)
+{
+	struct timespec ts;
+
+	clock_gettime(CLOCK_MONOTONIC, &ts);
+	return (uint64_t)ts.tv_sec * 1000000u + (uint64_t)ts.tv_nsec / 1000u;
+}
+
+/*
+ * How long one private-key operation with k takes on this machine: the
+ * fastest of a handful of signatures over dummy TLS 1.3 CertificateVerify
+ * content (random transcript hash; signed, timed, wiped, never sent),
+ * with the key's first algorithm, as a handshake's would be.  The fastest
+ * and not the mean: a CPU that happens to be busy while the key loads must
+ * not make the limits derived from it (keyd.c) tighter than the machine.
+ * At most KEYSTORE_BENCH_OPS and KEYSTORE_BENCH_MAX_US once
+ * KEYSTORE_BENCH_MIN are done, so a slow key (RSA-4096) delays its load
+ * by some 50 ms.  An RSA decryption costs what a signature does.
+ */
+static int
+keystore_bench(struct keystore_key *k)
+{
+	struct ipc_sign_req req;
+	gnutls_datum_t sig;
+	uint8_t hash[32], content[POLICY_TLS13_CV_PREFIX + 32];
+	uint64_t start, t0, t;
+	int i, r;
+
+	memset(&req, 0, sizeof(req));
+	req.key_id = k->info.key_id;
+	req.sign_algo = k->info.sign_algos[0];
+	req.form = IPC_SIGN_CONTENT;
+	req.data = content;
+	k->op_s = 0;
+	start = keystore_now_us();
+	for (i = 0; i < KEYSTORE_BENCH_OPS; i++) {
+		if ((r = gnutls_rnd(GNUTLS_RND_NONCE, hash, sizeof(hash))) < 0)
+			return r;
+		req.data_len = policy_tls13_cv_make(content, hash,
+		    sizeof(hash));
+		t0 = keystore_now_us();
+		if ((r = keystore_sign(k, &req, &sig)) < 0)
+			return r;
+		t = keystore_now_us();
+		gnutls_free(sig.data);
+		/* 1 us at least: a clock this coarse must not divide by 0. */
+		if (k->op_s == 0 || (double)(t - t0 + 1) / 1e6 < k->op_s)
+			k->op_s = (double)(t - t0 + 1) / 1e6;
+		if (i + 1 >= KEYSTORE_BENCH_MIN &&
+		    t - start >= KEYSTORE_BENCH_MAX_US)
+			break;
+	}
+	return 0;
+}
+
 static const char *
 keystore_cert_name(const struct ipc_key_load *kl)
 {
@@ -361,6 +422,11 @@ keystore_load(struct keystore *ks, const struct ipc_key_load *kl,
 		    "certificate %s", kl->key_path, keystore_cert_name(kl));
 		goto out;
 	}
+	if ((r = keystore_bench(k)) < 0) {
+		keystore_fail(out, -EINVAL, "cannot sign with key %s: %s",
+		    kl->key_path, gnutls_strerror(r));
+		goto out;
+	}
 
 	old = ks->keys[kl->key_id];
 	ks->keys[kl->key_id] = k;
@@ -466,6 +532,13 @@ uint32_t
 keystore_key_flags(const struct keystore_key *k)
 {
 	return k->flags;
+}
+
+/* Seconds one signature with k took when it loaded (keystore_bench). */
+double
+keystore_key_op_seconds(const struct keystore_key *k)
+{
+	return k->op_s;
 }
 
 /*

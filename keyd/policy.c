@@ -187,6 +187,23 @@ policy_is_tls13_cv(const uint8_t *p, size_t len)
 }
 
 /*
+ * Write a TLS 1.3 server CertificateVerify content over hash (32 or 48
+ * bytes) into p, which has room for POLICY_TLS13_CV_PREFIX + 48; returns
+ * its length, or 0 for another hash size.  keystore.c signs such dummy
+ * content to time a key (never sent anywhere).
+ */
+size_t
+policy_tls13_cv_make(uint8_t *p, const uint8_t *hash, size_t hash_len)
+{
+	if (hash_len != 32 && hash_len != 48)
+		return 0;
+	memset(p, 0x20, 64);
+	memcpy(p + 64, policy_tls13_context, sizeof(policy_tls13_context));
+	memcpy(p + POLICY_TLS13_CV_PREFIX, hash, hash_len);
+	return POLICY_TLS13_CV_PREFIX + hash_len;
+}
+
+/*
  * Is 0x04 || X || Y (coordinates of coord_len bytes each, big-endian) a
  * point of curve?  ecc_point_set() also refuses coordinates >= p, and the
  * point at infinity has no such encoding.

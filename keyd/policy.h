@@ -120,6 +120,7 @@ int	policy_decrypt_check(const struct ipc_key_info *key, uint32_t key_flags,
 	    const struct ipc_decrypt_req *req, const char **why);
 int	policy_sign_stat(uint32_t sign_algo);
 int	policy_is_tls13_cv(const uint8_t *p, size_t len);
+size_t	policy_tls13_cv_make(uint8_t *p, const uint8_t *hash, size_t hash_len);
 int	policy_is_tls12_ske(const uint8_t *p, size_t len, uint32_t key_flags);
 int	policy_digestinfo_hash_len(const uint8_t *p, size_t len);
 

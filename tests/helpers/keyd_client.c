@@ -24,7 +24,8 @@
  *              a lingering socket on other channels, after which another
  *              channel must still be served.
  *   load       only load the keys and report each KEY_LOAD_REPLY.
- *   ratelimit  N requests at once; reports how many keyd rate limited.
+ *   ratelimit  N requests at once; reports how many keyd rate limited,
+ *              and what a KEY_LIST and a malformed request get after them.
  * With -D ID it then drops key slot ID (IPC_KEY_DROP) and reports the answer.
  * It prints one JSON object with the results and keyd's IPC_KEYD_STATS.
  * With -w it then keeps keyd running until stdin reaches EOF (so a test can
@@ -55,7 +56,7 @@
 #define MAX_SPECS	16
 #define MAX_REQS	20000
 #define CONTENT_MAX	512
-#define SPARE_SLOT	(IPC_MAX_KEYS - 4)	/* for keys loaded and dropped */
+#define SPARE_SLOT	(IPC_MAX_KEYS - 4)	/* keys loaded and dropped */
 
 struct spec {
 	uint32_t		id;
@@ -524,7 +525,7 @@ run_content_only(int ctl, int fd, const char *name, struct spec *s,
 	memset(&q, 0, sizeof(q));
 	keydlib_rnd(q.data, 32 + KEYDLIB_DIGESTINFO);
 	if (rsa)
-		memcpy(q.data, keydlib_digestinfo_prefix[0], KEYDLIB_DIGESTINFO);
+		memcpy(q.data, keydlib_digestinfo_prefix[0], 19);
 	r = keydlib_sign_roundtrip(fd, slot, rsa ? GNUTLS_SIGN_RSA_RAW :
 	    GNUTLS_SIGN_ECDSA_SECP256R1_SHA256, IPC_SIGN_DIGEST, q.data,
 	    rsa ? 32 + KEYDLIB_DIGESTINFO : 32, msg);
@@ -534,8 +535,8 @@ run_content_only(int ctl, int fd, const char *name, struct spec *s,
 		keydlib_die("gnutls_privkey_import_ext4");
 	m.data = q.msg;
 	m.size = (unsigned)keydlib_make_ske(q.msg, 1);
-	r = gnutls_privkey_sign_data2(pk, rsa ? GNUTLS_SIGN_RSA_PSS_RSAE_SHA256 :
-	    GNUTLS_SIGN_ECDSA_SHA256, rsa ?
+	r = gnutls_privkey_sign_data2(pk, rsa ?
+	    GNUTLS_SIGN_RSA_PSS_RSAE_SHA256 : GNUTLS_SIGN_ECDSA_SHA256, rsa ?
 	    GNUTLS_PRIVKEY_FLAG_RSA_PSS_FIXED_SALT_LENGTH : 0, &m, &sig);
 	if (r >= 0)
 		gnutls_free(sig.data);
@@ -613,7 +614,7 @@ main(int argc, char *argv[])
 	unsigned nextra = 0, n = 100, nreq = 0, i, j, per, max_inflight = 0;
 	unsigned busy = 0, errs = 0, timeout_s = 120;
 	int c, ctl, r, wait_stdin = 0, a, b, d, drop_id = -1, oversize_closed,
-	    bad_closed, master_req_closed, other_ok;
+	    rl, bad_closed, master_req_closed, other_ok;
 	static struct ipc_msg msg;
 	struct ipc_keyd_stats st;
 	struct ipc_key_info list[IPC_MAX_KEYS];
@@ -667,7 +668,6 @@ main(int argc, char *argv[])
 	}
 
 	a = keydlib_channel_add(ctl, 0, &msg);
-	keydlib_worker_hello(a, &msg);
 	if ((r = keydlib_roundtrip(a, IPC_KEY_LIST, NULL, 0, &msg)) != 0 ||
 	    msg.hdr.type != IPC_KEY_LIST_REPLY ||
 	    ipc_key_list_decode(msg.payload, msg.hdr.len, list, IPC_MAX_KEYS,
@@ -677,13 +677,14 @@ main(int argc, char *argv[])
 
 	if ((reqs = calloc(MAX_REQS, sizeof(*reqs))) == NULL)
 		keydlib_die("calloc");
-	per = strcmp(mode, "ratelimit") == 0 ? n : n + n / 4 + n / 4;
+	rl = strcmp(mode, "ratelimit") == 0;
+	per = rl ? n : n + n / 4 + n / 4;
 	for (i = 0; i < nspecs; i++) {
 		if (!specs[i].loaded)
 			continue;
 		for (j = 0; j < per && nreq < MAX_REQS; j++)
 			nreq += (unsigned)build_req(&reqs[nreq], &specs[i], j, n);
-		if (strcmp(mode, "ratelimit") == 0)
+		if (rl)
 			break;	/* one key is enough to meet the limit */
 	}
 	run_batch(a, nreq, &msg, &max_inflight, &busy, &errs);
@@ -694,7 +695,13 @@ main(int argc, char *argv[])
 		specs[i].batch_verified = specs[i].verified;
 		specs[i].batch_failed = specs[i].failed;
 	}
-	if (strcmp(mode, "ratelimit") == 0) {
+	if (rl) {
+		/* The channel's bucket is empty: these two count against it. */
+		memset(junk, 0, 8);
+		r = keydlib_roundtrip(a, IPC_KEY_LIST, NULL, 0, &msg);
+		d = keydlib_roundtrip(a, IPC_SIGN, junk, 8, &msg);
+		printf("\"key_list_after\": %d, \"malformed_after\": %d, ", r,
+		    d);
 		json_keys();
 		goto stats;
 	}
@@ -717,11 +724,9 @@ main(int argc, char *argv[])
 
 	/* A datagram with a bad header closes that channel only. */
 	b = keydlib_channel_add(ctl, 1, &msg);
-	keydlib_worker_hello(b, &msg);
 	memset(junk, 0xa5, 64);
 	bad_closed = keydlib_closed_after(b, junk, 64, &msg);
 	d = keydlib_channel_add(ctl, 2, &msg);
-	keydlib_worker_hello(d, &msg);
 	memset(junk, 0, sizeof(junk));
 	oversize_closed = keydlib_closed_after(d, junk, sizeof(junk), &msg);
 	close(b);
@@ -732,7 +737,6 @@ main(int argc, char *argv[])
 	 * permit check closes that channel before the payload is looked at.
 	 */
 	d = keydlib_channel_add(ctl, 4, &msg);
-	keydlib_worker_hello(d, &msg);
 	memset(junk, 0, 64);
 	master_req_closed = ipc_send(d, IPC_KEY_LOAD, keydlib_id_next(), junk,
 	    64, NULL, 0) == 0 && keydlib_wait_closed(d, &msg);
@@ -744,7 +748,6 @@ main(int argc, char *argv[])
 	 * abortively (its peer sees a reset) and the channel, at once.
 	 */
 	d = keydlib_channel_add(ctl, 5, &msg);
-	keydlib_worker_hello(d, &msg);
 	r = keydlib_send_lingering(d, 3, &msg, &t0, &b);
 	printf("\"lingering_fd_closed\": %s, \"lingering_fd_ms\": %lld, "
 	    "\"lingering_fd_reset\": %s, ", r ? "true" : "false",
@@ -754,7 +757,6 @@ main(int argc, char *argv[])
 	/* ... and every other channel is still served. */
 	other_ok = 0;
 	b = keydlib_channel_add(ctl, 3, &msg);
-	keydlib_worker_hello(b, &msg);
 	for (i = 0; i < nspecs; i++) {
 		struct req q;
 
@@ -778,8 +780,8 @@ main(int argc, char *argv[])
 
 stats:
 	if (drop_id >= 0)
-		printf(", \"drop\": %d", keydlib_key_drop(ctl, (uint32_t)drop_id,
-		    &msg));
+		printf(", \"drop\": %d", keydlib_key_drop(ctl,
+		    (uint32_t)drop_id, &msg));
 	keydlib_stats(ctl, &msg, &st);
 	printf(", ");
 	keydlib_json_stats(&st);

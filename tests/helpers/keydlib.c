@@ -312,7 +312,8 @@ keydlib_key_drop(int ctl, uint32_t id, struct ipc_msg *msg)
 
 	memset(&kd, 0, sizeof(kd));
 	kd.key_id = id;
-	if ((r = ipc_send(ctl, IPC_KEY_DROP, rid, &kd, sizeof(kd), NULL, 0)) < 0)
+	if ((r = ipc_send(ctl, IPC_KEY_DROP, rid, &kd, sizeof(kd), NULL,
+	    0)) < 0)
 		keydlib_die("KEY_DROP: %s", strerror(-r));
 	keydlib_expect(ctl, msg, IPC_KEY_DROP_REPLY, "KEY_DROP_REPLY");
 	if (msg->hdr.id != rid)
@@ -323,7 +324,10 @@ keydlib_key_drop(int ctl, uint32_t id, struct ipc_msg *msg)
 	return rep.status;
 }
 
-/* Give keyd a new worker channel; returns our (the worker's) end. */
+/*
+ * Give keyd a new worker channel and exchange the hellos on it, as a
+ * worker does first; returns our (the worker's) end.
+ */
 int
 keydlib_channel_add(int ctl, uint32_t worker, struct ipc_msg *msg)
 {
@@ -345,6 +349,7 @@ keydlib_channel_add(int ctl, uint32_t worker, struct ipc_msg *msg)
 	    rep.status != 0)
 		keydlib_die("CHANNEL_ADD refused");
 	keydlib_set_nonblock(sv[0]);
+	keydlib_worker_hello(sv[0], msg);
 	return sv[0];
 }
 

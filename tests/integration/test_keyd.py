@@ -9,6 +9,7 @@ Runs as root (the real privilege drop, chroot and seccomp happen).
 import json
 import os
 import pwd
+import re
 import subprocess
 
 import pytest
@@ -26,7 +27,7 @@ TIMEOUT = 300
 pytestmark = pytest.mark.skipif(os.geteuid() != 0,
                                 reason="needs root (privdrop)")
 
-EPERM, ENOENT, EINVAL, EBADMSG, EOPNOTSUPP = 1, 2, 22, 74, 95
+EPERM, ENOENT, EBUSY, EINVAL, EBADMSG, EOPNOTSUPP = 1, 2, 16, 22, 74, 95
 SIGSYS = 31
 
 
@@ -318,6 +319,24 @@ def test_exits_when_master_goes(served):
     res, p, _ = served
     out, err = p.communicate(timeout=TIMEOUT)  # closes stdin: "master" gone
     assert p.returncode == 0, err[-4000:]
+    # Auto limits (keyd.c's header): each key was timed when it loaded;
+    # its limit is its capacity C, the channels' the largest C so far (at
+    # least 100/s), every burst 2 s of its rate.
+    lines = re.findall(r"key (\d+): (\d+) operations/s with 3 signer "
+                       r"threads; limit (\d+)/s \(burst (\d+)\) for the "
+                       r"key, (\d+)/s \(burst (\d+)\) per channel", err)
+    assert sorted({int(l[0]) for l in lines}) == [0, 1, 2, 60, 61], lines
+    caps = {}
+    for key_id, cap, rate, burst, crate, cburst in \
+            [[int(x) for x in l] for l in lines]:
+        caps[key_id] = cap
+        if key_id == 61:
+            del caps[60]        # dropped before 61 was loaded
+        assert cap > 0 and rate == cap, (key_id, cap, rate)
+        assert abs(burst - 2 * rate) <= 1, (key_id, rate, burst)
+        assert abs(crate - max([100] + list(caps.values()))) <= 1, \
+            (key_id, caps, crate)
+        assert abs(cburst - 2 * crate) <= 1, (key_id, crate, cburst)
     end = json.loads(out.splitlines()[-1])
     assert end == {"keyd_exit": 0, "keyd_signal": 0, "killed": False}, \
         (end, err[-4000:])
@@ -378,19 +397,57 @@ def test_same_id_replaces_key(keys):
     assert end["keyd_exit"] == 0
 
 
+def rate_limit_lines(err, worker=0):
+    return [l for l in err.splitlines()
+            if "worker %d: " % worker in l and "rate limited since" in l]
+
+
 def test_rate_limit(keys):
-    """Over the per-channel rate, requests get -EBUSY and are counted."""
+    """Over the per-channel rate, requests get -EBUSY and are counted; the
+    KEY_LIST the client starts with counts against the same bucket."""
     p = run_client(keys, ["0,%s,%s" % keys["ec"]], "-m", "ratelimit",
                    "-n", "60", "-x", "--rate-limit", "-x", "1",
                    "-x", "--rate-burst", "-x", "10")
     res, end, err = finish(p)
     k = res["keys"][0]
     assert res["busy"] >= 1, res
-    assert res["stats"]["rate_limited"] == res["busy"], res["stats"]
-    assert k["verified"] >= 10, k   # the burst always goes through
+    # The signatures refused, and the KEY_LIST and malformed request after.
+    assert res["stats"]["rate_limited"] == res["busy"] + 2, res["stats"]
+    # The burst of 10 always goes through: the KEY_LIST and 9 signatures.
+    assert k["verified"] >= 9, k
     assert k["verified"] + res["busy"] == 60, (k, res["busy"])
     assert res["errors"] == 0
-    assert "rate limited" in err
+    # Every request type counts: after the flood, a KEY_LIST and a
+    # malformed request are over the limit too.
+    assert res["key_list_after"] == -EBUSY, res
+    assert res["malformed_after"] == -EBUSY, res
+    # One log line for the whole flood (at most one a minute per channel).
+    lines = rate_limit_lines(err)
+    assert len(lines) == 1, lines
+    assert "1 request rate limited since the channel opened" in lines[0]
+    assert "channel limit 1/s, burst 10" in lines[0]
+    assert end["keyd_exit"] == 0
+
+
+def test_key_rate_limit(keys):
+    """--key-rate bounds one key across channels: with the channel's limit
+    out of the way, 60 signatures at once get 10 through (2 s of 5/s) and
+    the rest -EBUSY, counted as rate_limited and logged once."""
+    p = run_client(keys, ["0,%s,%s" % keys["ec"]], "-m", "ratelimit",
+                   "-n", "60", "-x", "--key-rate", "-x", "5",
+                   "-x", "--rate-limit", "-x", "100000")
+    res, end, err = finish(p)
+    k = res["keys"][0]
+    assert 10 <= k["verified"] <= 12, k
+    assert k["verified"] + res["busy"] == 60, (k, res["busy"])
+    assert res["stats"]["rate_limited"] == res["busy"], res["stats"]
+    assert res["errors"] == 0
+    # The key's limit is the key's: a KEY_LIST or a malformed request is
+    # not a signature, and the channel's own limit is far away.
+    assert res["key_list_after"] == 0, res
+    assert res["malformed_after"] == -EBADMSG, res
+    assert len(rate_limit_lines(err)) == 1, err[-4000:]
+    assert "limit 5/s (burst 10) for the key" in err
     assert end["keyd_exit"] == 0
 
 

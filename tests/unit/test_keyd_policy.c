@@ -260,6 +260,8 @@ test_tls13_cv_accepted(void **state)
 	assert_int_equal(check(&k_ed, GNUTLS_SIGN_EDDSA_ED25519,
 	    IPC_SIGN_CONTENT, b, cv(b, 32)), 0);
 	assert_true(policy_is_tls13_cv(b, cv(b, 48)));
+	assert_true(policy_is_tls13_cv(b, policy_tls13_cv_make(b, b + 200,
+	    32)) && policy_tls13_cv_make(b, b + 200, 33) == 0);
 }
 
 static void
@@ -532,12 +534,13 @@ test_dh_needs_flag_and_rfc7919(void **state)
 		pl = dh_primes[i]->size;
 		/* Ys just under p, 2 and a short one, as handshakes send. */
 		be_sub(y, gp, pl, 2);
-		assert_int_equal(dh_check(IPC_KEY_F_ALLOW_DIGEST, gp, pl, two, 1,
-		    y, pl, "DHE is not enabled"), -EPERM);
+		assert_int_equal(dh_check(IPC_KEY_F_ALLOW_DIGEST, gp, pl, two,
+		    1, y, pl, "DHE is not enabled"), -EPERM);
 		assert_int_equal(dh_check(0, gp, pl, two, 1, two, 1, NULL),
 		    -EPERM);
 		assert_int_equal(dh_check(dhe, gp, pl, two, 1, y, pl, NULL), 0);
-		assert_int_equal(dh_check(dhe, gp, pl, two, 1, two, 1, NULL), 0);
+		assert_int_equal(dh_check(dhe, gp, pl, two, 1, two, 1, NULL),
+		    0);
 		assert_int_equal(dh_check(dhe, gp, pl, two, 1, y, pl - 1, NULL),
 		    0);
 		n = ske_dh_of(b, gp, pl, two, 1, y, pl);
