@@ -15,10 +15,11 @@
  *
  * Which file does what: this one start-up, keyd_dispatch_master() and
  * shutdown; keyd_chan.c the worker channels (out queues, logging, rate
- * limit, keyd_dispatch_worker), with the token bucket's arithmetic in
- * keyd_limit.c; keyd_signer.c the job queue and the signer threads;
- * policy.c what keyd agrees to sign; keystore.c the keys and the only code
- * that uses them; sandbox_keyd.c the seccomp allowlist.  Calls run one way:
+ * limits, keyd_dispatch_worker), with the limits' arithmetic (buckets, the
+ * automatic rule below, the report) in keyd_limit.c; keyd_signer.c the job
+ * queue and the signer threads; policy.c what keyd agrees to sign;
+ * keystore.c the keys and the only code that uses them (and times them);
+ * sandbox_keyd.c the seccomp allowlist.  Calls run one way:
  * keyd.c -> keyd_chan.c -> keyd_signer.c -> keystore.c -> policy.c; a
  * finished job comes back up only through its completion callback.  The
  * main thread runs the libev loop and owns the key store; keyd_types.h
@@ -61,7 +62,6 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <time.h>
 #include <unistd.h>
 
 #include <ev.h>
@@ -114,15 +114,6 @@ keyd_ctl_reply(struct keyd *kd, uint16_t type, uint32_t id, int status)
 		    strerror(-r));
 }
 
-static uint64_t
-keyd_now_us(void)
-{
-	struct timespec ts;
-
-	clock_gettime(CLOCK_MONOTONIC, &ts);
-	return (uint64_t)ts.tv_sec * 1000000u + (uint64_t)ts.tv_nsec / 1000u;
-}
-
 /*
  * The limits after slot was loaded (op_seconds: one operation with its key
  * took that long, keystore.c) or dropped (0): the key's own, and the
@@ -137,7 +128,7 @@ keyd_key_limit(struct keyd *kd, uint32_t slot, double op_seconds)
 		return;
 	kl = &kd->keylim[slot];
 	keyd_limit_key_set(kl, op_seconds, kd->signer.nthreads,
-	    kd->key_rate_opt, keyd_now_us());
+	    kd->key_rate_opt);
 	keyd_limit_chan_rate(kd->keylim, IPC_MAX_KEYS, kd->rate_opt,
 	    kd->burst_opt, &kd->rate, &kd->burst);
 	if (kl->rate > 0)

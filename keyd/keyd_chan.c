@@ -11,9 +11,9 @@
  * What a limit refuses is counted and reported once a minute per channel
  * (keyd.c's header says how the limits are chosen).  It reads at most
  * KEYD_READ_BATCH messages from a channel per loop turn, and stops
- * reading a channel that has
- * KEYD_PENDING_MAX requests outstanding until half of them are answered,
- * so the kernel pushes back on that one worker only.
+ * reading a channel that has KEYD_PENDING_MAX requests outstanding until
+ * half of them are answered, so the kernel pushes back on that one worker
+ * only.
  *
  * Replies are sent by the signer thread that finished the request, from
  * the job's completion callback (keyd_chan_job_done).  If the socket is

@@ -70,14 +70,15 @@ keyd_limit_window_take(struct keyd_limit_window *w, uint64_t len_us,
  */
 void
 keyd_limit_key_set(struct keyd_key_limit *kl, double op_seconds,
-    unsigned threads, double key_rate_opt, uint64_t now_us)
+    unsigned threads, double key_rate_opt)
 {
 	kl->capacity = op_seconds > 0 ? (double)threads / op_seconds : 0;
 	kl->rate = kl->capacity <= 0 ? 0 : key_rate_opt > 0 ? key_rate_opt :
 	    kl->capacity;
 	kl->burst = kl->rate * KEYD_LIMIT_BURST_S < 1.0 ? 1.0 :
 	    kl->rate * KEYD_LIMIT_BURST_S;
-	keyd_limit_bucket_init(&kl->bucket, kl->burst, now_us);
+	/* Full, and as of time 0: its first take finds it full still. */
+	keyd_limit_bucket_init(&kl->bucket, kl->burst, 0);
 }
 
 /*

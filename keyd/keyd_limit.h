@@ -55,7 +55,7 @@ int	keyd_limit_bucket_take(struct keyd_limit_bucket *b, double rate,
 int	keyd_limit_window_take(struct keyd_limit_window *w, uint64_t len_us,
 	    unsigned max, uint64_t now_us, uint64_t *dropped);
 void	keyd_limit_key_set(struct keyd_key_limit *kl, double op_seconds,
-	    unsigned threads, double key_rate_opt, uint64_t now_us);
+	    unsigned threads, double key_rate_opt);
 void	keyd_limit_chan_rate(const struct keyd_key_limit *kl, unsigned n,
 	    double rate_opt, double burst_opt, double *rate, double *burst);
 int	keyd_limit_report_take(struct keyd_limit_report *r, uint64_t period_us,

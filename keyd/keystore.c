@@ -35,7 +35,7 @@
 #define KEYSTORE_PREMASTER	48u	/* TLS's RSA premaster secret */
 #define KEYSTORE_BENCH_OPS	8	/* signatures timed at load, at most */
 #define KEYSTORE_BENCH_MIN	2	/* ... and at least */
-#define KEYSTORE_BENCH_MAX_US	50000u	/* stop after this once MIN are done */
+#define KEYSTORE_BENCH_MAX_S	0.05	/* stop after this once MIN are done */
 
 struct keystore_key {
 	atomic_int		refs;
@@ -251,13 +251,15 @@ keystore_describe(gnutls_privkey_t pkey, const struct ipc_key_load *kl,
 	return 0;
 }
 
-static uint64_t
-keystore_now_us(void)
+/* Seconds since *since on the monotonic clock. */
+static double
+keystore_since(const struct timespec *since)
 {
-	struct timespec ts;
+	struct timespec now;
 
-	clock_gettime(CLOCK_MONOTONIC, &ts);
-	return (uint64_t)ts.tv_sec * 1000000u + (uint64_t)ts.tv_nsec / 1000u;
+	clock_gettime(CLOCK_MONOTONIC, &now);
+	return (double)(now.tv_sec - since->tv_sec) +
+	    (double)(now.tv_nsec - since->tv_nsec) / 1e9;
 }
 
 /*
@@ -267,7 +269,7 @@ keystore_now_us(void)
  * with the key's first algorithm, as a handshake's would be.  The fastest
  * and not the mean: a CPU that happens to be busy while the key loads must
  * not make the limits derived from it (keyd.c) tighter than the machine.
- * At most KEYSTORE_BENCH_OPS and KEYSTORE_BENCH_MAX_US once
+ * At most KEYSTORE_BENCH_OPS and KEYSTORE_BENCH_MAX_S once
  * KEYSTORE_BENCH_MIN are done, so a slow key (RSA-4096) delays its load
  * by some 50 ms.  An RSA decryption costs what a signature does.
  */
@@ -277,7 +279,8 @@ keystore_bench(struct keystore_key *k)
 	struct ipc_sign_req req;
 	gnutls_datum_t sig;
 	uint8_t hash[32], content[POLICY_TLS13_CV_PREFIX + 32];
-	uint64_t start, t0, t;
+	struct timespec start, t0;
+	double t;
 	int i, r;
 
 	memset(&req, 0, sizeof(req));
@@ -286,22 +289,23 @@ keystore_bench(struct keystore_key *k)
 	req.form = IPC_SIGN_CONTENT;
 	req.data = content;
 	k->op_s = 0;
-	start = keystore_now_us();
+	clock_gettime(CLOCK_MONOTONIC, &start);
 	for (i = 0; i < KEYSTORE_BENCH_OPS; i++) {
 		if ((r = gnutls_rnd(GNUTLS_RND_NONCE, hash, sizeof(hash))) < 0)
 			return r;
 		req.data_len = policy_tls13_cv_make(content, hash,
 		    sizeof(hash));
-		t0 = keystore_now_us();
+		clock_gettime(CLOCK_MONOTONIC, &t0);
 		if ((r = keystore_sign(k, &req, &sig)) < 0)
 			return r;
-		t = keystore_now_us();
-		gnutls_free(sig.data);
 		/* 1 us at least: a clock this coarse must not divide by 0. */
-		if (k->op_s == 0 || (double)(t - t0 + 1) / 1e6 < k->op_s)
-			k->op_s = (double)(t - t0 + 1) / 1e6;
+		if ((t = keystore_since(&t0)) < 1e-6)
+			t = 1e-6;
+		gnutls_free(sig.data);
+		if (k->op_s == 0 || t < k->op_s)
+			k->op_s = t;
 		if (i + 1 >= KEYSTORE_BENCH_MIN &&
-		    t - start >= KEYSTORE_BENCH_MAX_US)
+		    keystore_since(&start) >= KEYSTORE_BENCH_MAX_S)
 			break;
 	}
 	return 0;

@@ -45,18 +45,18 @@ test_key_auto(void **state)
 	struct keyd_key_limit kl;
 
 	memset(&kl, 0, sizeof(kl));
-	keyd_limit_key_set(&kl, 0.001, 2, 0, 0);	/* 1 ms, 2 threads */
+	keyd_limit_key_set(&kl, 0.001, 2, 0);	/* 1 ms, 2 threads */
 	assert_true(kl.capacity > 1999.9 && kl.capacity < 2000.1);
 	assert_true(kl.rate == kl.capacity);
 	assert_true(kl.burst > 3999.9 && kl.burst < 4000.1);	/* 2 s */
 	assert_true(kl.bucket.tokens == kl.burst);	/* starts full */
-	keyd_limit_key_set(&kl, 0.001, 2, 5, 0);	/* --key-rate 5 */
+	keyd_limit_key_set(&kl, 0.001, 2, 5);	/* --key-rate 5 */
 	assert_true(kl.capacity > 1999.9 && kl.rate == 5 && kl.burst == 10);
-	keyd_limit_key_set(&kl, 0.001, 2, 5000, 0);	/* above capacity */
+	keyd_limit_key_set(&kl, 0.001, 2, 5000);	/* above capacity */
 	assert_true(kl.rate == 5000);
-	keyd_limit_key_set(&kl, 0, 2, 5, 0);		/* dropped */
+	keyd_limit_key_set(&kl, 0, 2, 5);		/* dropped */
 	assert_true(kl.rate == 0 && kl.capacity == 0);
-	keyd_limit_key_set(&kl, 100, 1, 0, 0);		/* a very slow key */
+	keyd_limit_key_set(&kl, 100, 1, 0);		/* a very slow key */
 	assert_true(kl.rate == 0.01 && kl.burst == 1);
 }
 
@@ -70,13 +70,13 @@ test_chan_auto(void **state)
 	memset(kl, 0, sizeof(kl));
 	keyd_limit_chan_rate(kl, 4, 0, 0, &rate, &burst);
 	assert_true(rate == KEYD_LIMIT_RATE_MIN && burst == 2 * rate);
-	keyd_limit_key_set(&kl[1], 0.001, 2, 0, 0);	/* 2000/s */
-	keyd_limit_key_set(&kl[3], 0.0001, 2, 0, 0);	/* 20000/s */
+	keyd_limit_key_set(&kl[1], 0.001, 2, 0);	/* 2000/s */
+	keyd_limit_key_set(&kl[3], 0.0001, 2, 0);	/* 20000/s */
 	keyd_limit_chan_rate(kl, 4, 0, 0, &rate, &burst);
 	assert_true(rate > 19999 && rate < 20001);
 	assert_true(burst > 39999 && burst < 40001);
 	/* --key-rate does not change what a channel may ask of keyd. */
-	keyd_limit_key_set(&kl[3], 0.0001, 2, 5, 0);
+	keyd_limit_key_set(&kl[3], 0.0001, 2, 5);
 	keyd_limit_chan_rate(kl, 4, 0, 0, &rate, &burst);
 	assert_true(rate > 19999 && rate < 20001);
 	/* --rate-limit and --rate-burst win. */
@@ -87,8 +87,8 @@ test_chan_auto(void **state)
 	keyd_limit_chan_rate(kl, 4, 0, 3, &rate, &burst);
 	assert_true(rate > 19999 && burst == 3);
 	/* Every key dropped: back to the floor. */
-	keyd_limit_key_set(&kl[1], 0, 2, 0, 0);
-	keyd_limit_key_set(&kl[3], 0, 2, 0, 0);
+	keyd_limit_key_set(&kl[1], 0, 2, 0);
+	keyd_limit_key_set(&kl[3], 0, 2, 0);
 	keyd_limit_chan_rate(kl, 4, 0, 0, &rate, &burst);
 	assert_true(rate == KEYD_LIMIT_RATE_MIN);
 }
@@ -107,7 +107,8 @@ test_report(void **state)
 	assert_true(keyd_limit_report_take(&r, min, 1, t0, &count));
 	assert_int_equal(count, 1);
 	for (i = 0; i < 99; i++)
-		assert_false(keyd_limit_report_take(&r, min, 1, t0 + S, &count));
+		assert_false(keyd_limit_report_take(&r, min, 1, t0 + S,
+		    &count));
 	/* The timer, before the minute is up and after. */
 	assert_false(keyd_limit_report_take(&r, min, 0, t0 + 30 * S, &count));
 	assert_true(keyd_limit_report_take(&r, min, 0, t0 + min, &count));
