@@ -1,7 +1,8 @@
 /* SPDX-License-Identifier: GPL-2.0-or-later */
 /*
  * ipc.c -- framing over SOCK_SEQPACKET: one message per datagram, fds with
- * SCM_RIGHTS, the permit check of ipc_msgs.h on every receive, a receive
+ * SCM_RIGHTS, the permit check of ipc_msgs.h on every receive (and
+ * descriptors from a worker closed so that no close can block), a receive
  * with a deadline for the few exchanges that must wait, peer credentials
  * with SO_PEERCRED.
  */
@@ -116,12 +117,55 @@ ipc_msg_close_fds(struct ipc_msg *msg)
 }
 
 /*
+ * Close a descriptor a peer that may send none (a worker) attached to a
+ * message.  A compromised worker can pass a TCP socket with SO_LINGER set
+ * and a send buffer its peer never drains: a plain close() of the last
+ * reference would then block this process's loop for the linger time.
+ * SO_LINGER {1, 0} first makes the close abortive (an RST, the buffer
+ * dropped), which never waits.  On a descriptor that is no socket the
+ * setsockopt fails with ENOTSOCK and is ignored; the others a sandboxed
+ * worker can hold (pipes, eventfds, epoll) close without waiting.
+ */
+void
+ipc_fd_discard(int fd)
+{
+	struct linger lg = { 1, 0 };
+
+	if (fd < 0)
+		return;
+	(void)setsockopt(fd, SOL_SOCKET, SO_LINGER, &lg, sizeof(lg));
+	close(fd);
+}
+
+/* Close n received descriptors: through ipc_fd_discard() if untrusted. */
+static void
+ipc_recv_close(int *fds, unsigned n, int untrusted)
+{
+	unsigned i;
+
+	for (i = 0; i < n; i++) {
+		if (untrusted)
+			ipc_fd_discard(fds[i]);
+		else if (fds[i] >= 0)
+			close(fds[i]);
+		fds[i] = -1;
+	}
+}
+
+/*
  * Receive one message into msg, from the peer ends->peer.  Returns 1 with a
  * checked header, 0 when the peer closed the channel, or a negative errno:
- * -EAGAIN, -EMSGSIZE for a truncated datagram, -EBADMSG / -EPROTO /
- * -EOPNOTSUPP for a bad header, -EPERM for a type (or a number of
- * descriptors) this peer may not send (ipc_msgs.h).  On any error the fds
- * that came with the message are closed; nothing of the payload was read.
+ * -EAGAIN, -EMSGSIZE for a truncated datagram (or more descriptors than a
+ * message may carry), -EBADMSG / -EPROTO / -EOPNOTSUPP for a bad header,
+ * -EPERM for a type (or a number of descriptors) this peer may not send
+ * (ipc_msgs.h).  On any error the fds that came with the message are
+ * closed; nothing of the payload was read.
+ *
+ * From a worker (ends->peer == IPC_ROLE_WORKER), which may send no
+ * descriptor at all, the control buffer has room for SCM_MAX_FD of them:
+ * the kernel never truncates it, so it never drops and closes one itself
+ * (a close that could block in recvmsg()), and every one is closed here
+ * through ipc_fd_discard().
  */
 int
 ipc_recv(int fd, const struct ipc_ends *ends, struct ipc_msg *msg)
@@ -130,13 +174,15 @@ ipc_recv(int fd, const struct ipc_ends *ends, struct ipc_msg *msg)
 	struct msghdr mh;
 	union {
 		struct cmsghdr align;
-		char buf[CMSG_SPACE(sizeof(int) * IPC_MAX_FDS)];
+		char buf[CMSG_SPACE(sizeof(int) * IPC_SCM_MAX_FD)];
 	} cbuf;
 	struct cmsghdr *cm;
+	int got[IPC_SCM_MAX_FD], untrusted, r;
+	unsigned ngot = 0;
 	ssize_t n;
 	size_t nfds;
-	int r;
 
+	untrusted = ends != NULL && ends->peer == IPC_ROLE_WORKER;
 	msg->nfds = 0;
 	msg->payload = NULL;
 	iov.iov_base = msg->buf;
@@ -145,7 +191,9 @@ ipc_recv(int fd, const struct ipc_ends *ends, struct ipc_msg *msg)
 	mh.msg_iov = &iov;
 	mh.msg_iovlen = 1;
 	mh.msg_control = cbuf.buf;
-	mh.msg_controllen = sizeof(cbuf.buf);
+	/* A trusted peer sends at most IPC_MAX_FDS; a worker none at all. */
+	mh.msg_controllen = untrusted ? sizeof(cbuf.buf) :
+	    CMSG_SPACE(sizeof(int) * IPC_MAX_FDS);
 
 	do {
 		n = recvmsg(fd, &mh, MSG_CMSG_CLOEXEC);
@@ -154,33 +202,36 @@ ipc_recv(int fd, const struct ipc_ends *ends, struct ipc_msg *msg)
 		return -errno;
 
 	for (cm = CMSG_FIRSTHDR(&mh); cm != NULL; cm = CMSG_NXTHDR(&mh, cm)) {
-		if (cm->cmsg_level != SOL_SOCKET || cm->cmsg_type != SCM_RIGHTS)
+		if (cm->cmsg_level != SOL_SOCKET ||
+		    cm->cmsg_type != SCM_RIGHTS || cm->cmsg_len < CMSG_LEN(0))
 			continue;
 		nfds = (cm->cmsg_len - CMSG_LEN(0)) / sizeof(int);
-		if (nfds > IPC_MAX_FDS - msg->nfds)
-			nfds = IPC_MAX_FDS - msg->nfds;	/* cannot: control sized */
-		memcpy(&msg->fds[msg->nfds], CMSG_DATA(cm), nfds * sizeof(int));
-		msg->nfds += (unsigned)nfds;
+		if (nfds > IPC_SCM_MAX_FD - ngot)
+			nfds = IPC_SCM_MAX_FD - ngot;	/* cannot: sized */
+		memcpy(&got[ngot], CMSG_DATA(cm), nfds * sizeof(int));
+		ngot += (unsigned)nfds;
 	}
+	if (ngot > IPC_MAX_FDS) {
+		ipc_recv_close(got, ngot, untrusted);
+		return -EMSGSIZE;
+	}
+	memcpy(msg->fds, got, ngot * sizeof(int));
+	msg->nfds = ngot;
 
 	if (n == 0 && msg->nfds == 0)
 		return 0;
-	if (mh.msg_flags & (MSG_TRUNC | MSG_CTRUNC)) {
-		ipc_msg_close_fds(msg);
-		return -EMSGSIZE;
-	}
-	if ((r = ipc_hdr_decode(msg->buf, (size_t)n, &msg->hdr)) < 0) {
-		ipc_msg_close_fds(msg);
+	r = (mh.msg_flags & (MSG_TRUNC | MSG_CTRUNC)) ? -EMSGSIZE : 0;
+	if (r == 0)
+		r = ipc_hdr_decode(msg->buf, (size_t)n, &msg->hdr);
+	if (r == 0 && msg->hdr.nfds != msg->nfds)
+		r = -EBADMSG;
+	if (r == 0 && (ends == NULL || ipc_permit(msg->hdr.type, ends->peer,
+	    ends->self, msg->nfds) < 0))
+		r = -EPERM;
+	if (r < 0) {
+		ipc_recv_close(msg->fds, msg->nfds, untrusted);
+		msg->nfds = 0;
 		return r;
-	}
-	if (msg->hdr.nfds != msg->nfds) {
-		ipc_msg_close_fds(msg);
-		return -EBADMSG;
-	}
-	if (ends == NULL || ipc_permit(msg->hdr.type, ends->peer, ends->self,
-	    msg->nfds) < 0) {
-		ipc_msg_close_fds(msg);
-		return -EPERM;
 	}
 	msg->payload = msg->buf + sizeof(struct ipc_hdr);
 	return 1;

@@ -27,6 +27,7 @@
 
 #define IPC_MAGIC		0x4d54u		/* "MT" */
 #define IPC_MAX_MSG		(sizeof(struct ipc_hdr) + IPC_MAX_PAYLOAD)
+#define IPC_SCM_MAX_FD		253u	/* the kernel's SCM_MAX_FD */
 
 /* Fixed header of every message; hdr.len payload bytes follow. */
 struct ipc_hdr {
@@ -66,6 +67,7 @@ int	ipc_recv_wait(int fd, const struct ipc_ends *ends, struct ipc_msg *msg,
 int64_t	ipc_now_ms(void);
 int	ipc_hdr_decode(const uint8_t *buf, size_t n, struct ipc_hdr *hdr);
 void	ipc_msg_close_fds(struct ipc_msg *msg);
+void	ipc_fd_discard(int fd);
 int	ipc_socketpair(int sv[2]);
 int	ipc_peer_uid(int fd, uid_t *uid, pid_t *pid);
 int	ipc_hello_send(int fd, enum ipc_role role);

@@ -9,19 +9,45 @@
  * privileges (privdrop_apply), start the signer threads, load the seccomp
  * filter (sandbox_keyd.c, synchronised to every thread), then send
  * IPC_HELLO(KEYD) on the control channel and serve.  keyd never opens a
- * file: keys arrive as fds with IPC_KEY_LOAD, worker channels as fds with
- * IPC_CHANNEL_ADD.  EOF on the control channel (the master is gone) ends it.
+ * file: keys arrive as fds with IPC_KEY_LOAD (and leave, wiped, with
+ * IPC_KEY_DROP), worker channels as fds with IPC_CHANNEL_ADD.  EOF on
+ * the control channel (the master is gone) ends it.
  *
  * Which file does what: this one start-up, keyd_dispatch_master() and
  * shutdown; keyd_chan.c the worker channels (out queues, logging, rate
- * limit, keyd_dispatch_worker), with the token bucket's arithmetic in
- * keyd_limit.c; keyd_signer.c the job queue and the signer threads;
- * policy.c what keyd agrees to sign; keystore.c the keys and the only code
- * that uses them; sandbox_keyd.c the seccomp allowlist.  Calls run one way:
+ * limits, keyd_dispatch_worker), with the limits' arithmetic (buckets, the
+ * automatic rule below, the report) in keyd_limit.c; keyd_signer.c the job
+ * queue and the signer threads; policy.c what keyd agrees to sign;
+ * keystore.c the keys and the only code that uses them (and times them);
+ * sandbox_keyd.c the seccomp allowlist.  Calls run one way:
  * keyd.c -> keyd_chan.c -> keyd_signer.c -> keystore.c -> policy.c; a
  * finished job comes back up only through its completion callback.  The
  * main thread runs the libev loop and owns the key store; keyd_types.h
  * says which lock guards what.
+ *
+ * Rate limits (moat.conf(5) may point here)
+ * -----------------------------------------
+ * Two token buckets bound what a compromised worker can make keyd do:
+ * - per worker channel, every request of every type (KEY_LIST, refused
+ *   and malformed ones included), --rate-limit N per second with a burst
+ *   of --rate-burst N;
+ * - per key, across all channels, the signatures and decryptions the
+ *   policy let through, --key-rate N per second.
+ * 0 (the default of all three) is auto, near what this machine can really
+ * do: when a key loads, keyd times a handful of private-key operations
+ * with it (keystore.c; dummy TLS 1.3 CertificateVerify content, never
+ * sent), and the fastest, t seconds, gives the key's capacity
+ *	C = threads / t		(--threads signer threads, all busy).
+ * Auto key rate = C.  Auto channel rate = the largest C of the loaded keys
+ * (more than keyd can sign with its fastest key no channel can use), at
+ * least 100/s.  Every bucket holds 2 s of its rate (the worker's default
+ * keyd-timeout: a request queued longer would time out anyway) unless
+ * --rate-burst says otherwise for the channels; a given --key-rate gets
+ * 2 s of itself.  The limits follow the keys: they are recomputed on
+ * every KEY_LOAD and KEY_DROP and logged with the measured capacity.
+ * What a limit refuses is answered -EBUSY, counted (rate_limited in
+ * IPC_KEYD_STATS, and per channel in its closing line) and logged at most
+ * once a minute per channel, one line with the count since the last one.
  */
 #include "config.h"
 
@@ -43,6 +69,7 @@
 
 #include "ipc.h"
 #include "keyd_chan.h"
+#include "keyd_limit.h"
 #include "keyd_signer.h"
 #include "keyd_types.h"
 #include "keystore.h"
@@ -51,8 +78,7 @@
 #include "sandbox_keyd.h"
 
 #define KEYD_MAX_THREADS	256
-#define KEYD_RATE_DEFAULT	20000u	/* requests per second per channel */
-#define KEYD_BURST_DEFAULT	5000u
+#define KEYD_RATE_MAX		10000000ul	/* any of the three limits */
 
 #define KEYD_DEFAULT_USER	"moat-keyd"
 #define KEYD_DEFAULT_CHROOT	"/var/lib/moat/empty"
@@ -88,6 +114,31 @@ keyd_ctl_reply(struct keyd *kd, uint16_t type, uint32_t id, int status)
 		    strerror(-r));
 }
 
+/*
+ * The limits after slot was loaded (op_seconds: one operation with its key
+ * took that long, keystore.c) or dropped (0): the key's own, and the
+ * channels' that follow from all keys (the rule is at the top).
+ */
+static void
+keyd_key_limit(struct keyd *kd, uint32_t slot, double op_seconds)
+{
+	struct keyd_key_limit *kl;
+
+	if (slot >= IPC_MAX_KEYS)
+		return;
+	kl = &kd->keylim[slot];
+	keyd_limit_key_set(kl, op_seconds, kd->signer.nthreads,
+	    kd->key_rate_opt);
+	keyd_limit_chan_rate(kd->keylim, IPC_MAX_KEYS, kd->rate_opt,
+	    kd->burst_opt, &kd->rate, &kd->burst);
+	if (kl->rate > 0)
+		log_info("key %u: %.0f operations/s with %u signer threads; "
+		    "limit %.0f/s (burst %.0f) for the key, %.0f/s "
+		    "(burst %.0f) per channel", slot, kl->capacity,
+		    kd->signer.nthreads, kl->rate, kl->burst, kd->rate,
+		    kd->burst);
+}
+
 static void
 keyd_master_key_load(struct keyd *kd, struct ipc_msg *msg)
 {
@@ -107,11 +158,41 @@ keyd_master_key_load(struct keyd *kd, struct ipc_msg *msg)
 		    kl.key_id, kl.name, res.msg,
 		    gnutls_pk_get_name(res.info.pk_algo), res.info.bits,
 		    res.info.nsign);
+		keyd_key_limit(kd, kl.key_id, keystore_key_op_seconds(
+		    keystore_get(&kd->ks, kl.key_id)));
 	}
 	ipc_msg_close_fds(msg);
 	if ((r = ipc_send(kd->ctl_fd, IPC_KEY_LOAD_REPLY, msg->hdr.id, &res,
 	    sizeof(res), NULL, 0)) < 0)
 		log_warnx("%s: reply: %s", __func__, strerror(-r));
+}
+
+/*
+ * IPC_KEY_DROP: the master is done with a slot (the old key of a
+ * rotation).  keyd forgets it now, so every later request naming the slot
+ * gets -ENOENT, and the key is wiped once no queued job holds it.  The
+ * answer is KEY_DROP_REPLY with 0, -ENOENT (nothing in that slot) or
+ * -EBADMSG (a malformed request, or a slot out of range).
+ */
+static void
+keyd_master_key_drop(struct keyd *kd, struct ipc_msg *msg)
+{
+	struct ipc_key_drop kdrop;
+	int r;
+
+	ipc_msg_close_fds(msg);
+	if ((r = ipc_key_drop_decode(msg->payload, msg->hdr.len, &kdrop)) < 0) {
+		log_warnx("%s: malformed KEY_DROP", __func__);
+		keyd_ctl_reply(kd, IPC_KEY_DROP_REPLY, msg->hdr.id, -EBADMSG);
+		return;
+	}
+	if ((r = keystore_drop(&kd->ks, kdrop.key_id)) == 0) {
+		log_info("key %u dropped", kdrop.key_id);
+		keyd_key_limit(kd, kdrop.key_id, 0);
+	} else {
+		log_warnx("%s: key %u: no such key", __func__, kdrop.key_id);
+	}
+	keyd_ctl_reply(kd, IPC_KEY_DROP_REPLY, msg->hdr.id, r);
 }
 
 static void
@@ -156,6 +237,9 @@ keyd_dispatch_master(struct keyd *kd, struct ipc_msg *msg)
 		break;
 	case IPC_CHANNEL_ADD:
 		keyd_master_channel_add(kd, msg);
+		break;
+	case IPC_KEY_DROP:
+		keyd_master_key_drop(kd, msg);
 		break;
 	case IPC_KEYD_STATS:
 		ipc_msg_close_fds(msg);
@@ -203,7 +287,7 @@ keyd_usage(void)
 	fprintf(stderr, "usage: moat-keyd --control-fd FD [--user USER] "
 	    "[--chroot DIR] [--threads N]\n"
 	    "                 [--sign-delay-ms N] [--rate-limit N] "
-	    "[--rate-burst N]\n"
+	    "[--rate-burst N] [--key-rate N]\n"
 	    "                 [--log-level LEVEL] [--seccomp-trap]\n");
 	exit(2);
 }
@@ -245,6 +329,7 @@ main(int argc, char *argv[])
 		{ "sign-delay-ms",	required_argument, NULL, 'd' },
 		{ "rate-limit",		required_argument, NULL, 'r' },
 		{ "rate-burst",		required_argument, NULL, 'b' },
+		{ "key-rate",		required_argument, NULL, 'k' },
 		{ "log-level",		required_argument, NULL, 'l' },
 		{ "seccomp-trap",	no_argument,	   NULL, 'T' },
 		{ "help",		no_argument,	   NULL, 'h' },
@@ -263,8 +348,6 @@ main(int argc, char *argv[])
 
 	log_init("moat-keyd", LOG_LEVEL_INFO);
 	kd->ctl_fd = -1;
-	kd->rate = KEYD_RATE_DEFAULT;
-	kd->burst = KEYD_BURST_DEFAULT;
 	while ((c = getopt_long(argc, argv, "", opts, NULL)) != -1) {
 		switch (c) {
 		case 'c':
@@ -286,12 +369,16 @@ main(int argc, char *argv[])
 			    optarg, 0, 60000);
 			break;
 		case 'r':
-			kd->rate = (double)keyd_number("--rate-limit", optarg, 0,
-			    10000000);
+			kd->rate_opt = (double)keyd_number("--rate-limit",
+			    optarg, 0, KEYD_RATE_MAX);
 			break;
 		case 'b':
-			kd->burst = (double)keyd_number("--rate-burst", optarg, 1,
-			    10000000);
+			kd->burst_opt = (double)keyd_number("--rate-burst",
+			    optarg, 0, KEYD_RATE_MAX);
+			break;
+		case 'k':
+			kd->key_rate_opt = (double)keyd_number("--key-rate",
+			    optarg, 0, KEYD_RATE_MAX);
 			break;
 		case 'l':
 			if (log_level_parse(optarg, &level) < 0)
@@ -345,6 +432,9 @@ main(int argc, char *argv[])
 
 	pthread_mutex_init(&kd->lock, NULL);
 	keyd_signer_init(&kd->signer, nthreads, sign_delay_ms);
+	/* No key yet: the channels' limit is the options' or the floor. */
+	keyd_limit_chan_rate(kd->keylim, IPC_MAX_KEYS, kd->rate_opt,
+	    kd->burst_opt, &kd->rate, &kd->burst);
 	if ((kd->loop = ev_loop_new(EVFLAG_NOENV | EVBACKEND_EPOLL)) == NULL)
 		fatalx("cannot create the event loop (epoll)");
 	ev_set_userdata(kd->loop, kd);

@@ -4,13 +4,16 @@
  *
  * The master hands keyd one SOCK_SEQPACKET channel per worker
  * (IPC_CHANNEL_ADD, keyd.c).  The main thread reads every channel,
- * answers what is cheap (hello, key list, errors), and checks every sign
- * or decrypt request against the policy (policy.c) and the channel's
- * token bucket before it queues the job on the channel's own signer queue
- * (keyd_signer.c).  It reads at most KEYD_READ_BATCH messages from a
- * channel per loop turn, and stops reading a channel that has
- * KEYD_PENDING_MAX requests outstanding until half of them are answered,
- * so the kernel pushes back on that one worker only.
+ * answers what is cheap (hello, key list, errors), counts every request
+ * against the channel's token bucket, and checks every sign or decrypt
+ * request against the policy (policy.c) and its key's token bucket before
+ * it queues the job on the channel's own signer queue (keyd_signer.c).
+ * What a limit refuses is counted and reported once a minute per channel
+ * (keyd.c's header says how the limits are chosen).  It reads at most
+ * KEYD_READ_BATCH messages from a channel per loop turn, and stops
+ * reading a channel that has KEYD_PENDING_MAX requests outstanding until
+ * half of them are answered, so the kernel pushes back on that one worker
+ * only.
  *
  * Replies are sent by the signer thread that finished the request, from
  * the job's completion callback (keyd_chan_job_done).  If the socket is
@@ -75,7 +78,6 @@ struct keyd_out {
 enum keyd_fail {
 	KEYD_FAIL_ERROR,	/* malformed input, failed operation */
 	KEYD_FAIL_REFUSED,	/* the policy said no */
-	KEYD_FAIL_LIMITED,	/* over the channel's rate */
 };
 
 struct keyd_chan {
@@ -100,6 +102,7 @@ struct keyd_chan {
 	ev_io			wio;
 	struct ipc_keyd_stats	stats;
 	struct keyd_limit_bucket bucket;	/* main thread */
+	struct keyd_limit_report rl;		/* main thread */
 	struct keyd_limit_window logwin;
 };
 
@@ -264,17 +267,61 @@ keyd_chan_fail(struct keyd *kd, struct keyd_chan *ch, uint32_t id, int code,
 	pthread_mutex_lock(&kd->lock);
 	if (kind == KEYD_FAIL_REFUSED)
 		KEYD_COUNT(kd, ch, refused);
-	else if (kind == KEYD_FAIL_LIMITED)
-		KEYD_COUNT(kd, ch, rate_limited);
 	else
 		KEYD_COUNT(kd, ch, errors);
 	pthread_mutex_unlock(&kd->lock);
 
 	keyd_chan_log(kd, ch, "request %u %s (%s): %s", id,
-	    kind == KEYD_FAIL_REFUSED ? "refused" :
-	    kind == KEYD_FAIL_LIMITED ? "rate limited" : "failed",
+	    kind == KEYD_FAIL_REFUSED ? "refused" : "failed",
 	    strerror(code < 0 ? -code : EINVAL), msg);
 	keyd_chan_error(kd, ch, id, code, msg);
+}
+
+/* The line of a rate-limit report: refusals since the last line. */
+static void
+keyd_chan_rl_log(struct keyd *kd, struct keyd_chan *ch, uint64_t count,
+    int first)
+{
+	log_warnx("worker %u: %llu request%s rate limited since %s (channel "
+	    "limit %.0f/s, burst %.0f; and each key's own)", ch->worker,
+	    (unsigned long long)count, count == 1 ? "" : "s", first ?
+	    "the channel opened" : "the last such line", kd->rate, kd->burst);
+}
+
+/*
+ * Main thread: refuse request id for a rate (the channel's, or the key's
+ * across all channels: what).  Counted as rate_limited, answered -EBUSY,
+ * and reported in one line a minute at most (keyd_limit_report_take), not
+ * one line per request: a flood must not become a flood of logs.
+ */
+static void
+keyd_chan_limited(struct keyd *kd, struct keyd_chan *ch, uint32_t id,
+    const char *what)
+{
+	uint64_t count;
+	int first = !ch->rl.started;
+
+	pthread_mutex_lock(&kd->lock);
+	KEYD_COUNT(kd, ch, rate_limited);
+	pthread_mutex_unlock(&kd->lock);
+	if (keyd_limit_report_take(&ch->rl, KEYD_LIMIT_REPORT_US, 1,
+	    keyd_chan_now_us(), &count))
+		keyd_chan_rl_log(kd, ch, count, first);
+	keyd_chan_error(kd, ch, id, -EBUSY, what);
+}
+
+/* Main thread, once a minute: report what was refused since the last line. */
+static void
+keyd_chan_rl_timer_cb(struct ev_loop *loop, ev_timer *w, int revents)
+{
+	struct keyd *kd = ev_userdata(loop);
+	struct keyd_chan *ch;
+	uint64_t count, now = keyd_chan_now_us();
+
+	TAILQ_FOREACH(ch, &kd->chans, entry)
+		if (keyd_limit_report_take(&ch->rl, KEYD_LIMIT_REPORT_US, 0,
+		    now, &count))
+			keyd_chan_rl_log(kd, ch, count, 0);
 }
 
 /* Main thread: stop serving ch, drop its queued jobs, release our ref. */
@@ -376,9 +423,16 @@ keyd_chan_queue(struct keyd *kd, struct keyd_chan *ch, struct ipc_msg *msg,
     uint64_t t_recv, struct keystore_key *k, const uint8_t *data, size_t len,
     uint32_t sign_algo, uint32_t form)
 {
+	struct keyd_key_limit *kl = &kd->keylim[keystore_key_info(k)->key_id];
 	struct keyd_job *job;
 	int pause = 0;
 
+	/* What the policy accepted still costs a signer: the key's limit. */
+	if (!keyd_limit_bucket_take(&kl->bucket, kl->rate, kl->burst, t_recv)) {
+		keyd_chan_limited(kd, ch, msg->hdr.id,
+		    "over the key's rate limit");
+		return;
+	}
 	if ((job = keyd_signer_job_new(k, msg->hdr.type, data, len)) == NULL) {
 		keyd_chan_fail(kd, ch, msg->hdr.id, -ENOMEM, KEYD_FAIL_ERROR,
 		    "out of memory");
@@ -419,7 +473,7 @@ keyd_chan_sign(struct keyd *kd, struct keyd_chan *ch, struct ipc_msg *msg,
 	}
 	k = keystore_get(&kd->ks, req.key_id);
 	if ((r = policy_sign_check(k != NULL ? keystore_key_info(k) : NULL,
-	    &req, &why)) < 0) {
+	    k != NULL ? keystore_key_flags(k) : 0, &req, &why)) < 0) {
 		keyd_chan_fail(kd, ch, msg->hdr.id, r, r == -EBADMSG ?
 		    KEYD_FAIL_ERROR : KEYD_FAIL_REFUSED, "sign key %u algorithm "
 		    "%u form %u (%zu bytes): %s", req.key_id, req.sign_algo,
@@ -487,10 +541,14 @@ keyd_dispatch_worker(struct keyd *kd, struct keyd_chan *ch,
     struct ipc_msg *msg)
 {
 	uint64_t t_recv = keyd_chan_now_us();
+	unsigned i;
 	int r;
 
 	if (msg->nfds > 0) {
-		ipc_msg_close_fds(msg);
+		/* ipc_recv() refuses these already; never a plain close. */
+		for (i = 0; i < msg->nfds; i++)
+			ipc_fd_discard(msg->fds[i]);
+		msg->nfds = 0;
 		keyd_chan_fail(kd, ch, msg->hdr.id, -EBADMSG, KEYD_FAIL_ERROR,
 		    "%s carried file descriptors", ipc_type_name(msg->hdr.type));
 		return 0;
@@ -513,24 +571,26 @@ keyd_dispatch_worker(struct keyd *kd, struct keyd_chan *ch,
 	pthread_mutex_lock(&kd->lock);
 	KEYD_COUNT(kd, ch, requests);
 	pthread_mutex_unlock(&kd->lock);
+	/*
+	 * Every request counts against the channel's bucket, whatever its
+	 * type and however malformed: each costs the main thread work.
+	 */
+	if (!keyd_limit_bucket_take(&ch->bucket, kd->rate, kd->burst,
+	    t_recv)) {
+		keyd_chan_limited(kd, ch, msg->hdr.id,
+		    "over the channel's rate limit");
+		return 0;
+	}
 
 	switch (msg->hdr.type) {
 	case IPC_KEY_LIST:
 		keyd_chan_key_list(kd, ch, msg);
 		break;
 	case IPC_SIGN:
+		keyd_chan_sign(kd, ch, msg, t_recv);
+		break;
 	case IPC_DECRYPT:
-		/* Key operations are what the per-channel limit bounds. */
-		if (!keyd_limit_bucket_take(&ch->bucket, kd->rate, kd->burst,
-		    keyd_chan_now_us())) {
-			keyd_chan_fail(kd, ch, msg->hdr.id, -EBUSY,
-			    KEYD_FAIL_LIMITED, "over the channel's rate limit");
-			break;
-		}
-		if (msg->hdr.type == IPC_SIGN)
-			keyd_chan_sign(kd, ch, msg, t_recv);
-		else
-			keyd_chan_decrypt(kd, ch, msg, t_recv);
+		keyd_chan_decrypt(kd, ch, msg, t_recv);
 		break;
 	default:
 		keyd_chan_fail(kd, ch, msg->hdr.id, -EOPNOTSUPP,
@@ -656,6 +716,10 @@ keyd_chan_init(struct keyd *kd)
 	TAILQ_INIT(&kd->chans);
 	ev_async_init(&kd->wake, keyd_chan_wake_cb);
 	ev_async_start(kd->loop, &kd->wake);
+	ev_timer_init(&kd->rl_timer, keyd_chan_rl_timer_cb,
+	    (double)KEYD_LIMIT_REPORT_US / 1e6,
+	    (double)KEYD_LIMIT_REPORT_US / 1e6);
+	ev_timer_start(kd->loop, &kd->rl_timer);
 }
 
 /*
@@ -714,4 +778,5 @@ keyd_chan_close_all(struct keyd *kd)
 	while ((ch = TAILQ_FIRST(&kd->chans)) != NULL)
 		keyd_chan_close(kd, ch, "keyd exiting");
 	ev_async_stop(kd->loop, &kd->wake);
+	ev_timer_stop(kd->loop, &kd->rl_timer);
 }

@@ -21,6 +21,7 @@
 #include <ev.h>
 
 #include "ipc.h"
+#include "keyd_limit.h"
 #include "keyd_signer.h"
 #include "keystore.h"
 
@@ -37,8 +38,14 @@ struct keyd {
 	unsigned		nchans;
 	struct ipc_keyd_stats	totals;
 	struct keyd_signer	signer;
-	double			rate;	/* per channel per second; 0 = off */
+	/* The limits (keyd.c's header says the rule); main thread only. */
+	double			rate_opt;	/* --rate-limit; 0 = auto */
+	double			burst_opt;	/* --rate-burst; 0 = auto */
+	double			key_rate_opt;	/* --key-rate; 0 = auto */
+	double			rate;		/* per channel, in force */
 	double			burst;
+	struct keyd_key_limit	keylim[IPC_MAX_KEYS];
+	ev_timer		rl_timer;	/* rate-limit reports */
 	int			seccomp_trap;
 	struct keystore		ks;
 	struct ipc_msg		msg;	/* main thread's receive buffer */

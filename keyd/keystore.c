@@ -19,10 +19,12 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <time.h>
 #include <unistd.h>
 
 #include <gnutls/gnutls.h>
 #include <gnutls/abstract.h>
+#include <gnutls/crypto.h>
 #include <gnutls/x509.h>
 
 #include "ipc.h"
@@ -30,11 +32,17 @@
 #include "log.h"
 #include "policy.h"
 
+#define KEYSTORE_PREMASTER	48u	/* TLS's RSA premaster secret */
+#define KEYSTORE_BENCH_OPS	8	/* signatures timed at load, at most */
+#define KEYSTORE_BENCH_MIN	2	/* ... and at least */
+#define KEYSTORE_BENCH_MAX_S	0.05	/* stop after this once MIN are done */
+
 struct keystore_key {
 	atomic_int		refs;
 	gnutls_privkey_t	privkey;
 	struct ipc_key_info	info;
 	uint32_t		flags;		/* IPC_KEY_F_* it was loaded with */
+	double			op_s;		/* one signature, seconds */
 };
 
 /* What we read from one fd; size is the bytes held, alloc what to wipe. */
@@ -243,6 +251,66 @@ keystore_describe(gnutls_privkey_t pkey, const struct ipc_key_load *kl,
 	return 0;
 }
 
+/* Seconds since *since on the monotonic clock. */
+static double
+keystore_since(const struct timespec *since)
+{
+	struct timespec now;
+
+	clock_gettime(CLOCK_MONOTONIC, &now);
+	return (double)(now.tv_sec - since->tv_sec) +
+	    (double)(now.tv_nsec - since->tv_nsec) / 1e9;
+}
+
+/*
+ * How long one private-key operation with k takes on this machine: the
+ * fastest of a handful of signatures over dummy TLS 1.3 CertificateVerify
+ * content (random transcript hash; signed, timed, wiped, never sent),
+ * with the key's first algorithm, as a handshake's would be.  The fastest
+ * and not the mean: a CPU that happens to be busy while the key loads must
+ * not make the limits derived from it (keyd.c) tighter than the machine.
+ * At most KEYSTORE_BENCH_OPS and KEYSTORE_BENCH_MAX_S once
+ * KEYSTORE_BENCH_MIN are done, so a slow key (RSA-4096) delays its load
+ * by some 50 ms.  An RSA decryption costs what a signature does.
+ */
+static int
+keystore_bench(struct keystore_key *k)
+{
+	struct ipc_sign_req req;
+	gnutls_datum_t sig;
+	uint8_t hash[32], content[POLICY_TLS13_CV_PREFIX + 32];
+	struct timespec start, t0;
+	double t;
+	int i, r;
+
+	memset(&req, 0, sizeof(req));
+	req.key_id = k->info.key_id;
+	req.sign_algo = k->info.sign_algos[0];
+	req.form = IPC_SIGN_CONTENT;
+	req.data = content;
+	k->op_s = 0;
+	clock_gettime(CLOCK_MONOTONIC, &start);
+	for (i = 0; i < KEYSTORE_BENCH_OPS; i++) {
+		if ((r = gnutls_rnd(GNUTLS_RND_NONCE, hash, sizeof(hash))) < 0)
+			return r;
+		req.data_len = policy_tls13_cv_make(content, hash,
+		    sizeof(hash));
+		clock_gettime(CLOCK_MONOTONIC, &t0);
+		if ((r = keystore_sign(k, &req, &sig)) < 0)
+			return r;
+		/* 1 us at least: a clock this coarse must not divide by 0. */
+		if ((t = keystore_since(&t0)) < 1e-6)
+			t = 1e-6;
+		gnutls_free(sig.data);
+		if (k->op_s == 0 || t < k->op_s)
+			k->op_s = t;
+		if (i + 1 >= KEYSTORE_BENCH_MIN &&
+		    keystore_since(&start) >= KEYSTORE_BENCH_MAX_S)
+			break;
+	}
+	return 0;
+}
+
 static const char *
 keystore_cert_name(const struct ipc_key_load *kl)
 {
@@ -358,6 +426,11 @@ keystore_load(struct keystore *ks, const struct ipc_key_load *kl,
 		    "certificate %s", kl->key_path, keystore_cert_name(kl));
 		goto out;
 	}
+	if ((r = keystore_bench(k)) < 0) {
+		keystore_fail(out, -EINVAL, "cannot sign with key %s: %s",
+		    kl->key_path, gnutls_strerror(r));
+		goto out;
+	}
 
 	old = ks->keys[kl->key_id];
 	ks->keys[kl->key_id] = k;
@@ -404,6 +477,24 @@ keystore_list(const struct keystore *ks, struct ipc_key_info *out,
 	return n;
 }
 
+/*
+ * Forget the key in slot key_id (IPC_KEY_DROP): later lookups find
+ * nothing, and the key is wiped as soon as no queued or running job holds
+ * it any more (keystore_key_unref).  Returns 0 or -ENOENT.
+ */
+int
+keystore_drop(struct keystore *ks, uint32_t key_id)
+{
+	struct keystore_key *k;
+
+	if (key_id >= IPC_MAX_KEYS || (k = ks->keys[key_id]) == NULL)
+		return -ENOENT;
+	ks->keys[key_id] = NULL;
+	ks->count--;
+	keystore_key_unref(k);
+	return 0;
+}
+
 void
 keystore_key_ref(struct keystore_key *k)
 {
@@ -447,6 +538,13 @@ keystore_key_flags(const struct keystore_key *k)
 	return k->flags;
 }
 
+/* Seconds one signature with k took when it loaded (keystore_bench). */
+double
+keystore_key_op_seconds(const struct keystore_key *k)
+{
+	return k->op_s;
+}
+
 /*
  * Sign a request that policy_sign_check() accepted.  Content is hashed
  * here; digests go to sign_hash2.  RSA-PSS always uses salt = hash length,
@@ -476,16 +574,56 @@ keystore_sign(struct keystore_key *k, const struct ipc_sign_req *req,
 	    &in, sig);
 }
 
-/* RSA decryption of a ciphertext policy_decrypt_check() accepted. */
+/*
+ * RSA key exchange without a padding oracle (RFC 5246 7.4.7.1), for a
+ * ciphertext policy_decrypt_check() accepted.  Whatever the padding, the
+ * answer is 0 and a 48-byte premaster in *plain (gnutls_malloc'd): the
+ * decrypted secret if the padding was good and the secret 48 bytes long,
+ * else 48 random bytes drawn before decrypting.  For a key of our own
+ * (GnuTLS 3.7.9 lib/privkey.c -> lib/nettle/pk.c) gnutls_privkey_decrypt_data2
+ * decrypts in constant time (nettle's rsa_sec_decrypt) into a buffer of
+ * the size asked and computes 0 or GNUTLS_E_DECRYPTION_FAILED without a
+ * branch on the outcome; it fails early only on public conditions (the
+ * ciphertext's size or value).  The choice between its bytes and the
+ * random ones is a mask, not a branch, and nothing else (no error, no
+ * log line, no length, no counter) depends on it.
+ * The worker's GnuTLS (an import_ext4 key's decrypt callback, through the
+ * legacy path of gnutls_privkey_decrypt_data2, which copies a 48-byte
+ * answer into the premaster) then finishes the handshake with a random
+ * premaster exactly as with a wrong one: it fails at the Finished check,
+ * GnuTLS's own defence (lib/auth/rsa.c, proc_rsa_client_kx, which also
+ * overwrites the version bytes).  Returns a GnuTLS error only when no
+ * random bytes or memory could be had, which says nothing of the padding.
+ */
 int
 keystore_decrypt(struct keystore_key *k, const struct ipc_decrypt_req *req,
     gnutls_datum_t *plain)
 {
+	uint8_t rnd[KEYSTORE_PREMASTER], dec[KEYSTORE_PREMASTER], keep;
 	gnutls_datum_t in;
+	uint32_t fail;
+	size_t i;
+	int r;
 
 	in.data = (unsigned char *)req->data;
 	in.size = (unsigned)req->data_len;
 	plain->data = NULL;
 	plain->size = 0;
-	return gnutls_privkey_decrypt_data(k->privkey, 0, &in, plain);
+	if ((r = gnutls_rnd(GNUTLS_RND_RANDOM, rnd, sizeof(rnd))) < 0)
+		return r;
+	if ((plain->data = gnutls_malloc(sizeof(rnd))) == NULL) {
+		gnutls_memset(rnd, 0, sizeof(rnd));
+		return GNUTLS_E_MEMORY_ERROR;
+	}
+	memset(dec, 0, sizeof(dec));
+	r = gnutls_privkey_decrypt_data2(k->privkey, 0, &in, dec, sizeof(dec));
+	/* 1 if r != 0, from the sign bit of r | -r: no comparison. */
+	fail = ((uint32_t)r | (0u - (uint32_t)r)) >> 31;
+	keep = (uint8_t)(fail - 1u);	/* 0xff: the decrypted bytes */
+	for (i = 0; i < sizeof(dec); i++)
+		plain->data[i] = (uint8_t)((dec[i] & keep) | (rnd[i] & ~keep));
+	plain->size = sizeof(dec);
+	gnutls_memset(dec, 0, sizeof(dec));
+	gnutls_memset(rnd, 0, sizeof(rnd));
+	return 0;
 }

@@ -6,8 +6,9 @@
  *
  * The store is owned by keyd's main thread: only it loads, replaces and
  * looks up keys.  A signer thread works on a key through a reference taken
- * by the main thread, so a key replaced by a new IPC_KEY_LOAD stays alive
- * until the last operation on it is done, and is then wiped.
+ * by the main thread, so a key replaced by a new IPC_KEY_LOAD or dropped by
+ * IPC_KEY_DROP stays alive until the last operation on it is done, and is
+ * then wiped.
  *
  * struct keystore_key is opaque: the private key never leaves keystore.c.
  * Other files see a key's public description (keystore_key_info) and ask
@@ -37,11 +38,13 @@ int	keystore_load(struct keystore *ks, const struct ipc_key_load *kl,
 struct keystore_key *keystore_get(struct keystore *ks, uint32_t key_id);
 unsigned keystore_list(const struct keystore *ks, struct ipc_key_info *out,
 	    unsigned max);
+int	keystore_drop(struct keystore *ks, uint32_t key_id);
 void	keystore_key_ref(struct keystore_key *k);
 void	keystore_key_unref(struct keystore_key *k);
 void	keystore_clear(struct keystore *ks);
 const struct ipc_key_info *keystore_key_info(const struct keystore_key *k);
 uint32_t keystore_key_flags(const struct keystore_key *k);
+double	keystore_key_op_seconds(const struct keystore_key *k);
 int	keystore_sign(struct keystore_key *k, const struct ipc_sign_req *req,
 	    gnutls_datum_t *sig);
 int	keystore_decrypt(struct keystore_key *k,

@@ -50,41 +50,56 @@
  *       with an algorithm TLS 1.3 allows (no PKCS#1 v1.5, no curve-less
  *       ECDSA);
  *   (b) a TLS 1.2 ServerKeyExchange: 64 bytes of randoms then either
- *       ServerECDHParams for secp256r1/384r1/521r1 (uncompressed point of
- *       exactly 65/97/133 bytes) or x25519/x448 (32/56 bytes), or
- *       ServerDHParams with p of 2048..8192 bits (minimally encoded), g and
- *       Ys no longer than p, and nothing after the params.
+ *       ServerECDHParams for secp256r1/384r1/521r1 (an uncompressed point
+ *       of exactly 65/97/133 bytes that lies on the curve, as nettle's
+ *       ecc_point_set() checks) or x25519/x448 (32/56 bytes), or, only
+ *       for a key loaded with IPC_KEY_F_ALLOW_DHE (its frontend enables
+ *       DHE), ServerDHParams whose p is exactly one of the RFC 7919 groups
+ *       (ffdhe2048 ... ffdhe8192, as GnuTLS exports them), g = 2, and Ys in
+ *       [2, p-2] with no leading zero; nothing after the params.  GnuTLS
+ *       writes the params that way and no other (lib/auth/ecdhe.c,
+ *       dh_common.c: minimal big-endian integers, fixed-size points).
  *   The two shapes cannot be confused: at offset 64 one has 'T' and the
- *   other 0x03 or a p length of at most 0x04xx.
- * - DIGEST only for prehashed families, and only sizes the algorithm can
- *   have: ECDSA and RSA-PSS exactly the size of the algorithm's hash
- *   (32/48/64); RSA PKCS#1 v1.5 only as (GNUTLS_SIGN_RSA_RAW, DER
- *   DigestInfo for SHA-256/384/512 with NULL parameters, exactly as
- *   GnuTLS's encode_ber_digest_info() writes it), and only if the key
- *   offers RSA PKCS#1 with that hash.  EdDSA never takes a digest.
- * Refusals are -EPERM (shape), -EINVAL (algorithm), -ENOENT (key),
- * -EBADMSG (malformed); the check is a pure function of the key's public
- * description and the request, so the fuzzer and unit tests call it.
+ *   other 0x03 or a p length of at most 0x04xx; ServerECDHParams is at
+ *   most 259 bytes and ServerDHParams with a 0x03xx p length at least 768.
+ * - DIGEST only for a key loaded with IPC_KEY_F_ALLOW_DIGEST: the master
+ *   sets it only for a key whose frontend's priority enables TLS 1.2 for
+ *   that key type, the one case where GnuTLS gives an RSA or ECDSA key
+ *   nothing but a digest.  Then only prehashed families, and only sizes
+ *   the algorithm can have: ECDSA and RSA-PSS exactly the size of the
+ *   algorithm's hash (32/48/64); RSA PKCS#1 v1.5 only as
+ *   (GNUTLS_SIGN_RSA_RAW, DER DigestInfo for SHA-256/384/512 with NULL
+ *   parameters, exactly as GnuTLS's encode_ber_digest_info() writes it),
+ *   and only if the key offers RSA PKCS#1 with that hash.  EdDSA never
+ *   takes a digest.
+ * Refusals are -EPERM (shape, or a flag the key was not loaded with),
+ * -EINVAL (algorithm), -ENOENT (key), -EBADMSG (malformed); the check is a
+ * pure function of the key's public description, its load flags and the
+ * request, so the fuzzer and unit tests call it.
  *
  * Residual risk
  * -------------
  * The randoms of (b) are chosen by the client and the worker, and the
- * params' point by the worker: a compromised worker can get a signature
- * over 64 free bytes followed by well-formed key-exchange params.  That is
- * what TLS 1.2 lets any server do, and it cannot be replayed as a TLS 1.3
- * CertificateVerify or as anything that must start differently.  The
- * TLS 1.2 digest path is weaker: keyd cannot see the preimage, so a
- * compromised worker can have any SHA-256/384/512 digest signed with an
- * RSA or ECDSA key, i.e. any message that is signed by hash, including a
- * TLS 1.3 CertificateVerify for a transcript of its choice.  It still never
- * learns the key, every signature is counted and rate limited, and a
- * frontend that needs the stronger guarantee should restrict itself to
- * TLS 1.3 or use an Ed25519 key.
+ * ECDHE point by the worker: a compromised worker can get a signature
+ * over 64 free bytes followed by well-formed key-exchange params (for a
+ * NIST curve a point of its choice, for x25519/x448 32/56 free bytes).
+ * With DHE enabled, Ys is up to the size of p of nearly free bytes.  That
+ * is what TLS 1.2 lets any server do, and it cannot be replayed as a
+ * TLS 1.3 CertificateVerify or as anything that must start differently.
+ * The TLS 1.2 digest path is weaker: keyd cannot see the preimage, so for
+ * a key loaded with IPC_KEY_F_ALLOW_DIGEST a compromised worker can have
+ * any SHA-256/384/512 digest signed with that RSA or ECDSA key, i.e. any
+ * message that is signed by hash, including a TLS 1.3 CertificateVerify
+ * for a transcript of its choice.  It still never learns the key, and
+ * every signature is counted and rate limited.  A key without the flag
+ * (a TLS 1.3-only frontend) and every Ed25519 key leave no such oracle:
+ * keyd then signs only content whose shape it checked.
  *
  * Decryption (RSA key exchange) is refused unless the key was loaded with
  * IPC_KEY_F_ALLOW_DECRYPT, and only a ciphertext of the modulus size is
- * accepted.  keyd returns an error for bad padding, so a frontend that
- * enables it accepts the Bleichenbacher-style oracle RSA key exchange has.
+ * accepted.  What keyd answers then is the same for good and bad padding
+ * (keystore_decrypt(), RFC 5246 7.4.7.1): a 48-byte premaster, random
+ * where the padding was bad, so keyd is no Bleichenbacher oracle.
  */
 #ifndef MOAT_POLICY_H
 #define MOAT_POLICY_H
@@ -99,13 +114,14 @@
 /* policy.c */
 unsigned policy_sign_algos(uint32_t pk_algo, uint32_t bits, uint32_t *out,
 	    unsigned max);
-int	policy_sign_check(const struct ipc_key_info *key,
+int	policy_sign_check(const struct ipc_key_info *key, uint32_t key_flags,
 	    const struct ipc_sign_req *req, const char **why);
 int	policy_decrypt_check(const struct ipc_key_info *key, uint32_t key_flags,
 	    const struct ipc_decrypt_req *req, const char **why);
 int	policy_sign_stat(uint32_t sign_algo);
 int	policy_is_tls13_cv(const uint8_t *p, size_t len);
-int	policy_is_tls12_ske(const uint8_t *p, size_t len);
+size_t	policy_tls13_cv_make(uint8_t *p, const uint8_t *hash, size_t hash_len);
+int	policy_is_tls12_ske(const uint8_t *p, size_t len, uint32_t key_flags);
 int	policy_digestinfo_hash_len(const uint8_t *p, size_t len);
 
 #endif

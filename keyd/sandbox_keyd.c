@@ -15,7 +15,10 @@
  * signer threads' futexes, glibc malloc (brk, mmap, arenas grown with
  * mprotect), GnuTLS (getrandom, clock), nanosleep for --sign-delay-ms,
  * read/fstat of the fds an IPC_KEY_LOAD passes, fcntl to make a new
- * channel non-blocking, and write(2) to stderr for logs.
+ * channel non-blocking, write(2) to stderr for logs, and setsockopt(2)
+ * for SOL_SOCKET/SO_LINGER with a struct linger only: ipc_fd_discard()
+ * makes the close of a descriptor a worker smuggled in abortive, so that
+ * it cannot block (ipc/ipc.c); keyd sets no other socket option.
  *
  * With trap set (moat-keyd --seccomp-trap, for development) a forbidden
  * call raises SIGSYS instead, and a handler names the call before exiting.
@@ -23,6 +26,7 @@
 #include "config.h"
 
 #include <sys/mman.h>
+#include <sys/socket.h>
 #include <sys/syscall.h>
 
 #include <errno.h>
@@ -134,6 +138,12 @@ sandbox_keyd_apply(int trap)
 	/* glibc's fstat() is newfstatat(fd, "", AT_EMPTY_PATH). */
 	if ((r = seccomp_rule_add(ctx, SCMP_ACT_ALLOW, SCMP_SYS(newfstatat), 1,
 	    SCMP_A3(SCMP_CMP_MASKED_EQ, AT_EMPTY_PATH, AT_EMPTY_PATH))) < 0)
+		goto out;
+
+	/* SO_LINGER for ipc_fd_discard(), and no other option at all. */
+	if ((r = seccomp_rule_add(ctx, SCMP_ACT_ALLOW, SCMP_SYS(setsockopt), 3,
+	    SCMP_A1(SCMP_CMP_EQ, SOL_SOCKET), SCMP_A2(SCMP_CMP_EQ, SO_LINGER),
+	    SCMP_A4(SCMP_CMP_EQ, sizeof(struct linger)))) < 0)
 		goto out;
 
 	for (i = 0; i < sizeof(sandbox_keyd_fcntl) / sizeof(int); i++)

@@ -8,10 +8,18 @@ result.  Message types come from the one table, ipc/ipc_msgs.h.  Each seed
 is small: valid messages of every type and typical malformations (bad magic,
 version, type, lengths, unterminated strings).  Integers are host order
 (little-endian x86-64), as on the wire between processes of one host.
+
+The policy seeds carry real key-exchange params, so the fuzzer starts from
+what keyd accepts: ECDHE points of fixed keys (cryptography, deterministic)
+and the RFC 7919 primes read from the installed libgnutls (ctypes), the
+very bytes keyd compares against.
 """
+import ctypes
 import os
 import re
 import struct
+
+from cryptography.hazmat.primitives.asymmetric import ec
 
 HERE = os.path.dirname(os.path.abspath(__file__))
 MAGIC, VERSION = 0x4D54, 1
@@ -74,6 +82,25 @@ def cv(hash_len, fill=0xAB):
 def ske_ecdh(group, point):
     return bytes(range(64)) + bytes([3, group >> 8, group & 255,
                                      len(point)]) + point
+
+
+def nist_point(curve, scalar=0x1234567):
+    """0x04 || X || Y of a fixed key on curve, as GnuTLS writes it."""
+    pub = ec.derive_private_key(scalar, curve).public_key().public_numbers()
+    n = (curve.key_size + 7) // 8
+    return b"\x04" + pub.x.to_bytes(n, "big") + pub.y.to_bytes(n, "big")
+
+
+class _Datum(ctypes.Structure):
+    _fields_ = [("data", ctypes.POINTER(ctypes.c_ubyte)),
+                ("size", ctypes.c_uint)]
+
+
+def ffdhe_prime(bits):
+    """gnutls_ffdhe_<bits>_group_prime from the installed libgnutls."""
+    lib = ctypes.CDLL("libgnutls.so.30")
+    d = _Datum.in_dll(lib, "gnutls_ffdhe_%d_group_prime" % bits)
+    return bytes(d.data[:d.size])
 
 
 def ske_dh(pbytes, g=b"\x02", ys=None):
@@ -161,7 +188,8 @@ def ipc_corpus():
 
 
 def policy_corpus():
-    # selector byte: key = sel & 3 (0 RSA, 1 P-256, 2 P-384, 3 Ed25519)
+    # selector byte: key = sel & 3 (0 RSA, 1 P-256, 2 P-384, 3 Ed25519);
+    # bit 7 = which load flags go first (the harness tries all of them)
     w = lambda n, sel, d: write("keyd_policy", n, bytes([sel]) + d)
     w("rsa-cv-pss", 0, sign(0, PSS256, CONTENT, cv(32)))
     w("rsa-cv-pss384", 0, sign(0, PSS384, CONTENT, cv(48)))
@@ -175,18 +203,44 @@ def policy_corpus():
     w("ske-x25519", 0, sign(0, RSA_SHA256, CONTENT,
                             ske_ecdh(29, b"\x09" * 32)))
     w("ske-x448", 3, sign(3, ED25519, CONTENT, ske_ecdh(30, b"\x05" * 56)))
-    w("ske-p256", 1, sign(1, ECDSA384, CONTENT,
-                          ske_ecdh(23, b"\x04" + b"\x07" * 64)))
-    w("ske-p384", 2, sign(2, ECDSA512, CONTENT,
-                          ske_ecdh(24, b"\x04" + b"\x07" * 96)))
-    w("ske-p521", 0, sign(0, PSS512, CONTENT,
-                          ske_ecdh(25, b"\x04" + b"\x07" * 132)))
+    # NIST points: on the curve, one bit off it, filler, compressed
+    p256, p384 = nist_point(ec.SECP256R1()), nist_point(ec.SECP384R1())
+    p521 = nist_point(ec.SECP521R1())
+    w("ske-p256", 1, sign(1, ECDSA384, CONTENT, ske_ecdh(23, p256)))
+    w("ske-p384", 2, sign(2, ECDSA512, CONTENT, ske_ecdh(24, p384)))
+    w("ske-p521", 0, sign(0, PSS512, CONTENT, ske_ecdh(25, p521)))
+    w("ed-ske-p521", 3, sign(3, ED25519, CONTENT, ske_ecdh(25, p521)))
+    w("ske-p256-off-curve", 3, sign(3, ED25519, CONTENT,
+                                    ske_ecdh(23, p256[:-1] +
+                                             bytes([p256[-1] ^ 1]))))
+    w("ske-p384-filler", 2, sign(2, ECDSA512, CONTENT,
+                                 ske_ecdh(24, b"\x04" + b"\x07" * 96)))
     w("ske-compressed", 0, sign(0, RSA_SHA256, CONTENT,
                                 ske_ecdh(23, b"\x02" + b"\x07" * 32)))
+    # DHE: every RFC 7919 group (ffdhe6144's length starts with 0x03, as
+    # named_curve does), then near misses; only IPC_KEY_F_ALLOW_DHE signs
+    for bits in (2048, 3072, 4096, 6144, 8192):
+        p = ffdhe_prime(bits)
+        ys = p[:-1] + bytes([p[-1] - 2])        # p - 2: the largest allowed
+        w("ed-ske-ffdhe%d" % bits, 0x83, sign(3, ED25519, CONTENT,
+                                                ske_dh(p, ys=ys)))
+    p = ffdhe_prime(2048)
+    w("ske-ffdhe2048", 0, sign(0, RSA_SHA512, CONTENT, ske_dh(p)))
+    w("ske-ffdhe2048-near-p", 3, sign(3, ED25519, CONTENT,
+                                      ske_dh(p[:-1] + b"\xfd", ys=b"\x02")))
+    w("ske-ffdhe2048-g5", 3, sign(3, ED25519, CONTENT,
+                                  ske_dh(p, g=b"\x05", ys=b"\x02")))
+    w("ske-ffdhe2048-ys1", 3, sign(3, ED25519, CONTENT,
+                                   ske_dh(p, ys=b"\x01")))
+    w("ske-ffdhe2048-ys-p1", 3, sign(3, ED25519, CONTENT,
+                                     ske_dh(p, ys=p[:-1] + b"\xfe")))
     w("ske-dhe2048", 0, sign(0, RSA_SHA512, CONTENT,
                              ske_dh(b"\xff" * 256)))
     w("ske-dhe1024", 0, sign(0, RSA_SHA512, CONTENT, ske_dh(b"\xff" * 128)))
+    # digests: signed only for a key loaded with IPC_KEY_F_ALLOW_DIGEST
     w("digest-ecdsa", 1, sign(1, ECDSA256, DIGEST, b"\x5a" * 32))
+    w("digest-ecdsa-flags-first", 0x81, sign(1, P256_SHA256, DIGEST,
+                                             b"\x5a" * 32))
     w("digest-ecdsa-sha1", 1, sign(1, ECDSA256, DIGEST, b"\x5a" * 20))
     w("digest-pss", 0, sign(0, PSS384, DIGEST, b"\x5a" * 48))
     for n in (32, 48, 64):
@@ -199,6 +253,7 @@ def policy_corpus():
     # raw data (not a sign payload): the selector picks algo and form
     w("raw-cv", 0x03 | (12 << 2), cv(32))
     w("raw-digest", 0x41 | (7 << 2), b"\x01" * 32)
+    w("raw-digest-flags-first", 0xc1 | (7 << 2), b"\x01" * 32)
 
 
 if __name__ == "__main__":

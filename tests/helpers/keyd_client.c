@@ -3,23 +3,30 @@
  * keyd_client.c -- plays the master and a worker against a real moat-keyd.
  *
  * usage: keyd_client [-m sign|load|ratelimit] [-k ID,KEY,CERT[,pass=FILE]
- *            [,decrypt]]... [-n N] [-u USER] [-C CHROOT] [-t THREADS]
- *            [-x KEYD-ARG]... [-T SECONDS] [-w] MOAT-KEYD
+ *            [,decrypt][,digest][,dhe]]... [-n N] [-u USER] [-C CHROOT]
+ *            [-t THREADS] [-x KEYD-ARG]... [-T SECONDS] [-D ID] [-w]
+ *            MOAT-KEYD
  *
  * As the master it spawns moat-keyd (fork + exec, control channel on fd 3),
- * loads the keys with IPC_KEY_LOAD (it opens the files; keyd gets the fds)
- * and hands keyd worker channels.  As a worker it then exercises them:
+ * loads the keys with IPC_KEY_LOAD (it opens the files; keyd gets the fds;
+ * decrypt, digest and dhe are the IPC_KEY_F_ALLOW_* flags the master sets
+ * for a frontend with RSA key exchange, TLS 1.2 or DHE) and hands keyd
+ * worker channels.  As a worker it then exercises them:
  *   sign       N requests per key in flight at once (TLS 1.3 CertificateVerify
  *              content with random transcript hashes, plus TLS 1.2
  *              ServerKeyExchange content and bare digests: RSA DigestInfo,
  *              RSA-PSS and ECDSA), every signature verified with the
  *              certificate's public key; the same through a GnuTLS
  *              import_ext4 key, so the digests are the ones GnuTLS makes;
- *              requests the policy must refuse; a decrypt round trip; a
- *              malformed and an oversized datagram on other channels,
- *              after which another channel must still be served.
+ *              requests the policy must refuse; TLS 1.3-only copies of the
+ *              keys (digests refused) loaded and dropped; decrypts; a
+ *              malformed and an oversized datagram, a master's request and
+ *              a lingering socket on other channels, after which another
+ *              channel must still be served.
  *   load       only load the keys and report each KEY_LOAD_REPLY.
- *   ratelimit  N requests at once; reports how many keyd rate limited.
+ *   ratelimit  N requests at once; reports how many keyd rate limited,
+ *              and what a KEY_LIST and a malformed request get after them.
+ * With -D ID it then drops key slot ID (IPC_KEY_DROP) and reports the answer.
  * It prints one JSON object with the results and keyd's IPC_KEYD_STATS.
  * With -w it then keeps keyd running until stdin reaches EOF (so a test can
  * inspect /proc/PID), closes the control channel, and prints a second JSON
@@ -49,13 +56,14 @@
 #define MAX_SPECS	16
 #define MAX_REQS	20000
 #define CONTENT_MAX	512
+#define SPARE_SLOT	(IPC_MAX_KEYS - 4)	/* keys loaded and dropped */
 
 struct spec {
 	uint32_t		id;
 	const char		*key;
 	const char		*cert;
 	const char		*pass;
-	int			decrypt;
+	uint32_t		flags;		/* IPC_KEY_F_ALLOW_* */
 	gnutls_pubkey_t		pub;
 	int			loaded;
 	struct ipc_key_loaded	res;
@@ -84,40 +92,16 @@ static unsigned		nspecs;
 static struct req	*reqs;
 
 static void
-read_pubkey(struct spec *s)
-{
-	gnutls_datum_t d;
-	gnutls_x509_crt_t crt;
-	int r;
-
-	if ((r = gnutls_load_file(s->cert, &d)) < 0)
-		keydlib_die("%s: %s", s->cert, gnutls_strerror(r));
-	if (gnutls_x509_crt_init(&crt) < 0 || gnutls_pubkey_init(&s->pub) < 0)
-		keydlib_die("gnutls init");
-	if ((r = gnutls_x509_crt_import(crt, &d, GNUTLS_X509_FMT_PEM)) < 0 ||
-	    (r = gnutls_pubkey_import_x509(s->pub, crt, 0)) < 0)
-		keydlib_die("%s: %s", s->cert, gnutls_strerror(r));
-	gnutls_x509_crt_deinit(crt);
-	gnutls_free(d.data);
-}
-
-static void
 load_key(int ctl, struct spec *s, struct ipc_msg *msg)
 {
 	unsigned i;
 
 	s->loaded = keydlib_key_load(ctl, s->id, s->key, s->cert, s->pass,
-	    s->decrypt, msg, &s->res) == 0;
+	    s->flags, msg, &s->res) == 0;
 	/* A key id loaded again replaces the key that had it. */
 	for (i = 0; s->loaded && &specs[i] != s; i++)
 		if (specs[i].id == s->id)
 			specs[i].loaded = 0;
-}
-
-static unsigned
-hash_len_of(gnutls_digest_algorithm_t d)
-{
-	return gnutls_hash_get_len(d);
 }
 
 /* The TLS 1.3 algorithm a key signs a CertificateVerify with, by turn. */
@@ -148,8 +132,8 @@ req_digest(struct req *q, gnutls_digest_algorithm_t dig)
 	keydlib_rnd(q->msg, q->msg_len);
 	if (gnutls_hash_fast(dig, q->msg, q->msg_len, h) < 0)
 		keydlib_die("gnutls_hash_fast");
-	memcpy(q->data, h, hash_len_of(dig));
-	q->data_len = hash_len_of(dig);
+	memcpy(q->data, h, gnutls_hash_get_len(dig));
+	q->data_len = gnutls_hash_get_len(dig);
 }
 
 /* Build request number i for key s; returns 0 if the key has no such kind. */
@@ -349,35 +333,64 @@ run_ext(int fd, struct spec *s, struct ipc_msg *msg)
 	gnutls_privkey_deinit(pk);
 }
 
-/* Encrypt with the certificate, decrypt through keyd, compare. */
+/*
+ * One RSA key-exchange decrypt through keyd of a keydlib_rsa_kx() kind.
+ * Returns keyd's error code, or 0 for a status-0 reply of exactly 48
+ * bytes (copied to out), and *match says whether those are the secret.
+ */
 static int
-decrypt_roundtrip(int fd, struct spec *s, struct ipc_msg *msg)
+decrypt_one(int fd, struct spec *s, int kind, struct ipc_msg *msg,
+    uint8_t *out, int *match)
 {
 	struct ipc_reply rep;
 	uint8_t secret[48];
-	gnutls_datum_t pt = { secret, sizeof(secret) }, ct;
+	gnutls_datum_t ct;
+	size_t len;
 	int r;
 
-	keydlib_rnd(secret, sizeof(secret));
-	if (s->res.info.pk_algo != GNUTLS_PK_RSA) {
-		/* Cannot encrypt to this key; keyd must refuse before trying. */
-		ct.size = 256;
-		if ((ct.data = gnutls_malloc(ct.size)) == NULL)
-			keydlib_die("gnutls_malloc");
-		keydlib_rnd(ct.data, ct.size);
-	} else if (gnutls_pubkey_encrypt_data(s->pub, 0, &pt, &ct) < 0) {
-		keydlib_die("gnutls_pubkey_encrypt_data");
-	}
+	*match = 0;
+	len = keydlib_rsa_kx(s->res.info.pk_algo == GNUTLS_PK_RSA ? s->pub :
+	    NULL, s->res.info.bits, kind, secret, &ct);
 	r = keydlib_decrypt_roundtrip(fd, s->id, ct.data, ct.size, msg);
 	gnutls_free(ct.data);
 	if (r != 0)
 		return r;
 	if (msg->hdr.type != IPC_DECRYPT_REPLY ||
 	    ipc_reply_decode(msg->payload, msg->hdr.len, &rep) < 0 ||
-	    rep.data_len != sizeof(secret) ||
-	    memcmp(rep.data, secret, sizeof(secret)) != 0)
+	    rep.status != 0 || rep.data_len != sizeof(secret))
 		return 1;
+	memcpy(out, rep.data, sizeof(secret));
+	*match = len > 0 && memcmp(rep.data, secret, len) == 0;
 	return 0;
+}
+
+/*
+ * No padding oracle: n decrypts with good padding, n with bad and one of a
+ * secret of the wrong length, all answered alike (status 0, 48 bytes): the
+ * secret for the first, and for the others 48 fresh random bytes each.
+ */
+static void
+run_decrypts(int fd, struct spec *s, unsigned n, struct ipc_msg *msg)
+{
+	uint8_t got[48], last[48];
+	unsigned i, ok[2] = { 0, 0 }, same = 0, fresh = 0;
+	int m, kind;
+
+	memset(last, 0, sizeof(last));
+	for (i = 0; i < 2 * n + 1; i++) {
+		kind = i < n ? 0 : i < 2 * n ? 1 : 2;
+		if (decrypt_one(fd, s, kind, msg, got, &m) != 0)
+			continue;
+		ok[kind != 0]++;
+		if (kind == 0)
+			same += m;
+		else
+			fresh += !m && memcmp(got, last, sizeof(got)) != 0;
+		memcpy(last, got, sizeof(got));
+	}
+	printf(", \"decrypt\": {\"good\": %u, \"good_48\": %u, "
+	    "\"good_match\": %u, \"bad\": %u, \"bad_48\": %u, "
+	    "\"bad_fresh\": %u}", n, ok[0], same, n + 1, ok[1], fresh);
 }
 
 static struct spec *
@@ -428,7 +441,7 @@ run_refusals(int fd, struct ipc_msg *msg)
 	struct spec *any = ec != NULL ? ec : rsa != NULL ? rsa : ed;
 	uint8_t buf[CONTENT_MAX], payload[64];
 	size_t n;
-	int r;
+	int r, m;
 
 	if (any == NULL)
 		return;
@@ -460,7 +473,7 @@ run_refusals(int fd, struct ipc_msg *msg)
 		    GNUTLS_SIGN_EDDSA_ED25519, IPC_SIGN_CONTENT, buf,
 		    keydlib_make_cv(buf, 32), msg);
 		printf(", \"wrong_algo\": %d", r);
-		r = decrypt_roundtrip(fd, ec, msg);
+		r = decrypt_one(fd, ec, 0, msg, buf, &m);
 		printf(", \"decrypt_ecdsa\": %d", r);
 	}
 	if (rsa != NULL) {
@@ -471,8 +484,8 @@ run_refusals(int fd, struct ipc_msg *msg)
 		r = keydlib_sign_roundtrip(fd, rsa->id, GNUTLS_SIGN_RSA_SHA256,
 		    IPC_SIGN_CONTENT, buf, keydlib_make_cv(buf, 32), msg);
 		printf(", \"pkcs1_in_tls13\": %d", r);
-		r = decrypt_roundtrip(fd, rsa, msg);
-		printf(", \"decrypt_rsa\": %d", r);
+		r = decrypt_one(fd, rsa, 0, msg, buf, &m);
+		printf(", \"decrypt_rsa\": %d", r != 0 ? r : m ? 0 : 1);
 	}
 	if (ed != NULL) {
 		keydlib_rnd(buf, 32);
@@ -487,13 +500,75 @@ run_refusals(int fd, struct ipc_msg *msg)
 	printf(", \"malformed_payload\": %d}", r);
 }
 
+/*
+ * A TLS 1.3-only frontend's key: the same files loaded again into spare
+ * slot without IPC_KEY_F_ALLOW_DIGEST.  keyd must refuse its digests,
+ * built here or made by GnuTLS for a TLS 1.2 signature through an ext4 key,
+ * and still sign CertificateVerify content.  Then IPC_KEY_DROP forgets
+ * the slot: requests naming it get -ENOENT, and so does a second drop.
+ */
+static void
+run_content_only(int ctl, int fd, const char *name, struct spec *s,
+    uint32_t slot, struct ipc_msg *msg)
+{
+	struct keydlib_ext x = { fd, slot, &s->res.info, msg };
+	struct ipc_key_loaded res;
+	struct ipc_reply rep;
+	struct req q;
+	gnutls_privkey_t pk;
+	gnutls_datum_t m, sig;
+	int rsa = s->res.info.pk_algo == GNUTLS_PK_RSA, r;
+
+	if (keydlib_key_load(ctl, slot, s->key, s->cert, s->pass, s->flags &
+	    ~IPC_KEY_F_ALLOW_DIGEST, msg, &res) != 0)
+		keydlib_die("content-only load of %s: %s", s->key, res.msg);
+	memset(&q, 0, sizeof(q));
+	keydlib_rnd(q.data, 32 + KEYDLIB_DIGESTINFO);
+	if (rsa)
+		memcpy(q.data, keydlib_digestinfo_prefix[0], 19);
+	r = keydlib_sign_roundtrip(fd, slot, rsa ? GNUTLS_SIGN_RSA_RAW :
+	    GNUTLS_SIGN_ECDSA_SECP256R1_SHA256, IPC_SIGN_DIGEST, q.data,
+	    rsa ? 32 + KEYDLIB_DIGESTINFO : 32, msg);
+	printf("\"%s\": {\"digest\": %d", name, r);
+
+	if (gnutls_privkey_init(&pk) < 0 || keydlib_ext_import(pk, &x) < 0)
+		keydlib_die("gnutls_privkey_import_ext4");
+	m.data = q.msg;
+	m.size = (unsigned)keydlib_make_ske(q.msg, 1);
+	r = gnutls_privkey_sign_data2(pk, rsa ?
+	    GNUTLS_SIGN_RSA_PSS_RSAE_SHA256 : GNUTLS_SIGN_ECDSA_SHA256, rsa ?
+	    GNUTLS_PRIVKEY_FLAG_RSA_PSS_FIXED_SALT_LENGTH : 0, &m, &sig);
+	if (r >= 0)
+		gnutls_free(sig.data);
+	gnutls_privkey_deinit(pk);
+	printf(", \"ext4_tls12_signed\": %s", r >= 0 ? "true" : "false");
+
+	q.spec = s;
+	q.verify_algo = cv_algo(s, 0);
+	q.verify_flags = rsa ? GNUTLS_VERIFY_RSA_PSS_FIXED_SALT_LENGTH : 0;
+	q.msg_len = keydlib_make_cv(q.msg, 32);
+	r = keydlib_sign_roundtrip(fd, slot, q.verify_algo, IPC_SIGN_CONTENT,
+	    q.msg, q.msg_len, msg);
+	printf(", \"cv\": %d, \"cv_verified\": %s", r, r == 0 &&
+	    ipc_reply_decode(msg->payload, msg->hdr.len, &rep) == 0 &&
+	    rep.status == 0 && verify(&q, rep.data, rep.data_len) ? "true" :
+	    "false");
+
+	printf(", \"drop\": %d", keydlib_key_drop(ctl, slot, msg));
+	r = keydlib_sign_roundtrip(fd, slot, q.verify_algo, IPC_SIGN_CONTENT,
+	    q.msg, q.msg_len, msg);
+	printf(", \"after_drop\": %d, \"drop_again\": %d}", r,
+	    keydlib_key_drop(ctl, slot, msg));
+}
+
 static void
 usage(void)
 {
 	fprintf(stderr, "usage: keyd_client [-m sign|load|ratelimit] "
-	    "[-k ID,KEY,CERT[,pass=FILE][,decrypt]]... [-n N] [-u USER]\n"
-	    "       [-C CHROOT] [-t THREADS] [-x KEYD-ARG]... [-T SECONDS] [-w] "
-	    "MOAT-KEYD\n");
+	    "[-k ID,KEY,CERT[,pass=FILE][,decrypt][,digest][,dhe]]... "
+	    "[-n N] [-u USER]\n"
+	    "       [-C CHROOT] [-t THREADS] [-x KEYD-ARG]... [-T SECONDS] "
+	    "[-D ID] [-w] MOAT-KEYD\n");
 	exit(2);
 }
 
@@ -518,7 +593,11 @@ parse_spec(char *arg)
 		else if (strncmp(tok, "pass=", 5) == 0)
 			s->pass = tok + 5;
 		else if (strcmp(tok, "decrypt") == 0)
-			s->decrypt = 1;
+			s->flags |= IPC_KEY_F_ALLOW_DECRYPT;
+		else if (strcmp(tok, "digest") == 0)
+			s->flags |= IPC_KEY_F_ALLOW_DIGEST;
+		else if (strcmp(tok, "dhe") == 0)
+			s->flags |= IPC_KEY_F_ALLOW_DHE;
 		else
 			keydlib_die("bad key option %s", tok);
 	}
@@ -534,16 +613,18 @@ main(int argc, char *argv[])
 	char *extra[KEYDLIB_MAX_EXTRA], waitbuf[256];
 	unsigned nextra = 0, n = 100, nreq = 0, i, j, per, max_inflight = 0;
 	unsigned busy = 0, errs = 0, timeout_s = 120;
-	int c, ctl, r, wait_stdin = 0, a, b, d, oversize_closed,
-	    bad_closed, master_req_closed, other_ok;
+	int c, ctl, r, wait_stdin = 0, a, b, d, drop_id = -1, oversize_closed,
+	    rl, bad_closed, master_req_closed, other_ok;
 	static struct ipc_msg msg;
 	struct ipc_keyd_stats st;
 	struct ipc_key_info list[IPC_MAX_KEYS];
+	struct spec *ec, *rsa;
 	unsigned nlist = 0;
 	uint8_t junk[IPC_MAX_MSG + 512];
+	int64_t t0;
 
 	keydlib_init("keyd_client");
-	while ((c = getopt(argc, argv, "m:k:n:u:C:t:x:T:w")) != -1) {
+	while ((c = getopt(argc, argv, "m:k:n:u:C:t:x:T:D:w")) != -1) {
 		switch (c) {
 		case 'm': mode = optarg; break;
 		case 'k': parse_spec(optarg); break;
@@ -557,6 +638,7 @@ main(int argc, char *argv[])
 			extra[nextra++] = optarg;
 			break;
 		case 'T': timeout_s = (unsigned)strtoul(optarg, NULL, 10); break;
+		case 'D': drop_id = (int)strtoul(optarg, NULL, 10); break;
 		case 'w': wait_stdin = 1; break;
 		default: usage();
 		}
@@ -568,7 +650,7 @@ main(int argc, char *argv[])
 		keydlib_die("gnutls_global_init");
 	keydlib_deadline_set(timeout_s);
 	for (i = 0; i < nspecs; i++)
-		read_pubkey(&specs[i]);
+		specs[i].pub = keydlib_read_pubkey(specs[i].cert);
 
 	ctl = keydlib_spawn(argv[optind], user, chroot_dir, threads, extra,
 	    nextra);
@@ -586,7 +668,6 @@ main(int argc, char *argv[])
 	}
 
 	a = keydlib_channel_add(ctl, 0, &msg);
-	keydlib_worker_hello(a, &msg);
 	if ((r = keydlib_roundtrip(a, IPC_KEY_LIST, NULL, 0, &msg)) != 0 ||
 	    msg.hdr.type != IPC_KEY_LIST_REPLY ||
 	    ipc_key_list_decode(msg.payload, msg.hdr.len, list, IPC_MAX_KEYS,
@@ -596,13 +677,14 @@ main(int argc, char *argv[])
 
 	if ((reqs = calloc(MAX_REQS, sizeof(*reqs))) == NULL)
 		keydlib_die("calloc");
-	per = strcmp(mode, "ratelimit") == 0 ? n : n + n / 4 + n / 4;
+	rl = strcmp(mode, "ratelimit") == 0;
+	per = rl ? n : n + n / 4 + n / 4;
 	for (i = 0; i < nspecs; i++) {
 		if (!specs[i].loaded)
 			continue;
 		for (j = 0; j < per && nreq < MAX_REQS; j++)
 			nreq += (unsigned)build_req(&reqs[nreq], &specs[i], j, n);
-		if (strcmp(mode, "ratelimit") == 0)
+		if (rl)
 			break;	/* one key is enough to meet the limit */
 	}
 	run_batch(a, nreq, &msg, &max_inflight, &busy, &errs);
@@ -613,7 +695,13 @@ main(int argc, char *argv[])
 		specs[i].batch_verified = specs[i].verified;
 		specs[i].batch_failed = specs[i].failed;
 	}
-	if (strcmp(mode, "ratelimit") == 0) {
+	if (rl) {
+		/* The channel's bucket is empty: these two count against it. */
+		memset(junk, 0, 8);
+		r = keydlib_roundtrip(a, IPC_KEY_LIST, NULL, 0, &msg);
+		d = keydlib_roundtrip(a, IPC_SIGN, junk, 8, &msg);
+		printf("\"key_list_after\": %d, \"malformed_after\": %d, ", r,
+		    d);
 		json_keys();
 		goto stats;
 	}
@@ -622,15 +710,23 @@ main(int argc, char *argv[])
 		if (specs[i].loaded)
 			run_ext(a, &specs[i], &msg);
 	run_refusals(a, &msg);
+	printf(", \"content_only\": {");
+	if ((ec = spec_by_pk(GNUTLS_PK_ECDSA)) != NULL)
+		run_content_only(ctl, a, "ecdsa", ec, SPARE_SLOT, &msg);
+	if ((rsa = spec_by_pk(GNUTLS_PK_RSA)) != NULL) {
+		printf("%s", ec != NULL ? ", " : "");
+		run_content_only(ctl, a, "rsa", rsa, SPARE_SLOT + 1, &msg);
+	}
+	printf("}");
+	if (rsa != NULL && (rsa->flags & IPC_KEY_F_ALLOW_DECRYPT))
+		run_decrypts(a, rsa, 100, &msg);
 	printf(", \"refusals_seen\": %u, ", keydlib_refusals_seen());
 
 	/* A datagram with a bad header closes that channel only. */
 	b = keydlib_channel_add(ctl, 1, &msg);
-	keydlib_worker_hello(b, &msg);
 	memset(junk, 0xa5, 64);
 	bad_closed = keydlib_closed_after(b, junk, 64, &msg);
 	d = keydlib_channel_add(ctl, 2, &msg);
-	keydlib_worker_hello(d, &msg);
 	memset(junk, 0, sizeof(junk));
 	oversize_closed = keydlib_closed_after(d, junk, sizeof(junk), &msg);
 	close(b);
@@ -641,28 +737,26 @@ main(int argc, char *argv[])
 	 * permit check closes that channel before the payload is looked at.
 	 */
 	d = keydlib_channel_add(ctl, 4, &msg);
-	keydlib_worker_hello(d, &msg);
 	memset(junk, 0, 64);
-	{
-		size_t hn = sizeof(struct ipc_hdr);
-		struct ipc_hdr h;
+	master_req_closed = ipc_send(d, IPC_KEY_LOAD, keydlib_id_next(), junk,
+	    64, NULL, 0) == 0 && keydlib_wait_closed(d, &msg);
+	close(d);
 
-		memset(&h, 0, sizeof(h));
-		h.magic = IPC_MAGIC;
-		h.version = IPC_VERSION;
-		h.type = IPC_KEY_LOAD;
-		h.id = keydlib_id_next();
-		h.len = 64;
-		memcpy(junk, &h, hn);
-		master_req_closed = keydlib_closed_after(d, junk, hn + 64,
-		    &msg);
-	}
+	/*
+	 * A lingering TCP socket (full send buffer, SO_LINGER 3 s) attached
+	 * to a request, as a compromised worker can send one: keyd closes it
+	 * abortively (its peer sees a reset) and the channel, at once.
+	 */
+	d = keydlib_channel_add(ctl, 5, &msg);
+	r = keydlib_send_lingering(d, 3, &msg, &t0, &b);
+	printf("\"lingering_fd_closed\": %s, \"lingering_fd_ms\": %lld, "
+	    "\"lingering_fd_reset\": %s, ", r ? "true" : "false",
+	    (long long)t0, b ? "true" : "false");
 	close(d);
 
 	/* ... and every other channel is still served. */
 	other_ok = 0;
 	b = keydlib_channel_add(ctl, 3, &msg);
-	keydlib_worker_hello(b, &msg);
 	for (i = 0; i < nspecs; i++) {
 		struct req q;
 
@@ -685,6 +779,9 @@ main(int argc, char *argv[])
 	close(b);
 
 stats:
+	if (drop_id >= 0)
+		printf(", \"drop\": %d", keydlib_key_drop(ctl,
+		    (uint32_t)drop_id, &msg));
 	keydlib_stats(ctl, &msg, &st);
 	printf(", ");
 	keydlib_json_stats(&st);

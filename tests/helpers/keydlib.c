@@ -11,6 +11,8 @@
 #include <sys/types.h>
 #include <sys/wait.h>
 
+#include <netinet/in.h>
+
 #include <errno.h>
 #include <fcntl.h>
 #include <signal.h>
@@ -24,6 +26,7 @@
 #include <gnutls/gnutls.h>
 #include <gnutls/abstract.h>
 #include <gnutls/crypto.h>
+#include <gnutls/x509.h>
 
 #include "ipc.h"
 #include "keydlib.h"
@@ -256,12 +259,13 @@ keydlib_master_hello(int ctl, struct ipc_msg *msg)
 }
 
 /*
- * Open the key files (keyd gets the fds), load them as key id and decode
- * the IPC_KEY_LOAD_REPLY into res.  Returns res->status.
+ * Open the key files (keyd gets the fds), load them as key id with flags
+ * (IPC_KEY_F_ALLOW_*, what the master would allow the key's frontend) and
+ * decode the IPC_KEY_LOAD_REPLY into res.  Returns res->status.
  */
 int
 keydlib_key_load(int ctl, uint32_t id, const char *key, const char *cert,
-    const char *pass, int decrypt, struct ipc_msg *msg,
+    const char *pass, uint32_t flags, struct ipc_msg *msg,
     struct ipc_key_loaded *res)
 {
 	struct ipc_key_load kl;
@@ -270,6 +274,7 @@ keydlib_key_load(int ctl, uint32_t id, const char *key, const char *cert,
 
 	memset(&kl, 0, sizeof(kl));
 	kl.key_id = id;
+	kl.flags = flags & ~IPC_KEY_F_HAS_PASS;
 	snprintf(kl.name, sizeof(kl.name), "key%u", id);
 	snprintf(kl.key_path, sizeof(kl.key_path), "%s", key);
 	snprintf(kl.cert_path, sizeof(kl.cert_path), "%s", cert);
@@ -282,8 +287,6 @@ keydlib_key_load(int ctl, uint32_t id, const char *key, const char *cert,
 		if ((fds[nfds++] = open(pass, O_RDONLY | O_CLOEXEC)) < 0)
 			keydlib_die("%s: %s", pass, strerror(errno));
 	}
-	if (decrypt)
-		kl.flags |= IPC_KEY_F_ALLOW_DECRYPT;
 	if ((r = ipc_send(ctl, IPC_KEY_LOAD, id, &kl, sizeof(kl), fds,
 	    (unsigned)nfds)) < 0)
 		keydlib_die("KEY_LOAD: %s", strerror(-r));
@@ -298,7 +301,33 @@ keydlib_key_load(int ctl, uint32_t id, const char *key, const char *cert,
 	return res->status;
 }
 
-/* Give keyd a new worker channel; returns our (the worker's) end. */
+/* IPC_KEY_DROP of slot id; returns the KEY_DROP_REPLY's status. */
+int
+keydlib_key_drop(int ctl, uint32_t id, struct ipc_msg *msg)
+{
+	struct ipc_key_drop kd;
+	struct ipc_reply rep;
+	uint32_t rid = keydlib_id_next();
+	int r;
+
+	memset(&kd, 0, sizeof(kd));
+	kd.key_id = id;
+	if ((r = ipc_send(ctl, IPC_KEY_DROP, rid, &kd, sizeof(kd), NULL,
+	    0)) < 0)
+		keydlib_die("KEY_DROP: %s", strerror(-r));
+	keydlib_expect(ctl, msg, IPC_KEY_DROP_REPLY, "KEY_DROP_REPLY");
+	if (msg->hdr.id != rid)
+		keydlib_die("KEY_DROP_REPLY for id %u, expected %u",
+		    msg->hdr.id, rid);
+	if (ipc_reply_decode(msg->payload, msg->hdr.len, &rep) < 0)
+		keydlib_die("KEY_DROP_REPLY: malformed");
+	return rep.status;
+}
+
+/*
+ * Give keyd a new worker channel and exchange the hellos on it, as a
+ * worker does first; returns our (the worker's) end.
+ */
 int
 keydlib_channel_add(int ctl, uint32_t worker, struct ipc_msg *msg)
 {
@@ -320,6 +349,7 @@ keydlib_channel_add(int ctl, uint32_t worker, struct ipc_msg *msg)
 	    rep.status != 0)
 		keydlib_die("CHANNEL_ADD refused");
 	keydlib_set_nonblock(sv[0]);
+	keydlib_worker_hello(sv[0], msg);
 	return sv[0];
 }
 
@@ -448,10 +478,17 @@ keydlib_decrypt_roundtrip(int fd, uint32_t key_id, const uint8_t *data,
 int
 keydlib_closed_after(int fd, const void *buf, size_t len, struct ipc_msg *msg)
 {
-	int r;
-
 	if (send(fd, buf, len, MSG_NOSIGNAL) != (ssize_t)len)
 		return 0;
+	return keydlib_wait_closed(fd, msg);
+}
+
+/* Wait for keyd to close the channel: 1 if it did, 0 at the deadline. */
+int
+keydlib_wait_closed(int fd, struct ipc_msg *msg)
+{
+	int r;
+
 	for (;;) {
 		r = keydlib_recv_wait(fd, msg);
 		if (r == 0 || r == -ECONNRESET)
@@ -459,6 +496,72 @@ keydlib_closed_after(int fd, const void *buf, size_t len, struct ipc_msg *msg)
 		if (r < 0)
 			return 0;	/* timed out: keyd kept it open */
 	}
+}
+
+/*
+ * What a compromised worker can attach to a message: a loopback TCP socket
+ * whose peer (*peer, for the caller to keep open and close) never reads,
+ * its send buffer full and SO_LINGER linger_s set, so that a plain close()
+ * of its last reference blocks for linger_s seconds.
+ */
+int
+keydlib_lingering_socket(int *peer, int linger_s)
+{
+	struct sockaddr_in sa;
+	socklen_t salen = sizeof(sa);
+	struct linger lg = { 1, linger_s };
+	static char junk[65536];
+	int lfd, cfd, small = 4096;
+
+	memset(&sa, 0, sizeof(sa));
+	sa.sin_family = AF_INET;
+	sa.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+	if ((lfd = socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0)) < 0 ||
+	    setsockopt(lfd, SOL_SOCKET, SO_RCVBUF, &small, sizeof(small)) < 0 ||
+	    bind(lfd, (struct sockaddr *)&sa, sizeof(sa)) < 0 ||
+	    listen(lfd, 1) < 0 ||
+	    getsockname(lfd, (struct sockaddr *)&sa, &salen) < 0 ||
+	    (cfd = socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0)) < 0 ||
+	    setsockopt(cfd, SOL_SOCKET, SO_SNDBUF, &small, sizeof(small)) < 0 ||
+	    connect(cfd, (struct sockaddr *)&sa, sizeof(sa)) < 0 ||
+	    (*peer = accept4(lfd, NULL, NULL, SOCK_CLOEXEC)) < 0)
+		keydlib_die("lingering socket: %s", strerror(errno));
+	close(lfd);
+	while (send(cfd, junk, sizeof(junk), MSG_NOSIGNAL | MSG_DONTWAIT) > 0)
+		;
+	if (errno != EAGAIN ||
+	    setsockopt(cfd, SOL_SOCKET, SO_LINGER, &lg, sizeof(lg)) < 0)
+		keydlib_die("lingering socket: %s", strerror(errno));
+	return cfd;
+}
+
+/*
+ * Send a KEY_LIST on worker channel fd with a lingering socket attached
+ * (linger_s), as a compromised worker can, and wait for keyd to close the
+ * channel.  Returns 1 if it did; *ms is how long that took, *reset whether
+ * the socket's peer saw a reset (an abortive close, not a lingering one).
+ */
+int
+keydlib_send_lingering(int fd, int linger_s, struct ipc_msg *msg,
+    int64_t *ms, int *reset)
+{
+	static char buf[65536];
+	int sock, peer, closed, r;
+	int64_t t0;
+
+	sock = keydlib_lingering_socket(&peer, linger_s);
+	t0 = ipc_now_ms();
+	if ((r = ipc_send(fd, IPC_KEY_LIST, keydlib_id_next(), NULL, 0, &sock,
+	    1)) < 0)
+		keydlib_die("KEY_LIST with a descriptor: %s", strerror(-r));
+	close(sock);	/* keyd's copy is the last reference */
+	closed = keydlib_wait_closed(fd, msg);
+	*ms = ipc_now_ms() - t0;
+	while (recv(peer, buf, sizeof(buf), MSG_DONTWAIT) > 0)
+		;
+	*reset = errno == ECONNRESET;
+	close(peer);
+	return closed;
 }
 
 /*
@@ -528,6 +631,54 @@ keydlib_ext_import(gnutls_privkey_t pk, struct keydlib_ext *x)
 	    keydlib_ext_sign_hash, NULL, NULL, keydlib_ext_info, 0);
 }
 
+/*
+ * A ClientKeyExchange ciphertext for an RSA key of bits (pub): kind 0 the
+ * encryption of a random 48-byte premaster, 1 random bytes below the
+ * modulus (bad padding), 2 the encryption of a 47-byte secret.  The
+ * secret goes to secret; returns its length (0 for kind 1).  pub NULL (a
+ * key that is not RSA): 256 random bytes.  ct is gnutls_malloc'd.
+ */
+size_t
+keydlib_rsa_kx(gnutls_pubkey_t pub, unsigned bits, int kind,
+    uint8_t secret[48], gnutls_datum_t *ct)
+{
+	gnutls_datum_t pt = { secret, kind == 2 ? 47 : 48 };
+
+	keydlib_rnd(secret, 48);
+	if (pub != NULL && kind != 1) {
+		if (gnutls_pubkey_encrypt_data(pub, 0, &pt, ct) < 0)
+			keydlib_die("gnutls_pubkey_encrypt_data");
+		return pt.size;
+	}
+	ct->size = pub != NULL ? (bits + 7) / 8 : 256;
+	if ((ct->data = gnutls_malloc(ct->size)) == NULL)
+		keydlib_die("gnutls_malloc");
+	keydlib_rnd(ct->data, ct->size);
+	ct->data[0] = 0;	/* below any modulus of that size */
+	return 0;
+}
+
+/* The public key of the first certificate of a PEM file. */
+gnutls_pubkey_t
+keydlib_read_pubkey(const char *cert)
+{
+	gnutls_datum_t d;
+	gnutls_x509_crt_t crt;
+	gnutls_pubkey_t pub;
+	int r;
+
+	if ((r = gnutls_load_file(cert, &d)) < 0)
+		keydlib_die("%s: %s", cert, gnutls_strerror(r));
+	if (gnutls_x509_crt_init(&crt) < 0 || gnutls_pubkey_init(&pub) < 0)
+		keydlib_die("gnutls init");
+	if ((r = gnutls_x509_crt_import(crt, &d, GNUTLS_X509_FMT_PEM)) < 0 ||
+	    (r = gnutls_pubkey_import_x509(pub, crt, 0)) < 0)
+		keydlib_die("%s: %s", cert, gnutls_strerror(r));
+	gnutls_x509_crt_deinit(crt);
+	gnutls_free(d.data);
+	return pub;
+}
+
 void
 keydlib_rnd(void *p, size_t n)
 {
@@ -547,6 +698,37 @@ keydlib_make_cv(uint8_t *p, unsigned hash_len)
 	return 64 + sizeof(ctx) + hash_len;
 }
 
+/*
+ * A fresh secp256r1 public point, 0x04 || X || Y, into p (65 bytes): keyd
+ * signs only points on the curve, as a handshake's always are.
+ */
+static void
+keydlib_p256_point(uint8_t *p)
+{
+	gnutls_privkey_t priv;
+	gnutls_pubkey_t pub;
+	gnutls_ecc_curve_t curve;
+	gnutls_datum_t x, y;
+
+	if (gnutls_privkey_init(&priv) < 0 || gnutls_pubkey_init(&pub) < 0 ||
+	    gnutls_privkey_generate(priv, GNUTLS_PK_ECDSA,
+	    GNUTLS_CURVE_TO_BITS(GNUTLS_ECC_CURVE_SECP256R1), 0) < 0 ||
+	    gnutls_pubkey_import_privkey(pub, priv, 0, 0) < 0 ||
+	    gnutls_pubkey_export_ecc_raw2(pub, &curve, &x, &y,
+	    GNUTLS_EXPORT_FLAG_NO_LZ) < 0)
+		keydlib_die("cannot make a P-256 point");
+	if (x.size > 32 || y.size > 32)
+		keydlib_die("P-256 coordinate of %u/%u bytes", x.size, y.size);
+	memset(p, 0, 65);
+	p[0] = 0x04;
+	memcpy(p + 1 + 32 - x.size, x.data, x.size);
+	memcpy(p + 1 + 64 - y.size, y.data, y.size);
+	gnutls_free(x.data);
+	gnutls_free(y.data);
+	gnutls_pubkey_deinit(pub);
+	gnutls_privkey_deinit(priv);
+}
+
 /* Two randoms and ServerECDHParams for x25519 or secp256r1. */
 size_t
 keydlib_make_ske(uint8_t *p, int p256)
@@ -557,9 +739,8 @@ keydlib_make_ske(uint8_t *p, int p256)
 	if (p256) {
 		p[66] = 23;
 		p[67] = 65;
-		p[68] = 0x04;
-		keydlib_rnd(p + 69, 64);
-		return 69 + 64;
+		keydlib_p256_point(p + 68);
+		return 68 + 65;
 	}
 	p[66] = 29;
 	p[67] = 32;

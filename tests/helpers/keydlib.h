@@ -2,10 +2,11 @@
 /*
  * keydlib.h -- plumbing for test helpers that talk to a real moat-keyd:
  * spawn it with a control channel, play the master on it (hello, key
- * loads, worker channels, stats) and a worker on the channels it hands out
- * (hello, sign and decrypt requests, raw datagrams), build TLS-shaped
- * content, and print JSON.  keyd_client.c is built on it; so can be a
- * helper that plays a misbehaving worker.
+ * loads and drops, worker channels, stats) and a worker on the channels
+ * it hands out (hello, sign and decrypt requests, raw datagrams, a
+ * lingering socket), build TLS-shaped content, and print JSON.
+ * keyd_client.c is built on it; so can be a helper that plays a
+ * misbehaving worker.
  *
  * A helper has nothing to recover from: every failure goes to
  * keydlib_die(), which says how keyd ended (or kills it) and exits 2.
@@ -56,8 +57,9 @@ pid_t	keydlib_pid(void);
 void	keydlib_stop(int ctl);
 void	keydlib_master_hello(int ctl, struct ipc_msg *msg);
 int	keydlib_key_load(int ctl, uint32_t id, const char *key,
-	    const char *cert, const char *pass, int decrypt,
+	    const char *cert, const char *pass, uint32_t flags,
 	    struct ipc_msg *msg, struct ipc_key_loaded *res);
+int	keydlib_key_drop(int ctl, uint32_t id, struct ipc_msg *msg);
 int	keydlib_channel_add(int ctl, uint32_t worker, struct ipc_msg *msg);
 void	keydlib_worker_hello(int fd, struct ipc_msg *msg);
 void	keydlib_stats(int ctl, struct ipc_msg *msg, struct ipc_keyd_stats *st);
@@ -73,7 +75,14 @@ int	keydlib_decrypt_roundtrip(int fd, uint32_t key_id, const uint8_t *data,
 	    size_t len, struct ipc_msg *msg);
 int	keydlib_closed_after(int fd, const void *buf, size_t len,
 	    struct ipc_msg *msg);
+int	keydlib_wait_closed(int fd, struct ipc_msg *msg);
+int	keydlib_lingering_socket(int *peer, int linger_s);
+int	keydlib_send_lingering(int fd, int linger_s, struct ipc_msg *msg,
+	    int64_t *ms, int *reset);
 int	keydlib_ext_import(gnutls_privkey_t pk, struct keydlib_ext *x);
+gnutls_pubkey_t keydlib_read_pubkey(const char *cert);
+size_t	keydlib_rsa_kx(gnutls_pubkey_t pub, unsigned bits, int kind,
+	    uint8_t secret[48], gnutls_datum_t *ct);
 void	keydlib_rnd(void *p, size_t n);
 size_t	keydlib_make_cv(uint8_t *p, unsigned hash_len);
 size_t	keydlib_make_ske(uint8_t *p, int p256);

@@ -9,9 +9,13 @@ Runs as root (the real privilege drop, chroot and seccomp happen).
 import json
 import os
 import pwd
+import re
 import subprocess
 
 import pytest
+
+import memscan
+import moatlib
 
 BUILD = os.environ.get("MOAT_BUILD", "")
 KEYD = os.path.join(BUILD, "keyd", "moat-keyd")
@@ -23,7 +27,7 @@ TIMEOUT = 300
 pytestmark = pytest.mark.skipif(os.geteuid() != 0,
                                 reason="needs root (privdrop)")
 
-EPERM, ENOENT, EINVAL, EBADMSG, EOPNOTSUPP = 1, 2, 22, 74, 95
+EPERM, ENOENT, EBUSY, EINVAL, EBADMSG, EOPNOTSUPP = 1, 2, 16, 22, 74, 95
 SIGSYS = 31
 
 
@@ -58,6 +62,7 @@ def keys(tmp_path_factory):
     k = {}
     openssl("ecparam", "-name", "prime256v1", "-out", "p256.param", cwd=d)
     k["ec"] = keypair(d, "ec", "ec:" + os.path.join(d, "p256.param"))
+    k["ec2"] = keypair(d, "ec2", "ec:" + os.path.join(d, "p256.param"))
     k["rsa"] = keypair(d, "rsa", "rsa:2048")
     k["ed"] = keypair(d, "ed", "ed25519")
     k["rsa1024"] = keypair(d, "rsa1024", "rsa:1024")
@@ -112,8 +117,11 @@ def finish(p):
 @pytest.fixture(scope="module")
 def served(keys):
     """keyd with ECDSA P-256, RSA-2048 (decrypt allowed) and Ed25519 keys,
-    exercised by keyd_client, and kept running until the module is done."""
-    specs = ["0,%s,%s" % keys["ec"], "1,%s,%s,decrypt" % keys["rsa"],
+    exercised by keyd_client, and kept running until the module is done.
+    The ECDSA and RSA keys are loaded as a TLS 1.2 frontend's are (digests
+    allowed: GnuTLS gives them nothing else under TLS 1.2)."""
+    specs = ["0,%s,%s,digest" % keys["ec"],
+             "1,%s,%s,decrypt,digest" % keys["rsa"],
              "2,%s,%s" % keys["ed"]]
     p = run_client(keys, specs, "-n", "100", "-t", "3", "-w",
                    stdin=subprocess.PIPE)
@@ -190,7 +198,72 @@ def test_refusals(served):
     # Every refusal the client saw is counted by keyd.
     assert res["refusals_seen"] >= 10
     assert res["stats"]["refused"] == res["refusals_seen"], res["stats"]
-    assert res["stats"]["decrypts"] == 1
+    # One round trip here, 201 in test_decrypt_no_padding_oracle.
+    assert res["stats"]["decrypts"] == 1 + 201
+
+
+def test_decrypt_no_padding_oracle(served):
+    """RSA key exchange as RFC 5246 7.4.7.1 says: 100 ciphertexts with good
+    padding and 101 without (random bytes, or a 47-byte secret) all get the
+    same answer, status 0 and 48 bytes: the secret where the padding was
+    good, fresh random bytes (never the secret, never the same twice) where
+    it was not.  No error, so keyd counts no error and logs no line."""
+    res, _, _ = served
+    d = res["decrypt"]
+    assert d == {"good": 100, "good_48": 100, "good_match": 100,
+                 "bad": 101, "bad_48": 101, "bad_fresh": 101}, d
+    # keyd's errors are the malformed payload of test_refusals and the four
+    # channels of test_bad_channel_does_not_hurt_others, no decrypt.
+    assert res["stats"]["errors"] == 5, res["stats"]
+
+
+def test_digests_refused_without_flag(served):
+    """The same ECDSA and RSA keys loaded as a TLS 1.3-only frontend's are
+    (no IPC_KEY_F_ALLOW_DIGEST): keyd signs no digest for them, neither one
+    built by hand nor the one GnuTLS makes for a TLS 1.2 signature through
+    an ext4 key, and still signs (verifiable) CertificateVerify content."""
+    res, _, _ = served
+    for kind in ("ecdsa", "rsa"):
+        k = res["content_only"][kind]
+        assert k["digest"] == -EPERM, (kind, k)
+        assert k["ext4_tls12_signed"] is False, (kind, k)
+        assert k["cv"] == 0 and k["cv_verified"] is True, (kind, k)
+
+
+def test_key_drop(served):
+    """IPC_KEY_DROP forgets the slot: later requests and a second drop get
+    -ENOENT, and keyd holds only the three keys it was left with."""
+    res, _, _ = served
+    for kind in ("ecdsa", "rsa"):
+        k = res["content_only"][kind]
+        assert k["drop"] == 0, (kind, k)
+        assert k["after_drop"] == -ENOENT, (kind, k)
+        assert k["drop_again"] == -ENOENT, (kind, k)
+    assert res["stats"]["keys"] == 3
+
+
+def test_dropped_key_wiped(keys):
+    """KEY_DROP wipes the key once its jobs are done: after signatures with
+    a second ECDSA key and its drop, keyd's memory holds the kept key's
+    scalar (the positive control: the scan finds keys) and not the dropped
+    one's, in either byte order."""
+    specs = ["0,%s,%s,digest" % keys["ec"], "5,%s,%s,digest" % keys["ec2"]]
+    p = run_client(keys, specs, "-n", "20", "-D", "5", "-w",
+                   stdin=subprocess.PIPE)
+    try:
+        res = json.loads(p.stdout.readline())
+        assert res["drop"] == 0, res
+        assert res["stats"]["keys"] == 1, res["stats"]
+        assert by_id(res, 5)["verified"] == by_id(res, 5)["sent"] > 0
+        kept, _ = memscan.scan(res["keyd_pid"],
+                               moatlib.key_secrets(keys["ec"][0]))
+        gone, info = memscan.scan(res["keyd_pid"],
+                                  moatlib.key_secrets(keys["ec2"][0]))
+        assert kept, "the scan does not find the kept key: %r" % info
+        assert not gone, "keyd still holds the dropped key: %r" % gone
+    finally:
+        out, err = p.communicate(timeout=TIMEOUT)
+    assert p.returncode == 0, err[-4000:]
 
 
 def test_bad_channel_does_not_hurt_others(served):
@@ -200,7 +273,13 @@ def test_bad_channel_does_not_hurt_others(served):
     # A type only the master may send closes the worker's channel
     # (the permit check of ipc_msgs.h, before any payload is decoded).
     assert res["master_request_closed"] is True
-    # After both, a new channel and the first one still get signatures.
+    # A lingering TCP socket (full send buffer, SO_LINGER 3 s) attached to
+    # a request: keyd closes it abortively (the peer sees a reset) and the
+    # channel at once, instead of blocking its loop in close() for 3 s.
+    assert res["lingering_fd_closed"] is True
+    assert res["lingering_fd_ms"] < 1000, res["lingering_fd_ms"]
+    assert res["lingering_fd_reset"] is True
+    # After all that, a new channel and the first one still get signatures.
     assert res["other_channels_ok"] == 3
 
 
@@ -240,6 +319,24 @@ def test_exits_when_master_goes(served):
     res, p, _ = served
     out, err = p.communicate(timeout=TIMEOUT)  # closes stdin: "master" gone
     assert p.returncode == 0, err[-4000:]
+    # Auto limits (keyd.c's header): each key was timed when it loaded;
+    # its limit is its capacity C, the channels' the largest C so far (at
+    # least 100/s), every burst 2 s of its rate.
+    lines = re.findall(r"key (\d+): (\d+) operations/s with 3 signer "
+                       r"threads; limit (\d+)/s \(burst (\d+)\) for the "
+                       r"key, (\d+)/s \(burst (\d+)\) per channel", err)
+    assert sorted({int(l[0]) for l in lines}) == [0, 1, 2, 60, 61], lines
+    caps = {}
+    for key_id, cap, rate, burst, crate, cburst in \
+            [[int(x) for x in l] for l in lines]:
+        caps[key_id] = cap
+        if key_id == 61:
+            del caps[60]        # dropped before 61 was loaded
+        assert cap > 0 and rate == cap, (key_id, cap, rate)
+        assert abs(burst - 2 * rate) <= 1, (key_id, rate, burst)
+        assert abs(crate - max([100] + list(caps.values()))) <= 1, \
+            (key_id, caps, crate)
+        assert abs(cburst - 2 * crate) <= 1, (key_id, crate, cburst)
     end = json.loads(out.splitlines()[-1])
     assert end == {"keyd_exit": 0, "keyd_signal": 0, "killed": False}, \
         (end, err[-4000:])
@@ -300,19 +397,57 @@ def test_same_id_replaces_key(keys):
     assert end["keyd_exit"] == 0
 
 
+def rate_limit_lines(err, worker=0):
+    return [l for l in err.splitlines()
+            if "worker %d: " % worker in l and "rate limited since" in l]
+
+
 def test_rate_limit(keys):
-    """Over the per-channel rate, requests get -EBUSY and are counted."""
+    """Over the per-channel rate, requests get -EBUSY and are counted; the
+    KEY_LIST the client starts with counts against the same bucket."""
     p = run_client(keys, ["0,%s,%s" % keys["ec"]], "-m", "ratelimit",
                    "-n", "60", "-x", "--rate-limit", "-x", "1",
                    "-x", "--rate-burst", "-x", "10")
     res, end, err = finish(p)
     k = res["keys"][0]
     assert res["busy"] >= 1, res
-    assert res["stats"]["rate_limited"] == res["busy"], res["stats"]
-    assert k["verified"] >= 10, k   # the burst always goes through
+    # The signatures refused, and the KEY_LIST and malformed request after.
+    assert res["stats"]["rate_limited"] == res["busy"] + 2, res["stats"]
+    # The burst of 10 always goes through: the KEY_LIST and 9 signatures.
+    assert k["verified"] >= 9, k
     assert k["verified"] + res["busy"] == 60, (k, res["busy"])
     assert res["errors"] == 0
-    assert "rate limited" in err
+    # Every request type counts: after the flood, a KEY_LIST and a
+    # malformed request are over the limit too.
+    assert res["key_list_after"] == -EBUSY, res
+    assert res["malformed_after"] == -EBUSY, res
+    # One log line for the whole flood (at most one a minute per channel).
+    lines = rate_limit_lines(err)
+    assert len(lines) == 1, lines
+    assert "1 request rate limited since the channel opened" in lines[0]
+    assert "channel limit 1/s, burst 10" in lines[0]
+    assert end["keyd_exit"] == 0
+
+
+def test_key_rate_limit(keys):
+    """--key-rate bounds one key across channels: with the channel's limit
+    out of the way, 60 signatures at once get 10 through (2 s of 5/s) and
+    the rest -EBUSY, counted as rate_limited and logged once."""
+    p = run_client(keys, ["0,%s,%s" % keys["ec"]], "-m", "ratelimit",
+                   "-n", "60", "-x", "--key-rate", "-x", "5",
+                   "-x", "--rate-limit", "-x", "100000")
+    res, end, err = finish(p)
+    k = res["keys"][0]
+    assert 10 <= k["verified"] <= 12, k
+    assert k["verified"] + res["busy"] == 60, (k, res["busy"])
+    assert res["stats"]["rate_limited"] == res["busy"], res["stats"]
+    assert res["errors"] == 0
+    # The key's limit is the key's: a KEY_LIST or a malformed request is
+    # not a signature, and the channel's own limit is far away.
+    assert res["key_list_after"] == 0, res
+    assert res["malformed_after"] == -EBADMSG, res
+    assert len(rate_limit_lines(err)) == 1, err[-4000:]
+    assert "limit 5/s (burst 10) for the key" in err
     assert end["keyd_exit"] == 0
 
 

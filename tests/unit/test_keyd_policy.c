@@ -2,7 +2,11 @@
 /*
  * test_keyd_policy.c -- keyd's signing policy (keyd/policy.c): real-shaped
  * TLS content and right-sized digests pass, everything else is refused
- * with the documented error.
+ * with the documented error.  The key's load flags decide two things:
+ * digests only with IPC_KEY_F_ALLOW_DIGEST, DH-shaped content only with
+ * IPC_KEY_F_ALLOW_DHE (and then only an RFC 7919 group).  ECDHE points are
+ * real ones made by GnuTLS, so the on-curve check is met by what a
+ * handshake sends and refused for a point one bit away.
  */
 #include "config.h"
 
@@ -15,11 +19,39 @@
 
 #include <cmocka.h>
 #include <gnutls/gnutls.h>
+#include <gnutls/abstract.h>
 
 #include "ipc.h"
 #include "policy.h"
 
 static struct ipc_key_info k_rsa, k_p256, k_p384, k_ed;
+
+/* A key that serves TLS 1.2 with DHE too: what the older tests assume. */
+#define F_ALL	(IPC_KEY_F_ALLOW_DIGEST | IPC_KEY_F_ALLOW_DHE)
+
+/* One NIST curve: its TLS group, coordinate size and a real point. */
+struct curve {
+	uint16_t		group;
+	size_t			coord;
+	gnutls_ecc_curve_t	gc;
+	uint8_t			point[1 + 2 * 66];	/* 0x04 || X || Y */
+};
+
+static struct curve curves[] = {
+	{ 23, 32, GNUTLS_ECC_CURVE_SECP256R1, { 0 } },
+	{ 24, 48, GNUTLS_ECC_CURVE_SECP384R1, { 0 } },
+	{ 25, 66, GNUTLS_ECC_CURVE_SECP521R1, { 0 } },
+};
+#define NCURVES	(sizeof(curves) / sizeof(curves[0]))
+
+/* The RFC 7919 groups as GnuTLS exports them. */
+static const gnutls_datum_t *const dh_primes[] = {
+	&gnutls_ffdhe_2048_group_prime, &gnutls_ffdhe_3072_group_prime,
+	&gnutls_ffdhe_4096_group_prime, &gnutls_ffdhe_6144_group_prime,
+	&gnutls_ffdhe_8192_group_prime,
+};
+#define NDH	(sizeof(dh_primes) / sizeof(dh_primes[0]))
+#define SKE_MAX	(64 + 6 + 2 * 1025 + 8)	/* ffdhe8192, 0-led Ys */
 
 static const uint8_t di_sha256[19] = { 0x30, 0x31, 0x30, 0x0d, 0x06, 0x09,
     0x60, 0x86, 0x48, 0x01, 0x65, 0x03, 0x04, 0x02, 0x01, 0x05, 0x00, 0x04,
@@ -42,19 +74,52 @@ key_make(struct ipc_key_info *k, uint32_t id, uint32_t pk, uint32_t bits)
 	    IPC_MAX_SIGN_ALGOS);
 }
 
+/* A fresh key's public point, as GnuTLS would put it in a handshake. */
+static void
+curve_point(struct curve *c)
+{
+	gnutls_privkey_t priv;
+	gnutls_pubkey_t pub;
+	gnutls_ecc_curve_t got;
+	gnutls_datum_t x, y;
+
+	assert_int_equal(gnutls_privkey_init(&priv), 0);
+	assert_int_equal(gnutls_pubkey_init(&pub), 0);
+	assert_int_equal(gnutls_privkey_generate(priv, GNUTLS_PK_ECDSA,
+	    GNUTLS_CURVE_TO_BITS(c->gc), 0), 0);
+	assert_int_equal(gnutls_pubkey_import_privkey(pub, priv, 0, 0), 0);
+	assert_int_equal(gnutls_pubkey_export_ecc_raw2(pub, &got, &x, &y,
+	    GNUTLS_EXPORT_FLAG_NO_LZ), 0);
+	assert_int_equal(got, c->gc);
+	assert_true(x.size <= c->coord && y.size <= c->coord);
+	memset(c->point, 0, sizeof(c->point));
+	c->point[0] = 0x04;
+	memcpy(c->point + 1 + c->coord - x.size, x.data, x.size);
+	memcpy(c->point + 1 + 2 * c->coord - y.size, y.data, y.size);
+	gnutls_free(x.data);
+	gnutls_free(y.data);
+	gnutls_pubkey_deinit(pub);
+	gnutls_privkey_deinit(priv);
+}
+
 static int
 setup(void **state)
 {
+	size_t i;
+
 	key_make(&k_rsa, 0, GNUTLS_PK_RSA, 2048);
 	key_make(&k_p256, 1, GNUTLS_PK_ECDSA, 256);
 	key_make(&k_p384, 2, GNUTLS_PK_ECDSA, 384);
 	key_make(&k_ed, 3, GNUTLS_PK_EDDSA_ED25519, 256);
+	for (i = 0; i < NCURVES; i++)
+		curve_point(&curves[i]);
 	return 0;
 }
 
+/* policy_sign_check() for a key loaded with flags; *why_out its reason. */
 static int
-check(const struct ipc_key_info *k, uint32_t algo, uint32_t form,
-    const uint8_t *data, size_t len)
+check_why(const struct ipc_key_info *k, uint32_t flags, uint32_t algo,
+    uint32_t form, const uint8_t *data, size_t len, const char **why_out)
 {
 	struct ipc_sign_req req;
 	const char *why = NULL;
@@ -66,9 +131,25 @@ check(const struct ipc_key_info *k, uint32_t algo, uint32_t form,
 	req.form = form;
 	req.data = data;
 	req.data_len = len;
-	r = policy_sign_check(k, &req, &why);
+	r = policy_sign_check(k, flags, &req, &why);
 	assert_non_null(why);	/* every answer has a reason to log */
+	if (why_out != NULL)
+		*why_out = why;
 	return r;
+}
+
+static int
+check_f(const struct ipc_key_info *k, uint32_t flags, uint32_t algo,
+    uint32_t form, const uint8_t *data, size_t len)
+{
+	return check_why(k, flags, algo, form, data, len, NULL);
+}
+
+static int
+check(const struct ipc_key_info *k, uint32_t algo, uint32_t form,
+    const uint8_t *data, size_t len)
+{
+	return check_f(k, F_ALL, algo, form, data, len);
 }
 
 static size_t
@@ -84,6 +165,10 @@ cv(uint8_t *p, size_t hash_len)
 	return 98 + hash_len;
 }
 
+/*
+ * Randoms and ServerECDHParams.  For a NIST group the point is that
+ * curve's real one (as long as point_len fits it), else filler bytes.
+ */
 static size_t
 ske_ecdh(uint8_t *p, uint16_t group, uint8_t point_len)
 {
@@ -97,29 +182,36 @@ ske_ecdh(uint8_t *p, uint16_t group, uint8_t point_len)
 	p[67] = point_len;
 	for (i = 0; i < point_len; i++)
 		p[68 + i] = (uint8_t)(i + 9);
-	p[68] = group <= 25 ? 0x04 : p[68];
+	for (i = 0; i < NCURVES; i++)
+		if (curves[i].group == group)
+			memcpy(p + 68, curves[i].point, point_len <
+			    1 + 2 * curves[i].coord ? point_len :
+			    1 + 2 * curves[i].coord);
 	return 68 + point_len;
 }
 
 static size_t
-ske_dh(uint8_t *p, size_t plen, uint8_t ptop, size_t glen, size_t ylen)
+dh_field(uint8_t *p, const uint8_t *v, size_t len)
+{
+	p[0] = (uint8_t)(len >> 8);
+	p[1] = (uint8_t)len;
+	memcpy(p + 2, v, len);
+	return 2 + len;
+}
+
+/* Randoms and ServerDHParams (p, g, Ys) from the given bytes. */
+static size_t
+ske_dh_of(uint8_t *p, const uint8_t *prime, size_t plen, const uint8_t *g,
+    size_t glen, const uint8_t *y, size_t ylen)
 {
 	size_t off = 64;
 
+	assert_true(64 + 6 + plen + glen + ylen <= SKE_MAX);
 	memset(p, 0x11, 64);
-	p[off++] = (uint8_t)(plen >> 8);
-	p[off++] = (uint8_t)plen;
-	memset(p + off, 0xff, plen);
-	p[off] = ptop;
-	off += plen;
-	p[off++] = (uint8_t)(glen >> 8);
-	p[off++] = (uint8_t)glen;
-	memset(p + off, 0x02, glen);
-	off += glen;
-	p[off++] = (uint8_t)(ylen >> 8);
-	p[off++] = (uint8_t)ylen;
-	memset(p + off, 0x33, ylen);
-	return off + ylen;
+	off += dh_field(p + off, prime, plen);
+	off += dh_field(p + off, g, glen);
+	off += dh_field(p + off, y, ylen);
+	return off;
 }
 
 static void
@@ -168,6 +260,8 @@ test_tls13_cv_accepted(void **state)
 	assert_int_equal(check(&k_ed, GNUTLS_SIGN_EDDSA_ED25519,
 	    IPC_SIGN_CONTENT, b, cv(b, 32)), 0);
 	assert_true(policy_is_tls13_cv(b, cv(b, 48)));
+	assert_true(policy_is_tls13_cv(b, policy_tls13_cv_make(b, b + 200,
+	    32)) && policy_tls13_cv_make(b, b + 200, 33) == 0);
 }
 
 static void
@@ -236,18 +330,17 @@ test_tls12_ske_accepted(void **state)
 	    IPC_SIGN_CONTENT, b, ske_ecdh(b, 25, 133)), 0);
 	assert_int_equal(check(&k_ed, GNUTLS_SIGN_EDDSA_ED25519,
 	    IPC_SIGN_CONTENT, b, ske_ecdh(b, 30, 56)), 0);
-	/* DHE, 2048-bit and 4096-bit groups. */
-	assert_int_equal(check(&k_rsa, GNUTLS_SIGN_RSA_SHA512,
-	    IPC_SIGN_CONTENT, b, ske_dh(b, 256, 0xff, 1, 256)), 0);
-	assert_int_equal(check(&k_p256, GNUTLS_SIGN_ECDSA_SHA256,
-	    IPC_SIGN_CONTENT, b, ske_dh(b, 512, 0x80, 1, 510)), 0);
-	assert_true(policy_is_tls12_ske(b, ske_dh(b, 256, 0x80, 256, 1)));
+	/* ECDHE needs no flag: a TLS 1.3-only key never sees it, harmless. */
+	assert_int_equal(check_f(&k_ed, 0, GNUTLS_SIGN_EDDSA_ED25519,
+	    IPC_SIGN_CONTENT, b, ske_ecdh(b, 23, 65)), 0);
+	assert_true(policy_is_tls12_ske(b, ske_ecdh(b, 29, 32), 0));
 }
 
 static void
 test_tls12_ske_refused(void **state)
 {
-	uint8_t b[2048];
+	static const uint8_t two[] = { 2 };
+	uint8_t b[2048], fill[512];
 	size_t n;
 
 	/* Point size not the group's. */
@@ -255,8 +348,12 @@ test_tls12_ske_refused(void **state)
 	    IPC_SIGN_CONTENT, b, ske_ecdh(b, 29, 31)), -EPERM);
 	assert_int_equal(check(&k_rsa, GNUTLS_SIGN_RSA_SHA256,
 	    IPC_SIGN_CONTENT, b, ske_ecdh(b, 23, 33)), -EPERM);
-	/* Compressed NIST point. */
+	/* Compressed NIST point (the real X, the wrong form). */
 	n = ske_ecdh(b, 23, 65);
+	b[68] = 0x02;
+	assert_int_equal(check(&k_rsa, GNUTLS_SIGN_RSA_SHA256,
+	    IPC_SIGN_CONTENT, b, n), -EPERM);
+	n = ske_ecdh(b, 23, 33);
 	b[68] = 0x02;
 	assert_int_equal(check(&k_rsa, GNUTLS_SIGN_RSA_SHA256,
 	    IPC_SIGN_CONTENT, b, n), -EPERM);
@@ -279,23 +376,228 @@ test_tls12_ske_refused(void **state)
 	    IPC_SIGN_CONTENT, b, 64), -EPERM);
 	assert_int_equal(check(&k_rsa, GNUTLS_SIGN_RSA_SHA256,
 	    IPC_SIGN_CONTENT, b, 67), -EPERM);
-	/* DHE: small group, leading zero, g or Ys too long, trailing, empty. */
-	assert_int_equal(check(&k_rsa, GNUTLS_SIGN_RSA_SHA256,
-	    IPC_SIGN_CONTENT, b, ske_dh(b, 128, 0xff, 1, 128)), -EPERM);
-	assert_int_equal(check(&k_rsa, GNUTLS_SIGN_RSA_SHA256,
-	    IPC_SIGN_CONTENT, b, ske_dh(b, 256, 0x7f, 1, 256)), -EPERM);
-	assert_int_equal(check(&k_rsa, GNUTLS_SIGN_RSA_SHA256,
-	    IPC_SIGN_CONTENT, b, ske_dh(b, 257, 0x00, 1, 256)), -EPERM);
-	assert_int_equal(check(&k_rsa, GNUTLS_SIGN_RSA_SHA256,
-	    IPC_SIGN_CONTENT, b, ske_dh(b, 256, 0xff, 257, 1)), -EPERM);
-	assert_int_equal(check(&k_rsa, GNUTLS_SIGN_RSA_SHA256,
-	    IPC_SIGN_CONTENT, b, ske_dh(b, 256, 0xff, 1, 0)), -EPERM);
-	n = ske_dh(b, 256, 0xff, 1, 256);
-	b[n] = 0;
-	assert_int_equal(check(&k_rsa, GNUTLS_SIGN_RSA_SHA256,
-	    IPC_SIGN_CONTENT, b, n + 1), -EPERM);
-	assert_int_equal(check(&k_rsa, GNUTLS_SIGN_RSA_SHA256,
-	    IPC_SIGN_CONTENT, b, n - 1), -EPERM);
+	/*
+	 * A DH p that is no RFC 7919 group, even with the flag: any 2048- or
+	 * 4096-bit one was enough before.  test_dh_needs_flag_and_rfc7919
+	 * has the rest of the DH shapes.
+	 */
+	memset(fill, 0xff, sizeof(fill));
+	assert_int_equal(check(&k_rsa, GNUTLS_SIGN_RSA_SHA512, IPC_SIGN_CONTENT,
+	    b, ske_dh_of(b, fill, 256, two, 1, fill, 256)), -EPERM);
+	fill[0] = 0x80;
+	assert_false(policy_is_tls12_ske(b, ske_dh_of(b, fill, 512, two, 1,
+	    fill, 510), F_ALL));
+}
+
+/*
+ * Digests by family: refused for a key loaded without
+ * IPC_KEY_F_ALLOW_DIGEST (a TLS 1.3-only frontend), signed with it.
+ */
+static void
+test_digest_needs_flag(void **state)
+{
+	static const struct {
+		const struct ipc_key_info	*k;
+		uint32_t			algo;
+		const uint8_t			*prefix;	/* DigestInfo */
+		size_t				len;
+	} d[] = {
+		{ &k_p256, GNUTLS_SIGN_ECDSA_SECP256R1_SHA256, NULL, 32 },
+		{ &k_p256, GNUTLS_SIGN_ECDSA_SHA384, NULL, 48 },
+		{ &k_p384, GNUTLS_SIGN_ECDSA_SECP384R1_SHA384, NULL, 48 },
+		{ &k_p384, GNUTLS_SIGN_ECDSA_SHA512, NULL, 64 },
+		{ &k_rsa, GNUTLS_SIGN_RSA_PSS_RSAE_SHA256, NULL, 32 },
+		{ &k_rsa, GNUTLS_SIGN_RSA_PSS_RSAE_SHA512, NULL, 64 },
+		{ &k_rsa, GNUTLS_SIGN_RSA_RAW, di_sha256, 19 + 32 },
+		{ &k_rsa, GNUTLS_SIGN_RSA_RAW, di_sha512, 19 + 64 },
+	};
+	uint8_t b[256];
+	const char *why;
+	size_t i;
+
+	for (i = 0; i < sizeof(d) / sizeof(d[0]); i++) {
+		memset(b, 0x42, sizeof(b));
+		if (d[i].prefix != NULL)
+			memcpy(b, d[i].prefix, 19);
+		assert_int_equal(check_why(d[i].k, 0, d[i].algo,
+		    IPC_SIGN_DIGEST, b, d[i].len, &why), -EPERM);
+		assert_non_null(strstr(why, "digest signing is not enabled"));
+		assert_int_equal(check_f(d[i].k, IPC_KEY_F_ALLOW_DHE |
+		    IPC_KEY_F_ALLOW_DECRYPT, d[i].algo, IPC_SIGN_DIGEST, b,
+		    d[i].len), -EPERM);
+		assert_int_equal(check_f(d[i].k, IPC_KEY_F_ALLOW_DIGEST,
+		    d[i].algo, IPC_SIGN_DIGEST, b, d[i].len), 0);
+	}
+	/* The same keys still sign TLS 1.3 content without the flag. */
+	assert_int_equal(check_f(&k_p256, 0, GNUTLS_SIGN_ECDSA_SECP256R1_SHA256,
+	    IPC_SIGN_CONTENT, b, cv(b, 32)), 0);
+	assert_int_equal(check_f(&k_rsa, 0, GNUTLS_SIGN_RSA_PSS_RSAE_SHA384,
+	    IPC_SIGN_CONTENT, b, cv(b, 48)), 0);
+	/* EdDSA never takes a digest, flag or not. */
+	assert_int_equal(check_f(&k_ed, IPC_KEY_F_ALLOW_DIGEST,
+	    GNUTLS_SIGN_EDDSA_ED25519, IPC_SIGN_DIGEST, b, 32), -EPERM);
+}
+
+/* The Ed25519 key, loaded with flags, over b. */
+static int
+ed_check(uint32_t flags, const uint8_t *b, size_t n)
+{
+	return check_f(&k_ed, flags, GNUTLS_SIGN_EDDSA_ED25519,
+	    IPC_SIGN_CONTENT, b, n);
+}
+
+/* Each NIST curve: its real point passes, points off the curve do not. */
+static void
+test_ecdhe_on_curve(void **state)
+{
+	uint8_t b[256];
+	const char *why;
+	size_t i, n, plen;
+
+	for (i = 0; i < NCURVES; i++) {
+		plen = 1 + 2 * curves[i].coord;
+		n = ske_ecdh(b, curves[i].group, (uint8_t)plen);
+		assert_int_equal(ed_check(0, b, n), 0);
+		/* One bit of Y flipped, then one of X. */
+		b[n - 1] ^= 0x01;
+		assert_int_equal(check_why(&k_ed, F_ALL,
+		    GNUTLS_SIGN_EDDSA_ED25519, IPC_SIGN_CONTENT, b, n, &why),
+		    -EPERM);
+		assert_non_null(strstr(why, "not on its curve"));
+		b[n - 1] ^= 0x01;
+		b[69] ^= 0x80;
+		assert_int_equal(ed_check(F_ALL, b, n), -EPERM);
+		/* X >= p (all ones is above each of these primes), (0, 0). */
+		n = ske_ecdh(b, curves[i].group, (uint8_t)plen);
+		memset(b + 69, 0xff, curves[i].coord);
+		assert_int_equal(ed_check(F_ALL, b, n), -EPERM);
+		memset(b + 69, 0, plen - 1);
+		assert_int_equal(ed_check(F_ALL, b, n), -EPERM);
+		/* Filler coordinates, as any bytes of the right size were. */
+		memset(b + 69, 0x07, plen - 1);
+		assert_int_equal(ed_check(F_ALL, b, n), -EPERM);
+		/* Another curve's point under this group: wrong size. */
+		n = ske_ecdh(b, curves[(i + 1) % NCURVES].group, (uint8_t)plen);
+		assert_int_equal(ed_check(F_ALL, b, n), -EPERM);
+	}
+}
+
+/* p - d for a big-endian p of len bytes (d small, p > d). */
+static void
+be_sub(uint8_t *out, const uint8_t *p, size_t len, unsigned d)
+{
+	size_t i;
+
+	memcpy(out, p, len);
+	for (i = len; i-- > 0 && d > 0;) {
+		unsigned v = out[i];
+
+		out[i] = (uint8_t)(v - d);
+		d = v < d ? 1 : 0;
+	}
+}
+
+/* The Ed25519 key, loaded with flags, over randoms || (p, g, Ys). */
+static int
+dh_check(uint32_t flags, const uint8_t *p, size_t plen, const uint8_t *g,
+    size_t glen, const uint8_t *y, size_t ylen, const char *why_has)
+{
+	static uint8_t b[SKE_MAX];
+	const char *why;
+	size_t n = ske_dh_of(b, p, plen, g, glen, y, ylen);
+	int r;
+
+	r = check_why(&k_ed, flags, GNUTLS_SIGN_EDDSA_ED25519,
+	    IPC_SIGN_CONTENT, b, n, &why);
+	if (why_has != NULL)
+		assert_non_null(strstr(why, why_has));
+	assert_int_equal(policy_is_tls12_ske(b, n, flags), r == 0);
+	return r;
+}
+
+/*
+ * DH-shaped content: refused without IPC_KEY_F_ALLOW_DHE; with it, each
+ * RFC 7919 group with g = 2 and Ys in [2, p-2], nothing else.
+ */
+static void
+test_dh_needs_flag_and_rfc7919(void **state)
+{
+	static const uint8_t two[] = { 2 }, five[] = { 5 }, g02[] = { 0, 2 },
+	    one[] = { 1 }, zero[] = { 0 };
+	static uint8_t b[SKE_MAX], p[1100], y[1100];
+	const uint32_t dhe = IPC_KEY_F_ALLOW_DHE;
+	const uint8_t *gp;
+	size_t i, n, pl;
+
+	for (i = 0; i < NDH; i++) {
+		gp = dh_primes[i]->data;
+		pl = dh_primes[i]->size;
+		/* Ys just under p, 2 and a short one, as handshakes send. */
+		be_sub(y, gp, pl, 2);
+		assert_int_equal(dh_check(IPC_KEY_F_ALLOW_DIGEST, gp, pl, two,
+		    1, y, pl, "DHE is not enabled"), -EPERM);
+		assert_int_equal(dh_check(0, gp, pl, two, 1, two, 1, NULL),
+		    -EPERM);
+		assert_int_equal(dh_check(dhe, gp, pl, two, 1, y, pl, NULL), 0);
+		assert_int_equal(dh_check(dhe, gp, pl, two, 1, two, 1, NULL),
+		    0);
+		assert_int_equal(dh_check(dhe, gp, pl, two, 1, y, pl - 1, NULL),
+		    0);
+		n = ske_dh_of(b, gp, pl, two, 1, y, pl);
+		assert_int_equal(check_f(&k_rsa, F_ALL, GNUTLS_SIGN_RSA_SHA256,
+		    IPC_SIGN_CONTENT, b, n), 0);
+
+		/* Near misses of p: p - 2, a middle bit, a byte less, 0-led. */
+		be_sub(p, gp, pl, 2);
+		assert_int_equal(dh_check(dhe, p, pl, two, 1, two, 1,
+		    "RFC 7919"), -EPERM);
+		memcpy(p, gp, pl);
+		p[pl / 2] ^= 0x10;
+		assert_int_equal(dh_check(dhe, p, pl, two, 1, two, 1,
+		    "RFC 7919"), -EPERM);
+		assert_int_equal(dh_check(dhe, gp, pl - 1, two, 1, two, 1,
+		    "RFC 7919"), -EPERM);
+		p[0] = 0;
+		memcpy(p + 1, gp, pl);
+		assert_int_equal(dh_check(dhe, p, pl + 1, two, 1, two, 1,
+		    "RFC 7919"), -EPERM);
+
+		/* Ys or g empty, g != 2, or 2 not minimally encoded. */
+		assert_int_equal(dh_check(dhe, gp, pl, two, 1, y, 0, NULL),
+		    -EPERM);
+		assert_int_equal(dh_check(dhe, gp, pl, two, 0, two, 1, NULL),
+		    -EPERM);
+		assert_int_equal(dh_check(dhe, gp, pl, five, 1, two, 1,
+		    "generator"), -EPERM);
+		assert_int_equal(dh_check(dhe, gp, pl, g02, 2, two, 1,
+		    "generator"), -EPERM);
+
+		/* Ys outside [2, p-2]: 0, 1, p-1, p, longer than p, 0-led. */
+		for (n = 0; n < 2; n++)
+			assert_int_equal(dh_check(dhe, gp, pl, two, 1,
+			    n ? one : zero, 1, "[2, p-2]"), -EPERM);
+		be_sub(y, gp, pl, 1);
+		assert_int_equal(dh_check(dhe, gp, pl, two, 1, y, pl,
+		    "[2, p-2]"), -EPERM);
+		assert_int_equal(dh_check(dhe, gp, pl, two, 1, gp, pl,
+		    "[2, p-2]"), -EPERM);
+		y[0] = 1;
+		memset(y + 1, 0, pl);
+		assert_int_equal(dh_check(dhe, gp, pl, two, 1, y, pl + 1,
+		    "[2, p-2]"), -EPERM);
+		y[0] = 0;
+		y[1] = 2;
+		assert_int_equal(dh_check(dhe, gp, pl, two, 1, y, 2,
+		    "[2, p-2]"), -EPERM);
+
+		/* A byte after the params, or one short. */
+		n = ske_dh_of(b, gp, pl, two, 1, two, 1);
+		b[n] = 0;
+		assert_int_equal(check_f(&k_ed, dhe, GNUTLS_SIGN_EDDSA_ED25519,
+		    IPC_SIGN_CONTENT, b, n + 1), -EPERM);
+		assert_int_equal(check_f(&k_ed, dhe, GNUTLS_SIGN_EDDSA_ED25519,
+		    IPC_SIGN_CONTENT, b, n - 1), -EPERM);
+	}
 }
 
 static void
@@ -424,22 +726,22 @@ test_wrong_algo_or_key(void **state)
 	req.form = IPC_SIGN_CONTENT;
 	req.data = b;
 	req.data_len = n;
-	assert_int_equal(policy_sign_check(&k_ed, &req, NULL), -ENOENT);
+	assert_int_equal(policy_sign_check(&k_ed, F_ALL, &req, NULL), -ENOENT);
 	req.key_id = IPC_MAX_KEYS + 3;
-	assert_int_equal(policy_sign_check(&k_ed, &req, NULL), -ENOENT);
+	assert_int_equal(policy_sign_check(&k_ed, F_ALL, &req, NULL), -ENOENT);
 	/* Malformed: bad form, no data, too much data, flags. */
 	req.key_id = k_ed.key_id;
-	assert_int_equal(policy_sign_check(&k_ed, &req, NULL), 0);
+	assert_int_equal(policy_sign_check(&k_ed, F_ALL, &req, NULL), 0);
 	req.form = 7;
-	assert_int_equal(policy_sign_check(&k_ed, &req, NULL), -EBADMSG);
+	assert_int_equal(policy_sign_check(&k_ed, F_ALL, &req, NULL), -EBADMSG);
 	req.form = IPC_SIGN_CONTENT;
 	req.data_len = 0;
-	assert_int_equal(policy_sign_check(&k_ed, &req, NULL), -EBADMSG);
+	assert_int_equal(policy_sign_check(&k_ed, F_ALL, &req, NULL), -EBADMSG);
 	req.data_len = IPC_MAX_SIGN_DATA + 1;
-	assert_int_equal(policy_sign_check(&k_ed, &req, NULL), -EBADMSG);
+	assert_int_equal(policy_sign_check(&k_ed, F_ALL, &req, NULL), -EBADMSG);
 	req.data_len = n;
 	req.flags = 1;
-	assert_int_equal(policy_sign_check(&k_ed, &req, NULL), -EBADMSG);
+	assert_int_equal(policy_sign_check(&k_ed, F_ALL, &req, NULL), -EBADMSG);
 }
 
 static void
@@ -484,6 +786,9 @@ main(void)
 		cmocka_unit_test(test_tls13_cv_refused),
 		cmocka_unit_test(test_tls12_ske_accepted),
 		cmocka_unit_test(test_tls12_ske_refused),
+		cmocka_unit_test(test_digest_needs_flag),
+		cmocka_unit_test(test_ecdhe_on_curve),
+		cmocka_unit_test(test_dh_needs_flag_and_rfc7919),
 		cmocka_unit_test(test_garbage_refused),
 		cmocka_unit_test(test_digests),
 		cmocka_unit_test(test_rsa_raw),
