@@ -38,6 +38,8 @@ config_pem_private_key(const gnutls_datum_t *data, char *label, size_t size)
 	const char *l, *e;
 	size_t n;
 
+	if (p == NULL)
+		return NULL;	/* an empty file */
 	while ((p = memmem(p, (size_t)(end - p), begin, sizeof(begin) - 1)) !=
 	    NULL) {
 		l = p + sizeof(begin) - 1;
