@@ -13,6 +13,11 @@
  * backoff that begins at 100 ms, doubles up to 5 s, and begins again once
  * the child has run 10 s.  While stopping, master.c sees who is left.
  *
+ * A child asked to stop outside a shutdown (a worker that could not take
+ * a rotation) gets a deadline, child_stop_deadline(): one that ignores
+ * the request, or cannot hear it, is killed when it passes, so it cannot
+ * hold its old certificate's key, or its slot, for ever.
+ *
  * child_exec() is the last step in a forked child, for both kinds: the
  * master's signal handling is not the child's, nor is the terminal's ^C.
  */
@@ -97,6 +102,7 @@ child_exit_cb(struct ev_loop *loop, ev_child *ch, int revents)
 	pid_t pid = c->pid;
 
 	ev_child_stop(loop, ch);
+	ev_timer_stop(loop, &c->stop_deadline);
 	c->ops->exited(c, ch->rstatus);
 	/* gone before its requests settle: a new one cannot ask it */
 	child_chan_close(c);
@@ -118,6 +124,28 @@ child_restart_cb(struct ev_loop *loop, ev_timer *t, int revents)
 	c->ops->start(c);
 }
 
+static void
+child_stop_deadline_cb(struct ev_loop *loop, ev_timer *t, int revents)
+{
+	struct master_child *c = container_of(t, struct master_child,
+	    stop_deadline);
+
+	if (c->pid <= 0)
+		return;
+	log_warnx("%s (pid %ld) did not stop when asked; killing it", c->name,
+	    (long)c->pid);
+	child_kill(c, SIGKILL);
+}
+
+/* c was asked to stop: if it still runs after seconds, SIGKILL. */
+void
+child_stop_deadline(struct master_child *c, double seconds)
+{
+	ev_timer_stop(c->m->loop, &c->stop_deadline);
+	ev_timer_set(&c->stop_deadline, seconds, 0.);
+	ev_timer_start(c->m->loop, &c->stop_deadline);
+}
+
 void
 child_init(struct master_child *c, struct master *m,
     const struct child_ops *ops, enum ipc_role role, unsigned index,
@@ -134,6 +162,7 @@ child_init(struct master_child *c, struct master *m,
 	ev_init(&c->io, child_read_cb);
 	ev_init(&c->child, child_exit_cb);
 	ev_init(&c->restart, child_restart_cb);
+	ev_init(&c->stop_deadline, child_stop_deadline_cb);
 }
 
 /* Forked as pid, our end of its channel fd: watch for its exit. */
@@ -143,6 +172,7 @@ child_started(struct master_child *c, pid_t pid, int fd, ev_tstamp started)
 	c->pid = pid;
 	c->fd = fd;
 	c->ready = 0;
+	c->stop_asked = 0;
 	c->started = started;
 	ev_child_set(&c->child, pid, 0);
 	ev_child_start(c->m->loop, &c->child);

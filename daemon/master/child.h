@@ -25,6 +25,7 @@ void	child_started(struct master_child *c, pid_t pid, int fd,
 void	child_watch(struct master_child *c);
 void	child_chan_close(struct master_child *c);
 void	child_kill(struct master_child *c, int sig);
+void	child_stop_deadline(struct master_child *c, double seconds);
 void	child_backoff(struct master_child *c);
 __dead void child_exec(const struct master_child *c, const char *path,
 	    const char *const argv[]);

@@ -75,6 +75,8 @@ struct master_child {
 	ev_io			io;
 	ev_child		child;
 	ev_timer		restart;	/* backoff, then a start */
+	ev_timer		stop_deadline;	/* asked to stop: SIGKILL next */
+	int			stop_asked;	/* this pid has its STOP */
 	ev_tstamp		started;
 	unsigned		restarts;
 	unsigned		backoff_ms;	/* delay of the next restart */

@@ -104,7 +104,7 @@ master_dispatch_worker(struct master_child *w, struct ipc_msg *msg)
 static void
 master_worker_exited(struct master_child *w, int st)
 {
-	if (w->m->stopping && WIFEXITED(st) && WEXITSTATUS(st) == 0)
+	if (w->stop_asked && WIFEXITED(st) && WEXITSTATUS(st) == 0)
 		log_info("worker %u (pid %ld) exited", w->index, (long)w->pid);
 	else if (WIFEXITED(st))
 		log_warnx("worker %u (pid %ld) exited with status %d",
@@ -290,19 +290,29 @@ fail:
 	child_backoff(w);
 }
 
-/* Shutdown: no restart, and IPC_WORKER_STOP (drain, exit 0) or SIGKILL. */
+/*
+ * IPC_WORKER_STOP (drain, exit 0), or SIGKILL when it cannot be asked.  At
+ * shutdown nothing restarts it; a worker stopped because it could not take
+ * a rotation (reload.c) restarts after its exit, and is killed if it has
+ * not exited within drain-timeout.
+ */
 void
 master_worker_stop(struct master_child *w)
 {
 	struct master *m = w->m;
 
 	ev_timer_stop(m->loop, &w->restart);
-	if (w->pid <= 0)
-		return;
+	if (w->pid <= 0 || w->stop_asked)
+		return;		/* gone, or draining (and on a deadline) */
+	w->stop_asked = 1;
 	if (w->fd < 0 || ipc_send(w->fd, IPC_WORKER_STOP, req_next_id(&m->reqs),
 	    NULL, 0, NULL, 0) < 0) {
 		log_warnx("worker %u (pid %ld): cannot ask it to stop; killing "
 		    "it", w->index, (long)w->pid);
 		child_kill(w, SIGKILL);
+		return;
 	}
+	/* At shutdown master.c's drain timer does this for every worker. */
+	if (!m->stopping)
+		child_stop_deadline(w, m->cfg->drain_timeout_ms / 1000.0);
 }

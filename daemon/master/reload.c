@@ -190,8 +190,8 @@ reload_finish(struct reload *r)
 		if (rf->workers_failed > 0 && n > 0 &&
 		    (size_t)n < sizeof(line))
 			snprintf(line + n, sizeof(line) - (size_t)n, "; %u of %u "
-			    "workers did not take it and keep the previous "
-			    "certificate until they restart (%s)",
+			    "workers did not take it and are being restarted "
+			    "(%s)",
 			    rf->workers_failed, rf->workers_asked,
 			    rf->worker_error);
 		if (rf->workers_failed > 0) {

@@ -32,6 +32,12 @@
  *            channel; reports whether the master closed it.
  *   decrypt  IPC_DECRYPT (slot -k) of every line of -f: "good CT PT" or
  *            "bad CT" (hex); status and length histograms of each set.
+ *   certfail reads the master channel for up to -d seconds and answers
+ *            every IPC_WORKER_CERT (a rotation, one per frontend) with an
+ *            error, as a worker that will not move off its old
+ *            certificates, until the master sends IPC_WORKER_STOP, which
+ *            it takes too: the stopped worker never sees it, so only the
+ *            master's deadline can end it.
  *
  * Prints one JSON object.  -e says what becomes of the worker(s) at the
  * end (default kill).  Requests are paced at -r per second (default 150;
@@ -60,6 +66,7 @@
 
 #include "ipc.h"
 #include "keydlib.h"
+#include "rogue_master.h"
 #include "roguelib.h"
 
 #define MAX_SLOTS	16
@@ -88,7 +95,8 @@ usage(void)
 {
 	fprintf(stderr, "usage: rogue_worker [-T SECONDS] [-r PER-SECOND] "
 	    "[-e kill|cont|stop] [-K KEYD-PID] -p PID [-p PID]\n"
-	    "           sign|linger|flood|master|decrypt [-k SLOT]... [-n N] "
+	    "           sign|linger|flood|master|decrypt|certfail [-k SLOT]... "
+	    "[-n N] "
 	    "[-d SECONDS] [-m MESSAGE] [-f FILE]\n");
 	exit(2);
 }
@@ -533,57 +541,6 @@ mode_flood(struct rogue_worker *w, const struct opts *o)
 	printf("}, \"stray\": %u}\n", stray);
 }
 
-/* ---------------------------------------------------------- master */
-
-static void
-mode_master(struct rogue_worker *w, const struct opts *o)
-{
-	static struct ipc_msg msg;
-	static const struct ipc_ends ends = { IPC_ROLE_WORKER, IPC_ROLE_MASTER };
-	struct ipc_key_load kl;
-	const void *payload = NULL;
-	size_t len = 0;
-	uint16_t type = 0, t;
-	double t0, after = -1;
-	unsigned nrecv = 0;
-	int r, sr, closed = 0;
-
-	for (t = 1; t < 128 && type == 0; t++)
-		if (ipc_type_known(t) && strcmp(ipc_type_name(t),
-		    o->message) == 0)
-			type = t;
-	if (type == 0)
-		keydlib_die("master: unknown message %s", o->message);
-	if (type == IPC_KEY_LOAD) {
-		memset(&kl, 0, sizeof(kl));
-		snprintf(kl.name, sizeof(kl.name), "rogue");
-		snprintf(kl.key_path, sizeof(kl.key_path), "/etc/shadow");
-		payload = &kl;
-		len = sizeof(kl);
-	}
-	t0 = rogue_now_ms();
-	sr = ipc_send(w->master_fd, type, keydlib_id_next(), payload, len,
-	    NULL, 0);
-	printf("{\"mode\": \"master\", \"worker\": %d, \"sent\": \"%s\", "
-	    "\"send\": %d, \"received\": [", w->index, o->message, sr);
-	for (;;) {
-		r = ipc_recv_wait(w->master_fd, &ends, &msg, ipc_now_ms() +
-		    (keydlib_remaining_ms() < 5000 ? keydlib_remaining_ms() :
-		    5000));
-		if (r == 0 || r == -ECONNRESET || r == -EPIPE) {
-			closed = 1;
-			after = rogue_now_ms() - t0;
-			break;
-		}
-		if (r == -ETIMEDOUT || (r < 0 && r != -EPERM))
-			break;
-		printf("%s\"%s\"", nrecv++ ? ", " : "", r < 0 ? "refused" :
-		    ipc_type_name(msg.hdr.type));
-	}
-	printf("], \"closed\": %s, \"closed_after_ms\": %.1f}\n",
-	    closed ? "true" : "false", after);
-}
-
 /* --------------------------------------------------------- decrypt */
 
 struct dset {
@@ -766,9 +723,11 @@ main(int argc, char **argv)
 	else if (strcmp(o.mode, "flood") == 0)
 		mode_flood(&w[0], &o);
 	else if (strcmp(o.mode, "master") == 0 && o.message != NULL)
-		mode_master(&w[0], &o);
+		rogue_master_send(&w[0], o.message);
 	else if (strcmp(o.mode, "decrypt") == 0)
 		mode_decrypt(&w[0], &o);
+	else if (strcmp(o.mode, "certfail") == 0)
+		rogue_master_certfail(&w[0], o.seconds);
 	else
 		usage();
 	fflush(stdout);
