@@ -80,7 +80,9 @@ keystore_fail(struct ipc_key_loaded *out, int status, const char *fmt, ...)
 
 /*
  * Read a whole regular file from fd, NUL-terminated (PEM parsing wants
- * text).  A secret file must not be accessible by group or others.
+ * text), with pread() from offset 0: the certificate is the master's
+ * sealed copy, whose file description workers and later keyds share.  A
+ * secret file must not be accessible by group or others.
  */
 static int
 keystore_read(int fd, const char *what, const char *path, int secret,
@@ -114,7 +116,8 @@ keystore_read(int fd, const char *what, const char *path, int secret,
 		return keystore_fail(out, -ENOMEM, "out of memory");
 	memset(f->data, 0, cap + 1);
 	while (f->size < cap) {
-		n = read(fd, f->data + f->size, cap - f->size);
+		n = pread(fd, f->data + f->size, cap - f->size,
+		    (off_t)f->size);
 		if (n < 0 && errno == EINTR)
 			continue;
 		if (n < 0) {

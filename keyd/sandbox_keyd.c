@@ -43,6 +43,7 @@
 static const int sandbox_keyd_calls[] = {
 	/* I/O on fds keyd already holds */
 	SCMP_SYS(read),
+	SCMP_SYS(pread64),	/* key files: the chain memfd is shared */
 	SCMP_SYS(write),
 	SCMP_SYS(close),
 	SCMP_SYS(fstat),

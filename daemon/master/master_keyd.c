@@ -135,8 +135,12 @@ master_keyd_open_ro(const char *path)
  * the key or the passphrase.  The certificate we do read, and refuse it
  * when it holds a private key or does not parse (conf_cert.c); keyd gets a
  * sealed copy of exactly what was checked, and so do the workers.  With
- * cert_fd, our copy of it is kept there (the caller closes it).  On
- * failure err is "FILE: reason".
+ * cert_fd, our copy of it is kept there (the caller closes it).  A key for
+ * the frontend's current generation when it has a chain already (a keyd
+ * restart) is checked against that chain, the one the workers serve, not
+ * against whatever the file holds now: a key file replaced without a
+ * reload then fails to load, loudly, instead of signing for a certificate
+ * no worker shows.  On failure err is "FILE: reason".
  */
 int
 master_keyd_load_send(struct master *m, const struct frontend *fe,
@@ -167,24 +171,25 @@ master_keyd_load_send(struct master *m, const struct frontend *fe,
 		snprintf(err, errlen, "%s: %s", fe->key, strerror(-r));
 		goto out;
 	}
-	if ((file = master_keyd_open_ro(fe->cert)) < 0) {
-		r = file;
-		snprintf(err, errlen, "%s: %s", fe->cert, strerror(-r));
-		goto out;
-	}
-	r = config_cert_snapshot(file, &fds[1], &pk, why, sizeof(why));
-	close(file);
-	if (r < 0) {
-		snprintf(err, errlen, "%s: %s", fe->cert, why);
-		goto out;
-	}
-	if (pk != fe->cert_pk && key_id == IPC_KEY_SLOT(fe->index,
+	if (fe->cert_fd >= 0 && key_id == IPC_KEY_SLOT(fe->index,
 	    fe->key_generation)) {
-		/* the file changed under a running generation: no mixing */
-		snprintf(err, errlen, "%s: its key type changed since it was "
-		    "checked (reload to rotate it)", fe->cert);
-		r = -EINVAL;
-		goto out;
+		if ((fds[1] = fcntl(fe->cert_fd, F_DUPFD_CLOEXEC, 0)) < 0) {
+			r = -errno;
+			snprintf(err, errlen, "%s: %s", fe->cert, strerror(-r));
+			goto out;
+		}
+	} else {
+		if ((file = master_keyd_open_ro(fe->cert)) < 0) {
+			r = file;
+			snprintf(err, errlen, "%s: %s", fe->cert, strerror(-r));
+			goto out;
+		}
+		r = config_cert_snapshot(file, &fds[1], &pk, why, sizeof(why));
+		close(file);
+		if (r < 0) {
+			snprintf(err, errlen, "%s: %s", fe->cert, why);
+			goto out;
+		}
 	}
 	if (fe->key_passphrase_file[0] != '\0') {
 		kl.flags |= IPC_KEY_F_HAS_PASS;
