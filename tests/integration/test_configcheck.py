@@ -35,6 +35,14 @@ def files(certs, tmp_path_factory):
     os.mkdir(keydir, 0o700)
     out["dir_key"] = keydir
     out["missing"] = str(d / "no-such-file")
+    # HAProxy-style: the chain and its key in one file (issue 8).
+    combined = str(d / "combined.pem")
+    with open(combined, "w") as f:
+        for part in certs["ecdsa"]:
+            with open(part) as src:
+                f.write(src.read())
+    os.chmod(combined, 0o600)
+    out["combined"] = combined
     out["keyd"] = moatlib.KEYD
     out["dir"] = str(d)
     return out
@@ -135,6 +143,20 @@ CASES = [
     ("root-user",
      lambda t, f: edit(t, "keyd-user = moat-keyd\n", "keyd-user = root\n"),
      "keyd-user = root", "root"),
+    ("same-user",
+     lambda t, f: edit(t, "user = moat\n", "user = moat-keyd\n"),
+     "keyd-user = moat-keyd", "same uid"),
+    ("combined-cert",
+     lambda t, f: edit(t, "cert = %s\n" % f["ecdsa_cert"],
+                       "cert = %s\n" % f["combined"]),
+     "cert = {combined}", "holds a private key"),
+    ("content-only-with-tls12",
+     lambda t, f: edit(t, "key = %s\n" % f["ecdsa_key"],
+                       "key = %s\nkeyd-sign = content-only\n" % f["ecdsa_key"]),
+     "keyd-sign = content-only", "content-only forbids"),
+    ("bad-keyd-rate",
+     lambda t, f: edit(t, "workers = 2\n", "workers = 2\nkeyd-rate = fast\n"),
+     "keyd-rate = fast", "bad number"),
     ("bad-workers",
      lambda t, f: edit(t, "workers = 2", "workers = many"),
      "workers = many", "bad number"),
@@ -195,6 +217,23 @@ def test_good_config(files, tmp_path):
     assert re.search(r"\bOK\b", out), out
 
 
+def test_content_only_with_tls13_only_priority(files, tmp_path):
+    """keyd-sign = content-only is consistent with a TLS 1.3-only
+    priority, and with an Ed25519 key under any; keyd-rate takes a number
+    or auto."""
+    text = edit(good_text(files), "key = %s\n" % files["ecdsa_key"],
+                "key = %s\nkeyd-sign = content-only\n"
+                "priority = NORMAL:-VERS-ALL:+VERS-TLS1.3\n"
+                % files["ecdsa_key"])
+    text = edit(text, "workers = 2\n",
+                "workers = 2\nkeyd-rate = 500\nkeyd-key-rate = auto\n")
+    path = str(tmp_path / "content-only.conf")
+    with open(path, "w") as f:
+        f.write(text)
+    rc, out = check(path)
+    assert rc == 0, out
+
+
 def test_missing_file(tmp_path):
     path = str(tmp_path / "absent.conf")
     rc, out = check(path)
@@ -247,3 +286,16 @@ def test_start_fails_on_key_readable_by_others(files, tmp_path):
     want = "%s:%d: " % (path, line_of(text, files["shared_key"]))
     assert want in out and files["shared_key"] in out and \
         "readable by others" in out, out
+
+
+def test_start_fails_on_cert_that_holds_a_key(files, tmp_path):
+    """A combined key+cert file is refused at start-up too, before any
+    process has read it: the file, its line and the reason."""
+    text = good_text(files).replace(files["ecdsa_cert"], files["combined"], 1)
+    path = str(tmp_path / "combined.conf")
+    with open(path, "w") as f:
+        f.write(text)
+    rc, out = start(path)
+    assert rc == 1, out
+    assert files["combined"] in out and "holds a private key" in out, out
+    assert not os.path.exists(os.path.join(files["dir"], "control.sock")), out

@@ -172,3 +172,27 @@ def test_cert_swap_without_rekey_on_cert_change(moat_factory, backends,
     reneglib.wait_keyd_keys(m, 1)
     assert "keyd dropped its key" in m.log_text()[log_mark:]
     assert reneglib.reneg_delta(m, before)["renegotiations_requested"] == 0
+
+
+def test_reload_refuses_a_cert_that_holds_a_key(moat_factory, backends,
+                                                tmp_path):
+    """A rotation to a certificate file that also holds the private key (a
+    combined PEM) is refused with the file and the reason; moat keeps
+    serving the certificate it had, and keyd holds only that key."""
+    echo = backends.echo()
+    cert, key = reneglib.private_cert(tmp_path, "ecdsa")
+    old_fp = reneglib.cert_fp(cert)
+    m = moat_factory({"fe": reneglib.frontend(
+        echo.address, cert, key, rekey_interval=0, rekey_bytes=0)},
+        workers=1)
+    reneglib.wait_quiet(m)
+    with open(key) as f:
+        key_pem = f.read()
+    with open(cert, "a") as f:
+        f.write(key_pem)
+    r = m.ctl("reload", check=False, timeout=60)
+    out = r.stdout + r.stderr
+    assert r.returncode != 0, out
+    assert cert in out and "holds a private key" in out, out
+    assert reneglib.peer_fp(m.ports["fe"]) == old_fp
+    assert reneglib.keyd_keys(m) == 1
