@@ -452,9 +452,11 @@ def test_key_rate_limit(keys):
 
 
 @pytest.mark.parametrize("call", ["open", "openat", "socket", "execve",
-                                  "fork"])
+                                  "fork", "nodelay", "rcvbuf", "linger-len"])
 def test_seccomp_bites(call):
-    """keyd's real filter kills the process on a forbidden call."""
+    """keyd's real filter kills the process on a forbidden call; of the
+    socket options only SO_LINGER, at its real size, is allowed (the
+    control below sets it)."""
     p = subprocess.run([BITE, call], stdout=subprocess.PIPE,
                        stderr=subprocess.PIPE, text=True, timeout=60)
     assert "sandboxed" in p.stdout, (p.stdout, p.stderr)
