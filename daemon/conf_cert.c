@@ -11,11 +11,9 @@
  */
 #include "config.h"
 
-#include <sys/mman.h>
 #include <sys/types.h>
 
 #include <errno.h>
-#include <fcntl.h>
 #include <stdio.h>
 #include <string.h>
 #include <unistd.h>
@@ -24,6 +22,7 @@
 #include <gnutls/x509.h>
 
 #include "conf.h"
+#include "sealed.h"
 
 /*
  * The label of a PEM block in data that holds a private key ("-----BEGIN
@@ -97,39 +96,6 @@ fail:
 	return r;
 }
 
-/* The checked bytes into a new sealed memfd, offset 0: *memfd. */
-static int
-config_cert_seal(const gnutls_datum_t *data, int *memfd)
-{
-	size_t off;
-	ssize_t n;
-	int fd, r;
-
-	if ((fd = memfd_create("moat-cert", MFD_CLOEXEC | MFD_ALLOW_SEALING)) < 0)
-		return -errno;
-	for (off = 0; off < data->size; off += (size_t)n) {
-		n = write(fd, data->data + off, data->size - off);
-		if (n < 0 && errno == EINTR) {
-			n = 0;
-			continue;
-		}
-		if (n <= 0) {
-			r = n < 0 ? -errno : -EIO;
-			goto fail;
-		}
-	}
-	if (fcntl(fd, F_ADD_SEALS, F_SEAL_WRITE | F_SEAL_SHRINK | F_SEAL_GROW |
-	    F_SEAL_SEAL) < 0 || lseek(fd, 0, SEEK_SET) < 0) {
-		r = -errno;
-		goto fail;
-	}
-	*memfd = fd;
-	return 0;
-fail:
-	close(fd);
-	return r;
-}
-
 /*
  * config_check_cert_file() on a descriptor.  With memfd, a sealed copy of
  * the very bytes that were checked is made there (the caller closes it).
@@ -139,6 +105,7 @@ config_cert_snapshot(int fd, int *memfd, int *pk, char *why, size_t whylen)
 {
 	gnutls_x509_crt_t *crts = NULL;
 	gnutls_datum_t data = { NULL, 0 };
+	struct iovec iov;
 	unsigned ncrt = 0, bits = 0, i;
 	char label[80];
 	int r;
@@ -169,8 +136,17 @@ config_cert_snapshot(int fd, int *memfd, int *pk, char *why, size_t whylen)
 	}
 	*pk = gnutls_x509_crt_get_pk_algorithm(crts[0], &bits);
 	r = 0;
-	if (memfd != NULL && (r = config_cert_seal(&data, memfd)) < 0)
-		snprintf(why, whylen, "cannot copy it: %s", strerror(-r));
+	if (memfd != NULL) {
+		iov.iov_base = data.data;
+		iov.iov_len = data.size;
+		if ((r = sealed_memfd("moat-cert", &iov, 1)) < 0)
+			snprintf(why, whylen, "cannot copy it: %s",
+			    strerror(-r));
+		else {
+			*memfd = r;
+			r = 0;
+		}
+	}
 out:
 	for (i = 0; i < ncrt; i++)
 		gnutls_x509_crt_deinit(crts[i]);

@@ -50,6 +50,25 @@ ipc_hdr_decode(const uint8_t *buf, size_t n, struct ipc_hdr *hdr)
  * Send one message.  Returns 0, or a negative errno (-EAGAIN when a
  * non-blocking socket is full: SOCK_SEQPACKET sends all or nothing).
  */
+/*
+ * A reply that carries only a status (an ipc_reply without data), and
+ * maybe descriptors: what most answers are.  0, or -errno.
+ */
+int
+ipc_send_status(int fd, uint16_t type, uint32_t id, int status,
+    const int *fds, unsigned nfds)
+{
+	struct ipc_reply rep;
+	uint8_t buf[2 * sizeof(uint32_t)];
+	ssize_t len;
+
+	memset(&rep, 0, sizeof(rep));
+	rep.status = status < 0 ? status : 0;
+	if ((len = ipc_reply_encode(buf, sizeof(buf), &rep)) < 0)
+		return (int)len;
+	return ipc_send(fd, type, id, buf, (size_t)len, fds, nfds);
+}
+
 int
 ipc_send(int fd, uint16_t type, uint32_t id, const void *payload, size_t len,
     const int *fds, unsigned nfds)

@@ -61,6 +61,8 @@ struct ipc_ends {
 /* ipc.c */
 int	ipc_send(int fd, uint16_t type, uint32_t id, const void *payload,
 	    size_t len, const int *fds, unsigned nfds);
+int	ipc_send_status(int fd, uint16_t type, uint32_t id, int status,
+	    const int *fds, unsigned nfds);
 int	ipc_recv(int fd, const struct ipc_ends *ends, struct ipc_msg *msg);
 int	ipc_recv_wait(int fd, const struct ipc_ends *ends, struct ipc_msg *msg,
 	    int64_t deadline_ms);

@@ -100,16 +100,9 @@ keyd_stats_fill(struct keyd *kd, struct ipc_keyd_stats *st)
 static void
 keyd_ctl_reply(struct keyd *kd, uint16_t type, uint32_t id, int status)
 {
-	struct ipc_reply rep;
-	uint8_t buf[2 * sizeof(uint32_t)];
-	ssize_t len;
 	int r;
 
-	memset(&rep, 0, sizeof(rep));
-	rep.status = status < 0 ? status : 0;
-	if ((len = ipc_reply_encode(buf, sizeof(buf), &rep)) < 0)
-		fatalx("%s: cannot encode a status reply", __func__);
-	if ((r = ipc_send(kd->ctl_fd, type, id, buf, (size_t)len, NULL, 0)) < 0)
+	if ((r = ipc_send_status(kd->ctl_fd, type, id, status, NULL, 0)) < 0)
 		log_warnx("%s: %s: %s", __func__, ipc_type_name(type),
 		    strerror(-r));
 }

@@ -61,17 +61,10 @@ struct master_backend_wait {
 static void
 master_backend_answer(struct master_child *w, uint32_t id, int status, int fd)
 {
-	struct ipc_reply rep;
-	uint8_t buf[16];
-	ssize_t n;
 	int r;
 
-	memset(&rep, 0, sizeof(rep));
-	rep.status = status < 0 ? status : 0;
-	if ((n = ipc_reply_encode(buf, sizeof(buf), &rep)) < 0)
-		fatalx("%s: encode", __func__);
-	if (w->fd >= 0 && (r = ipc_send(w->fd, IPC_BACKEND_CONNECT_REPLY, id,
-	    buf, (size_t)n, fd >= 0 ? &fd : NULL, fd >= 0 ? 1 : 0)) < 0)
+	if (w->fd >= 0 && (r = ipc_send_status(w->fd, IPC_BACKEND_CONNECT_REPLY,
+	    id, status, fd >= 0 ? &fd : NULL, fd >= 0 ? 1 : 0)) < 0)
 		log_warnx("%s (pid %ld): backend connection not sent: %s",
 		    w->name, (long)w->pid, strerror(-r));
 	if (fd >= 0)

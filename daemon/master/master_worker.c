@@ -26,7 +26,6 @@
  */
 #include "config.h"
 
-#include <sys/mman.h>
 #include <sys/types.h>
 #include <sys/wait.h>
 
@@ -50,6 +49,7 @@
 #include "master_types.h"
 #include "master_worker.h"
 #include "req.h"
+#include "sealed.h"
 
 #define MASTER_WORKER_EXE	"/proc/self/exe"
 
@@ -193,40 +193,11 @@ master_worker_conf_fd(const struct config *cfg)
 	const struct config_blob_hdr hdr = {
 		CONFIG_BLOB_MAGIC, CONFIG_BLOB_VERSION, sizeof(*cfg)
 	};
-	const struct {
-		const void	*p;
-		size_t		len;
-	} part[2] = { { &hdr, sizeof(hdr) }, { cfg, sizeof(*cfg) } };
-	size_t i, off;
-	ssize_t n;
-	int fd, r;
+	struct iovec part[2] = {
+		{ (void *)&hdr, sizeof(hdr) }, { (void *)cfg, sizeof(*cfg) }
+	};
 
-	if ((fd = memfd_create("moatd-config", MFD_CLOEXEC |
-	    MFD_ALLOW_SEALING)) < 0)
-		return -errno;
-	for (i = 0; i < 2; i++) {
-		for (off = 0; off < part[i].len; off += (size_t)n) {
-			n = write(fd, (const char *)part[i].p + off,
-			    part[i].len - off);
-			if (n < 0 && errno == EINTR) {
-				n = 0;
-				continue;
-			}
-			if (n <= 0) {
-				r = n < 0 ? -errno : -EIO;
-				goto fail;
-			}
-		}
-	}
-	if (fcntl(fd, F_ADD_SEALS, F_SEAL_SEAL | F_SEAL_WRITE | F_SEAL_SHRINK |
-	    F_SEAL_GROW) < 0) {
-		r = -errno;
-		goto fail;
-	}
-	return fd;
-fail:
-	close(fd);
-	return r;
+	return sealed_memfd("moatd-config", part, 2);
 }
 
 void

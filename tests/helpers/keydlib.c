@@ -378,7 +378,7 @@ keydlib_stats(int ctl, struct ipc_msg *msg, struct ipc_keyd_stats *st)
 }
 
 /* An IPC_SIGN payload in buf (IPC_MAX_PAYLOAD bytes); returns its size. */
-static size_t
+size_t
 keydlib_sign_encode(uint8_t *buf, uint32_t key_id, uint32_t algo,
     uint32_t form, const uint8_t *data, size_t len)
 {

@@ -60,6 +60,8 @@ int	keydlib_key_load(int ctl, uint32_t id, const char *key,
 	    const char *cert, const char *pass, uint32_t flags,
 	    struct ipc_msg *msg, struct ipc_key_loaded *res);
 int	keydlib_key_drop(int ctl, uint32_t id, struct ipc_msg *msg);
+size_t	keydlib_sign_encode(uint8_t *buf, uint32_t key_id, uint32_t algo,
+	    uint32_t form, const uint8_t *data, size_t len);
 int	keydlib_channel_add(int ctl, uint32_t worker, struct ipc_msg *msg);
 void	keydlib_worker_hello(int fd, struct ipc_msg *msg);
 void	keydlib_stats(int ctl, struct ipc_msg *msg, struct ipc_keyd_stats *st);

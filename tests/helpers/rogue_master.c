@@ -16,7 +16,6 @@
 #include "roguelib.h"
 
 /* One message the master must not take from a worker; did it close? */
-
 void
 rogue_master_send(struct rogue_worker *w, const char *message)
 {
@@ -67,19 +66,14 @@ rogue_master_send(struct rogue_worker *w, const char *message)
 }
 
 /* Refuse every rotation, and swallow the stop that follows. */
-
 void
 rogue_master_certfail(struct rogue_worker *w, unsigned seconds)
 {
 	static struct ipc_msg msg;
 	static const struct ipc_ends ends = { IPC_ROLE_WORKER, IPC_ROLE_MASTER };
-	uint8_t buf[64];
-	struct ipc_reply rep;
 	int64_t deadline = ipc_now_ms() + (int64_t)seconds * 1000;
-	ssize_t len;
 	int r, stop = 0, sr = 0;
-	unsigned answered = 0;
-	unsigned nrecv = 0;
+	unsigned answered = 0, nrecv = 0;
 
 	printf("{\"mode\": \"certfail\", \"worker\": %d, \"received\": [",
 	    w->index);
@@ -93,12 +87,8 @@ rogue_master_certfail(struct rogue_worker *w, unsigned seconds)
 		    ipc_type_name(msg.hdr.type));
 		ipc_msg_close_fds(&msg);
 		if (msg.hdr.type == IPC_WORKER_CERT) {
-			memset(&rep, 0, sizeof(rep));
-			rep.status = -EIO;
-			if ((len = ipc_reply_encode(buf, sizeof(buf), &rep)) < 0)
-				keydlib_die("certfail: cannot encode a reply");
-			if ((r = ipc_send(w->master_fd, IPC_WORKER_CERT_REPLY,
-			    msg.hdr.id, buf, (size_t)len, NULL, 0)) < 0)
+			if ((r = ipc_send_status(w->master_fd,
+			    IPC_WORKER_CERT_REPLY, msg.hdr.id, -EIO, NULL, 0)) < 0)
 				sr = r;
 			answered++;
 		} else if (msg.hdr.type == IPC_WORKER_STOP)

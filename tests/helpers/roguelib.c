@@ -293,18 +293,9 @@ rogue_sign(struct rogue_worker *w, uint32_t key_id, uint32_t algo,
     uint32_t form, const uint8_t *data, size_t len, struct rogue_answer *a)
 {
 	static uint8_t buf[IPC_MAX_PAYLOAD];
-	struct ipc_sign_req sr;
-	ssize_t n;
 
-	memset(&sr, 0, sizeof(sr));
-	sr.key_id = key_id;
-	sr.sign_algo = algo;
-	sr.form = form;
-	sr.data = data;
-	sr.data_len = len;
-	if ((n = ipc_sign_encode(buf, sizeof(buf), &sr)) < 0)
-		keydlib_die("ipc_sign_encode: %s", strerror((int)-n));
-	return rogue_call(w, IPC_SIGN, buf, (size_t)n, a);
+	return rogue_call(w, IPC_SIGN, buf, keydlib_sign_encode(buf, key_id,
+	    algo, form, data, len), a);
 }
 
 /* keyd's list of keys, as the worker would get it. */

@@ -66,7 +66,8 @@ def free_port():
 def make_cert(directory, kind="ecdsa", cn="localhost", name=None):
     """Self-signed certificate and key made by openssl; returns (cert, key).
 
-    kind: "ecdsa" (P-256) or "rsa" (2048 bits).  The key is chmod 600.
+    kind: "ecdsa" (P-256), "rsa" (2048 bits) or "ed25519".  The key is
+    chmod 600.
     """
     name = name or kind
     cert = os.path.join(directory, name + ".crt")
@@ -75,6 +76,8 @@ def make_cert(directory, kind="ecdsa", cn="localhost", name=None):
         newkey = ["-newkey", "ec", "-pkeyopt", "ec_paramgen_curve:P-256"]
     elif kind == "rsa":
         newkey = ["-newkey", "rsa:2048"]
+    elif kind == "ed25519":
+        newkey = ["-newkey", "ed25519"]
     else:
         raise ValueError(kind)
     old = os.umask(0o077)

@@ -70,24 +70,6 @@ DIGESTS = ("digest", "jwt-digest", "raw32")
 pytestmark = pytest.mark.skipif(os.geteuid() != 0, reason="needs root")
 
 
-def make_ed25519(directory, name="ed25519"):
-    cert = os.path.join(directory, name + ".crt")
-    key = os.path.join(directory, name + ".key")
-    old = os.umask(0o077)
-    try:
-        subprocess.run(["openssl", "req", "-x509", "-nodes", "-days", "30",
-                        "-newkey", "ed25519", "-keyout", key, "-out", cert,
-                        "-subj", "/CN=localhost",
-                        "-addext", "subjectAltName=DNS:localhost"],
-                       check=True, stdout=subprocess.DEVNULL,
-                       stderr=subprocess.PIPE, timeout=60)
-    finally:
-        os.umask(old)
-    os.chmod(key, 0o600)
-    os.chmod(cert, 0o644)
-    return cert, key
-
-
 @pytest.fixture(scope="module")
 def keys(tmp_path_factory):
     d = str(tmp_path_factory.mktemp("rogue-keys"))
@@ -95,7 +77,7 @@ def keys(tmp_path_factory):
         "tls13": moatlib.make_cert(d, "ecdsa", name="tls13"),
         "ecdsa": moatlib.make_cert(d, "ecdsa", name="ecdsa"),
         "rsa": moatlib.make_cert(d, "rsa", name="rsa"),
-        "ed25519": make_ed25519(d),
+        "ed25519": moatlib.make_cert(d, "ed25519"),
         "rsakx": moatlib.make_cert(d, "rsa", name="rsakx"),
     }
 
