@@ -35,6 +35,7 @@ its return type on the line above.
 """
 import os
 import re
+import subprocess
 import sys
 
 MAX_LINES = 800
@@ -97,6 +98,34 @@ def strip_comments(text):
     return re.sub(r'"(\\.|[^"\\\n])*"', '""', text)
 
 
+_LISTED = {}
+
+
+def files_under(src, top):
+    """The files below src/top, relative to src: those git tracks or would
+    track (not ignored: no build output, caches or scratch files), or every
+    file when src is not a git checkout (a release tarball)."""
+    if src not in _LISTED:
+        try:
+            out = subprocess.run(
+                ["git", "-C", src, "ls-files", "-z", "--cached", "--others",
+                 "--exclude-standard"], capture_output=True, check=True,
+                timeout=60).stdout.decode()
+            _LISTED[src] = [f for f in out.split("\0")
+                            if f and os.path.isfile(os.path.join(src, f))]
+        except (OSError, subprocess.SubprocessError):
+            _LISTED[src] = None
+    listed = _LISTED[src]
+    if listed is not None:
+        prefix = top.rstrip("/") + "/"
+        return [f for f in listed if f.startswith(prefix)]
+    found = []
+    for dirpath, _, names in os.walk(os.path.join(src, top)):
+        for n in names:
+            found.append(os.path.relpath(os.path.join(dirpath, n), src))
+    return found
+
+
 def concern(path):
     """A .c file and its .h are one concern."""
     return os.path.splitext(path)[0]
@@ -107,11 +136,8 @@ class Tree:
         self.src = src
         self.files = []
         for top in DIRS:
-            for dirpath, _, names in os.walk(os.path.join(src, top)):
-                for n in names:
-                    if n.endswith((".c", ".h")):
-                        self.files.append(os.path.relpath(
-                            os.path.join(dirpath, n), src))
+            self.files += [f for f in files_under(src, top)
+                           if f.endswith((".c", ".h"))]
         self.files.sort()
         self.text = {}
         self.code = {}
@@ -232,11 +258,8 @@ def check(src):
     # Rule 4: file sizes, tests and scripts included.
     sized = list(t.files)
     for top in SIZE_ONLY:
-        for dirpath, _, names in os.walk(os.path.join(src, top)):
-            for n in names:
-                if n.endswith((".c", ".h", ".py")):
-                    sized.append(os.path.relpath(os.path.join(dirpath, n),
-                                                 src))
+        sized += [f for f in files_under(src, top)
+                  if f.endswith((".c", ".h", ".py"))]
     for f in sized:
         with open(os.path.join(src, f), encoding="utf-8") as fp:
             n = fp.read().count("\n")
@@ -282,9 +305,7 @@ def spdx_missing(src):
     missing = []
     paths = [p for p in SPDX_TOP if os.path.exists(os.path.join(src, p))]
     for top in SPDX_TREES:
-        for dirpath, _, names in os.walk(os.path.join(src, top)):
-            for n in names:
-                paths.append(os.path.relpath(os.path.join(dirpath, n), src))
+        paths += files_under(src, top)
     for p in sorted(paths):
         if any(s in p for s in SPDX_SKIP) or p.endswith((".md", ".pyc")):
             continue

@@ -32,7 +32,8 @@ def tree(tmp_path):
               "packaging", "doc", ".ci"):
         if os.path.isdir(os.path.join(SRC, d)):
             shutil.copytree(os.path.join(SRC, d), tmp_path / d,
-                            ignore=shutil.ignore_patterns("__pycache__"))
+                            ignore=shutil.ignore_patterns("__pycache__",
+                                                          ".pytest_cache"))
     rc, out = run_check(str(tmp_path))
     assert rc == 0, out
     return tmp_path
