@@ -23,7 +23,7 @@
 
 #include "ipc_msgs.h"
 
-#define IPC_VERSION		1u		/* of the whole protocol */
+#define IPC_VERSION		2u		/* of the whole protocol */
 #define IPC_MAX_KEYS		64u
 #define IPC_MAX_SIGN_ALGOS	16u
 #define IPC_NAME_MAX		64u		/* key / frontend names incl. NUL */
@@ -130,6 +130,7 @@ struct ipc_keyd_stats {
 	uint64_t	refused;	/* signing policy said no */
 	uint64_t	errors;		/* malformed input, failed operations */
 	uint64_t	rate_limited;
+	uint64_t	cancelled;	/* given up by the worker, dropped unserved */
 	uint64_t	latency_us_total;	/* sum over served requests */
 	uint64_t	latency_us_max;
 	uint32_t	channels;	/* open worker channels */
@@ -161,6 +162,10 @@ struct ipc_worker_stats {
 	uint64_t	key_updates;
 	uint64_t	client_renegotiations_refused;
 	uint64_t	client_renegotiations_allowed;
+	/* gauges: what is under way right now */
+	uint64_t	renegotiations_in_flight;	/* TLS 1.2, holding a slot */
+	uint64_t	renegotiations_waiting;		/* for a slot */
+	uint64_t	handshakes_waiting_keyd;	/* parked on a key operation */
 };
 
 struct ipc_rekey {

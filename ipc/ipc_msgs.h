@@ -63,6 +63,8 @@ enum ipc_role {
 	X(SIGN_REPLY,		7,	IPC_KW,			0)	\
 	X(DECRYPT,		8,	IPC_WK,			0)	\
 	X(DECRYPT_REPLY,	9,	IPC_KW,			0)	\
+	/* no payload; hdr.id names the request given up on; no answer */ \
+	X(CANCEL,		10,	IPC_WK,			0)	\
 	/* master -> keyd: keys as descriptors, worker channels */	\
 	X(KEY_LOAD,		20,	IPC_MK,			3)	\
 	X(KEY_LOAD_REPLY,	21,	IPC_KM,			0)	\

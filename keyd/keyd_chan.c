@@ -48,87 +48,19 @@
 #include "ipc.h"
 #include "keyd_chan.h"
 #include "keyd_limit.h"
+#include "keyd_out.h"
 #include "keyd_signer.h"
 #include "keyd_types.h"
 #include "keystore.h"
 #include "log.h"
 #include "policy.h"
+#include "util.h"
 
 #define KEYD_READ_BATCH		32	/* messages per channel per loop turn */
-#define KEYD_PENDING_MAX	4096	/* outstanding requests per channel */
-#define KEYD_PENDING_RESUME	2048
-#define KEYD_OUTQ_MAX		(KEYD_PENDING_MAX + 1024)
-#define KEYD_LOG_WINDOW_US	(10ull * 1000000ull)
-#define KEYD_LOG_PER_WINDOW	10u
 #define KEYD_CHAN_MAGIC		0x6b644348u	/* "kdCH" */
 
-#define container_of(ptr, type, member) \
-	((type *)(void *)((char *)(ptr) - offsetof(type, member)))
-
-/* A reply that found the socket full; the main thread sends it later. */
-struct keyd_out {
-	TAILQ_ENTRY(keyd_out)	entry;
-	uint16_t		type;
-	uint32_t		id;
-	size_t			len;
-	uint8_t			data[];
-};
-
-/* What a failure counts as. */
-enum keyd_fail {
-	KEYD_FAIL_ERROR,	/* malformed input, failed operation */
-	KEYD_FAIL_REFUSED,	/* the policy said no */
-};
-
-struct keyd_chan {
-	uint32_t		magic;
-	struct keyd		*kd;
-	TAILQ_ENTRY(keyd_chan)	entry;	/* keyd.chans (main thread) */
-	struct keyd_signer_queue sq;	/* its jobs (the signer's lock) */
-	TAILQ_HEAD(, keyd_out)	outq;
-	unsigned		noutq;
-	unsigned		pending;	/* queued + running */
-	int			refs;
-	int			dead;
-	int			close_req;	/* out queue overflowed */
-	int			want_write;
-	int			paused;		/* not reading: too much pending */
-	int			resume_req;
-	int			hello_done;	/* main thread */
-	int			fd;
-	uint32_t		worker;
-	uint32_t		generation;
-	ev_io			rio;
-	ev_io			wio;
-	struct ipc_keyd_stats	stats;
-	struct keyd_limit_bucket bucket;	/* main thread */
-	struct keyd_limit_report rl;		/* main thread */
-	struct keyd_limit_window logwin;
-};
 
 static const struct ipc_ends keyd_worker_ends = { IPC_ROLE_KEYD, IPC_ROLE_WORKER };
-
-#define KEYD_COUNT(kd, ch, field) do {					\
-	(ch)->stats.field++;						\
-	(kd)->totals.field++;						\
-} while (0)
-
-static uint64_t
-keyd_chan_now_us(void)
-{
-	struct timespec ts;
-
-	clock_gettime(CLOCK_MONOTONIC, &ts);
-	return (uint64_t)ts.tv_sec * 1000000u + (uint64_t)ts.tv_nsec / 1000u;
-}
-
-static void
-keyd_chan_out_free(struct keyd_out *o)
-{
-	/* Replies may hold a decrypted premaster secret. */
-	gnutls_memset(o->data, 0, o->len);
-	free(o);
-}
 
 /* Last reference gone: nobody can use the fd any more. */
 static void
@@ -138,176 +70,12 @@ keyd_chan_free(struct keyd_chan *ch)
 
 	while ((o = TAILQ_FIRST(&ch->outq)) != NULL) {
 		TAILQ_REMOVE(&ch->outq, o, entry);
-		keyd_chan_out_free(o);
+		keyd_out_free(o);
 	}
 	if (ch->fd >= 0)
 		close(ch->fd);
 	ch->magic = 0;
 	free(ch);
-}
-
-/*
- * Log a refusal or error on a channel, at most KEYD_LOG_PER_WINDOW lines
- * per window, then one line saying how many were left out.
- */
-static void
-keyd_chan_log(struct keyd *kd, struct keyd_chan *ch, const char *fmt, ...)
-    __attribute__((format(printf, 3, 4)));
-
-static void
-keyd_chan_log(struct keyd *kd, struct keyd_chan *ch, const char *fmt, ...)
-{
-	char line[512];
-	va_list ap;
-	uint64_t now = keyd_chan_now_us(), dropped;
-	int show;
-
-	pthread_mutex_lock(&kd->lock);
-	show = keyd_limit_window_take(&ch->logwin, KEYD_LOG_WINDOW_US,
-	    KEYD_LOG_PER_WINDOW, now, &dropped);
-	pthread_mutex_unlock(&kd->lock);
-
-	if (dropped > 0)
-		log_warnx("worker %u: %llu more refusals not logged",
-		    ch->worker, (unsigned long long)dropped);
-	if (!show)
-		return;
-	va_start(ap, fmt);
-	vsnprintf(line, sizeof(line), fmt, ap);
-	va_end(ap);
-	log_warnx("worker %u: %s", ch->worker, line);
-}
-
-/*
- * Send one message on a worker channel from any thread.  A full socket
- * queues the message for the main thread; a dead channel drops it.
- */
-static int
-keyd_chan_send(struct keyd *kd, struct keyd_chan *ch, uint16_t type,
-    uint32_t id, const void *payload, size_t len)
-{
-	struct keyd_out *o;
-	int r, queued, wake = 0;
-
-	pthread_mutex_lock(&kd->lock);
-	if (ch->dead) {
-		pthread_mutex_unlock(&kd->lock);
-		return -EPIPE;
-	}
-	queued = !TAILQ_EMPTY(&ch->outq);
-	pthread_mutex_unlock(&kd->lock);
-
-	if (!queued) {
-		r = ipc_send(ch->fd, type, id, payload, len, NULL, 0);
-		if (r != -EAGAIN)
-			return r;
-	}
-	if ((o = malloc(sizeof(*o) + len)) == NULL)
-		return -ENOMEM;
-	o->type = type;
-	o->id = id;
-	o->len = len;
-	if (len > 0)
-		memcpy(o->data, payload, len);
-
-	pthread_mutex_lock(&kd->lock);
-	if (ch->dead || ch->noutq >= KEYD_OUTQ_MAX) {
-		if (!ch->dead) {
-			ch->close_req = 1;
-			wake = 1;
-		}
-		pthread_mutex_unlock(&kd->lock);
-		keyd_chan_out_free(o);
-		if (wake)
-			ev_async_send(kd->loop, &kd->wake);
-		return -ENOBUFS;
-	}
-	TAILQ_INSERT_TAIL(&ch->outq, o, entry);
-	ch->noutq++;
-	if (!ch->want_write) {
-		ch->want_write = 1;
-		wake = 1;
-	}
-	pthread_mutex_unlock(&kd->lock);
-	if (wake)
-		ev_async_send(kd->loop, &kd->wake);
-	return 0;
-}
-
-/* Answer request id with IPC_ERROR. */
-static void
-keyd_chan_error(struct keyd *kd, struct keyd_chan *ch, uint32_t id, int code,
-    const char *msg)
-{
-	struct ipc_error e;
-
-	memset(&e, 0, sizeof(e));
-	e.code = code < 0 ? code : -EINVAL;
-	snprintf(e.msg, sizeof(e.msg), "%s", msg);
-	(void)keyd_chan_send(kd, ch, IPC_ERROR, id, &e, sizeof(e));
-}
-
-/* Count, log and answer a request that will not be served. */
-static void
-keyd_chan_fail(struct keyd *kd, struct keyd_chan *ch, uint32_t id, int code,
-    enum keyd_fail kind, const char *fmt, ...)
-    __attribute__((format(printf, 6, 7)));
-
-static void
-keyd_chan_fail(struct keyd *kd, struct keyd_chan *ch, uint32_t id, int code,
-    enum keyd_fail kind, const char *fmt, ...)
-{
-	char msg[IPC_ERRMSG_MAX];
-	va_list ap;
-
-	va_start(ap, fmt);
-	vsnprintf(msg, sizeof(msg), fmt, ap);
-	va_end(ap);
-
-	pthread_mutex_lock(&kd->lock);
-	if (kind == KEYD_FAIL_REFUSED)
-		KEYD_COUNT(kd, ch, refused);
-	else
-		KEYD_COUNT(kd, ch, errors);
-	pthread_mutex_unlock(&kd->lock);
-
-	keyd_chan_log(kd, ch, "request %u %s (%s): %s", id,
-	    kind == KEYD_FAIL_REFUSED ? "refused" : "failed",
-	    strerror(code < 0 ? -code : EINVAL), msg);
-	keyd_chan_error(kd, ch, id, code, msg);
-}
-
-/* The line of a rate-limit report: refusals since the last line. */
-static void
-keyd_chan_rl_log(struct keyd *kd, struct keyd_chan *ch, uint64_t count,
-    int first)
-{
-	log_warnx("worker %u: %llu request%s rate limited since %s (channel "
-	    "limit %.0f/s, burst %.0f; and each key's own)", ch->worker,
-	    (unsigned long long)count, count == 1 ? "" : "s", first ?
-	    "the channel opened" : "the last such line", kd->rate, kd->burst);
-}
-
-/*
- * Main thread: refuse request id for a rate (the channel's, or the key's
- * across all channels: what).  Counted as rate_limited, answered -EBUSY,
- * and reported in one line a minute at most (keyd_limit_report_take), not
- * one line per request: a flood must not become a flood of logs.
- */
-static void
-keyd_chan_limited(struct keyd *kd, struct keyd_chan *ch, uint32_t id,
-    const char *what)
-{
-	uint64_t count;
-	int first = !ch->rl.started;
-
-	pthread_mutex_lock(&kd->lock);
-	KEYD_COUNT(kd, ch, rate_limited);
-	pthread_mutex_unlock(&kd->lock);
-	if (keyd_limit_report_take(&ch->rl, KEYD_LIMIT_REPORT_US, 1,
-	    keyd_chan_now_us(), &count))
-		keyd_chan_rl_log(kd, ch, count, first);
-	keyd_chan_error(kd, ch, id, -EBUSY, what);
 }
 
 /* Main thread, once a minute: report what was refused since the last line. */
@@ -316,12 +84,12 @@ keyd_chan_rl_timer_cb(struct ev_loop *loop, ev_timer *w, int revents)
 {
 	struct keyd *kd = ev_userdata(loop);
 	struct keyd_chan *ch;
-	uint64_t count, now = keyd_chan_now_us();
+	uint64_t count, now = keyd_out_now_us();
 
 	TAILQ_FOREACH(ch, &kd->chans, entry)
 		if (keyd_limit_report_take(&ch->rl, KEYD_LIMIT_REPORT_US, 0,
 		    now, &count))
-			keyd_chan_rl_log(kd, ch, count, 0);
+			keyd_out_rl_log(kd, ch, count, 0);
 }
 
 /* Main thread: stop serving ch, drop its queued jobs, release our ref. */
@@ -357,6 +125,22 @@ keyd_chan_close(struct keyd *kd, struct keyd_chan *ch, const char *why)
 }
 
 /*
+ * A request of ch is over (answered or cancelled), with kd.lock held: 1 if
+ * the main thread must be woken to read the paused channel again.
+ */
+static int
+keyd_chan_settled(struct keyd_chan *ch)
+{
+	ch->pending--;
+	if (ch->paused && !ch->dead && ch->pending <= KEYD_PENDING_RESUME &&
+	    !ch->resume_req) {
+		ch->resume_req = 1;
+		return 1;
+	}
+	return 0;
+}
+
+/*
  * Signer thread: the job's key operation is done (reply is the answer's
  * payload, or err says why there is none).  Answer the worker, count the
  * request and release the job's reference on the channel.
@@ -377,15 +161,15 @@ keyd_chan_job_done(struct keyd_job *job, const uint8_t *reply, size_t len,
 		stat = policy_sign_stat(job->sign_algo);
 
 	if (!ok) {
-		keyd_chan_log(kd, ch, "request %u: %s failed: %s", job->id,
+		keyd_out_log(kd, ch, "request %u: %s failed: %s", job->id,
 		    ipc_type_name(job->type), err);
-		keyd_chan_error(kd, ch, job->id, -EIO, err);
+		keyd_out_error(kd, ch, job->id, -EIO, err);
 	} else {
-		(void)keyd_chan_send(kd, ch, job->type == IPC_SIGN ?
+		(void)keyd_out_send(kd, ch, job->type == IPC_SIGN ?
 		    IPC_SIGN_REPLY : IPC_DECRYPT_REPLY, job->id, reply, len);
 	}
 
-	lat = keyd_chan_now_us() - job->t_recv;
+	lat = keyd_out_now_us() - job->t_recv;
 	pthread_mutex_lock(&kd->lock);
 	if (ok && job->type == IPC_SIGN && stat >= 0 && stat < IPC_STAT_NALGOS)
 		KEYD_COUNT(kd, ch, signs[stat]);
@@ -399,12 +183,7 @@ keyd_chan_job_done(struct keyd_job *job, const uint8_t *reply, size_t len,
 		ch->stats.latency_us_max = lat;
 	if (lat > kd->totals.latency_us_max)
 		kd->totals.latency_us_max = lat;
-	ch->pending--;
-	if (ch->paused && !ch->dead && ch->pending <= KEYD_PENDING_RESUME &&
-	    !ch->resume_req) {
-		ch->resume_req = 1;
-		wake = 1;
-	}
+	wake = keyd_chan_settled(ch);
 	last = --ch->refs == 0;
 	pthread_mutex_unlock(&kd->lock);
 
@@ -412,6 +191,36 @@ keyd_chan_job_done(struct keyd_job *job, const uint8_t *reply, size_t len,
 		ev_async_send(kd->loop, &kd->wake);
 	if (last)
 		keyd_chan_free(ch);
+}
+
+/*
+ * IPC_CANCEL: the worker gave up on request hdr.id (its client left, or
+ * keyd-timeout passed).  If no signer has taken it yet it is dropped
+ * unanswered: keyd's time goes to handshakes that still wait.  Nothing is
+ * answered either way.
+ */
+static void
+keyd_chan_cancel(struct keyd *kd, struct keyd_chan *ch,
+    const struct ipc_msg *msg)
+{
+	struct keyd_job *job;
+	int wake = 0;
+
+	if (msg->hdr.len != 0) {
+		keyd_out_fail(kd, ch, msg->hdr.id, -EBADMSG, KEYD_FAIL_ERROR,
+		    "CANCEL carries no payload");
+		return;
+	}
+	if ((job = keyd_signer_take(&kd->signer, &ch->sq, msg->hdr.id)) == NULL)
+		return;		/* running, or answered already */
+	keyd_signer_job_free(job);
+	pthread_mutex_lock(&kd->lock);
+	KEYD_COUNT(kd, ch, cancelled);
+	wake = keyd_chan_settled(ch);
+	ch->refs--;	/* the job's; ours keeps ch alive */
+	pthread_mutex_unlock(&kd->lock);
+	if (wake)
+		ev_async_send(kd->loop, &kd->wake);
 }
 
 /*
@@ -429,12 +238,12 @@ keyd_chan_queue(struct keyd *kd, struct keyd_chan *ch, struct ipc_msg *msg,
 
 	/* What the policy accepted still costs a signer: the key's limit. */
 	if (!keyd_limit_bucket_take(&kl->bucket, kl->rate, kl->burst, t_recv)) {
-		keyd_chan_limited(kd, ch, msg->hdr.id,
+		keyd_out_limited(kd, ch, msg->hdr.id,
 		    "over the key's rate limit");
 		return;
 	}
 	if ((job = keyd_signer_job_new(k, msg->hdr.type, data, len)) == NULL) {
-		keyd_chan_fail(kd, ch, msg->hdr.id, -ENOMEM, KEYD_FAIL_ERROR,
+		keyd_out_fail(kd, ch, msg->hdr.id, -ENOMEM, KEYD_FAIL_ERROR,
 		    "out of memory");
 		return;
 	}
@@ -467,14 +276,14 @@ keyd_chan_sign(struct keyd *kd, struct keyd_chan *ch, struct ipc_msg *msg,
 	int r;
 
 	if ((r = ipc_sign_decode(msg->payload, msg->hdr.len, &req)) < 0) {
-		keyd_chan_fail(kd, ch, msg->hdr.id, -EBADMSG, KEYD_FAIL_ERROR,
+		keyd_out_fail(kd, ch, msg->hdr.id, -EBADMSG, KEYD_FAIL_ERROR,
 		    "malformed sign request");
 		return;
 	}
 	k = keystore_get(&kd->ks, req.key_id);
 	if ((r = policy_sign_check(k != NULL ? keystore_key_info(k) : NULL,
 	    k != NULL ? keystore_key_flags(k) : 0, &req, &why)) < 0) {
-		keyd_chan_fail(kd, ch, msg->hdr.id, r, r == -EBADMSG ?
+		keyd_out_fail(kd, ch, msg->hdr.id, r, r == -EBADMSG ?
 		    KEYD_FAIL_ERROR : KEYD_FAIL_REFUSED, "sign key %u algorithm "
 		    "%u form %u (%zu bytes): %s", req.key_id, req.sign_algo,
 		    req.form, req.data_len, why);
@@ -494,14 +303,14 @@ keyd_chan_decrypt(struct keyd *kd, struct keyd_chan *ch, struct ipc_msg *msg,
 	int r;
 
 	if ((r = ipc_decrypt_decode(msg->payload, msg->hdr.len, &req)) < 0) {
-		keyd_chan_fail(kd, ch, msg->hdr.id, -EBADMSG, KEYD_FAIL_ERROR,
+		keyd_out_fail(kd, ch, msg->hdr.id, -EBADMSG, KEYD_FAIL_ERROR,
 		    "malformed decrypt request");
 		return;
 	}
 	k = keystore_get(&kd->ks, req.key_id);
 	if ((r = policy_decrypt_check(k != NULL ? keystore_key_info(k) : NULL,
 	    k != NULL ? keystore_key_flags(k) : 0, &req, &why)) < 0) {
-		keyd_chan_fail(kd, ch, msg->hdr.id, r, r == -EBADMSG ?
+		keyd_out_fail(kd, ch, msg->hdr.id, r, r == -EBADMSG ?
 		    KEYD_FAIL_ERROR : KEYD_FAIL_REFUSED, "decrypt key %u: %s",
 		    req.key_id, why);
 		return;
@@ -518,17 +327,17 @@ keyd_chan_key_list(struct keyd *kd, struct keyd_chan *ch, struct ipc_msg *msg)
 	ssize_t len;
 
 	if (msg->hdr.len != 0) {
-		keyd_chan_fail(kd, ch, msg->hdr.id, -EBADMSG, KEYD_FAIL_ERROR,
+		keyd_out_fail(kd, ch, msg->hdr.id, -EBADMSG, KEYD_FAIL_ERROR,
 		    "KEY_LIST takes no payload");
 		return;
 	}
 	n = keystore_list(&kd->ks, keys, IPC_MAX_KEYS);
 	if ((len = ipc_key_list_encode(buf, sizeof(buf), keys, n)) < 0) {
-		keyd_chan_fail(kd, ch, msg->hdr.id, (int)len, KEYD_FAIL_ERROR,
+		keyd_out_fail(kd, ch, msg->hdr.id, (int)len, KEYD_FAIL_ERROR,
 		    "cannot encode the key list");
 		return;
 	}
-	(void)keyd_chan_send(kd, ch, IPC_KEY_LIST_REPLY, msg->hdr.id, buf,
+	(void)keyd_out_send(kd, ch, IPC_KEY_LIST_REPLY, msg->hdr.id, buf,
 	    (size_t)len);
 }
 
@@ -540,7 +349,7 @@ static int
 keyd_dispatch_worker(struct keyd *kd, struct keyd_chan *ch,
     struct ipc_msg *msg)
 {
-	uint64_t t_recv = keyd_chan_now_us();
+	uint64_t t_recv = keyd_out_now_us();
 	unsigned i;
 	int r;
 
@@ -549,7 +358,7 @@ keyd_dispatch_worker(struct keyd *kd, struct keyd_chan *ch,
 		for (i = 0; i < msg->nfds; i++)
 			ipc_fd_discard(msg->fds[i]);
 		msg->nfds = 0;
-		keyd_chan_fail(kd, ch, msg->hdr.id, -EBADMSG, KEYD_FAIL_ERROR,
+		keyd_out_fail(kd, ch, msg->hdr.id, -EBADMSG, KEYD_FAIL_ERROR,
 		    "%s carried file descriptors", ipc_type_name(msg->hdr.type));
 		return 0;
 	}
@@ -577,7 +386,7 @@ keyd_dispatch_worker(struct keyd *kd, struct keyd_chan *ch,
 	 */
 	if (!keyd_limit_bucket_take(&ch->bucket, kd->rate, kd->burst,
 	    t_recv)) {
-		keyd_chan_limited(kd, ch, msg->hdr.id,
+		keyd_out_limited(kd, ch, msg->hdr.id,
 		    "over the channel's rate limit");
 		return 0;
 	}
@@ -592,8 +401,11 @@ keyd_dispatch_worker(struct keyd *kd, struct keyd_chan *ch,
 	case IPC_DECRYPT:
 		keyd_chan_decrypt(kd, ch, msg, t_recv);
 		break;
+	case IPC_CANCEL:
+		keyd_chan_cancel(kd, ch, msg);
+		break;
 	default:
-		keyd_chan_fail(kd, ch, msg->hdr.id, -EOPNOTSUPP,
+		keyd_out_fail(kd, ch, msg->hdr.id, -EOPNOTSUPP,
 		    KEYD_FAIL_ERROR, "%s is not a worker request",
 		    ipc_type_name(msg->hdr.type));
 		break;
@@ -664,7 +476,7 @@ keyd_chan_write_cb(struct ev_loop *loop, ev_io *w, int revents)
 			pthread_mutex_unlock(&kd->lock);
 			return;
 		}
-		keyd_chan_out_free(o);
+		keyd_out_free(o);
 		if (r < 0) {
 			log_warnx("%s: worker %u: send: %s", __func__, ch->worker,
 			    strerror(-r));
@@ -747,7 +559,7 @@ keyd_chan_add(struct keyd *kd, int fd, const struct ipc_channel *ic)
 	ch->refs = 1;
 	ch->worker = ic->worker;
 	ch->generation = ic->generation;
-	keyd_limit_bucket_init(&ch->bucket, kd->burst, keyd_chan_now_us());
+	keyd_limit_bucket_init(&ch->bucket, kd->burst, keyd_out_now_us());
 	keyd_signer_queue_init(&ch->sq);
 	TAILQ_INIT(&ch->outq);
 	ev_io_init(&ch->rio, keyd_chan_read_cb, fd, EV_READ);

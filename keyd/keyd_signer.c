@@ -84,7 +84,8 @@ keyd_signer_job_new(struct keystore_key *k, uint16_t type,
 	return job;
 }
 
-static void
+/* A job no signer will run (keyd_signer_take()): its reference and memory. */
+void
 keyd_signer_job_free(struct keyd_job *job)
 {
 	keystore_key_unref(job->key);
@@ -105,6 +106,34 @@ keyd_signer_submit(struct keyd_signer *sg, struct keyd_signer_queue *q,
 	}
 	pthread_cond_signal(&sg->cond);
 	pthread_mutex_unlock(&sg->lock);
+}
+
+/*
+ * Main thread: take q's job with request id off the queues if no signer
+ * has taken it yet (IPC_CANCEL); the caller frees it with
+ * keyd_signer_job_free(), its callback never called.  NULL when it runs
+ * already, is done, or never was.
+ */
+struct keyd_job *
+keyd_signer_take(struct keyd_signer *sg, struct keyd_signer_queue *q,
+    uint32_t id)
+{
+	struct keyd_job *job;
+
+	pthread_mutex_lock(&sg->lock);
+	TAILQ_FOREACH(job, &q->jobs, entry)
+		if (job->id == id)
+			break;
+	if (job != NULL) {
+		TAILQ_REMOVE(&q->jobs, job, entry);
+		sg->depth--;
+		if (TAILQ_EMPTY(&q->jobs) && q->in_runq) {
+			TAILQ_REMOVE(&sg->runq, q, run);
+			q->in_runq = 0;
+		}
+	}
+	pthread_mutex_unlock(&sg->lock);
+	return job;
 }
 
 /*

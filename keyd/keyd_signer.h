@@ -75,5 +75,8 @@ void	keyd_signer_submit(struct keyd_signer *sg, struct keyd_signer_queue *q,
 	    struct keyd_job *job);
 unsigned keyd_signer_cancel(struct keyd_signer *sg,
 	    struct keyd_signer_queue *q);
+struct keyd_job *keyd_signer_take(struct keyd_signer *sg,
+	    struct keyd_signer_queue *q, uint32_t id);
+void	keyd_signer_job_free(struct keyd_job *job);
 
 #endif

@@ -1,7 +1,8 @@
 /* SPDX-License-Identifier: GPL-2.0-or-later */
 /*
  * keyd_types.h -- moat-keyd's process state, shared by keyd.c (start-up,
- * the master's channel) and keyd_chan.c (the workers' channels).  A header
+ * the master's channel), keyd_chan.c (the workers' channels) and
+ * keyd_out.c (what is said on them).  A header
  * of its own, with no .c file behind it, so that neither of the two has
  * to include the other.
  *
@@ -25,7 +26,56 @@
 #include "keyd_signer.h"
 #include "keystore.h"
 
-struct keyd_chan;
+#define KEYD_PENDING_MAX	4096	/* outstanding requests per channel */
+#define KEYD_PENDING_RESUME	2048
+
+/* A reply that found the socket full; the main thread sends it later. */
+struct keyd_out {
+	TAILQ_ENTRY(keyd_out)	entry;
+	uint16_t		type;
+	uint32_t		id;
+	size_t			len;
+	uint8_t			data[];
+};
+
+/* What a failure counts as. */
+enum keyd_fail {
+	KEYD_FAIL_ERROR,	/* malformed input, failed operation */
+	KEYD_FAIL_REFUSED,	/* the policy said no */
+};
+
+/* One worker channel (keyd_chan.c); the signer and keyd_out.c use it too. */
+struct keyd_chan {
+	uint32_t		magic;
+	struct keyd		*kd;
+	TAILQ_ENTRY(keyd_chan)	entry;	/* keyd.chans (main thread) */
+	struct keyd_signer_queue sq;	/* its jobs (the signer's lock) */
+	TAILQ_HEAD(, keyd_out)	outq;
+	unsigned		noutq;
+	unsigned		pending;	/* queued + running */
+	int			refs;
+	int			dead;
+	int			close_req;	/* out queue overflowed */
+	int			want_write;
+	int			paused;		/* not reading: too much pending */
+	int			resume_req;
+	int			hello_done;	/* main thread */
+	int			fd;
+	uint32_t		worker;
+	uint32_t		generation;
+	ev_io			rio;
+	ev_io			wio;
+	struct ipc_keyd_stats	stats;
+	struct keyd_limit_bucket bucket;	/* main thread */
+	struct keyd_limit_report rl;		/* main thread */
+	struct keyd_limit_window logwin;
+};
+
+#define KEYD_COUNT(kd, ch, field) do {					\
+	(ch)->stats.field++;						\
+	(kd)->totals.field++;						\
+} while (0)
+
 
 struct keyd {
 	struct ev_loop		*loop;

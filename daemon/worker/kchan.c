@@ -214,6 +214,16 @@ kchan_req_finish(struct kchan *ch, struct kchan_req *r, int status,
 	struct ipc_worker_stats *st = ch->stats;
 	uint64_t us;
 
+	/*
+	 * Given up (the client left, or keyd-timeout): tell keyd, which drops
+	 * the request if no signer has taken it yet, instead of signing for
+	 * nobody while live handshakes queue behind it.  Best effort: a full
+	 * socket only means keyd signs it after all, and the answer is
+	 * ignored as any late one is.
+	 */
+	if ((status == -ECANCELED || status == -ETIMEDOUT) && r->sent &&
+	    ch->fd >= 0 && !ch->broken)
+		(void)ipc_send(ch->fd, IPC_CANCEL, r->id, NULL, 0, NULL, 0);
 	kchan_req_unlink(ch, r);
 	if (status == 0 && (data == NULL || len == 0))
 		status = -EIO;		/* every answer carries bytes */

@@ -22,7 +22,20 @@ import struct
 from cryptography.hazmat.primitives.asymmetric import ec
 
 HERE = os.path.dirname(os.path.abspath(__file__))
-MAGIC, VERSION = 0x4D54, 1
+MAGIC = 0x4D54
+
+
+def ipc_version():
+    """IPC_VERSION, read from ipc/ipc_codec.h: seeds must speak it."""
+    path = os.path.join(HERE, "..", "..", "ipc", "ipc_codec.h")
+    with open(path) as f:
+        m = re.search(r"#define\s+IPC_VERSION\s+(\d+)u", f.read())
+    if not m:
+        raise SystemExit("no IPC_VERSION in %s" % path)
+    return int(m.group(1))
+
+
+VERSION = ipc_version()
 
 
 def message_table():
@@ -122,7 +135,7 @@ def ipc_corpus():
     w = lambda n, d: write("ipc", n, d)
     hello = struct.pack("<III", VERSION, 2, 1234)
     w("hello", msg(T["HELLO"], hello))
-    w("hello-bad-role", msg(T["HELLO"], struct.pack("<III", 1, 9, 1)))
+    w("hello-bad-role", msg(T["HELLO"], struct.pack("<III", VERSION, 9, 1)))
     w("error", msg(T["ERROR"], struct.pack("<i", -1) + cstr("refused", 256)))
     w("error-unterminated", msg(T["ERROR"], struct.pack("<i", -1) +
                                 b"x" * 256))
@@ -176,9 +189,10 @@ def ipc_corpus():
     w("key-drop-out-of-range", msg(T["KEY_DROP"], struct.pack("<I", 64)))
     w("backend-connect", msg(T["BACKEND_CONNECT"], struct.pack("<I", 0)))
     w("cred-gone", msg(T["WORKER_CRED_GONE"], struct.pack("<II", 1, 2)))
+    w("cancel", msg(T["CANCEL"]))
     # header-level malformations
     w("bad-magic", msg(T["KEY_LIST"], magic=0x1234))
-    w("bad-version", msg(T["KEY_LIST"], version=2))
+    w("bad-version", msg(T["KEY_LIST"], version=VERSION + 1))
     w("bad-flags", msg(T["KEY_LIST"], flags=1))
     w("unknown-type", msg(999))
     w("too-many-fds", msg(T["KEY_LIST"], nfds=9))

@@ -41,7 +41,7 @@ struct channel_spec {
 };
 
 static const struct channel_spec spec[] = {
-	{ IPC_ROLE_WORKER, IPC_ROLE_KEYD,	{ 2, 4, 6, 8, 0 } },
+	{ IPC_ROLE_WORKER, IPC_ROLE_KEYD,	{ 2, 4, 6, 8, 10, 0 } },
 	{ IPC_ROLE_KEYD, IPC_ROLE_WORKER,	{ 1, 2, 5, 7, 9, 0 } },
 	{ IPC_ROLE_MASTER, IPC_ROLE_KEYD,	{ 2, 20, 22, 24, 26, 0 } },
 	{ IPC_ROLE_KEYD, IPC_ROLE_MASTER,	{ 1, 2, 21, 23, 25, 27, 0 } },
@@ -113,7 +113,7 @@ test_known_types(void **state)
 		if (t % 2 == 1 && t != IPC_ERROR)
 			assert_true(ipc_type_known((uint16_t)(t - 1)));
 	}
-	assert_int_equal(nknown, 28);
+	assert_int_equal(nknown, 29);
 }
 
 static int
