@@ -27,6 +27,15 @@
 #define CONFIG_NAME_MAX		IPC_NAME_MAX
 #define CONFIG_PATH_MAX		IPC_PATH_MAX
 #define CONFIG_MAX_CONNECTIONS_DEFAULT 10000u	/* per worker, if the fd limit allows */
+/*
+ * Handshakes waiting for keyd at once, per worker: each holds a coroutine
+ * stack (two mappings) and a session; at the cap the worker stops
+ * accepting until one finishes.
+ */
+#define CONFIG_MAX_PENDING_HANDSHAKES_DEFAULT 2000u
+/* TLS 1.2 renegotiations in flight at once, per worker (each a signature). */
+#define CONFIG_REKEY_CONCURRENCY_DEFAULT 64u
+#define CONFIG_REKEY_BYTES_MIN	(64u * 1024u)
 #define CONFIG_CERT_MAX		(1024u * 1024u)	/* a certificate file larger is refused */
 
 #define MOAT_DEFAULT_PRIORITY \
@@ -113,6 +122,8 @@ struct config {
 	unsigned	keyd_rate;		/* per worker channel, per s; 0 = auto */
 	unsigned	keyd_key_rate;		/* per key, per s; 0 = auto */
 	unsigned	max_connections;	/* per worker */
+	unsigned	max_pending_handshakes;	/* per worker, waiting for keyd */
+	unsigned	rekey_concurrency;	/* per worker, TLS 1.2 in flight */
 	unsigned	drain_timeout_ms;	/* SIGTERM: wait this long */
 	enum log_level	log_level;
 	struct frontend	frontends[CONFIG_MAX_FRONTENDS];
@@ -129,7 +140,7 @@ struct config {
  * the check is against a descriptor that is not what we think it is.
  */
 #define CONFIG_BLOB_MAGIC	0x4d434647u	/* "MCFG" */
-#define CONFIG_BLOB_VERSION	1u
+#define CONFIG_BLOB_VERSION	2u
 
 struct config_blob_hdr {
 	uint32_t	magic;		/* CONFIG_BLOB_MAGIC */

@@ -160,6 +160,20 @@ set_max_connections(struct config_parse *p, const char *v)
 }
 
 static int
+set_max_pending_handshakes(struct config_parse *p, const char *v)
+{
+	return config_uint(p, "max-pending-handshakes", v, 1, 1000000,
+	    &p->cfg->max_pending_handshakes);
+}
+
+static int
+set_rekey_concurrency(struct config_parse *p, const char *v)
+{
+	return config_uint(p, "rekey-concurrency", v, 1, 100000,
+	    &p->cfg->rekey_concurrency);
+}
+
+static int
 set_drain_timeout(struct config_parse *p, const char *v)
 {
 	return config_ms(p, "drain-timeout", v, 3600 * 1000,
@@ -190,6 +204,8 @@ static const struct config_key moat_keys[] = {
 	{ "keyd-rate",		set_keyd_rate },
 	{ "keyd-key-rate",	set_keyd_key_rate },
 	{ "max-connections",	set_max_connections },
+	{ "max-pending-handshakes", set_max_pending_handshakes },
+	{ "rekey-concurrency",	set_rekey_concurrency },
 	{ "drain-timeout",	set_drain_timeout },
 	{ "log-level",		set_log_level },
 };
@@ -373,11 +389,18 @@ set_rekey_bytes(struct config_parse *p, const char *v)
 		{ "G", 1024 * 1024 * 1024 }, { NULL, 0 },
 	};
 
-	if (config_scaled(v, units, UINT64_MAX, &p->fe->rekey_bytes) == 0)
-		return 0;
-	config_error(p, p->lineno, "bad size '%s' for rekey-bytes (a number "
-	    "with an optional unit K, M or G)", v);
-	return -EINVAL;
+	if (config_scaled(v, units, UINT64_MAX, &p->fe->rekey_bytes) < 0) {
+		config_error(p, p->lineno, "bad size '%s' for rekey-bytes (a "
+		    "number with an optional unit K, M or G)", v);
+		return -EINVAL;
+	}
+	/* Smaller is no safer, only a storm of rekeys (reneg.c's floor). */
+	if (p->fe->rekey_bytes != 0 && p->fe->rekey_bytes < CONFIG_REKEY_BYTES_MIN) {
+		config_error(p, p->lineno, "rekey-bytes %s is below the least "
+		    "useful value, 64K (0 turns it off)", v);
+		return -EINVAL;
+	}
+	return 0;
 }
 
 static int

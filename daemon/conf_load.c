@@ -250,6 +250,8 @@ config_defaults(struct config *cfg)
 	cfg->keyd_timeout_ms = 2000;
 	cfg->keyd_sign_delay_ms = 0;
 	cfg->max_connections = CONFIG_MAX_CONNECTIONS_DEFAULT;
+	cfg->max_pending_handshakes = CONFIG_MAX_PENDING_HANDSHAKES_DEFAULT;
+	cfg->rekey_concurrency = CONFIG_REKEY_CONCURRENCY_DEFAULT;
 	cfg->drain_timeout_ms = 10 * 1000;
 	cfg->log_level = LOG_LEVEL_INFO;
 }

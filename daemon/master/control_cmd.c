@@ -207,6 +207,9 @@ static const struct {
 	WSTAT(key_updates),
 	WSTAT(client_renegotiations_refused),
 	WSTAT(client_renegotiations_allowed),
+	WSTAT(renegotiations_in_flight),
+	WSTAT(renegotiations_waiting),
+	WSTAT(handshakes_waiting_keyd),
 };
 #define NWSTATS	nitems(control_cmd_wstats)
 
@@ -323,6 +326,7 @@ control_cmd_stats_answer(struct answer *a, const struct control_cmd_req *r)
 		control_cmd_kv(a, json, &first, "keyd_errors", k->errors);
 		control_cmd_kv(a, json, &first, "keyd_rate_limited",
 		    k->rate_limited);
+		control_cmd_kv(a, json, &first, "keyd_cancelled", k->cancelled);
 		control_cmd_kv_ms(a, json, &first, "keyd_served_latency_avg_ms",
 		    control_cmd_avg_ms(k->latency_us_total,
 		    signs + k->decrypts));

@@ -18,26 +18,11 @@
  * handshake unwind, and the coroutine's end (conn_handshake_finished())
  * frees it.
  *
- * The close line (info level, key=value so tests and people can grep it):
- *
- *   conn client=ADDR:PORT frontend=NAME sni=NAME tls=VERSION cipher=SUITE
- *        handshake_ms=N c2b=BYTES b2c=BYTES duration_ms=N reason="WHY"
- *
- * "-" stands for what was never known (no SNI sent, handshake not done).
- * c2b counts plaintext bytes written to the backend, b2c plaintext bytes
- * handed to TLS for the client.  reason is the first cause recorded:
- * "client closed", "backend closed", "idle timeout", "handshake timeout",
- * "handshake failed: <GnuTLS error or keyd reason>", "backend connect
- * failed: <errno>", "backend connect timeout", "client error: ...",
- * "backend error: ...", "worker exiting", and the renegotiation endings:
- * "client refused renegotiation", "client ignored renegotiation request",
- * "renegotiation failed: ...", "renegotiation handshake timeout".
+ * Its one log line is written when it ends (connlog.c says what it holds).
  */
 #include "config.h"
 
 #include <sys/socket.h>
-#include <netinet/in.h>
-#include <arpa/inet.h>
 
 #include <errno.h>
 #include <stdarg.h>
@@ -53,10 +38,13 @@
 #include "log.h"
 #include "util.h"
 #include "cred.h"
+#include "connlog.h"
 #include "kchan.h"
+#include "pace.h"
 #include "proxy.h"
 #include "reason.h"
 #include "reneg.h"
+#include "sock.h"
 #include "state.h"
 #include "tls.h"
 #include "transcript.h"
@@ -70,37 +58,6 @@ static void	conn_rekey_timer_cb(struct ev_loop *loop, ev_timer *t,
 static void	conn_handshake_step(struct conn *c);
 static void	conn_pump(struct conn *c);
 static void	conn_end(struct conn *c);
-
-static void
-conn_peer_format(struct conn *c, const struct sockaddr *sa, socklen_t salen)
-{
-	const struct sockaddr_in *sin;
-	const struct sockaddr_in6 *sin6;
-	char a[INET6_ADDRSTRLEN];
-
-	switch (sa->sa_family) {
-	case AF_INET:
-		if (salen < (socklen_t)sizeof(*sin))
-			break;
-		sin = (const struct sockaddr_in *)(const void *)sa;
-		inet_ntop(AF_INET, &sin->sin_addr, a, sizeof(a));
-		snprintf(c->peer, sizeof(c->peer), "%s:%u", a,
-		    (unsigned)ntohs(sin->sin_port));
-		return;
-	case AF_INET6:
-		if (salen < (socklen_t)sizeof(*sin6))
-			break;
-		sin6 = (const struct sockaddr_in6 *)(const void *)sa;
-		inet_ntop(AF_INET6, &sin6->sin6_addr, a, sizeof(a));
-		snprintf(c->peer, sizeof(c->peer), "[%s]:%u", a,
-		    (unsigned)ntohs(sin6->sin6_port));
-		return;
-	case AF_UNIX:
-		snprintf(c->peer, sizeof(c->peer), "unix");
-		return;
-	}
-	snprintf(c->peer, sizeof(c->peer), "?");
-}
 
 /* --- watchers and timers --------------------------------------------------- */
 
@@ -182,6 +139,45 @@ conn_kick(struct conn *c)
 	ev_feed_event(c->w->loop, &c->cio, EV_CUSTOM);
 }
 
+/* --- renegotiation pacing ------------------------------------------------ */
+
+/* Send what the machine queued, and let the pump run next turn. */
+static void
+conn_reneg_send(struct conn *c)
+{
+	proxy_queue_reneg(c);
+	conn_kick(c);
+}
+
+/* c's pacing slot is free: the connections that got one send now. */
+static void
+conn_reneg_release(struct conn *c)
+{
+	struct conn *n;
+
+	if (pace_release(c) < 0)
+		return;
+	while ((n = pace_next(c->w)) != NULL)
+		conn_reneg_send(n);
+}
+
+/*
+ * After anything the renegotiation machine was told: a slot held by a
+ * renegotiation that is over is given back, and a request the machine
+ * queued goes out, now or once pace.c has a slot for it.
+ */
+static void
+conn_reneg_gate(struct conn *c)
+{
+	if (c->reneg_slot && c->reneg.state == RENEG_IDLE)
+		conn_reneg_release(c);
+	if (c->reneg.state != RENEG_QUEUED ||
+	    (c->ctl & (CTL_HELLO_REQUEST | CTL_KEY_UPDATE)))
+		return;
+	if (pace_take(c))
+		conn_reneg_send(c);
+}
+
 /* --- birth and end --------------------------------------------------------- */
 
 /*
@@ -207,7 +203,7 @@ conn_new(struct worker_frontend *wf, int fd, const struct sockaddr *sa,
 	c->cfd = fd;
 	c->bfd = -1;
 	c->t_start = ev_time();
-	conn_peer_format(c, sa, salen);
+	sock_peer_name(c->peer, sizeof(c->peer), sa, salen);
 	ev_io_init(&c->cio, conn_client_cb, fd, EV_READ);
 	ev_init(&c->bio, conn_backend_cb);
 	ev_init(&c->timer, conn_timer_cb);
@@ -229,48 +225,6 @@ conn_new(struct worker_frontend *wf, int fd, const struct sockaddr *sa,
 	conn_timer_once(c, wf->fe->handshake_timeout_ms);
 	ev_io_start(w->loop, &c->cio);
 	return c;
-}
-
-static void
-conn_log(struct conn *c)
-{
-	char hs[32];
-	const char *ver = "-", *cipher = "-";
-	ev_tstamp now = ev_time();
-
-	if (c->session != NULL) {
-		ver = tls_version_name(c);
-		cipher = tls_cipher_name(c);
-	}
-	if (c->t_handshake > 0)
-		snprintf(hs, sizeof(hs), "%ld",
-		    (long)((c->t_handshake - c->t_start) * 1000. + 0.5));
-	else
-		snprintf(hs, sizeof(hs), "-");
-	log_info("conn client=%s frontend=%s sni=%s tls=%s cipher=%s "
-	    "handshake_ms=%s c2b=%llu b2c=%llu duration_ms=%ld reason=\"%s\"",
-	    c->peer, c->wf->fe->name, c->sni[0] != '\0' ? c->sni : "-",
-	    ver, cipher, hs, (unsigned long long)c->bytes_c2b,
-	    (unsigned long long)c->bytes_b2c,
-	    (long)((now - c->t_start) * 1000. + 0.5),
-	    c->why.text[0] != '\0' ? c->why.text : "closed");
-}
-
-/* No longer waiting for the master's backend socket. */
-static void
-conn_backend_unwait(struct conn *c)
-{
-	struct conn **pp;
-
-	if (c->backend_id == 0)
-		return;
-	for (pp = &c->w->backend_waiting; *pp != NULL; pp = &(*pp)->backend_next)
-		if (*pp == c) {
-			*pp = c->backend_next;
-			break;
-		}
-	c->backend_next = NULL;
-	c->backend_id = 0;
 }
 
 static void
@@ -309,20 +263,13 @@ conn_end(struct conn *c)
 		return;
 	}
 
-	/*
-	 * An established connection we end (backend gone, idle, ...) gets a
-	 * best-effort close_notify, so the client sees an orderly end; never
-	 * while a record send is half done (it would go out first anyway).
-	 */
-	if (c->t_handshake > 0 && c->session != NULL && c->tls_send_len == 0 &&
-	    c->ctl == 0 && c->reneg.state < RENEG_HS_WANTED &&
-	    !(c->flags & (CF_BYE_SENT | CF_CLIENT_NO_NOTIFY)))
-		(void)gnutls_bye(c->session, GNUTLS_SHUT_WR);
-
+	/* No close_notify here: that is the pump's, after a clean end only. */
 	c->state = CONN_CLOSED;
-	conn_log(c);
+	connlog_write(c);
 	conn_watchers_stop(c);
-	conn_backend_unwait(c);
+	proxy_master_unwait(c);
+	pace_forget(c);
+	conn_reneg_release(c);
 	if (c->session != NULL)
 		gnutls_deinit(c->session);
 	c->session = NULL;
@@ -331,8 +278,10 @@ conn_end(struct conn *c)
 	c->cred = c->cred_old = NULL;
 	transcript_reset(&c->tr);
 	proxy_free(c);
-	if (c->cfd >= 0)
+	if (c->cfd >= 0) {
+		sock_input_discard(c->cfd);
 		close(c->cfd);
+	}
 	if (c->bfd >= 0)
 		close(c->bfd);
 
@@ -395,8 +344,7 @@ conn_backend_ask(struct conn *c)
 		    "%s", strerror(-r));
 		return;
 	}
-	c->backend_next = w->backend_waiting;
-	w->backend_waiting = c;
+	proxy_master_wait(c);
 	conn_timer_once(c, c->wf->fe->backend_connect_timeout_ms);
 }
 
@@ -408,17 +356,14 @@ conn_backend_ask(struct conn *c)
 void
 conn_backend_arrived(struct worker *w, uint32_t id, int status, int fd)
 {
-	struct conn *c;
+	struct conn *c = proxy_master_waiter(w, id);
 
-	for (c = w->backend_waiting; c != NULL; c = c->backend_next)
-		if (c->backend_id == id)
-			break;
 	if (c == NULL || c->state != CONN_CONNECTING) {
 		if (fd >= 0)
 			close(fd);
 		return;
 	}
-	conn_backend_unwait(c);
+	proxy_master_unwait(c);
 	if (proxy_connected_by_master(c, status, fd) == PROXY_CONNECTED)
 		conn_proxy_start(c);
 	else
@@ -516,10 +461,49 @@ conn_handshake_result(struct conn *c, int r)
 	}
 }
 
+/* A handshake waits for keyd, or no longer: counted for the limits. */
+static void
+conn_parked(struct conn *c, int parked)
+{
+	struct worker *w = c->w;
+
+	if (c->parked == parked)
+		return;
+	c->parked = parked;
+	if (parked)
+		w->hs_parked++;
+	else
+		w->hs_parked--;
+	if (w->load_changed != NULL)
+		w->load_changed(w);
+}
+
+/*
+ * The client's socket became readable while its handshake waits for keyd:
+ * the handshake owns the session, so only a peek.  A client that closed
+ * or reset is noticed now, and its key request cancelled (conn_end()),
+ * not when keyd answers.  Data is the client's next message: it waits for
+ * the handshake, and the watcher rests until then.
+ */
+static void
+conn_parked_peek(struct conn *c)
+{
+	int r = sock_peek(c->cfd);
+
+	if (r == SOCK_PEEK_EOF)
+		conn_close(c, "client closed during the handshake");
+	else if (r < 0)
+		conn_close(c, "client error during the handshake: %s",
+		    strerror(-r));
+	else if (r == SOCK_PEEK_DATA)
+		conn_client_watch(c, 0);
+}
+
 /* The coroutine of a parked handshake ended (keyd answered, or an abort). */
 static void
 conn_handshake_finished(struct conn *c)
 {
+	conn_parked(c, 0);
 	if (c->hs.cancelled) {
 		if (c->state == CONN_HANDSHAKE)
 			c->w->stats.handshakes_failed++;
@@ -539,8 +523,12 @@ conn_handshake_step(struct conn *c)
 		return;		/* the parked handshake owns the session */
 	r = tls_handshake_step(c, conn_handshake_finished);
 	if (r == TLS_HS_PARKED) {
-		/* Waiting for keyd: nothing may touch the session meanwhile. */
-		conn_client_watch(c, 0);
+		/*
+		 * Waiting for keyd: nothing may touch the session meanwhile;
+		 * the client's socket is only watched for its end.
+		 */
+		conn_parked(c, 1);
+		conn_client_watch(c, EV_READ);
 		return;
 	}
 	conn_handshake_result(c, r);
@@ -603,11 +591,34 @@ conn_ask(struct conn *c, const char *why)
 	tls_reneg_in(c, &in);
 	asked = reneg_ask(&c->reneg, c->wf->fe, &in, why);
 	conn_rekey_timer_sync(c);
-	if (!asked)
-		return 0;
-	proxy_queue_reneg(c);
-	conn_kick(c);
-	return 1;
+	if (asked)
+		conn_reneg_gate(c);
+	return asked;
+}
+
+/*
+ * The worker stops and its drain is nearly over (worker.c): each
+ * established connection reads no more, flushes what it holds both ways,
+ * sends close_notify and ends with its log line (proxy.c); one still in
+ * its handshake, or connecting, ends now.  hard: whatever is still there
+ * ends now, its flush unfinished.
+ */
+void
+conn_drain_all(struct worker *w, int hard)
+{
+	struct conn *c, *next;
+
+	for (c = w->conns; c != NULL; c = next) {
+		next = c->next;
+		if (c->state == CONN_CLOSED)
+			continue;	/* a parked handshake unwinding */
+		if (hard || c->state != CONN_PROXY) {
+			conn_close(c, "worker stopping");
+			continue;
+		}
+		proxy_flush_end(c, 1, "worker stopping");
+		conn_kick(c);
+	}
 }
 
 /* Every live connection of one frontend (or of all): `moatctl rekey`. */
@@ -644,6 +655,7 @@ conn_pump(struct conn *c)
 		break;
 	}
 	conn_rekey_timer_sync(c);
+	conn_reneg_gate(c);
 	if (c->wants.moved)
 		conn_timer_touch(c);
 	conn_backend_watch(c, c->wants.backend);
@@ -676,8 +688,12 @@ conn_client_cb(struct ev_loop *loop, ev_io *io, int revents)
 
 	if (c->magic != CONN_MAGIC)
 		fatalx("%s: bad conn", __func__);
-	if (c->in_coro)
-		return;		/* the parked handshake owns the session */
+	if (c->in_coro) {
+		/* the parked handshake owns the session */
+		if (c->parked && (revents & EV_READ))
+			conn_parked_peek(c);
+		return;
+	}
 	switch (c->state) {
 	case CONN_HANDSHAKE:
 		conn_handshake_step(c);
@@ -767,13 +783,17 @@ conn_rekey_timer_cb(struct ev_loop *loop, ev_timer *t, int revents)
 	if (c->magic != CONN_MAGIC)
 		fatalx("%s: bad conn", __func__);
 	tls_reneg_in(c, &in);
-	if (reneg_timer(&c->reneg, c->wf->fe, &in) == RENEG_END) {
+	switch (reneg_timer(&c->reneg, c->wf->fe, &in)) {
+	case RENEG_END:
 		conn_close(c, "%s", c->reneg.why);
 		return;
+	case RENEG_FLUSH_END:
+		proxy_flush_end(c, 0, "%s", c->reneg.why);
+		conn_pump(c);
+		return;
+	default:
+		break;
 	}
 	conn_rekey_timer_sync(c);
-	if (c->reneg.state == RENEG_QUEUED) {
-		proxy_queue_reneg(c);
-		conn_kick(c);
-	}
+	conn_reneg_gate(c);
 }

@@ -3,9 +3,9 @@
  * coro.c -- coroutines on pooled, guarded stacks (ucontext).
  *
  * A handshake call that may need a signature runs here.  Each coroutine
- * gets a CORO_STACK_SIZE stack mmap'd with MAP_NORESERVE plus one PROT_NONE
- * guard page below it, so an overflow faults instead of silently writing
- * into the heap; pages are committed only when touched, so an idle stack
+ * gets a CORO_STACK_SIZE stack mmap'd with MAP_NORESERVE plus a PROT_NONE
+ * guard region (CORO_GUARD_SIZE) below it, so an overflow faults instead
+ * of silently writing into the heap; pages are committed only when touched, so an idle stack
  * costs address space, not memory.  The pool keeps up to CORO_POOL_KEEP
  * idle stacks for reuse and unmaps the rest: it grows to the number of
  * handshakes suspended at once and shrinks back afterwards.
@@ -30,6 +30,12 @@
 
 #define CORO_MAGIC		0x436f526fu	/* "CoRo" */
 #define CORO_STACK_SIZE		(256u * 1024u)
+/*
+ * Below each stack: larger than any single frame the handshake's callees
+ * make (GMP takes up to 64 KiB at once from the stack with alloca),
+ * so an overflow lands in the guard instead of jumping past it.
+ */
+#define CORO_GUARD_SIZE		(128u * 1024u)
 #define CORO_POOL_KEEP		16u
 
 struct coro {
@@ -65,7 +71,9 @@ coro_alloc(void)
 	if ((co = calloc(1, sizeof(*co))) == NULL)
 		return NULL;
 	pg = sysconf(_SC_PAGESIZE);
-	co->guard = pg > 0 ? (size_t)pg : 4096u;
+	if (pg <= 0)
+		pg = 4096;
+	co->guard = (CORO_GUARD_SIZE + (size_t)pg - 1) / (size_t)pg * (size_t)pg;
 	co->maplen = CORO_STACK_SIZE + co->guard;
 	co->map = mmap(NULL, co->maplen, PROT_READ | PROT_WRITE,
 	    MAP_PRIVATE | MAP_ANONYMOUS | MAP_NORESERVE | MAP_STACK, -1, 0);
@@ -73,7 +81,7 @@ coro_alloc(void)
 		free(co);
 		return NULL;
 	}
-	/* Stacks grow down: the guard is the lowest page. */
+	/* Stacks grow down: the guard is the lowest part. */
 	if (mprotect(co->map, co->guard, PROT_NONE) < 0) {
 		munmap(co->map, co->maplen);
 		free(co);

@@ -29,6 +29,27 @@
  * The connection ends when both directions are closed and flushed.  The
  * idle timeout restarts on every byte moved.
  *
+ * close_notify means "the backend ended normally and you have all it
+ * sent": it is sent only then (and at a worker's drain, see below).  Every
+ * other end is unclean, so that a client whose protocol ends its body at
+ * the connection's end can tell a cut reply from a whole one:
+ * - the backend fails (a reset, an error; CF_BACKEND_ABORT): nothing more
+ *   goes to it, what it sent before still reaches the client, then the
+ *   connection ends without close_notify;
+ * - the client fails (a reset, a send that cannot go out;
+ *   CF_CLIENT_GONE): what it sent before still reaches the backend, whose
+ *   write side is then shut, and the backend's answer is read and dropped
+ *   until it closes (closing a socket with unread data would reset it and
+ *   could take data the backend has not read yet with it);
+ * - a policy end (on-refusal or on-ignore = close; CF_FLUSH_END): neither
+ *   side is read any more, both buffers are flushed -- the backend data
+ *   held back while a HelloRequest was unanswered included -- and the
+ *   connection ends without close_notify;
+ * - a drain (the worker stops; CF_FLUSH_END | CF_DRAIN): the same, with
+ *   close_notify last, since moat itself ends the stream there.
+ * An end for which nothing can move any more (idle timeout, a failed
+ * renegotiation, a fatal TLS error) is conn.c's, at once, and unclean too.
+ *
  * Unix-socket backends: a worker has no file system and may make only
  * TCP sockets (sandbox_worker.c), so it cannot reach any unix socket of the
  * host.  The master connects a unix: backend for it (daemon/master/
@@ -44,6 +65,7 @@
 
 #include <errno.h>
 #include <fcntl.h>
+#include <stdarg.h>
 #include <stdlib.h>
 #include <string.h>
 #include <unistd.h>
@@ -126,6 +148,43 @@ proxy_connect(struct conn *c)
 	return proxy_connect_failed(c, "", errno);
 }
 
+/* c asked the master for its backend (c->backend_id): it waits. */
+void
+proxy_master_wait(struct conn *c)
+{
+	c->backend_next = c->w->backend_waiting;
+	c->w->backend_waiting = c;
+}
+
+/* Who waits for the master's answer id, or NULL (it ended meanwhile). */
+struct conn *
+proxy_master_waiter(struct worker *w, uint32_t id)
+{
+	struct conn *c;
+
+	for (c = w->backend_waiting; c != NULL; c = c->backend_next)
+		if (c->backend_id == id)
+			return c;
+	return NULL;
+}
+
+/* No longer waiting for the master's backend socket. */
+void
+proxy_master_unwait(struct conn *c)
+{
+	struct conn **pp;
+
+	if (c->backend_id == 0)
+		return;
+	for (pp = &c->w->backend_waiting; *pp != NULL; pp = &(*pp)->backend_next)
+		if (*pp == c) {
+			*pp = c->backend_next;
+			break;
+		}
+	c->backend_next = NULL;
+	c->backend_id = 0;
+}
+
 /* The master answered our IPC_BACKEND_CONNECT: status, and the socket. */
 enum proxy_connect
 proxy_connected_by_master(struct conn *c, int status, int fd)
@@ -162,9 +221,21 @@ proxy_client_closed_why(const struct conn *c)
 	    "client closed (no close_notify)" : "client closed";
 }
 
-/* A TLS error; after the client closed it is just the end of the road. */
+/* The backend failed (see the top): its buffer is undeliverable. */
 static int
-proxy_tls_error(struct conn *c, int r)
+proxy_backend_abort(struct conn *c, int err)
+{
+	c->w->stats.backend_errors++;
+	reason_set(&c->why, "backend error: %s", err != 0 ? strerror(err) :
+	    "short send");
+	c->flags |= CF_BACKEND_EOF | CF_BACKEND_SHUT | CF_BACKEND_ABORT;
+	c->c2b.head = c->c2b.tail = 0;
+	return STEP_MOVED;
+}
+
+/* The client's side failed (see the top): b2c is undeliverable. */
+static int
+proxy_client_gone(struct conn *c, int r)
 {
 	if (c->flags & CF_CLIENT_EOF)
 		reason_set(&c->why, "%s", proxy_client_closed_why(c));
@@ -172,6 +243,25 @@ proxy_tls_error(struct conn *c, int r)
 		reason_set(&c->why, "client reset the connection");	/* ECONNRESET */
 	else
 		reason_set(&c->why, "client error: %s", gnutls_strerror(r));
+	c->flags |= CF_CLIENT_EOF | CF_CLIENT_GONE;
+	c->b2c.head = c->b2c.tail = 0;
+	c->tls_send_len = 0;
+	c->ctl = 0;
+	return STEP_MOVED;
+}
+
+/*
+ * A TLS error.  The transport failing (a reset, a send or receive error)
+ * leaves the client gone but what it sent still deliverable; a protocol
+ * error (a bad record, an unexpected message) ends the connection now.
+ */
+static int
+proxy_tls_error(struct conn *c, int r)
+{
+	if (r == GNUTLS_E_PUSH_ERROR || r == GNUTLS_E_PULL_ERROR ||
+	    r == GNUTLS_E_PREMATURE_TERMINATION || (c->flags & CF_CLIENT_EOF))
+		return proxy_client_gone(c, r);
+	reason_set(&c->why, "client error: %s", gnutls_strerror(r));
 	return STEP_CLOSED;
 }
 
@@ -181,6 +271,22 @@ proxy_client_eof(struct conn *c, unsigned extra)
 	c->flags |= CF_CLIENT_EOF | extra;
 	if (!(c->flags & CF_BACKEND_EOF))
 		reason_set(&c->why, "%s", proxy_client_closed_why(c));
+}
+
+/*
+ * End the connection after a flush (see the top): why, and with drain our
+ * close_notify last.  The pump does the rest; c stays valid.
+ */
+void
+proxy_flush_end(struct conn *c, int drain, const char *fmt, ...)
+{
+	va_list ap;
+
+	va_start(ap, fmt);
+	reason_vset(&c->why, fmt, ap);
+	va_end(ap);
+	c->flags |= CF_FLUSH_END | (drain ? CF_DRAIN : 0);
+	c->ctl &= ~(CTL_HELLO_REQUEST | CTL_KEY_UPDATE);
 }
 
 /* The machine asked for a HelloRequest or KeyUpdate: queue it. */
@@ -216,17 +322,23 @@ proxy_reneg_event(struct conn *c, int ret)
 		if (reneg_client_hello(&c->reneg, fe, &in) == RENEG_REFUSE) {
 			c->alert = GNUTLS_A_NO_RENEGOTIATION;
 			c->ctl |= CTL_ALERT;
-		}
+		} else		/* a request still queued is answered already */
+			c->ctl &= ~(CTL_HELLO_REQUEST | CTL_KEY_UPDATE);
 		return 0;
 	case GNUTLS_E_UNEXPECTED_PACKET:
 		return reneg_unexpected(&c->reneg) < 0 ? ret : 0;
 	case GNUTLS_E_WARNING_ALERT_RECEIVED:
-		if (reneg_alert(&c->reneg, fe, &in,
-		    (int)gnutls_alert_get(c->session)) == RENEG_END) {
+		switch (reneg_alert(&c->reneg, fe, &in,
+		    (int)gnutls_alert_get(c->session))) {
+		case RENEG_FLUSH_END:
+			proxy_flush_end(c, 0, "%s", c->reneg.why);
+			return 0;
+		case RENEG_END:
 			reason_set(&c->why, "%s", c->reneg.why);
 			return STEP_CLOSED;
+		default:
+			return 0;
 		}
-		return 0;
 	default:
 		return ret;
 	}
@@ -243,7 +355,8 @@ proxy_tls_read(struct conn *c)
 	int moved = STEP_IDLE, r;
 	ssize_t n;
 
-	while (!(c->flags & (CF_CLIENT_EOF | CF_TLS_RD_BLOCKED | CF_TLS_RD_WANTS_WR)) &&
+	while (!(c->flags & (CF_CLIENT_EOF | CF_TLS_RD_BLOCKED |
+	    CF_TLS_RD_WANTS_WR | CF_FLUSH_END)) &&
 	    c->reneg.state < RENEG_HS_WANTED) {
 		if (proxy_buf_room(b) == 0)
 			break;
@@ -317,12 +430,9 @@ proxy_backend_write(struct conn *c)
 			c->flags |= CF_BE_WR_BLOCKED;
 			break;
 		}
-		c->w->stats.backend_errors++;
-		reason_set(&c->why, "backend error: %s",
-		    n < 0 ? strerror(errno) : "short send");
-		return STEP_CLOSED;
+		return proxy_backend_abort(c, n < 0 ? errno : 0);
 	}
-	if (b->head == b->tail && (c->flags & CF_CLIENT_EOF) &&
+	if (b->head == b->tail && (c->flags & (CF_CLIENT_EOF | CF_FLUSH_END)) &&
 	    !(c->flags & CF_BACKEND_SHUT)) {
 		/* ENOTCONN: the backend is gone already; its EOF will tell. */
 		(void)shutdown(c->bfd, SHUT_WR);
@@ -332,7 +442,7 @@ proxy_backend_write(struct conn *c)
 	return moved;
 }
 
-/* Backend -> b2c. */
+/* Backend -> b2c; once the client is gone, read and dropped. */
 static int
 proxy_backend_read(struct conn *c)
 {
@@ -340,13 +450,18 @@ proxy_backend_read(struct conn *c)
 	int moved = STEP_IDLE;
 	ssize_t n;
 
-	while (!(c->flags & (CF_BACKEND_EOF | CF_BE_RD_BLOCKED))) {
+	while (!(c->flags & (CF_BACKEND_EOF | CF_BE_RD_BLOCKED |
+	    CF_FLUSH_END))) {
 		/* A pending record_send still points into b2c: no moving. */
 		if (c->tls_send_len == 0)
 			(void)proxy_buf_room(b);
 		if (b->tail == CONN_BUF_SIZE)
 			break;
 		n = recv(c->bfd, b->data + b->tail, CONN_BUF_SIZE - b->tail, 0);
+		if (n > 0 && (c->flags & CF_CLIENT_GONE)) {
+			b->head = b->tail = 0;	/* nobody to give it to */
+			continue;
+		}
 		if (n > 0) {
 			b->tail += (size_t)n;
 			moved = STEP_MOVED;
@@ -364,9 +479,7 @@ proxy_backend_read(struct conn *c)
 			c->flags |= CF_BE_RD_BLOCKED;
 			break;
 		}
-		c->w->stats.backend_errors++;
-		reason_set(&c->why, "backend error: %s", strerror(errno));
-		return STEP_CLOSED;
+		return proxy_backend_abort(c, errno);
 	}
 	return moved;
 }
@@ -394,7 +507,8 @@ proxy_ctl_flush(struct conn *c)
 			c->ctl &= ~CTL_ALERT;
 			if (r < 0)
 				return r;
-		} else if (c->flags & (CF_CLIENT_EOF | CF_BACKEND_EOF)) {
+		} else if (c->flags & (CF_CLIENT_EOF | CF_BACKEND_EOF |
+		    CF_FLUSH_END)) {
 			/* Closing: nobody will answer; do not hold the close. */
 			c->ctl &= ~(CTL_HELLO_REQUEST | CTL_KEY_UPDATE);
 			reneg_closing(&c->reneg);
@@ -430,6 +544,20 @@ proxy_ctl_flush(struct conn *c)
 }
 
 /*
+ * Is our close_notify due (once b2c is flushed)?  After the backend's
+ * normal end, and at a drain; never after it failed.
+ */
+static int
+proxy_bye_due(const struct conn *c)
+{
+	if (c->flags & CF_BACKEND_ABORT)
+		return 0;
+	if ((c->flags & (CF_FLUSH_END | CF_DRAIN)) == (CF_FLUSH_END | CF_DRAIN))
+		return 1;
+	return (c->flags & (CF_BACKEND_EOF | CF_FLUSH_END)) == CF_BACKEND_EOF;
+}
+
+/*
  * Queued control messages (alert, HelloRequest, KeyUpdate), then b2c ->
  * client, then our close_notify after the backend's EOF.  From a
  * HelloRequest until the client's answer, and while the renegotiation
@@ -446,13 +574,18 @@ proxy_tls_write(struct conn *c)
 	size_t len;
 	int r;
 
+	if (c->flags & CF_CLIENT_GONE)
+		return STEP_IDLE;
 	tls_reneg_in(c, &in);
-	if (reneg_bytes(&c->reneg, c->wf->fe, &in))
-		proxy_queue_reneg(c);
+	(void)reneg_bytes(&c->reneg, c->wf->fe, &in);	/* conn.c sends it */
 	/* A recv that must write goes first (see the header comment). */
 	while (!(c->flags & (CF_TLS_WR_BLOCKED | CF_TLS_RD_WANTS_WR))) {
-		/* Data and close_notify wait while a HelloRequest is out. */
-		own = reneg_data_allowed(&c->reneg, c->flags & CF_CLIENT_EOF);
+		/*
+		 * Data and close_notify wait while a HelloRequest is out,
+		 * unless the connection is ending: nobody renegotiates then.
+		 */
+		own = reneg_data_allowed(&c->reneg, c->flags &
+		    (CF_CLIENT_EOF | CF_FLUSH_END | CF_BACKEND_ABORT));
 		if (c->reneg.state < RENEG_HS_WANTED && c->ctl != 0 &&
 		    c->tls_send_len == 0) {
 			r = proxy_ctl_flush(c);
@@ -483,7 +616,7 @@ proxy_tls_write(struct conn *c)
 			}
 			return proxy_tls_error(c, (int)n);
 		}
-		if (own && (c->flags & CF_BACKEND_EOF) && !(c->flags & CF_BYE_SENT)) {
+		if (own && proxy_bye_due(c) && !(c->flags & CF_BYE_SENT)) {
 			r = gnutls_bye(c->session, GNUTLS_SHUT_WR);
 			if (r == GNUTLS_E_AGAIN || r == GNUTLS_E_INTERRUPTED) {
 				c->flags |= CF_TLS_WR_BLOCKED;
@@ -499,15 +632,25 @@ proxy_tls_write(struct conn *c)
 	return moved;
 }
 
+/* Has each direction ended the way the connection's end asks for? */
 static int
 proxy_finished(const struct conn *c)
 {
 	unsigned all = CF_CLIENT_EOF | CF_BACKEND_EOF | CF_BACKEND_SHUT | CF_BYE_SENT;
+	int c2b_done = c->c2b.head == c->c2b.tail &&
+	    (c->flags & CF_BACKEND_SHUT);
+	int b2c_done = c->b2c.head == c->b2c.tail && c->tls_send_len == 0;
 
-	return (c->flags & all) == all && c->ctl == 0 &&
-	    c->reneg.state < RENEG_HS_WANTED &&
-	    c->c2b.head == c->c2b.tail && c->b2c.head == c->b2c.tail &&
-	    c->tls_send_len == 0;
+	if (c->reneg.state >= RENEG_HS_WANTED)
+		return 0;	/* the handshake owns the session */
+	if (c->flags & CF_CLIENT_GONE)
+		return c2b_done && (c->flags & CF_BACKEND_EOF);
+	if (c->flags & CF_BACKEND_ABORT)
+		return b2c_done;
+	if (c->flags & CF_FLUSH_END)
+		return c2b_done && b2c_done && c->ctl == 0 &&
+		    (!(c->flags & CF_DRAIN) || (c->flags & CF_BYE_SENT));
+	return (c->flags & all) == all && c->ctl == 0 && c2b_done && b2c_done;
 }
 
 /*
@@ -546,7 +689,8 @@ proxy_run(struct conn *c)
 	wants->moved = any;
 	/* Still moving after PROXY_ROUNDS: let others run, come back next turn. */
 	wants->more = rounds == PROXY_ROUNDS;
-	if ((c->flags & CF_BE_RD_BLOCKED) && !(c->flags & CF_BACKEND_EOF))
+	if ((c->flags & CF_BE_RD_BLOCKED) &&
+	    !(c->flags & (CF_BACKEND_EOF | CF_FLUSH_END)))
 		wants->backend |= EV_READ;
 	if (c->flags & CF_BE_WR_BLOCKED)
 		wants->backend |= EV_WRITE;
@@ -560,7 +704,8 @@ proxy_run(struct conn *c)
 			return PROXY_HS_APPDATA;
 		return PROXY_IN_HANDSHAKE;
 	}
-	if ((c->flags & CF_TLS_RD_BLOCKED) && !(c->flags & CF_CLIENT_EOF) &&
+	if ((c->flags & CF_TLS_RD_BLOCKED) &&
+	    !(c->flags & (CF_CLIENT_EOF | CF_FLUSH_END)) &&
 	    (c->c2b.tail < CONN_BUF_SIZE || c->c2b.head > 0))
 		wants->client |= EV_READ;
 	if (c->flags & (CF_TLS_WR_BLOCKED | CF_TLS_RD_WANTS_WR))

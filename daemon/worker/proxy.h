@@ -44,6 +44,11 @@ void	proxy_client_ready(struct conn *c, int revents);
 void	proxy_backend_ready(struct conn *c, int revents);
 enum proxy_verdict proxy_run(struct conn *c);
 void	proxy_queue_reneg(struct conn *c);
+void	proxy_master_wait(struct conn *c);
+struct conn *proxy_master_waiter(struct worker *w, uint32_t id);
+void	proxy_master_unwait(struct conn *c);
+void	proxy_flush_end(struct conn *c, int drain, const char *fmt, ...)
+	    __attribute__((format(printf, 3, 4)));
 void	proxy_hs_begin(struct conn *c);
 enum proxy_appdata proxy_hs_appdata(struct conn *c);
 void	proxy_free(struct conn *c);

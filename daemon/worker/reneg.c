@@ -39,6 +39,21 @@
  * b2c; the client's data still flows to the backend.  Unless the client
  * already closed its side: it will not renegotiate any more, and the rest
  * must reach it.  TLS 1.3 KeyUpdate needs no such pause.
+ *
+ * A HelloRequest stays outstanding after rekey-timeout (hello_out): with
+ * on-ignore = keep the connection goes on, but a ClientHello that comes
+ * later (OpenSSL clients renegotiate on their next read, which for a
+ * pooled HTTP connection may be minutes later) is the answer to it, not a
+ * renegotiation of the client's own, and is never refused as one.
+ *
+ * Pacing: each rekey-interval wait is drawn between 90% and 100% of the
+ * interval, so connections accepted together do not rekey together for
+ * ever; and no connection rekeys more often than once per
+ * RENEG_MIN_GAP_S after its last rekey, whatever asks (rekey-bytes on a fast stream, a burst of
+ * `moatctl rekey`): a request inside the gap waits for its end.  GnuTLS
+ * peers end a session that gets more than 8 key updates in a second
+ * (lib/tls13/key_update.c).  How many TLS 1.2 renegotiations a worker has
+ * in flight at once is conn.c's (rekey-concurrency).
  */
 #include "config.h"
 
@@ -52,6 +67,8 @@
 #include "reneg.h"
 
 #define RENEG_CLIENT_WINDOW_S	60.0	/* client-renegotiation-limit's minute */
+#define RENEG_MIN_GAP_S		1.0	/* at most one rekey a second */
+#define RENEG_JITTER		0.1	/* intervals spread over their last 10% */
 
 static const char *
 reneg_policy_name(enum reneg_on on)
@@ -71,11 +88,14 @@ static void
 reneg_idle(struct reneg *r, const struct frontend *fe,
     const struct reneg_in *in)
 {
+	double j = in->jitter >= 0. && in->jitter < 1. ? in->jitter : 0.;
+
 	r->state = RENEG_IDLE;
 	r->queued = RENEG_SEND_NONE;
 	r->by_client = 0;
 	r->mark = in->bytes;
-	reneg_timer_want(r, (double)fe->rekey_interval_s);
+	reneg_timer_want(r, (double)fe->rekey_interval_s *
+	    (1. - RENEG_JITTER * j));
 }
 
 /* Proxying started: the connection may now be renegotiated. */
@@ -83,21 +103,32 @@ void
 reneg_start(struct reneg *r, const struct frontend *fe,
     const struct reneg_in *in)
 {
+	r->last_rekey = in->now - RENEG_MIN_GAP_S;	/* the first may go at once */
 	reneg_idle(r, fe, in);
 }
 
 /*
  * A trigger asks the client to renegotiate (TLS 1.2) or update its keys
  * (TLS 1.3).  Returns 1 if a HelloRequest or KeyUpdate is now queued
- * (r->queued), 0 if this connection cannot be asked now (closing, already
- * renegotiating, or no safe renegotiation).
+ * (r->queued) or will be once RENEG_MIN_GAP_S since the last one has
+ * passed (the timer, then reneg_timer()), 0 if this connection cannot be
+ * asked now (closing, already renegotiating, or no safe renegotiation).
  */
 int
 reneg_ask(struct reneg *r, const struct frontend *fe,
     const struct reneg_in *in, const char *why)
 {
+	double wait = r->last_rekey + RENEG_MIN_GAP_S - in->now;
+
 	if (r->state != RENEG_IDLE || r->unsafe || in->closing)
 		return 0;
+	if (wait > 0. && (in->tls13 || in->safe)) {
+		/* Too soon after the last one: ask when the gap has passed. */
+		reneg_timer_want(r, wait);
+		log_debug("reneg: %s: %s in %.0f ms (at most one a second)",
+		    in->peer, why, wait * 1000.);
+		return 1;
+	}
 	if (in->tls13) {
 		r->queued = RENEG_SEND_KEY_UPDATE;
 	} else if (!in->safe) {
@@ -124,7 +155,8 @@ reneg_bytes(struct reneg *r, const struct frontend *fe,
     const struct reneg_in *in)
 {
 	if (fe->rekey_bytes == 0 || r->state != RENEG_IDLE ||
-	    in->bytes - r->mark < fe->rekey_bytes)
+	    in->bytes - r->mark < fe->rekey_bytes ||
+	    in->now - r->last_rekey < RENEG_MIN_GAP_S)
 		return 0;
 	return reneg_ask(r, fe, in, "rekey-bytes");
 }
@@ -139,11 +171,13 @@ reneg_sent(struct reneg *r, const struct frontend *fe,
 	case RENEG_SEND_HELLO_REQUEST:
 		in->stats->renegotiations_requested++;
 		r->state = RENEG_WAIT_ANSWER;
+		r->hello_out = 1;
 		reneg_timer_want(r, fe->rekey_timeout_ms / 1000.);
 		break;
 	case RENEG_SEND_KEY_UPDATE:
 		in->stats->key_updates++;
 		r->rekeys++;
+		r->last_rekey = in->now;
 		reneg_idle(r, fe, in);
 		break;
 	case RENEG_SEND_NONE:
@@ -164,9 +198,10 @@ reneg_closing(struct reneg *r)
 
 /*
  * GNUTLS_E_REHANDSHAKE: the client's ClientHello, the answer to our
- * HelloRequest or a renegotiation of its own, which the policy decides.
- * RENEG_GO_ON: the new handshake is wanted (RENEG_HS_WANTED);
- * RENEG_REFUSE: send a no_renegotiation warning alert.
+ * HelloRequest (in time, or late: hello_out) or a renegotiation of its
+ * own, which the policy decides.  RENEG_GO_ON: the new handshake is wanted
+ * (RENEG_HS_WANTED; a request still queued is dropped: the caller unqueues
+ * it); RENEG_REFUSE: send a no_renegotiation warning alert.
  */
 enum reneg_verdict
 reneg_client_hello(struct reneg *r, const struct frontend *fe,
@@ -174,10 +209,16 @@ reneg_client_hello(struct reneg *r, const struct frontend *fe,
 {
 	const char *why = NULL;
 
-	if (r->state == RENEG_WAIT_ANSWER) {
+	if (r->state == RENEG_WAIT_ANSWER || (r->hello_out &&
+	    (r->state == RENEG_IDLE || r->state == RENEG_QUEUED))) {
 		/* The client took our HelloRequest. */
+		if (r->state != RENEG_WAIT_ANSWER)
+			log_info("reneg: %s: the client answers the "
+			    "renegotiation request it ignored", in->peer);
 		reneg_timer_want(r, 0.);
 		r->state = RENEG_HS_WANTED;
+		r->queued = RENEG_SEND_NONE;
+		r->hello_out = 0;
 		r->by_client = 0;
 		return RENEG_GO_ON;
 	}
@@ -233,19 +274,20 @@ enum reneg_verdict
 reneg_alert(struct reneg *r, const struct frontend *fe,
     const struct reneg_in *in, int alert)
 {
-	if (alert != GNUTLS_A_NO_RENEGOTIATION ||
-	    r->state != RENEG_WAIT_ANSWER) {
+	if (alert != GNUTLS_A_NO_RENEGOTIATION || !(r->state ==
+	    RENEG_WAIT_ANSWER || (r->hello_out && r->state == RENEG_IDLE))) {
 		log_debug("reneg: %s: warning alert %s", in->peer,
 		    gnutls_alert_get_name((gnutls_alert_description_t)alert));
 		return RENEG_GO_ON;
 	}
+	r->hello_out = 0;
 	in->stats->renegotiations_refused++;
 	log_info("reneg: %s: client refused renegotiation (on-refusal %s)",
 	    in->peer, reneg_policy_name(fe->on_refusal));
 	if (fe->on_refusal == RENEG_CLOSE) {
 		reneg_timer_want(r, 0.);
 		r->why = "client refused renegotiation";
-		return RENEG_END;
+		return RENEG_FLUSH_END;
 	}
 	reneg_idle(r, fe, in);
 	return RENEG_GO_ON;
@@ -269,7 +311,7 @@ reneg_timer(struct reneg *r, const struct frontend *fe,
 		    reneg_policy_name(fe->on_ignore));
 		if (fe->on_ignore == RENEG_CLOSE) {
 			r->why = "client ignored renegotiation request";
-			return RENEG_END;
+			return RENEG_FLUSH_END;
 		}
 		reneg_idle(r, fe, in);
 		return RENEG_GO_ON;
@@ -299,6 +341,8 @@ reneg_hs_done(struct reneg *r, const struct frontend *fe,
 	if (!r->by_client)
 		in->stats->renegotiations_completed++;
 	r->rekeys++;
+	r->hello_out = 0;
+	r->last_rekey = in->now;
 	reneg_idle(r, fe, in);
 }
 

@@ -38,7 +38,8 @@ enum reneg_send {
 enum reneg_verdict {
 	RENEG_GO_ON = 0,
 	RENEG_REFUSE,		/* answer with a no_renegotiation warning alert */
-	RENEG_END,		/* end the connection: r->why */
+	RENEG_FLUSH_END,	/* a policy end: flush what is held, then end */
+	RENEG_END,		/* end the connection now: r->why */
 };
 
 struct reneg {
@@ -47,6 +48,10 @@ struct reneg {
 	int			by_client;	/* the running one is the client's */
 	int			unsafe;		/* no RFC 5746: never asked again */
 	int			refused_hello;	/* GnuTLS holds the ClientHello we refused */
+	int			hello_out;	/* a HelloRequest is unanswered, even
+						 * after rekey-timeout: a late
+						 * ClientHello is its answer */
+	double			last_rekey;	/* the last handshake or key update */
 	uint64_t		mark;		/* bytes both ways at the last rekey */
 	double			client_window;	/* start of the current minute */
 	unsigned		client_count;	/* allowed in that minute */
@@ -64,6 +69,7 @@ struct reneg_in {
 	int			tls13;		/* the session is TLS 1.3 */
 	int			safe;		/* RFC 5746 safe renegotiation */
 	int			closing;	/* an EOF either way, or our close_notify */
+	double			jitter;		/* uniform in [0, 1): spreads intervals */
 	const char		*peer;		/* for log lines */
 	struct ipc_worker_stats	*stats;
 };

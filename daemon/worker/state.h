@@ -77,6 +77,7 @@ struct worker {
 	ev_signal		sigterm;
 	ev_signal		sigint;
 	ev_timer		accept_retry;	/* after EMFILE and friends */
+	ev_timer		drain_end;	/* stopping: flush and close what is left */
 	struct kchan		keyd;
 	struct worker_cred	*creds;		/* every live generation (cred.c) */
 	struct worker_frontend	fe[CONFIG_MAX_FRONTENDS];
@@ -86,6 +87,8 @@ struct worker {
 	unsigned		nconns;
 	/* conn.c calls this after a connection is gone (worker.c's) */
 	void			(*conn_gone)(struct worker *w);
+	/* ... and this when hs_parked changed (worker.c's: the limits) */
+	void			(*load_changed)(struct worker *w);
 	/* conn.c asks the master to connect a unix: backend (worker.c's):
 	 * 0 with the request's id, or -errno */
 	int			(*backend_ask)(struct worker *w, unsigned frontend,
@@ -96,6 +99,12 @@ struct worker {
 				    unsigned generation);
 	/* connections waiting for the master's backend socket (conn.c) */
 	struct conn		*backend_waiting;
+	/* TLS 1.2 renegotiations in flight, and those waiting for a slot
+	 * (conn.c: rekey-concurrency) */
+	unsigned		reneg_inflight;
+	struct conn		*reneg_wait_head, *reneg_wait_tail;
+	/* handshakes parked on keyd (conn.c: max-pending-handshakes) */
+	unsigned		hs_parked;
 	uint32_t		backend_next_id;
 	int			accepting;	/* listeners started */
 	int			at_limit;	/* paused by max_connections */
@@ -129,7 +138,11 @@ enum conn_state {
 #define CF_BE_RD_BLOCKED	0x0080u
 #define CF_BE_WR_BLOCKED	0x0100u
 #define CF_CLIENT_NO_NOTIFY	0x0200u	/* client closed without close_notify */
+#define CF_BACKEND_ABORT	0x0400u	/* the backend failed: flush b2c, end */
+#define CF_CLIENT_GONE		0x0800u	/* the client failed: flush c2b, end */
 #define CF_HS_APPDATA		0x1000u	/* renegotiation handshake got app data */
+#define CF_FLUSH_END		0x2000u	/* read no more; flush both ways, end */
+#define CF_DRAIN		0x4000u	/* with CF_FLUSH_END: close_notify last */
 
 /*
  * Control messages queued for the client (struct conn.ctl); sent by the
@@ -199,8 +212,12 @@ struct conn {
 	uint64_t		bytes_c2b;
 	uint64_t		bytes_b2c;
 
-	/* renegotiation / key update (reneg.c) */
+	/* renegotiation / key update (reneg.c); its pacing (conn.c) */
 	struct reneg		reneg;
+	int			reneg_slot;	/* holds one of rekey-concurrency */
+	int			reneg_waiting;	/* in the worker's wait list */
+	struct conn		*reneg_wait_next;
+	int			parked;		/* counted in w->hs_parked */
 };
 
 #endif

@@ -18,12 +18,14 @@
 #include "config.h"
 
 #include <errno.h>
+#include <stdint.h>
 #include <stdio.h>
 #include <string.h>
 
 #include <ev.h>
 #include <gnutls/gnutls.h>
 #include <gnutls/abstract.h>
+#include <gnutls/crypto.h>
 
 #include "conf.h"
 #include "log.h"
@@ -293,13 +295,22 @@ tls_handshake_verdict(struct conn *c, int r, int reneg)
 void
 tls_reneg_in(const struct conn *c, struct reneg_in *in)
 {
+	static uint64_t x;	/* xorshift64: spreading timers needs no more */
+
+	if (x == 0 && (gnutls_rnd(GNUTLS_RND_NONCE, &x, sizeof(x)) < 0 ||
+	    x == 0))
+		x = (uint64_t)(uintptr_t)c ^ 0x9e3779b97f4a7c15u;
+	x ^= x << 13;
+	x ^= x >> 7;
+	x ^= x << 17;
 	memset(in, 0, sizeof(*in));
+	in->jitter = (double)(x >> 11) / 9007199254740992.0;	/* [0, 1) */
 	in->now = ev_now(c->w->loop);
 	in->bytes = c->bytes_c2b + c->bytes_b2c;
 	in->tls13 = gnutls_protocol_get_version(c->session) == GNUTLS_TLS1_3;
 	in->safe = gnutls_safe_renegotiation_status(c->session) != 0;
 	in->closing = (c->flags & (CF_CLIENT_EOF | CF_BACKEND_EOF |
-	    CF_BYE_SENT)) != 0;
+	    CF_BYE_SENT | CF_FLUSH_END)) != 0;
 	in->peer = c->peer;
 	in->stats = &c->w->stats;
 }

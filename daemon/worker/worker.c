@@ -49,8 +49,10 @@
 #include "conf.h"
 #include "ipc.h"
 #include "log.h"
+#include "util.h"
 #include "privdrop.h"
 #include "conn.h"
+#include "pace.h"
 #include "cred.h"
 #include "kchan.h"
 #include "proxy.h"
@@ -67,6 +69,7 @@
 static struct worker	worker_state;	/* one per process */
 
 static void	worker_listeners(struct worker *w, int on);
+static void	worker_drain_schedule(struct worker *w, int hard);
 
 /* --- helpers for the other files ------------------------------------------ */
 
@@ -109,23 +112,41 @@ worker_master_reply_count(struct worker *w, uint16_t type, uint32_t id,
 	worker_master_send_reply(w, type, id, &rep);
 }
 
-/* After an accept: at max-connections, stop accepting (one line a minute). */
+/*
+ * At max-connections, or with max-pending-handshakes handshakes waiting
+ * for keyd, stop accepting until one closes or finishes: new clients wait
+ * in the listen queue (or go to another worker).  One line a minute: at
+ * the limit this flips on every close.
+ */
 static void
 worker_limit_check(struct worker *w)
 {
 	unsigned max = w->cfg->max_connections;
+	unsigned maxp = w->cfg->max_pending_handshakes;
+	int conns = max > 0 && w->nconns >= max;
+	int parked = maxp > 0 && w->hs_parked >= maxp;
 
-	if (max > 0 && w->nconns >= max && !w->at_limit) {
+	if ((conns || parked) && !w->at_limit) {
 		w->at_limit = 1;
 		w->stats.conns_refused_limit++;
-		/* At the limit this flips on every close: one line a minute. */
 		if (ev_now(w->loop) - w->limit_logged >= WORKER_LIMIT_LOG_EVERY) {
 			w->limit_logged = ev_now(w->loop);
-			log_warnx("max-connections (%u) reached: not accepting "
-			    "until a connection closes (%llu time(s) so far)",
-			    max, (unsigned long long)w->stats.conns_refused_limit);
+			if (conns)
+				log_warnx("max-connections (%u) reached: not "
+				    "accepting until a connection closes "
+				    "(%llu time(s) so far)", max,
+				    (unsigned long long)w->stats.conns_refused_limit);
+			else
+				log_warnx("max-pending-handshakes (%u) wait for "
+				    "keyd: not accepting until one finishes "
+				    "(%llu time(s) so far)", maxp,
+				    (unsigned long long)w->stats.conns_refused_limit);
 		}
 		worker_listeners(w, 0);
+	} else if (!conns && !parked && w->at_limit) {
+		w->at_limit = 0;
+		log_debug("below the connection limits again: accepting");
+		worker_listeners(w, 1);
 	}
 }
 
@@ -133,20 +154,48 @@ worker_limit_check(struct worker *w)
 static void
 worker_conn_gone(struct worker *w)
 {
-	unsigned max = w->cfg->max_connections;
-
-	if (w->at_limit && (max == 0 || w->nconns < max)) {
-		w->at_limit = 0;
-		log_debug("below max-connections (%u) again: accepting", max);
-		worker_listeners(w, 1);
-	}
+	worker_limit_check(w);
 	if (w->stopping && w->nconns == 0)
 		ev_break(w->loop, EVBREAK_ALL);
 }
 
 /*
+ * The drain's two ends, before the master's drain-timeout kills us: at
+ * drain-timeout less two margins every connection still open is told to
+ * flush and close with close_notify (conn_drain_all()), at less one margin
+ * whatever is left ends.  A margin is a fifth of drain-timeout, at most a
+ * second.  So a long-lived idle connection (IMAP IDLE) ends cleanly and
+ * with its log line, never by SIGKILL.
+ */
+static void
+worker_drain_cb(struct ev_loop *loop, ev_timer *t, int revents)
+{
+	struct worker *w = container_of(t, struct worker, drain_end);
+	int hard = t->data != NULL;
+
+	log_info("drain: %u connection(s) still open: %s", w->nconns,
+	    hard ? "ending them" : "flushing and closing them");
+	conn_drain_all(w, hard);
+	if (!hard && w->nconns > 0)
+		worker_drain_schedule(w, 1);
+}
+
+static void
+worker_drain_schedule(struct worker *w, int hard)
+{
+	double total = w->cfg->drain_timeout_ms / 1000.;
+	double margin = total / 5. < 1. ? total / 5. : 1.;
+
+	ev_timer_stop(w->loop, &w->drain_end);
+	w->drain_end.data = hard ? w : NULL;
+	ev_timer_set(&w->drain_end, hard ? margin : total - 2. * margin, 0.);
+	ev_timer_start(w->loop, &w->drain_end);
+}
+
+/*
  * Stop accepting for good and exit with exit_code once the last connection
- * has finished (the master kills us after its drain timeout).
+ * has finished; what is still open near the end of the drain is closed
+ * (worker_drain_cb()).
  */
 static void
 worker_stop(struct worker *w, int exit_code, const char *why)
@@ -171,8 +220,11 @@ worker_stop(struct worker *w, int exit_code, const char *why)
 		wf->nlisten = 0;
 	}
 	log_info("stopping (%s): %u connection(s) left", why, w->nconns);
-	if (w->nconns == 0)
+	if (w->nconns == 0) {
 		ev_break(w->loop, EVBREAK_ALL);
+		return;
+	}
+	worker_drain_schedule(w, 0);
 }
 
 /* --- accept ------------------------------------------------------------- */
@@ -296,6 +348,9 @@ worker_stats_send(struct worker *w, uint32_t id)
 	int r;
 
 	w->stats.conns_open = w->nconns;
+	w->stats.renegotiations_in_flight = w->reneg_inflight;
+	w->stats.renegotiations_waiting = pace_waiting(w);
+	w->stats.handshakes_waiting_keyd = w->hs_parked;
 	r = ipc_send(w->master_fd, IPC_WORKER_STATS_REPLY, id, &w->stats,
 	    sizeof(w->stats), NULL, 0);
 	if (r < 0)
@@ -626,6 +681,7 @@ worker_loop_init(struct worker *w)
 	ev_signal_init(&w->sigint, worker_signal_cb, SIGINT);
 	ev_signal_start(w->loop, &w->sigint);
 	ev_init(&w->accept_retry, worker_accept_retry_cb);
+	ev_init(&w->drain_end, worker_drain_cb);
 
 	for (i = 0; i < w->nfe; i++) {
 		wf = &w->fe[i];
@@ -667,6 +723,7 @@ worker_main(const struct config *cfg, unsigned index, int master_fd,
 	w->index = index;
 	w->master_fd = master_fd;
 	w->conn_gone = worker_conn_gone;
+	w->load_changed = worker_limit_check;
 	w->backend_ask = worker_backend_ask;
 	w->cred_gone = worker_cred_gone;
 	kchan_init(&w->keyd, cfg->keyd_timeout_ms, &w->stats, &hooks);

@@ -215,7 +215,8 @@ test_reneg_values(void **state)
 	assert_int_equal(load_with("rekey-interval = 720h")->rekey_interval_s,
 	    30 * 24 * 3600);
 	assert_int_equal(load_with("rekey-bytes = 0")->rekey_bytes, 0);
-	assert_int_equal(load_with("rekey-bytes = 4096")->rekey_bytes, 4096);
+	expect_error(MOAT_HEAD FRONTEND_OK "rekey-bytes = 4096\n", 9,
+	    "rekey-bytes 4096 is below the least useful value, 64K");
 	assert_int_equal(load_with("rekey-bytes = 64K")->rekey_bytes, 65536);
 	assert_int_equal(load_with("rekey-bytes = 2G")->rekey_bytes,
 	    2ull << 30);

@@ -77,6 +77,9 @@ started(struct fixture *f)
 static void
 requested(struct fixture *f)
 {
+	uint64_t before = f->st.renegotiations_requested;
+
+	f->in.now += 2.;	/* past the one-a-second floor (reneg.c) */
 	assert_int_equal(reneg_ask(&f->r, &f->fe, &f->in, "test"), 1);
 	assert_int_equal(f->r.state, RENEG_QUEUED);
 	assert_int_equal(f->r.queued, RENEG_SEND_HELLO_REQUEST);
@@ -86,7 +89,7 @@ requested(struct fixture *f)
 	reneg_sent(&f->r, &f->fe, &f->in, RENEG_SEND_HELLO_REQUEST);
 	assert_int_equal(f->r.state, RENEG_WAIT_ANSWER);
 	assert_int_equal(f->r.queued, RENEG_SEND_NONE);
-	assert_int_equal(f->st.renegotiations_requested, 1);
+	assert_int_equal(f->st.renegotiations_requested, before + 1);
 	assert_true(timer_taken(&f->r) == 10.);
 }
 
@@ -151,12 +154,13 @@ test_refused_keep_and_close(void **state)
 	    GNUTLS_A_NO_RENEGOTIATION), RENEG_GO_ON);
 	assert_int_equal(f->st.renegotiations_refused, 1);
 
-	/* on-refusal close: the connection ends, and says why */
+	/* on-refusal close: the connection ends after a flush, says why */
 	f->fe.on_refusal = RENEG_CLOSE;
+	f->in.now += 2.;
 	assert_int_equal(reneg_ask(&f->r, &f->fe, &f->in, "test"), 1);
 	reneg_sent(&f->r, &f->fe, &f->in, RENEG_SEND_HELLO_REQUEST);
 	assert_int_equal(reneg_alert(&f->r, &f->fe, &f->in,
-	    GNUTLS_A_NO_RENEGOTIATION), RENEG_END);
+	    GNUTLS_A_NO_RENEGOTIATION), RENEG_FLUSH_END);
 	assert_string_equal(f->r.why, "client refused renegotiation");
 	assert_int_equal(f->st.renegotiations_refused, 2);
 	assert_int_equal(f->st.renegotiations_requested, 2);
@@ -175,9 +179,10 @@ test_ignored_keep_and_close(void **state)
 	assert_true(timer_taken(&f->r) == 300.);
 
 	f->fe.on_ignore = RENEG_CLOSE;
+	f->in.now += 2.;
 	assert_int_equal(reneg_ask(&f->r, &f->fe, &f->in, "test"), 1);
 	reneg_sent(&f->r, &f->fe, &f->in, RENEG_SEND_HELLO_REQUEST);
-	assert_int_equal(reneg_timer(&f->r, &f->fe, &f->in), RENEG_END);
+	assert_int_equal(reneg_timer(&f->r, &f->fe, &f->in), RENEG_FLUSH_END);
 	assert_string_equal(f->r.why, "client ignored renegotiation request");
 	assert_int_equal(f->st.renegotiations_ignored, 2);
 }
@@ -231,6 +236,7 @@ test_client_initiated_refused(void **state)
 	f->in.safe = 1;
 
 	/* one of ours is under way */
+	f->in.now += 2.;
 	assert_int_equal(reneg_ask(&f->r, &f->fe, &f->in, "test"), 1);
 	assert_int_equal(reneg_client_hello(&f->r, &f->fe, &f->in),
 	    RENEG_REFUSE);
@@ -278,6 +284,7 @@ test_tls13_key_update(void **state)
 
 	f->in.tls13 = 1;
 	started(f);
+	f->in.now += 2.;
 	assert_int_equal(reneg_ask(&f->r, &f->fe, &f->in, "test"), 1);
 	assert_int_equal(f->r.queued, RENEG_SEND_KEY_UPDATE);
 	f->in.bytes = 77;
@@ -314,6 +321,7 @@ test_closing(void **state)
 	struct fixture *f = *state;
 
 	started(f);
+	f->in.now += 2.;
 	f->in.closing = 1;
 	assert_int_equal(reneg_ask(&f->r, &f->fe, &f->in, "test"), 0);
 	assert_int_equal(f->r.state, RENEG_IDLE);
@@ -338,6 +346,7 @@ test_triggers(void **state)
 
 	f->fe.rekey_bytes = 1000;
 	started(f);
+	f->in.now += 2.;
 	f->in.bytes = 999;
 	assert_int_equal(reneg_bytes(&f->r, &f->fe, &f->in), 0);
 	f->in.bytes = 1000;
@@ -352,6 +361,7 @@ test_triggers(void **state)
 	reneg_hs_start(&f->r, &f->fe);
 	reneg_hs_done(&f->r, &f->fe, &f->in);
 	/* the next count starts at the mark */
+	f->in.now += 2.;
 	f->in.bytes = 1999;
 	assert_int_equal(reneg_bytes(&f->r, &f->fe, &f->in), 0);
 	f->in.bytes = 2000;
@@ -360,6 +370,7 @@ test_triggers(void **state)
 	/* the interval timer in idle asks */
 	setup((void **)&f);
 	started(f);
+	f->in.now += 300.;
 	assert_int_equal(reneg_timer(&f->r, &f->fe, &f->in), RENEG_GO_ON);
 	assert_int_equal(f->r.state, RENEG_QUEUED);
 	/* a timer that fires while queued changes nothing */
@@ -372,11 +383,110 @@ test_triggers(void **state)
 	assert_true(timer_taken(&f->r) == 0.);
 }
 
+/*
+ * A ClientHello after rekey-timeout (on-ignore = keep) answers the
+ * HelloRequest that was ignored: never refused as the client's own, even
+ * with client-renegotiation = refuse, and it completes ours.  So does one
+ * that meets a new request still queued; a late refusal is a refusal.
+ */
+static void
+test_late_answer(void **state)
+{
+	struct fixture *f = *state;
+
+	started(f);
+	requested(f);
+	assert_int_equal(reneg_timer(&f->r, &f->fe, &f->in), RENEG_GO_ON);
+	assert_int_equal(f->st.renegotiations_ignored, 1);
+	assert_int_equal(f->r.state, RENEG_IDLE);
+	assert_true(reneg_data_allowed(&f->r, 0));	/* keep: data flows */
+	f->in.now += 3.;
+	assert_int_equal(reneg_client_hello(&f->r, &f->fe, &f->in),
+	    RENEG_GO_ON);
+	assert_int_equal(f->r.state, RENEG_HS_WANTED);
+	assert_int_equal(f->r.by_client, 0);
+	assert_int_equal(f->st.client_renegotiations_refused, 0);
+	reneg_hs_start(&f->r, &f->fe);
+	reneg_hs_done(&f->r, &f->fe, &f->in);
+	assert_int_equal(f->st.renegotiations_completed, 1);
+	/* answered: a ClientHello now is the client's own, and refused */
+	assert_int_equal(reneg_client_hello(&f->r, &f->fe, &f->in),
+	    RENEG_REFUSE);
+	assert_int_equal(reneg_unexpected(&f->r), 0);
+
+	/* ignored, then asked again: the ClientHello meets the queued one */
+	requested(f);
+	assert_int_equal(reneg_timer(&f->r, &f->fe, &f->in), RENEG_GO_ON);
+	f->in.now += 2.;
+	assert_int_equal(reneg_ask(&f->r, &f->fe, &f->in, "test"), 1);
+	assert_int_equal(f->r.state, RENEG_QUEUED);
+	assert_int_equal(reneg_client_hello(&f->r, &f->fe, &f->in),
+	    RENEG_GO_ON);
+	assert_int_equal(f->r.state, RENEG_HS_WANTED);
+	assert_int_equal(f->r.queued, RENEG_SEND_NONE);
+
+	/* a late no_renegotiation is a refusal, with on-refusal's end */
+	setup((void **)&f);
+	f->fe.on_refusal = RENEG_CLOSE;
+	started(f);
+	requested(f);
+	assert_int_equal(reneg_timer(&f->r, &f->fe, &f->in), RENEG_GO_ON);
+	assert_int_equal(reneg_alert(&f->r, &f->fe, &f->in,
+	    GNUTLS_A_NO_RENEGOTIATION), RENEG_FLUSH_END);
+	assert_int_equal(f->st.renegotiations_refused, 1);
+}
+
+/* At most one rekey a second per connection; intervals get jitter. */
+static void
+test_pacing(void **state)
+{
+	struct fixture *f = *state;
+
+	f->in.tls13 = 1;
+	f->fe.rekey_bytes = 1000;
+	started(f);
+	/* the first may go at once */
+	assert_int_equal(reneg_ask(&f->r, &f->fe, &f->in, "test"), 1);
+	assert_int_equal(f->r.state, RENEG_QUEUED);
+	(void)timer_taken(&f->r);
+	reneg_sent(&f->r, &f->fe, &f->in, RENEG_SEND_KEY_UPDATE);
+	(void)timer_taken(&f->r);
+	/* asked within a second of the last: later, not now */
+	f->in.now += 0.25;
+	assert_int_equal(reneg_ask(&f->r, &f->fe, &f->in, "test"), 1);
+	assert_int_equal(f->r.state, RENEG_IDLE);
+	assert_int_equal(f->r.queued, RENEG_SEND_NONE);
+	assert_true(timer_taken(&f->r) == 0.75);
+	/* bytes inside the gap ask nothing */
+	f->in.bytes = 5000;
+	assert_int_equal(reneg_bytes(&f->r, &f->fe, &f->in), 0);
+	/* the gap's end: the timer asks */
+	f->in.now += 0.75;
+	assert_int_equal(reneg_timer(&f->r, &f->fe, &f->in), RENEG_GO_ON);
+	assert_int_equal(f->r.state, RENEG_QUEUED);
+	assert_int_equal(f->r.queued, RENEG_SEND_KEY_UPDATE);
+	f->in.jitter = 0.5;
+	reneg_sent(&f->r, &f->fe, &f->in, RENEG_SEND_KEY_UPDATE);
+	/* the next interval is drawn in its last 10%: 300 * (1 - 0.05) */
+	assert_true(timer_taken(&f->r) == 285.);
+	/* rekey-bytes again only after the gap */
+	f->in.bytes = 7000;
+	assert_int_equal(reneg_bytes(&f->r, &f->fe, &f->in), 0);
+	f->in.now += 1.;
+	assert_int_equal(reneg_bytes(&f->r, &f->fe, &f->in), 1);
+	/* the machine never asks for a jitter outside [0, 1) */
+	f->in.jitter = 7.;
+	reneg_sent(&f->r, &f->fe, &f->in, RENEG_SEND_KEY_UPDATE);
+	assert_true(timer_taken(&f->r) == 300.);
+}
+
 int
 main(void)
 {
 	const struct CMUnitTest tests[] = {
 		cmocka_unit_test_setup(test_tls12_accepted, setup),
+		cmocka_unit_test_setup(test_late_answer, setup),
+		cmocka_unit_test_setup(test_pacing, setup),
 		cmocka_unit_test_setup(test_refused_keep_and_close, setup),
 		cmocka_unit_test_setup(test_ignored_keep_and_close, setup),
 		cmocka_unit_test_setup(test_handshake_timeout, setup),

@@ -1,0 +1,64 @@
+/* SPDX-License-Identifier: GPL-2.0-or-later */
+/*
+ * connlog.c -- the one log line of a connection, written by conn.c when
+ * it ends.
+ *
+ * The close line (info level, key=value so tests and people can grep it):
+ *
+ *   conn client=ADDR:PORT frontend=NAME sni=NAME tls=VERSION cipher=SUITE
+ *        handshake_ms=N c2b=BYTES b2c=BYTES duration_ms=N notify=yes|no
+ *        reason="WHY"
+ *
+ * "-" stands for what was never known (no SNI sent, handshake not done).
+ * c2b counts plaintext bytes written to the backend, b2c plaintext bytes
+ * handed to TLS for the client.  notify says whether the client got our
+ * close_notify: only after a normal end of the backend with everything it
+ * sent delivered, or at a drain (proxy.c says when); every other end is
+ * unclean on purpose.  reason is the first cause recorded:
+ * "client closed", "backend closed", "idle timeout", "handshake timeout",
+ * "handshake failed: <GnuTLS error or keyd reason>", "backend connect
+ * failed: <errno>", "backend connect timeout", "client error: ...",
+ * "backend error: ...", "worker exiting", and the renegotiation endings:
+ * "client refused renegotiation", "client ignored renegotiation request",
+ * "renegotiation failed: ...", "renegotiation handshake timeout".
+ */
+#include "config.h"
+
+#include <stdio.h>
+
+#include <ev.h>
+#include <gnutls/gnutls.h>
+
+#include "conf.h"
+#include "log.h"
+#include "state.h"
+#include "tls.h"
+#include "connlog.h"
+
+/* The connection's one line, when it ends. */
+void
+connlog_write(const struct conn *c)
+{
+	char hs[32];
+	const char *ver = "-", *cipher = "-";
+	ev_tstamp now = ev_time();
+
+	if (c->session != NULL) {
+		ver = tls_version_name(c);
+		cipher = tls_cipher_name(c);
+	}
+	if (c->t_handshake > 0)
+		snprintf(hs, sizeof(hs), "%ld",
+		    (long)((c->t_handshake - c->t_start) * 1000. + 0.5));
+	else
+		snprintf(hs, sizeof(hs), "-");
+	log_info("conn client=%s frontend=%s sni=%s tls=%s cipher=%s "
+	    "handshake_ms=%s c2b=%llu b2c=%llu duration_ms=%ld notify=%s "
+	    "reason=\"%s\"",
+	    c->peer, c->wf->fe->name, c->sni[0] != '\0' ? c->sni : "-",
+	    ver, cipher, hs, (unsigned long long)c->bytes_c2b,
+	    (unsigned long long)c->bytes_b2c,
+	    (long)((now - c->t_start) * 1000. + 0.5),
+	    (c->flags & CF_BYE_SENT) ? "yes" : "no",
+	    c->why.text[0] != '\0' ? c->why.text : "closed");
+}
