@@ -229,7 +229,13 @@ read_some(struct client *c, long long deadline)
 		}
 		if (n == GNUTLS_E_WARNING_ALERT_RECEIVED)
 			continue;
-		c->end = "error";
+		/* The server's two unclean ends, named apart from our errors. */
+		if (n == GNUTLS_E_PREMATURE_TERMINATION)
+			c->end = "server_unclean";
+		else if (n == GNUTLS_E_FATAL_ALERT_RECEIVED)
+			c->end = "server_alert";
+		else
+			c->end = "error";
 		snprintf(c->end_detail, sizeof(c->end_detail), "%s",
 		    gnutls_strerror((int)n));
 		return -1;

@@ -277,12 +277,21 @@ def assert_intact(res):
     assert res["sha_sent"] == res["sha_received"], res
 
 
-def assert_closed_cleanly(res):
-    """moat closed the connection: what came back is a prefix of what was
-    sent (nothing lost in the middle, duplicated or reordered)."""
-    assert res["end"] in ("server_closed", "error", "send_error"), res
+def assert_ended_honestly(res):
+    """moat ended the connection, and the end says whether the stream is
+    whole: what came back is a prefix of what was sent (nothing lost in
+    the middle, duplicated or reordered); a clean end (close_notify,
+    "server_closed") only with every byte back; a connection that lost
+    bytes ended uncleanly (no close_notify, "server_unclean")."""
+    assert res["end"] in ("server_closed", "server_unclean"), res
     assert res["prefix_ok"] is True, res
     assert res["received"] <= res["sent"], res
+    if res["end"] == "server_closed":
+        assert res["received"] == res["sent"], \
+            "a clean end, but %d of %d bytes came back: %r" % (
+                res["received"], res["sent"], res)
+    if res["received"] < res["sent"]:
+        assert res["end"] == "server_unclean", res
 
 
 # ------------------------------------------------- interactive clients
