@@ -18,7 +18,9 @@
  * "client closed", "backend closed", "idle timeout", "handshake timeout",
  * "handshake failed: <GnuTLS error or keyd reason>", "backend connect
  * failed: <errno>", "backend connect timeout", "client error: ...",
- * "backend error: ...", "worker exiting", and the renegotiation endings:
+ * "backend error: ...", "worker stopping", "worker stopping: drain
+ * timeout", "client closed during the handshake", and the renegotiation
+ * endings:
  * "client refused renegotiation", "client ignored renegotiation request",
  * "renegotiation failed: ...", "renegotiation handshake timeout".
  */
