@@ -136,3 +136,64 @@ def test_worker_holds_nothing_of_the_file_system(unix_moat):
             assert target.startswith(("socket:", "anon_inode:")), \
                 "worker %d fd %s is %s" % (pid, fd, target)
     s.close()
+
+
+def test_unix_backend_with_a_full_backlog_is_retried(module_moat_factory,
+                                                     certs):
+    """A unix: backend whose listen queue is full answers connect() with
+    EAGAIN: moat tries again until backend-connect-timeout instead of
+    failing the client (issue 9, point 6), and the connection made once the
+    backend accepts carries every byte."""
+    import shutil
+    import socket
+    import threading
+    import time
+    d = tempfile.mkdtemp(prefix="moat-unixfull-")
+    os.chmod(d, 0o755)
+    path = os.path.join(d, "full.sock")
+    lsock = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
+    lsock.bind(path)
+    os.chmod(path, 0o666)
+    lsock.listen(0)
+    fillers = []
+    try:
+        # Fill the queue: with backlog 0 the kernel still takes one.
+        for _ in range(8):
+            f = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
+            f.setblocking(False)
+            try:
+                f.connect(path)
+            except (BlockingIOError, InterruptedError):
+                f.close()
+                break
+            fillers.append(f)
+        m = module_moat_factory({"full": {
+            "backend": "unix:" + path, "cert": certs["ecdsa"][0],
+            "key": certs["ecdsa"][1], "backend-connect-timeout": "10s"}},
+            workers=1)
+        log0 = m.log_size()
+
+        def serve_later():
+            time.sleep(1.0)		# moat's connect meets EAGAIN meanwhile
+            for _ in fillers:
+                lsock.accept()[0].close()
+            c, _ = lsock.accept()	# the one moat made
+            with c:
+                while True:
+                    b = c.recv(65536)
+                    if not b:
+                        break
+                    c.sendall(b)
+        t = threading.Thread(target=serve_later, daemon=True)
+        t.start()
+        with moatlib.tls_connect(m.ports["full"], timeout=30) as s:
+            payload = moatlib.pattern(200000, seed=5)
+            s.sendall(payload)
+            assert moatlib.recv_exact(s, len(payload)) == payload
+        t.join(10)
+        assert "backend connect failed" not in m.log_text()[log0:]
+    finally:
+        for f in fillers:
+            f.close()
+        lsock.close()
+        shutil.rmtree(d, ignore_errors=True)
