@@ -28,9 +28,9 @@
 #define CONFIG_PATH_MAX		IPC_PATH_MAX
 #define CONFIG_MAX_CONNECTIONS_DEFAULT 10000u	/* per worker, if the fd limit allows */
 /*
- * Handshakes waiting for keyd at once, per worker: each holds a coroutine
- * stack (two mappings) and a session; at the cap the worker stops
- * accepting until one finishes.
+ * First handshakes under way at once, per worker: each holds a session and,
+ * while it waits for keyd, a coroutine stack (two mappings); at the cap the
+ * worker stops accepting until one finishes.
  */
 #define CONFIG_MAX_PENDING_HANDSHAKES_DEFAULT 2000u
 /* TLS 1.2 renegotiations in flight at once, per worker (each a signature). */

@@ -26,7 +26,6 @@
 
 #include <errno.h>
 #include <stdarg.h>
-#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <unistd.h>
@@ -85,6 +84,7 @@ conn_timer_idle(struct conn *c, unsigned ms)
 static void
 conn_timer_touch(struct conn *c)
 {
+	c->t_moved = ev_now(c->w->loop);
 	if (c->state == CONN_PROXY && c->timer.repeat > 0.)
 		ev_timer_again(c->w->loop, &c->timer);
 }
@@ -130,6 +130,23 @@ static void
 conn_backend_watch(struct conn *c, int events)
 {
 	conn_watch(c->w->loop, &c->bio, c->bfd, events);
+}
+
+/* The one place c->state changes; first handshakes are counted (worker.c
+ * stops accepting at max-pending-handshakes). */
+static void
+conn_state(struct conn *c, enum conn_state s)
+{
+	struct worker *w = c->w;
+
+	if (s == CONN_HANDSHAKE)
+		w->hs_open++;
+	else if (c->state == CONN_HANDSHAKE && w->hs_open > 0) {
+		w->hs_open--;
+		if (s != CONN_CLOSED && w->load_changed != NULL)
+			w->load_changed(w);	/* conn_gone tells the rest */
+	}
+	c->state = s;
 }
 
 /* Let the pump run from the loop's top level, next turn. */
@@ -199,7 +216,8 @@ conn_new(struct worker_frontend *wf, int fd, const struct sockaddr *sa,
 	c->magic = CONN_MAGIC;
 	c->w = w;
 	c->wf = wf;
-	c->state = CONN_HANDSHAKE;
+	c->state = CONN_CLOSED;
+	conn_state(c, CONN_HANDSHAKE);
 	c->cfd = fd;
 	c->bfd = -1;
 	c->t_start = ev_time();
@@ -264,7 +282,7 @@ conn_end(struct conn *c)
 	}
 
 	/* No close_notify here: that is the pump's, after a clean end only. */
-	c->state = CONN_CLOSED;
+	conn_state(c, CONN_CLOSED);
 	connlog_write(c);
 	conn_watchers_stop(c);
 	proxy_master_unwait(c);
@@ -322,7 +340,7 @@ conn_proxy_start(struct conn *c)
 		conn_close(c, "out of memory");
 		return;
 	}
-	c->state = CONN_PROXY;
+	conn_state(c, CONN_PROXY);
 	conn_backend_watch(c, 0);
 	conn_timer_idle(c, c->wf->fe->idle_timeout_ms);
 	tls_reneg_in(c, &in);
@@ -374,7 +392,7 @@ conn_backend_arrived(struct worker *w, uint32_t id, int status, int fd)
 static void
 conn_connect(struct conn *c)
 {
-	c->state = CONN_CONNECTING;
+	conn_state(c, CONN_CONNECTING);
 	conn_client_watch(c, 0);	/* client data waits in the kernel */
 	switch (proxy_connect(c)) {
 	case PROXY_CONNECTED:
@@ -461,23 +479,6 @@ conn_handshake_result(struct conn *c, int r)
 	}
 }
 
-/* A handshake waits for keyd, or no longer: counted for the limits. */
-static void
-conn_parked(struct conn *c, int parked)
-{
-	struct worker *w = c->w;
-
-	if (c->parked == parked)
-		return;
-	c->parked = parked;
-	if (parked)
-		w->hs_parked++;
-	else
-		w->hs_parked--;
-	if (w->load_changed != NULL)
-		w->load_changed(w);
-}
-
 /*
  * The client's socket became readable while its handshake waits for keyd:
  * the handshake owns the session, so only a peek.  A client that closed
@@ -503,7 +504,7 @@ conn_parked_peek(struct conn *c)
 static void
 conn_handshake_finished(struct conn *c)
 {
-	conn_parked(c, 0);
+	c->parked = 0;
 	if (c->hs.cancelled) {
 		if (c->state == CONN_HANDSHAKE)
 			c->w->stats.handshakes_failed++;
@@ -527,7 +528,7 @@ conn_handshake_step(struct conn *c)
 		 * Waiting for keyd: nothing may touch the session meanwhile;
 		 * the client's socket is only watched for its end.
 		 */
-		conn_parked(c, 1);
+		c->parked = 1;
 		conn_client_watch(c, EV_READ);
 		return;
 	}
@@ -597,11 +598,10 @@ conn_ask(struct conn *c, const char *why)
 }
 
 /*
- * The worker stops and its drain is nearly over (worker.c): each
- * established connection reads no more, flushes what it holds both ways,
- * sends close_notify and ends with its log line (proxy.c); one still in
- * its handshake, or connecting, ends now.  hard: whatever is still there
- * ends now, its flush unfinished.
+ * The drain is nearly over (worker.c).  A connection with nothing in
+ * flight (proxy_quiet(): IMAP IDLE, keep-alive) gets close_notify and its
+ * log line (proxy.c); one in its handshake ends now; one moving data goes
+ * on until the last call (hard) cuts it without close_notify: honestly.
  */
 void
 conn_drain_all(struct worker *w, int hard)
@@ -610,14 +610,14 @@ conn_drain_all(struct worker *w, int hard)
 
 	for (c = w->conns; c != NULL; c = next) {
 		next = c->next;
-		if (c->state == CONN_CLOSED)
-			continue;	/* a parked handshake unwinding */
-		if (hard || c->state != CONN_PROXY) {
-			conn_close(c, "worker stopping");
-			continue;
-		}
-		proxy_flush_end(c, 1, "worker stopping");
-		conn_kick(c);
+		if (c->state == CONN_CLOSED || (c->flags & CF_FLUSH_END))
+			continue;	/* unwinding, or closing already */
+		if (c->state == CONN_PROXY && proxy_quiet(c, ev_now(w->loop))) {
+			proxy_flush_end(c, 1, "worker stopping");
+			conn_kick(c);
+		} else if (hard || c->state != CONN_PROXY)
+			conn_close(c, hard ? "worker stopping: drain timeout" :
+			    "worker stopping");
 	}
 }
 

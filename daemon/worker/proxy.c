@@ -45,8 +45,10 @@
  *   side is read any more, both buffers are flushed -- the backend data
  *   held back while a HelloRequest was unanswered included -- and the
  *   connection ends without close_notify;
- * - a drain (the worker stops; CF_FLUSH_END | CF_DRAIN): the same, with
- *   close_notify last, since moat itself ends the stream there.
+ * - a drain (the worker stops; CF_FLUSH_END | CF_DRAIN), for a connection
+ *   with nothing in flight (proxy_quiet()): the same, with close_notify
+ *   last -- the stream is whole and moat ends it; a connection still
+ *   moving data when the drain runs out is cut by conn.c, uncleanly.
  * An end for which nothing can move any more (idle timeout, a failed
  * renegotiation, a fatal TLS error) is conn.c's, at once, and unclean too.
  *
@@ -82,6 +84,7 @@
 #include "proxy.h"
 
 #define PROXY_ROUNDS	8	/* pump rounds per wakeup, then yield to others */
+#define PROXY_QUIET_S	0.25	/* no traffic this long: nothing in flight */
 
 /* Outcome of one pump step. */
 #define STEP_IDLE	0
@@ -630,6 +633,19 @@ proxy_tls_write(struct conn *c)
 		break;
 	}
 	return moved;
+}
+
+/*
+ * Nothing in flight: both buffers empty, no send or control message
+ * pending, no renegotiation under way, and no byte moved for
+ * PROXY_QUIET_S.  A drain closes such a connection cleanly.
+ */
+int
+proxy_quiet(const struct conn *c, double now)
+{
+	return c->c2b.head == c->c2b.tail && c->b2c.head == c->b2c.tail &&
+	    c->tls_send_len == 0 && c->ctl == 0 &&
+	    c->reneg.state == RENEG_IDLE && now - c->t_moved >= PROXY_QUIET_S;
 }
 
 /* Has each direction ended the way the connection's end asks for? */

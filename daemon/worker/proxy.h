@@ -51,6 +51,7 @@ void	proxy_flush_end(struct conn *c, int drain, const char *fmt, ...)
 	    __attribute__((format(printf, 3, 4)));
 void	proxy_hs_begin(struct conn *c);
 enum proxy_appdata proxy_hs_appdata(struct conn *c);
+int	proxy_quiet(const struct conn *c, double now);
 void	proxy_free(struct conn *c);
 
 #endif

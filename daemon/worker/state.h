@@ -87,7 +87,7 @@ struct worker {
 	unsigned		nconns;
 	/* conn.c calls this after a connection is gone (worker.c's) */
 	void			(*conn_gone)(struct worker *w);
-	/* ... and this when hs_parked changed (worker.c's: the limits) */
+	/* ... and this when hs_open fell (worker.c's: the limits) */
 	void			(*load_changed)(struct worker *w);
 	/* conn.c asks the master to connect a unix: backend (worker.c's):
 	 * 0 with the request's id, or -errno */
@@ -103,8 +103,9 @@ struct worker {
 	 * (conn.c: rekey-concurrency) */
 	unsigned		reneg_inflight;
 	struct conn		*reneg_wait_head, *reneg_wait_tail;
-	/* handshakes parked on keyd (conn.c: max-pending-handshakes) */
-	unsigned		hs_parked;
+	/* connections in their first handshake (conn.c; the cap is
+	 * max-pending-handshakes) */
+	unsigned		hs_open;
 	uint32_t		backend_next_id;
 	int			accepting;	/* listeners started */
 	int			at_limit;	/* paused by max_connections */
@@ -189,6 +190,7 @@ struct conn {
 	char			sni[128];	/* sanitised */
 	ev_tstamp		t_start;	/* accepted */
 	ev_tstamp		t_handshake;	/* handshake done */
+	ev_tstamp		t_moved;	/* last byte moved (conn.c) */
 	struct reason		why;		/* why it ends, first cause wins */
 	uint32_t		backend_id;	/* its IPC_BACKEND_CONNECT, or 0 */
 	struct conn		*backend_next;	/* worker's backend_waiting list */
@@ -217,7 +219,7 @@ struct conn {
 	int			reneg_slot;	/* holds one of rekey-concurrency */
 	int			reneg_waiting;	/* in the worker's wait list */
 	struct conn		*reneg_wait_next;
-	int			parked;		/* counted in w->hs_parked */
+	int			parked;		/* its handshake waits for keyd */
 };
 
 #endif

@@ -113,8 +113,8 @@ worker_master_reply_count(struct worker *w, uint16_t type, uint32_t id,
 }
 
 /*
- * At max-connections, or with max-pending-handshakes handshakes waiting
- * for keyd, stop accepting until one closes or finishes: new clients wait
+ * At max-connections, or with max-pending-handshakes first handshakes
+ * under way, stop accepting until one closes or finishes: new clients wait
  * in the listen queue (or go to another worker).  One line a minute: at
  * the limit this flips on every close.
  */
@@ -124,7 +124,7 @@ worker_limit_check(struct worker *w)
 	unsigned max = w->cfg->max_connections;
 	unsigned maxp = w->cfg->max_pending_handshakes;
 	int conns = max > 0 && w->nconns >= max;
-	int parked = maxp > 0 && w->hs_parked >= maxp;
+	int parked = maxp > 0 && w->hs_open >= maxp;
 
 	if ((conns || parked) && !w->at_limit) {
 		w->at_limit = 1;
@@ -137,8 +137,8 @@ worker_limit_check(struct worker *w)
 				    "(%llu time(s) so far)", max,
 				    (unsigned long long)w->stats.conns_refused_limit);
 			else
-				log_warnx("max-pending-handshakes (%u) wait for "
-				    "keyd: not accepting until one finishes "
+				log_warnx("max-pending-handshakes (%u) under way: "
+				    "not accepting until one finishes "
 				    "(%llu time(s) so far)", maxp,
 				    (unsigned long long)w->stats.conns_refused_limit);
 		}
@@ -161,9 +161,9 @@ worker_conn_gone(struct worker *w)
 
 /*
  * The drain's two ends, before the master's drain-timeout kills us: at
- * drain-timeout less two margins every connection still open is told to
- * flush and close with close_notify (conn_drain_all()), at less one margin
- * whatever is left ends.  A margin is a fifth of drain-timeout, at most a
+ * drain-timeout less two margins every connection with nothing in flight
+ * closes with close_notify (conn_drain_all()), at less one margin
+ * whatever is left is cut, without it.  A margin is a fifth of drain-timeout, at most a
  * second.  So a long-lived idle connection (IMAP IDLE) ends cleanly and
  * with its log line, never by SIGKILL.
  */
@@ -174,7 +174,8 @@ worker_drain_cb(struct ev_loop *loop, ev_timer *t, int revents)
 	int hard = t->data != NULL;
 
 	log_info("drain: %u connection(s) still open: %s", w->nconns,
-	    hard ? "ending them" : "flushing and closing them");
+	    hard ? "cutting what still moves data" :
+	    "closing those with nothing in flight");
 	conn_drain_all(w, hard);
 	if (!hard && w->nconns > 0)
 		worker_drain_schedule(w, 1);
@@ -345,12 +346,16 @@ worker_keyd_violation(void *arg)
 static void
 worker_stats_send(struct worker *w, uint32_t id)
 {
+	struct conn *c;
+	unsigned parked = 0;
 	int r;
 
+	for (c = w->conns; c != NULL; c = c->next)
+		parked += c->parked != 0;
 	w->stats.conns_open = w->nconns;
 	w->stats.renegotiations_in_flight = w->reneg_inflight;
 	w->stats.renegotiations_waiting = pace_waiting(w);
-	w->stats.handshakes_waiting_keyd = w->hs_parked;
+	w->stats.handshakes_waiting_keyd = parked;
 	r = ipc_send(w->master_fd, IPC_WORKER_STATS_REPLY, id, &w->stats,
 	    sizeof(w->stats), NULL, 0);
 	if (r < 0)
