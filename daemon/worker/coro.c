@@ -5,10 +5,11 @@
  * A handshake call that may need a signature runs here.  Each coroutine
  * gets a CORO_STACK_SIZE stack mmap'd with MAP_NORESERVE plus a PROT_NONE
  * guard region (CORO_GUARD_SIZE) below it, so an overflow faults instead
- * of silently writing into the heap; pages are committed only when touched, so an idle stack
- * costs address space, not memory.  The pool keeps up to CORO_POOL_KEEP
- * idle stacks for reuse and unmaps the rest: it grows to the number of
- * handshakes suspended at once and shrinks back afterwards.
+ * of silently writing into the heap; pages are committed only when
+ * touched, so an idle stack costs address space, not memory.  The pool
+ * keeps up to CORO_POOL_KEEP idle stacks for reuse and unmaps the rest: it
+ * grows to the number of handshakes suspended at once and shrinks back
+ * afterwards.
  *
  * makecontext()/swapcontext() are used rather than hand-written assembly:
  * they are portable and the cost (one rt_sigprocmask per switch, which the

@@ -48,12 +48,12 @@
  *
  * Pacing: each rekey-interval wait is drawn between 90% and 100% of the
  * interval, so connections accepted together do not rekey together for
- * ever; and no connection rekeys more often than once per
- * RENEG_MIN_GAP_S after its last rekey, whatever asks (rekey-bytes on a fast stream, a burst of
- * `moatctl rekey`): a request inside the gap waits for its end.  GnuTLS
- * peers end a session that gets more than 8 key updates in a second
+ * ever; and no connection rekeys again within RENEG_MIN_GAP_S of its last
+ * rekey, whatever asks (rekey-bytes on a fast stream, a burst of `moatctl
+ * rekey`): a request inside the gap waits for its end.  GnuTLS peers end a
+ * session that gets more than 8 key updates in a second
  * (lib/tls13/key_update.c).  How many TLS 1.2 renegotiations a worker has
- * in flight at once is conn.c's (rekey-concurrency).
+ * in flight at once is pace.c's (rekey-concurrency).
  */
 #include "config.h"
 
