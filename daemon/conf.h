@@ -16,6 +16,7 @@
 #include <sys/un.h>
 
 #include <stdint.h>
+#include <stdio.h>
 
 #include <gnutls/gnutls.h>
 
@@ -156,7 +157,8 @@ const struct frontend *config_frontend_by_name(const struct config *cfg,
 
 /* conf_check.c */
 /* moatd -t only: load each key in this process and match it to its cert. */
-int	config_check_keys(const struct config *cfg, char *err, size_t errlen);
+int	config_check_keys(const struct config *cfg, FILE *warnings, char *err,
+	    size_t errlen);
 /* Start-up and certificate rotation: 0, or -errno and why (no path). */
 int	config_check_secret_file(const char *path, char *why, size_t whylen);
 int	config_check_cert_file(const char *path, int *pk, char *why,

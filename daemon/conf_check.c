@@ -27,6 +27,7 @@
 
 #include "conf.h"
 #include "conf_int.h"
+#include "ipc_sigalgs.h"
 #include "privdrop.h"
 
 int
@@ -111,6 +112,21 @@ config_check_cert_file(const char *path, int *pk, char *why, size_t whylen)
 	return r;
 }
 
+/* Does the priority enable TLS 1.2 (or older)? */
+static int
+config_priority_has_tls12(gnutls_priority_t prio)
+{
+	const unsigned *list;
+	int n, i;
+
+	n = gnutls_priority_protocol_list(prio, &list);
+	for (i = 0; i < n; i++)
+		if (list[i] != GNUTLS_TLS1_3 && list[i] != GNUTLS_DTLS1_2 &&
+		    list[i] != GNUTLS_DTLS1_0 && list[i] != GNUTLS_DTLS0_9)
+			return 1;
+	return 0;
+}
+
 /* Does key exchange kx make the server sign with a key of kind pk? */
 static int
 config_kx_signs_with(unsigned kx, int pk)
@@ -152,11 +168,7 @@ config_keyd_flags(const struct frontend *fe, int cert_pk, unsigned *flags,
 		    gnutls_strerror(r));
 		return -EINVAL;
 	}
-	n = gnutls_priority_protocol_list(prio, &list);
-	for (i = 0; i < n; i++)
-		if (list[i] != GNUTLS_TLS1_3 && list[i] != GNUTLS_DTLS1_2 &&
-		    list[i] != GNUTLS_DTLS1_0 && list[i] != GNUTLS_DTLS0_9)
-			tls12 = 1;	/* TLS 1.2 or older */
+	tls12 = config_priority_has_tls12(prio);
 	n = tls12 ? gnutls_priority_kx_list(prio, &list) : 0;
 	for (i = 0; i < n; i++) {
 		if (config_kx_signs_with(list[i], cert_pk) &&
@@ -226,18 +238,93 @@ config_pubkey_der(gnutls_pubkey_t pub, gnutls_datum_t *der)
 	return gnutls_pubkey_export2(pub, GNUTLS_X509_FMT_DER, der);
 }
 
+/*
+ * Would GnuTLS ever pick sign for a key of kind pk with bits?  Not an
+ * ECDSA algorithm bound to another curve, nor RSA-PSS with a PSS key's
+ * parameters (rsa_pss_pss_*) for an rsaEncryption key.
+ */
+static int
+config_sign_fits_key(unsigned sign, int pk, unsigned bits)
+{
+	switch (sign) {
+	case GNUTLS_SIGN_ECDSA_SECP256R1_SHA256:
+		return bits == 256;
+	case GNUTLS_SIGN_ECDSA_SECP384R1_SHA384:
+		return bits == 384;
+	case GNUTLS_SIGN_ECDSA_SECP521R1_SHA512:
+		return bits == 521;
+	case GNUTLS_SIGN_RSA_PSS_SHA256:
+	case GNUTLS_SIGN_RSA_PSS_SHA384:
+	case GNUTLS_SIGN_RSA_PSS_SHA512:
+		return pk == GNUTLS_PK_RSA_PSS;
+	default:
+		return gnutls_sign_supports_pk_algorithm(sign,
+		    (gnutls_pk_algorithm_t)pk);
+	}
+}
+
+/*
+ * moatd -t: the signature algorithms fe's priority enables for its key
+ * (of kind pk, bits) that keyd never signs (ipc_sigalgs.h).  The worker's
+ * key tells GnuTLS so, and GnuTLS picks another one the client offers or
+ * fails the handshake with handshake_failure; the warning says that a
+ * client offering only those cannot connect.
+ */
+static void
+config_warn_sigalgs(const struct config *cfg, const struct frontend *fe,
+    int pk, unsigned bits, FILE *out)
+{
+	gnutls_priority_t prio;
+	uint32_t served[IPC_MAX_SIGN_ALGOS];
+	const unsigned *list;
+	char names[400];
+	unsigned nserved, j;
+	int n, i, found;
+	size_t used = 0;
+
+	if (out == NULL || gnutls_priority_init2(&prio, fe->priority, NULL,
+	    0) < 0)
+		return;
+	if (!config_priority_has_tls12(prio)) {
+		/* TLS 1.3 uses only algorithms keyd serves for its keys */
+		gnutls_priority_deinit(prio);
+		return;
+	}
+	nserved = ipc_sigalg_list((uint32_t)pk, bits, served, IPC_MAX_SIGN_ALGOS);
+	names[0] = '\0';
+	n = gnutls_priority_sign_list(prio, &list);
+	for (i = 0; i < n; i++) {
+		if (!config_sign_fits_key(list[i], pk, bits))
+			continue;
+		for (j = 0, found = 0; j < nserved; j++)
+			found |= served[j] == list[i];
+		if (!found && used < sizeof(names))
+			used += (size_t)snprintf(names + used, sizeof(names) -
+			    used, "%s%s", used > 0 ? ", " : "",
+			    gnutls_sign_get_name(list[i]));
+	}
+	gnutls_priority_deinit(prio);
+	if (names[0] != '\0')
+		fprintf(out, "%s:%d: warning: frontend %s: the priority enables "
+		    "%s for its %s key, which keyd never signs; handshakes use "
+		    "another algorithm the client offers, and a client that "
+		    "offers only these gets handshake_failure\n", cfg->path,
+		    fe->line, fe->name, names,
+		    gnutls_pk_get_name((gnutls_pk_algorithm_t)pk));
+}
+
 static int
 config_check_key(const struct config *cfg, const struct frontend *fe,
-    char *err, size_t errlen)
+    FILE *warnings, char *err, size_t errlen)
 {
 	gnutls_datum_t keydata = { NULL, 0 }, certdata = { NULL, 0 };
 	gnutls_datum_t der1 = { NULL, 0 }, der2 = { NULL, 0 };
 	gnutls_x509_crt_t *crts = NULL;
-	unsigned ncrt = 0, i;
+	unsigned ncrt = 0, i, bits;
 	gnutls_privkey_t priv = NULL;
 	gnutls_pubkey_t pub_key = NULL, pub_cert = NULL;
 	char pass[1024];
-	int r, ret = -EINVAL;
+	int r, pk, ret = -EINVAL;
 
 	pass[0] = '\0';
 	if (fe->key_passphrase_file[0] != '\0' &&
@@ -285,6 +372,9 @@ config_check_key(const struct config *cfg, const struct frontend *fe,
 		    fe->cert);
 		goto out;
 	}
+	bits = 0;
+	pk = gnutls_x509_crt_get_pk_algorithm(crts[0], &bits);
+	config_warn_sigalgs(cfg, fe, pk, bits, warnings);
 	ret = 0;
 out:
 	explicit_bzero(pass, sizeof(pass));
@@ -309,14 +399,15 @@ out:
 }
 
 int
-config_check_keys(const struct config *cfg, char *err, size_t errlen)
+config_check_keys(const struct config *cfg, FILE *warnings, char *err,
+    size_t errlen)
 {
 	unsigned i;
 	int r;
 
 	for (i = 0; i < cfg->nfrontends; i++)
-		if ((r = config_check_key(cfg, &cfg->frontends[i], err,
-		    errlen)) < 0)
+		if ((r = config_check_key(cfg, &cfg->frontends[i], warnings,
+		    err, errlen)) < 0)
 			return r;
 	return 0;
 }

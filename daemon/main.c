@@ -255,7 +255,7 @@ main(int argc, char **argv)
 	}
 	if (test) {
 		/* the one place moatd itself reads a key: this process exits */
-		if (config_check_keys(cfg, err, sizeof(err)) < 0) {
+		if (config_check_keys(cfg, stderr, err, sizeof(err)) < 0) {
 			fprintf(stderr, "%s\n", err);
 			return 1;
 		}

@@ -245,7 +245,7 @@ keystore_describe(gnutls_privkey_t pkey, const struct ipc_key_load *kl,
 	info->key_id = kl->key_id;
 	info->pk_algo = (uint32_t)pk;
 	info->bits = bits;
-	info->nsign = policy_sign_algos((uint32_t)pk, bits, info->sign_algos,
+	info->nsign = ipc_sigalg_list((uint32_t)pk, bits, info->sign_algos,
 	    IPC_MAX_SIGN_ALGOS);
 	snprintf(info->name, sizeof(info->name), "%s", kl->name);
 	if (info->nsign == 0)

@@ -19,33 +19,8 @@
 #include <nettle/ecc-curve.h>
 
 #include "ipc.h"
+#include "ipc_sigalgs.h"
 #include "policy.h"
-
-/* One TLS signature algorithm keyd will use, and what it needs. */
-struct policy_algo {
-	uint32_t	sign;		/* gnutls_sign_algorithm_t */
-	uint32_t	pk;		/* gnutls_pk_algorithm_t of the key */
-	int		stat;		/* enum ipc_sign_stat */
-	unsigned	hash_len;	/* digest size; 0 = signs content (EdDSA) */
-	unsigned	curve_bits;	/* ECDSA: only this curve; 0 = any */
-	int		tls13;		/* allowed in a TLS 1.3 CertificateVerify */
-};
-
-static const struct policy_algo policy_algos[] = {
-	{ GNUTLS_SIGN_RSA_PSS_RSAE_SHA256, GNUTLS_PK_RSA, IPC_STAT_RSA_PSS, 32, 0, 1 },
-	{ GNUTLS_SIGN_RSA_PSS_RSAE_SHA384, GNUTLS_PK_RSA, IPC_STAT_RSA_PSS, 48, 0, 1 },
-	{ GNUTLS_SIGN_RSA_PSS_RSAE_SHA512, GNUTLS_PK_RSA, IPC_STAT_RSA_PSS, 64, 0, 1 },
-	{ GNUTLS_SIGN_RSA_SHA256, GNUTLS_PK_RSA, IPC_STAT_RSA_PKCS1, 32, 0, 0 },
-	{ GNUTLS_SIGN_RSA_SHA384, GNUTLS_PK_RSA, IPC_STAT_RSA_PKCS1, 48, 0, 0 },
-	{ GNUTLS_SIGN_RSA_SHA512, GNUTLS_PK_RSA, IPC_STAT_RSA_PKCS1, 64, 0, 0 },
-	{ GNUTLS_SIGN_ECDSA_SECP256R1_SHA256, GNUTLS_PK_ECDSA, IPC_STAT_ECDSA, 32, 256, 1 },
-	{ GNUTLS_SIGN_ECDSA_SECP384R1_SHA384, GNUTLS_PK_ECDSA, IPC_STAT_ECDSA, 48, 384, 1 },
-	{ GNUTLS_SIGN_ECDSA_SHA256, GNUTLS_PK_ECDSA, IPC_STAT_ECDSA, 32, 0, 0 },
-	{ GNUTLS_SIGN_ECDSA_SHA384, GNUTLS_PK_ECDSA, IPC_STAT_ECDSA, 48, 0, 0 },
-	{ GNUTLS_SIGN_ECDSA_SHA512, GNUTLS_PK_ECDSA, IPC_STAT_ECDSA, 64, 0, 0 },
-	{ GNUTLS_SIGN_EDDSA_ED25519, GNUTLS_PK_EDDSA_ED25519, IPC_STAT_EDDSA, 0, 0, 1 },
-};
-#define POLICY_NALGOS	(sizeof(policy_algos) / sizeof(policy_algos[0]))
 
 static const char policy_tls13_context[] = "TLS 1.3, server CertificateVerify";
 
@@ -113,46 +88,14 @@ static const struct {
 #define TLS_RANDOMS		64u
 #define TLS_CURVE_NAMED		3u	/* ECCurveType named_curve */
 
-static const struct policy_algo *
-policy_algo_find(uint32_t sign)
-{
-	size_t i;
-
-	for (i = 0; i < POLICY_NALGOS; i++)
-		if (policy_algos[i].sign == sign)
-			return &policy_algos[i];
-	return NULL;
-}
-
-/*
- * The sign algorithms a key can do in TLS 1.2 and 1.3, in preference order.
- * bits is the modulus size for RSA and the curve size for ECDSA.
- */
-unsigned
-policy_sign_algos(uint32_t pk_algo, uint32_t bits, uint32_t *out, unsigned max)
-{
-	unsigned n = 0;
-	size_t i;
-
-	for (i = 0; i < POLICY_NALGOS && n < max; i++) {
-		if (policy_algos[i].pk != pk_algo)
-			continue;
-		if (policy_algos[i].curve_bits != 0 &&
-		    policy_algos[i].curve_bits != bits)
-			continue;
-		out[n++] = policy_algos[i].sign;
-	}
-	return n;
-}
-
 int
 policy_sign_stat(uint32_t sign_algo)
 {
-	const struct policy_algo *a;
+	const struct ipc_sigalg *a;
 
 	if (sign_algo == GNUTLS_SIGN_RSA_RAW)
 		return IPC_STAT_RSA_PKCS1;
-	if ((a = policy_algo_find(sign_algo)) == NULL)
+	if ((a = ipc_sigalg_find(sign_algo)) == NULL)
 		return -EINVAL;
 	return a->stat;
 }
@@ -432,10 +375,10 @@ policy_sign_check_rsa_raw(const struct ipc_key_info *key, uint32_t key_flags,
 		*why = "not a DigestInfo for SHA-256/384/512";
 		return -EPERM;
 	}
-	for (i = 0; i < POLICY_NALGOS; i++)
-		if (policy_algos[i].stat == IPC_STAT_RSA_PKCS1 &&
-		    policy_algos[i].hash_len == hash_len &&
-		    policy_key_has_algo(key, policy_algos[i].sign))
+	for (i = 0; i < ipc_nsigalgs; i++)
+		if (ipc_sigalgs[i].stat == IPC_STAT_RSA_PKCS1 &&
+		    ipc_sigalgs[i].hash_len == hash_len &&
+		    policy_key_has_algo(key, ipc_sigalgs[i].sign))
 			return 0;
 	*why = "key does not offer RSA PKCS#1 with that hash";
 	return -EINVAL;
@@ -458,7 +401,7 @@ int
 policy_sign_check(const struct ipc_key_info *key, uint32_t key_flags,
     const struct ipc_sign_req *req, const char **why)
 {
-	const struct policy_algo *a;
+	const struct ipc_sigalg *a;
 	const char *dummy, *ske;
 
 	if (why == NULL)
@@ -475,7 +418,7 @@ policy_sign_check(const struct ipc_key_info *key, uint32_t key_flags,
 	}
 	if (req->sign_algo == GNUTLS_SIGN_RSA_RAW)
 		return policy_sign_check_rsa_raw(key, key_flags, req, why);
-	if ((a = policy_algo_find(req->sign_algo)) == NULL) {
+	if ((a = ipc_sigalg_find(req->sign_algo)) == NULL) {
 		*why = "sign algorithm not supported";
 		return -EINVAL;
 	}

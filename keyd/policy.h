@@ -43,7 +43,7 @@
  * The policy (policy_sign_check)
  * ------------------------------
  * - The key must exist and the algorithm must be one the key can do (the
- *   list policy_sign_algos() made when it was loaded) and of its family.
+ *   list ipc_sigalg_list() made when it was loaded) and of its family.
  * - CONTENT must be exactly one of
  *   (a) a TLS 1.3 *server* CertificateVerify: the 98-byte prefix then a
  *       32- or 48-byte hash, nothing else (130 or 146 bytes), signed only
@@ -108,12 +108,11 @@
 #include <stdint.h>
 
 #include "ipc.h"
+#include "ipc_sigalgs.h"
 
 #define POLICY_TLS13_CV_PREFIX	98u	/* 64 spaces, context, NUL */
 
 /* policy.c */
-unsigned policy_sign_algos(uint32_t pk_algo, uint32_t bits, uint32_t *out,
-	    unsigned max);
 int	policy_sign_check(const struct ipc_key_info *key, uint32_t key_flags,
 	    const struct ipc_sign_req *req, const char **why);
 int	policy_decrypt_check(const struct ipc_key_info *key, uint32_t key_flags,

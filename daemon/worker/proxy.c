@@ -265,6 +265,9 @@ proxy_tls_error(struct conn *c, int r)
 	    r == GNUTLS_E_PREMATURE_TERMINATION || (c->flags & CF_CLIENT_EOF))
 		return proxy_client_gone(c, r);
 	reason_set(&c->why, "client error: %s", gnutls_strerror(r));
+	/* The alert TLS requires (bad_record_mac, record_overflow...), never
+	 * close_notify: best effort, the connection ends either way. */
+	(void)gnutls_alert_send_appropriate(c->session, r);
 	return STEP_CLOSED;
 }
 

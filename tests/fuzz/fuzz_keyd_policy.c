@@ -70,7 +70,7 @@ fuzz_setup(void)
 		fuzz_keys[i].key_id = i;
 		fuzz_keys[i].pk_algo = pk[i];
 		fuzz_keys[i].bits = bits[i];
-		fuzz_keys[i].nsign = policy_sign_algos(pk[i], bits[i],
+		fuzz_keys[i].nsign = ipc_sigalg_list(pk[i], bits[i],
 		    fuzz_keys[i].sign_algos, IPC_MAX_SIGN_ALGOS);
 	}
 	fuzz_ready = 1;

@@ -134,7 +134,7 @@ test_good(void **state)
 	assert_int_equal(fe->idle_timeout_ms, 600000);	/* default */
 	assert_int_equal(fe->rekey_interval_s, 0);
 
-	assert_int_equal(config_check_keys(&cfg, err, sizeof(err)), 0);
+	assert_int_equal(config_check_keys(&cfg, NULL, err, sizeof(err)), 0);
 }
 
 /* 10000 per worker unless the descriptor limit holds fewer (2 per conn). */
@@ -452,7 +452,7 @@ test_key_mismatch(void **state)
 	    "backend = 127.0.0.1:8080\ncert = %A\nkey = %b\n");
 	if (config_load(conf_path, &cfg, err, sizeof(err)) != 0)
 		fail_msg("%s", err);
-	assert_int_not_equal(config_check_keys(&cfg, err, sizeof(err)), 0);
+	assert_int_not_equal(config_check_keys(&cfg, NULL, err, sizeof(err)), 0);
 	snprintf(want, sizeof(want), "%s:8: key file %s does not match "
 	    "certificate %s", conf_path, key_b, cert_a);
 	assert_string_equal(err, want);

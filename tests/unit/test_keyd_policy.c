@@ -70,7 +70,7 @@ key_make(struct ipc_key_info *k, uint32_t id, uint32_t pk, uint32_t bits)
 	k->key_id = id;
 	k->pk_algo = pk;
 	k->bits = bits;
-	k->nsign = policy_sign_algos(pk, bits, k->sign_algos,
+	k->nsign = ipc_sigalg_list(pk, bits, k->sign_algos,
 	    IPC_MAX_SIGN_ALGOS);
 }
 
@@ -231,7 +231,7 @@ test_algo_lists(void **state)
 	for (i = 0; i < k_rsa.nsign; i++)
 		has_raw |= k_rsa.sign_algos[i] == GNUTLS_SIGN_RSA_RAW;
 	assert_false(has_raw);	/* RSA_RAW is how GnuTLS asks, not an offer */
-	assert_int_equal(policy_sign_algos(GNUTLS_PK_DSA, 2048,
+	assert_int_equal(ipc_sigalg_list(GNUTLS_PK_DSA, 2048,
 	    k_rsa.sign_algos, 0), 0);
 	assert_int_equal(policy_sign_stat(GNUTLS_SIGN_RSA_RAW),
 	    IPC_STAT_RSA_PKCS1);
