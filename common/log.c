@@ -57,6 +57,31 @@ log_level_parse(const char *s, enum log_level *out)
 	return -1;
 }
 
+/*
+ * May a rate-limited line be written now (log.h)?  1, with *held the
+ * number held back before it; 0 when it is held back.  l == NULL: always.
+ */
+int
+log_limit_pass(struct log_limit *l, double now, unsigned per_s,
+    unsigned *held)
+{
+	*held = 0;
+	if (l == NULL)
+		return 1;
+	if (now - l->window >= 1.0 || now < l->window) {
+		l->window = now;
+		l->n = 0;
+	}
+	if (l->n >= per_s) {
+		l->held++;
+		return 0;
+	}
+	l->n++;
+	*held = l->held;
+	l->held = 0;
+	return 1;
+}
+
 /* One write(2) per line, so lines from several processes do not interleave. */
 static void __attribute__((format(printf, 2, 0)))
 vlog(enum log_level level, const char *fmt, va_list ap, const char *errstr)

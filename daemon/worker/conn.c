@@ -6,8 +6,8 @@
  *
  * Who does what.  The leaves work on their part of struct conn and return
  * what should happen: tls.c drives the handshake and says done / wait /
- * retry / failed; proxy.c connects the backend and pumps, and says which
- * events it waits for (c->wants) or that the connection is finished;
+ * retry / failed; backend.c connects the backend; proxy.c pumps and says
+ * which events it waits for (c->wants) or that the connection is finished;
  * reneg.c decides renegotiations and says which timer it wants.  Only this
  * file changes c->state, arms and stops the connection's watchers and
  * timers, and ends and frees a connection (conn_end()); a leaf that finds
@@ -39,7 +39,9 @@
 #include "cred.h"
 #include "connlog.h"
 #include "kchan.h"
+#include "defer.h"
 #include "pace.h"
+#include "backend.h"
 #include "proxy.h"
 #include "reason.h"
 #include "reneg.h"
@@ -149,13 +151,6 @@ conn_state(struct conn *c, enum conn_state s)
 	c->state = s;
 }
 
-/* Let the pump run from the loop's top level, next turn. */
-static void
-conn_kick(struct conn *c)
-{
-	ev_feed_event(c->w->loop, &c->cio, EV_CUSTOM);
-}
-
 /* --- renegotiation pacing ------------------------------------------------ */
 
 /* Send what the machine queued, and let the pump run next turn. */
@@ -163,7 +158,7 @@ static void
 conn_reneg_send(struct conn *c)
 {
 	proxy_queue_reneg(c);
-	conn_kick(c);
+	defer_conn(c, 0);	/* the pump runs next turn */
 }
 
 /* c's pacing slot is free: the connections that got one send now. */
@@ -285,8 +280,9 @@ conn_end(struct conn *c)
 	conn_state(c, CONN_CLOSED);
 	connlog_write(c);
 	conn_watchers_stop(c);
-	proxy_master_unwait(c);
+	backend_master_unwait(c);
 	pace_forget(c);
+	defer_forget(c);
 	conn_reneg_release(c);
 	if (c->session != NULL)
 		gnutls_deinit(c->session);
@@ -362,7 +358,7 @@ conn_backend_ask(struct conn *c)
 		    "%s", strerror(-r));
 		return;
 	}
-	proxy_master_wait(c);
+	backend_master_wait(c);
 	conn_timer_once(c, c->wf->fe->backend_connect_timeout_ms);
 }
 
@@ -374,15 +370,15 @@ conn_backend_ask(struct conn *c)
 void
 conn_backend_arrived(struct worker *w, uint32_t id, int status, int fd)
 {
-	struct conn *c = proxy_master_waiter(w, id);
+	struct conn *c = backend_master_waiter(w, id);
 
 	if (c == NULL || c->state != CONN_CONNECTING) {
 		if (fd >= 0)
 			close(fd);
 		return;
 	}
-	proxy_master_unwait(c);
-	if (proxy_connected_by_master(c, status, fd) == PROXY_CONNECTED)
+	backend_master_unwait(c);
+	if (backend_connected_by_master(c, status, fd) == BACKEND_CONNECTED)
 		conn_proxy_start(c);
 	else
 		conn_end(c);
@@ -394,18 +390,18 @@ conn_connect(struct conn *c)
 {
 	conn_state(c, CONN_CONNECTING);
 	conn_client_watch(c, 0);	/* client data waits in the kernel */
-	switch (proxy_connect(c)) {
-	case PROXY_CONNECTED:
+	switch (backend_connect(c)) {
+	case BACKEND_CONNECTED:
 		conn_proxy_start(c);
 		return;
-	case PROXY_CONNECTING:
+	case BACKEND_CONNECTING:
 		conn_backend_watch(c, EV_WRITE);
 		conn_timer_once(c, c->wf->fe->backend_connect_timeout_ms);
 		return;
-	case PROXY_VIA_MASTER:
+	case BACKEND_VIA_MASTER:
 		conn_backend_ask(c);
 		return;
-	case PROXY_CONNECT_FAILED:
+	case BACKEND_CONNECT_FAILED:
 		conn_end(c);
 		return;
 	}
@@ -614,7 +610,7 @@ conn_drain_all(struct worker *w, int hard)
 			continue;	/* unwinding, or closing already */
 		if (c->state == CONN_PROXY && proxy_quiet(c, ev_now(w->loop))) {
 			proxy_flush_end(c, 1, "worker stopping");
-			conn_kick(c);
+			defer_conn(c, 0);	/* the pump runs next turn */
 		} else if (hard || c->state != CONN_PROXY)
 			conn_close(c, hard ? "worker stopping: drain timeout" :
 			    "worker stopping");
@@ -667,14 +663,14 @@ conn_pump(struct conn *c)
 	case PROXY_HS_APPDATA:
 		/* The backend side goes on; the handshake owns the client's. */
 		if (c->wants.more)
-			ev_feed_event(c->w->loop, &c->bio, EV_CUSTOM);
+			defer_conn(c, 1);
 		if (v == PROXY_HS_APPDATA)
 			conn_hs_appdata(c);
 		return;
 	default:
 		conn_client_watch(c, c->wants.client);
 		if (c->wants.more)
-			conn_kick(c);
+			defer_conn(c, 0);
 		return;
 	}
 }
@@ -724,14 +720,14 @@ conn_backend_cb(struct ev_loop *loop, ev_io *io, int revents)
 		fatalx("%s: bad conn", __func__);
 	switch (c->state) {
 	case CONN_CONNECTING:
-		switch (proxy_connected(c)) {
-		case PROXY_CONNECTED:
+		switch (backend_connected(c)) {
+		case BACKEND_CONNECTED:
 			conn_proxy_start(c);
 			break;
-		case PROXY_CONNECTING:
-		case PROXY_VIA_MASTER:
+		case BACKEND_CONNECTING:
+		case BACKEND_VIA_MASTER:
 			break;
-		case PROXY_CONNECT_FAILED:
+		case BACKEND_CONNECT_FAILED:
 			conn_end(c);
 			break;
 		}

@@ -1,7 +1,7 @@
 /* SPDX-License-Identifier: GPL-2.0-or-later */
 /*
- * proxy.c -- after the handshake: connect to the frontend's backend and
- * pump plaintext both ways.
+ * proxy.c -- once the backend is connected (backend.c): pump plaintext
+ * both ways.
  *
  * Memory per connection is bounded: two CONN_BUF_SIZE buffers, allocated
  * when proxying starts.  A side is read only while the buffer towards the
@@ -61,12 +61,8 @@
 #include "config.h"
 
 #include <sys/socket.h>
-#include <sys/un.h>
-#include <netinet/in.h>
-#include <netinet/tcp.h>
 
 #include <errno.h>
-#include <fcntl.h>
 #include <stdarg.h>
 #include <stdlib.h>
 #include <string.h>
@@ -78,6 +74,7 @@
 #include "conf.h"
 #include "log.h"
 #include "reason.h"
+#include "noise.h"
 #include "reneg.h"
 #include "state.h"
 #include "tls.h"
@@ -118,103 +115,6 @@ proxy_start(struct conn *c)
 	c->c2b.head = c->c2b.tail = 0;
 	c->b2c.head = c->b2c.tail = 0;
 	return 0;
-}
-
-static enum proxy_connect
-proxy_connect_failed(struct conn *c, const char *what, int err)
-{
-	c->w->stats.backend_errors++;
-	reason_set(&c->why, "backend connect failed: %s%s%s", what,
-	    what[0] != '\0' ? ": " : "", strerror(err));
-	return PROXY_CONNECT_FAILED;
-}
-
-/* Handshake done: connect to the backend (non-blocking). */
-enum proxy_connect
-proxy_connect(struct conn *c)
-{
-	const struct frontend *fe = c->wf->fe;
-	const struct config_addr *a = &fe->backend;
-	int fd, one = 1;
-
-	if (a->ss.ss_family == AF_UNIX)
-		return PROXY_VIA_MASTER;
-	fd = socket(a->ss.ss_family, SOCK_STREAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0);
-	if (fd < 0)
-		return proxy_connect_failed(c, "socket", errno);
-	c->bfd = fd;
-	(void)setsockopt(fd, IPPROTO_TCP, TCP_NODELAY, &one, sizeof(one));
-	if (connect(fd, (const struct sockaddr *)&a->ss, a->len) == 0)
-		return PROXY_CONNECTED;
-	if (errno == EINPROGRESS)
-		return PROXY_CONNECTING;
-	return proxy_connect_failed(c, "", errno);
-}
-
-/* c asked the master for its backend (c->backend_id): it waits. */
-void
-proxy_master_wait(struct conn *c)
-{
-	c->backend_next = c->w->backend_waiting;
-	c->w->backend_waiting = c;
-}
-
-/* Who waits for the master's answer id, or NULL (it ended meanwhile). */
-struct conn *
-proxy_master_waiter(struct worker *w, uint32_t id)
-{
-	struct conn *c;
-
-	for (c = w->backend_waiting; c != NULL; c = c->backend_next)
-		if (c->backend_id == id)
-			return c;
-	return NULL;
-}
-
-/* No longer waiting for the master's backend socket. */
-void
-proxy_master_unwait(struct conn *c)
-{
-	struct conn **pp;
-
-	if (c->backend_id == 0)
-		return;
-	for (pp = &c->w->backend_waiting; *pp != NULL; pp = &(*pp)->backend_next)
-		if (*pp == c) {
-			*pp = c->backend_next;
-			break;
-		}
-	c->backend_next = NULL;
-	c->backend_id = 0;
-}
-
-/* The master answered our IPC_BACKEND_CONNECT: status, and the socket. */
-enum proxy_connect
-proxy_connected_by_master(struct conn *c, int status, int fd)
-{
-	if (status < 0 || fd < 0) {
-		if (fd >= 0)
-			close(fd);
-		return proxy_connect_failed(c, "", status < 0 ? -status : EIO);
-	}
-	c->bfd = fd;
-	return PROXY_CONNECTED;
-}
-
-/* The backend socket became writable while connecting. */
-enum proxy_connect
-proxy_connected(struct conn *c)
-{
-	int err = 0;
-	socklen_t len = sizeof(err);
-
-	if (getsockopt(c->bfd, SOL_SOCKET, SO_ERROR, &err, &len) < 0)
-		err = errno;
-	if (err == EINPROGRESS || err == EALREADY)
-		return PROXY_CONNECTING;
-	if (err != 0)
-		return proxy_connect_failed(c, "", err);
-	return PROXY_CONNECTED;
 }
 
 static const char *
@@ -350,6 +250,29 @@ proxy_reneg_event(struct conn *c, int ret)
 	}
 }
 
+/* Is this non-data record not an answer to a request of ours? */
+static int
+proxy_unasked(const struct conn *c, int ret)
+{
+	if (ret == GNUTLS_E_UNEXPECTED_PACKET)
+		return 0;	/* GnuTLS dropping the ClientHello we refused */
+	return !(ret == GNUTLS_E_WARNING_ALERT_RECEIVED &&
+	    gnutls_alert_get(c->session) == GNUTLS_A_NO_RENEGOTIATION &&
+	    (c->reneg.state == RENEG_WAIT_ANSWER || c->reneg.hello_out));
+}
+
+/* Count a non-data record (noise.h); STEP_CLOSED once there were too many. */
+static int
+proxy_noise(struct conn *c, int unasked)
+{
+	if (noise_record(c, unasked) != NOISE_END)
+		return 0;
+	c->ctl &= ~CTL_ALERT;	/* the record over the limit gets no answer */
+	proxy_flush_end(c, 0, "client error: over %u warning alerts or refused "
+	    "renegotiations", (unsigned)NOISE_MAX);
+	return STEP_CLOSED;
+}
+
 /*
  * Client -> c2b.  Stops at a ClientHello that starts a renegotiation
  * handshake: from there GnuTLS's handshake reads.
@@ -358,12 +281,12 @@ static int
 proxy_tls_read(struct conn *c)
 {
 	struct conn_buf *b = &c->c2b;
-	int moved = STEP_IDLE, r;
+	int moved = STEP_IDLE, r, unasked;
 	ssize_t n;
 
 	while (!(c->flags & (CF_CLIENT_EOF | CF_TLS_RD_BLOCKED |
 	    CF_TLS_RD_WANTS_WR | CF_FLUSH_END)) &&
-	    c->reneg.state < RENEG_HS_WANTED) {
+	    c->reneg.state < RENEG_HS_WANTED && !noise_turn_spent(c)) {
 		if (proxy_buf_room(b) == 0)
 			break;
 		n = gnutls_record_recv(c->session, b->data + b->tail,
@@ -389,10 +312,15 @@ proxy_tls_read(struct conn *c)
 		case GNUTLS_E_REHANDSHAKE:
 		case GNUTLS_E_WARNING_ALERT_RECEIVED:
 		case GNUTLS_E_UNEXPECTED_PACKET:
+			unasked = proxy_unasked(c, (int)n);
 			if ((r = proxy_reneg_event(c, (int)n)) == STEP_CLOSED)
 				return STEP_CLOSED;
 			if (r < 0)
 				return proxy_tls_error(c, r);
+			if (n == GNUTLS_E_REHANDSHAKE)
+				unasked = (c->ctl & CTL_ALERT) != 0; /* refused */
+			if (proxy_noise(c, unasked) == STEP_CLOSED)
+				return STEP_MOVED;
 			moved = STEP_MOVED;
 			continue;
 		default:
@@ -404,6 +332,8 @@ proxy_tls_read(struct conn *c)
 			if (!gnutls_error_is_fatal((int)n)) {
 				log_debug("%s: %s: %s", __func__, c->peer,
 				    gnutls_strerror((int)n));
+				if (proxy_noise(c, 1) == STEP_CLOSED)
+					return STEP_MOVED;
 				moved = STEP_MOVED;
 				continue;
 			}
@@ -682,6 +612,7 @@ proxy_run(struct conn *c)
 	struct conn_wants *wants = &c->wants;
 	int rounds, moved, any = 0, r;
 
+	noise_turn_begin(c);
 	for (rounds = 0; rounds < PROXY_ROUNDS; rounds++) {
 		moved = 0;
 		if ((r = proxy_tls_read(c)) == STEP_CLOSED)
@@ -707,7 +638,8 @@ proxy_run(struct conn *c)
 	memset(wants, 0, sizeof(*wants));
 	wants->moved = any;
 	/* Still moving after PROXY_ROUNDS: let others run, come back next turn. */
-	wants->more = rounds == PROXY_ROUNDS;
+	wants->more = rounds == PROXY_ROUNDS || (noise_turn_spent(c) &&
+	    !(c->flags & (CF_TLS_RD_BLOCKED | CF_CLIENT_EOF | CF_FLUSH_END)));
 	if ((c->flags & CF_BE_RD_BLOCKED) &&
 	    !(c->flags & (CF_BACKEND_EOF | CF_FLUSH_END)))
 		wants->backend |= EV_READ;

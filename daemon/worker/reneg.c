@@ -208,6 +208,7 @@ reneg_client_hello(struct reneg *r, const struct frontend *fe,
     const struct reneg_in *in)
 {
 	const char *why = NULL;
+	unsigned held;
 
 	if (r->state == RENEG_WAIT_ANSWER || (r->hello_out &&
 	    (r->state == RENEG_IDLE || r->state == RENEG_QUEUED))) {
@@ -238,8 +239,17 @@ reneg_client_hello(struct reneg *r, const struct frontend *fe,
 	}
 	if (why != NULL) {
 		in->stats->client_renegotiations_refused++;
-		log_info("reneg: %s: client-initiated renegotiation refused: %s",
-		    in->peer, why);
+		/* A client can ask again at once: the log line is limited. */
+		if (!log_limit_pass(in->refusal_log, in->now,
+		    RENEG_REFUSAL_LOG_PER_S, &held))
+			;
+		else if (held > 0)
+			log_info("reneg: %s: client-initiated renegotiation "
+			    "refused: %s (and %u more not logged)", in->peer,
+			    why, held);
+		else
+			log_info("reneg: %s: client-initiated renegotiation "
+			    "refused: %s", in->peer, why);
 		r->refused_hello = 1;
 		return RENEG_REFUSE;
 	}

@@ -72,7 +72,10 @@ struct reneg_in {
 	double			jitter;		/* uniform in [0, 1): spreads intervals */
 	const char		*peer;		/* for log lines */
 	struct ipc_worker_stats	*stats;
+	struct log_limit	*refusal_log;	/* the worker's; NULL: no limit */
 };
+
+#define RENEG_REFUSAL_LOG_PER_S	10	/* refusal log lines a second */
 
 /* reneg.c */
 void	reneg_start(struct reneg *r, const struct frontend *fe,

@@ -79,6 +79,10 @@ struct worker {
 	ev_timer		accept_retry;	/* after EMFILE and friends */
 	ev_timer		drain_end;	/* stopping: flush and close what is left */
 	struct kchan		keyd;
+	struct log_limit	refusal_log;	/* client renegotiation refusals */
+	ev_check		defer_check;	/* defer.c: the next wakeup */
+	ev_idle			defer_idle;
+	struct conn		*deferred, *deferred_tail;
 	struct worker_cred	*creds;		/* every live generation (cred.c) */
 	struct worker_frontend	fe[CONFIG_MAX_FRONTENDS];
 	unsigned		nfe;
@@ -213,6 +217,8 @@ struct conn {
 	struct conn_wants	wants;
 	uint64_t		bytes_c2b;
 	uint64_t		bytes_b2c;
+	unsigned		noise_turn;	/* non-data records this wakeup (noise.c) */
+	unsigned		noise_total;	/* unasked ones so far */
 
 	/* renegotiation / key update (reneg.c); its pacing (conn.c) */
 	struct reneg		reneg;
@@ -220,6 +226,8 @@ struct conn {
 	int			reneg_waiting;	/* in the worker's wait list */
 	struct conn		*reneg_wait_next;
 	int			parked;		/* its handshake waits for keyd */
+	unsigned		deferred;	/* defer.c: which side runs next */
+	struct conn		*defer_next;
 };
 
 #endif

@@ -313,4 +313,5 @@ tls_reneg_in(const struct conn *c, struct reneg_in *in)
 	    CF_BYE_SENT | CF_FLUSH_END)) != 0;
 	in->peer = c->peer;
 	in->stats = &c->w->stats;
+	in->refusal_log = &c->w->refusal_log;
 }

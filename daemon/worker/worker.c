@@ -52,6 +52,7 @@
 #include "util.h"
 #include "privdrop.h"
 #include "conn.h"
+#include "defer.h"
 #include "pace.h"
 #include "cred.h"
 #include "kchan.h"
@@ -687,6 +688,7 @@ worker_loop_init(struct worker *w)
 	ev_signal_start(w->loop, &w->sigint);
 	ev_init(&w->accept_retry, worker_accept_retry_cb);
 	ev_init(&w->drain_end, worker_drain_cb);
+	defer_init(w);
 
 	for (i = 0; i < w->nfe; i++) {
 		wf = &w->fe[i];
