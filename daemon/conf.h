@@ -149,9 +149,33 @@ struct config_blob_hdr {
 	uint64_t	size;		/* sizeof(struct config) that follows */
 };
 
+struct privdrop;
+
+/*
+ * What the parser asks of the system about the names a config holds:
+ * users, secret files, certificate chains, executables, backend host
+ * names.  config_load() uses config_sys_real (privdrop_lookup(), the checks
+ * of conf_check.c, access(X_OK), getaddrinfo()); a parse given others
+ * touches no file, user database or network (tests/fuzz/fuzz_conf.c).
+ * Each returns 0 or -errno; the file checks say why without the path.
+ */
+struct config_sys {
+	int	(*user)(const char *name, struct privdrop *out);
+	int	(*secret_file)(const char *path, char *why, size_t whylen);
+	int	(*cert_file)(const char *path, int *pk, char *why,
+		    size_t whylen);
+	int	(*executable)(const char *path);
+	int	(*resolve)(const char *text, struct config_addr *out);
+};
+
 /* conf_load.c */
+extern const struct config_sys config_sys_real;
 /* Parse and check FILE; on error print "FILE:LINE: reason" to err. */
 int	config_load(const char *path, struct config *cfg, char *err, size_t errlen);
+/* The same, of the text fp reads, named `name` in messages. */
+int	config_load_stream(FILE *fp, const char *name,
+	    const struct config_sys *sys, struct config *cfg, char *err,
+	    size_t errlen);
 const struct frontend *config_frontend_by_name(const struct config *cfg,
 	    const char *name);
 

@@ -37,7 +37,7 @@ config_user_check(struct config_parse *p, int line, const char *key,
 	struct privdrop pd;
 	int r;
 
-	if ((r = privdrop_lookup(user, &pd)) == -EPERM) {
+	if ((r = p->sys->user(user, &pd)) == -EPERM) {
 		config_error(p, line, "%s '%s' is root: a sandbox user must not "
 		    "be uid 0", key, user);
 		return r;
@@ -200,7 +200,7 @@ config_secret_file(struct config_parse *p, const char *what, const char *path)
 	char why[256];
 	int r;
 
-	if ((r = config_check_secret_file(path, why, sizeof(why))) < 0)
+	if ((r = p->sys->secret_file(path, why, sizeof(why))) < 0)
 		config_error(p, p->lineno, "%s %s%s%s", what, path,
 		    r == -EPERM ? " is " : ": ", why);
 	return r;

@@ -34,6 +34,7 @@ enum config_section {
 
 struct config_parse {
 	struct config		*cfg;
+	const struct config_sys	*sys;		/* config_sys_real but in tests */
 	FILE			*fp;
 	char			*err;
 	size_t			errlen;

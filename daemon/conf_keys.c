@@ -91,13 +91,15 @@ set_chroot(struct config_parse *p, const char *v)
 static int
 set_keyd(struct config_parse *p, const char *v)
 {
+	int r;
+
 	p->keyd_line = p->lineno;
 	if (config_abspath(p, "keyd", v, p->cfg->keyd_path,
 	    sizeof(p->cfg->keyd_path)) < 0)
 		return -EINVAL;
-	if (access(v, X_OK) < 0) {
-		config_error(p, p->lineno, "keyd %s: %s", v, strerror(errno));
-		return -errno;
+	if ((r = p->sys->executable(v)) < 0) {
+		config_error(p, p->lineno, "keyd %s: %s", v, strerror(-r));
+		return r;
 	}
 	return 0;
 }
@@ -266,7 +268,7 @@ set_backend(struct config_parse *p, const char *v)
 
 	r = config_addr_parse(v, 1, &p->fe->backend);
 	if (r == -EADDRNOTAVAIL && v[0] != '[')
-		r = config_backend_resolve(v, &p->fe->backend);
+		r = p->sys->resolve(v, &p->fe->backend);
 	if (r < 0)
 		return config_addr_error(p, "backend", v, r);
 	return 0;
@@ -281,7 +283,7 @@ set_cert(struct config_parse *p, const char *v)
 	p->fe->cert_line = p->lineno;
 	if (config_abspath(p, "cert", v, p->fe->cert, sizeof(p->fe->cert)) < 0)
 		return -EINVAL;
-	if ((r = config_check_cert_file(v, &p->fe->cert_pk, why,
+	if ((r = p->sys->cert_file(v, &p->fe->cert_pk, why,
 	    sizeof(why))) < 0)
 		config_error(p, p->lineno, "cert file %s%s%s", v,
 		    r == -EINVAL ? " " : ": ", why);

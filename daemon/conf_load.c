@@ -302,7 +302,7 @@ config_keyd_default(struct config_parse *p)
 	}
 	snprintf(cfg->keyd_path, sizeof(cfg->keyd_path), "%s/moat-keyd",
 	    MOAT_LIBEXECDIR);
-	if (access(cfg->keyd_path, X_OK) == 0)
+	if (p->sys->executable(cfg->keyd_path) == 0)
 		return;
 	if ((n = readlink("/proc/self/exe", self, sizeof(self) - 1)) <= 0)
 		return;
@@ -313,7 +313,7 @@ config_keyd_default(struct config_parse *p)
 	if (snprintf(cfg->keyd_path, sizeof(cfg->keyd_path),
 	    "%s/../keyd/moat-keyd", self) >= (int)sizeof(cfg->keyd_path))
 		return;
-	if (access(cfg->keyd_path, X_OK) < 0)
+	if (p->sys->executable(cfg->keyd_path) < 0)
 		snprintf(cfg->keyd_path, sizeof(cfg->keyd_path),
 		    "%s/moat-keyd", MOAT_LIBEXECDIR);
 }
@@ -378,8 +378,8 @@ config_users_apart(struct config_parse *p, int eof_line)
 	struct privdrop w, k;
 	int line;
 
-	if (privdrop_lookup(p->cfg->user, &w) < 0 ||
-	    privdrop_lookup(p->cfg->keyd_user, &k) < 0)
+	if (p->sys->user(p->cfg->user, &w) < 0 ||
+	    p->sys->user(p->cfg->keyd_user, &k) < 0)
 		return;		/* said already */
 	if (w.uid != k.uid)
 		return;
@@ -398,7 +398,7 @@ config_finish(struct config_parse *p)
 	struct frontend *fe, *fo;
 	const char *missing;
 	unsigned i, j, k, l;
-	int eof_line = p->moat_line > 0 ? p->moat_line : 1;
+	int eof_line = p->moat_line > 0 ? p->moat_line : 1, r;
 
 	for (i = 0; i < cfg->nfrontends && !p->failed; i++) {
 		fe = &cfg->frontends[i];
@@ -452,37 +452,67 @@ config_finish(struct config_parse *p)
 		cfg->max_connections = config_max_connections_default();
 	if (!p->failed && p->keyd_line == 0) {
 		config_keyd_default(p);
-		if (access(cfg->keyd_path, X_OK) < 0)
+		if ((r = p->sys->executable(cfg->keyd_path)) < 0)
 			config_error(p, eof_line, "moat-keyd not found at %s: "
 			    "%s (set keyd = in [moat] or MOAT_KEYD)",
-			    cfg->keyd_path, strerror(errno));
+			    cfg->keyd_path, strerror(-r));
 	}
 }
 
+/* access(X_OK) as the seam has it: 0 or -errno. */
+static int
+config_executable(const char *path)
+{
+	return access(path, X_OK) < 0 ? -errno : 0;
+}
+
+const struct config_sys config_sys_real = {
+	.user = privdrop_lookup,
+	.secret_file = config_check_secret_file,
+	.cert_file = config_check_cert_file,
+	.executable = config_executable,
+	.resolve = config_backend_resolve,
+};
+
 int
 config_load(const char *path, struct config *cfg, char *err, size_t errlen)
+{
+	FILE *fp;
+	int r;
+
+	if ((fp = fopen(path, "re")) == NULL) {
+		r = -errno;
+		memset(cfg, 0, sizeof(*cfg));
+		snprintf(err, errlen, "%s: %s", path, strerror(errno));
+		return r;
+	}
+	r = config_load_stream(fp, path, &config_sys_real, cfg, err, errlen);
+	fclose(fp);
+	return r;
+}
+
+int
+config_load_stream(FILE *fp, const char *name, const struct config_sys *sys,
+    struct config *cfg, char *err, size_t errlen)
 {
 	struct config_parse *p;
 	int r;
 
 	memset(cfg, 0, sizeof(*cfg));
-	snprintf(cfg->path, sizeof(cfg->path), "%s", path);
+	snprintf(cfg->path, sizeof(cfg->path), "%s", name);
 	config_defaults(cfg);
 	if (errlen > 0)
 		err[0] = '\0';
 
 	if ((p = calloc(1, sizeof(*p))) == NULL) {
-		snprintf(err, errlen, "%s: %s", path, strerror(ENOMEM));
+		snprintf(err, errlen, "%s: %s", name, strerror(ENOMEM));
 		return -ENOMEM;
 	}
 	p->cfg = cfg;
+	p->sys = sys;
 	p->err = err;
 	p->errlen = errlen;
-	if ((p->fp = fopen(path, "re")) == NULL) {
-		r = -errno;
-		snprintf(err, errlen, "%s: %s", path, strerror(errno));
-		goto out;
-	}
+	p->fp = fp;
 	r = ini_parse_stream(config_read_line, p, config_handler, p);
 	if (r > 0 && !p->failed)
 		config_error(p, r, "syntax error (expected 'name = value', "
@@ -492,9 +522,6 @@ config_load(const char *path, struct config *cfg, char *err, size_t errlen)
 	if (!p->failed)
 		config_finish(p);
 	r = p->failed ? -EINVAL : 0;
-out:
-	if (p->fp != NULL)
-		fclose(p->fp);
 	free(p->line);
 	free(p);
 	return r;
