@@ -9,6 +9,15 @@ is small: valid messages of every type and typical malformations (bad magic,
 version, type, lengths, unterminated strings).  Integers are host order
 (little-endian x86-64), as on the wire between processes of one host.
 
+The config seeds are moat.conf texts: whole valid files (every key, long
+priority lines, IPv6, unix: and host-name backends) and one of each kind
+of mistake; fuzz_conf.c's fake system reads meaning into the paths
+("ecdsa", "missing", "open").  The transcript and reneg seeds are event
+scripts in the encodings their harness's header comment gives: real TLS
+1.3 handshakes (with and without HelloRetryRequest), TLS 1.2, and each
+renegotiation path (answered, refused, ignored and answered late,
+client-initiated, key updates paced by the one-second gap).
+
 The policy seeds carry real key-exchange params, so the fuzzer starts from
 what keyd accepts: ECDHE points of fixed keys (cryptography, deterministic)
 and the RFC 7919 primes read from the installed libgnutls (ctypes), the
@@ -270,6 +279,229 @@ def policy_corpus():
     w("raw-digest-flags-first", 0xc1 | (7 << 2), b"\x01" * 32)
 
 
+CONF_FRONTEND = """[frontend www]
+listen = 0.0.0.0:443, [::1]:8443
+backend = 127.0.0.1:8080
+cert = /etc/moat/www-ecdsa.crt
+key = /etc/moat/www-ecdsa.key
+"""
+
+CONF_FULL = """; every key, most not at their default
+[moat]
+workers = 2
+user = moat
+keyd-user = moat-keyd
+control = /run/moat/control
+chroot = /var/lib/moat/empty
+keyd = /usr/libexec/moat-keyd
+keyd-threads = auto
+keyd-timeout = 2s
+keyd-sign-delay-ms = 0
+keyd-rate = auto
+keyd-key-rate = 5000
+max-connections = 1000
+max-pending-handshakes = 200
+rekey-concurrency = 8
+drain-timeout = 30s
+log-level = debug
+
+[frontend www]
+listen = 0.0.0.0:443, [::1]:8443
+backend = localhost:8080
+cert = /etc/moat/www-ecdsa.crt
+key = /etc/moat/www-ecdsa.key
+key-passphrase-file = /etc/moat/www.pass
+priority = NORMAL:-VERS-ALL:+VERS-TLS1.3:+VERS-TLS1.2:-KX-ALL:+ECDHE-ECDSA:+DHE-RSA
+allow-rsa-kx = yes
+keyd-sign = digest-for-tls12
+handshake-timeout = 10s
+idle-timeout = 10m
+backend-connect-timeout = 500ms
+rekey-interval = 1h
+rekey-bytes = 1G
+rekey-on-cert-change = yes
+on-refusal = close
+on-ignore = keep
+rekey-timeout = 5s
+client-renegotiation = allow
+client-renegotiation-limit = 3
+
+[frontend imap]
+listen = 127.0.0.1:993
+backend = unix:/run/dovecot/imap.sock
+cert = /etc/moat/imap-ed25519.crt
+key = /etc/moat/imap-ed25519.key
+keyd-sign = content-only
+priority = NORMAL:-VERS-TLS1.0:-VERS-TLS1.1 ; a comment
+"""
+
+LONG_PRIORITY = ("NORMAL:-VERS-ALL:+VERS-TLS1.3:+VERS-TLS1.2:-CIPHER-ALL:"
+                 "+AES-256-GCM:+AES-128-GCM:+CHACHA20-POLY1305:-KX-ALL:"
+                 "+ECDHE-ECDSA:+ECDHE-RSA:-SIGN-RSA-SHA1:-SIGN-ECDSA-SHA1:"
+                 "-SIGN-RSA-SHA224:-SIGN-ECDSA-SHA224:-SIGN-DSA-SHA1:"
+                 "-SIGN-DSA-SHA224:-SIGN-DSA-SHA256:%SERVER_PRECEDENCE")
+
+
+def conf_corpus():
+    w = lambda n, text: write("conf", n, text.encode() if isinstance(
+        text, str) else text)
+    w("full", CONF_FULL)
+    w("minimal", CONF_FRONTEND)
+    w("long-priority", CONF_FRONTEND + "priority = %s\n" % LONG_PRIORITY)
+    w("long-priority-comment", CONF_FRONTEND + "priority = %s ; why\n" %
+      LONG_PRIORITY)
+    w("long-line-no-equals", CONF_FRONTEND + "x" * 300 + "\n")
+    w("bom-crlf-indent", ("\ufeff[moat]\r\n  workers = 1\r\n# c\r\n" +
+                          CONF_FRONTEND).replace("\n", "\r\n"))
+    w("rsa-tls13-only", CONF_FRONTEND.replace("ecdsa", "rsa") +
+      "priority = NORMAL:-VERS-ALL:+VERS-TLS1.3\nkeyd-sign = content-only\n")
+    w("pss-dhe", CONF_FRONTEND.replace("ecdsa", "pss") +
+      "priority = NORMAL:+DHE-RSA\nallow-rsa-kx = true\n")
+    w("ed448", CONF_FRONTEND.replace("ecdsa", "ed448"))
+    # one mistake each
+    w("content-only-tls12", CONF_FRONTEND + "keyd-sign = content-only\n")
+    w("bad-priority", CONF_FRONTEND + "priority = NORMAL:+NOPE\n")
+    w("dup-key", CONF_FRONTEND + "backend = 127.0.0.1:1\n")
+    w("unknown-key", CONF_FRONTEND + "colour = blue\n")
+    w("outside-section", "workers = 2\n" + CONF_FRONTEND)
+    w("missing-key", "[frontend a]\nlisten = 127.0.0.1:1\n")
+    w("no-frontend", "[moat]\nworkers = 1\n")
+    w("root-user", "[moat]\nuser = root\n" + CONF_FRONTEND)
+    w("unknown-user", "[moat]\nkeyd-user = nosuch\n" + CONF_FRONTEND)
+    w("same-users", "[moat]\nuser = moat\nkeyd-user = moat\n" +
+      CONF_FRONTEND)
+    w("rekey-bytes-floor", CONF_FRONTEND + "rekey-bytes = 1K\n")
+    w("rekey-interval-fraction", CONF_FRONTEND + "rekey-interval = 1500ms\n")
+    w("dup-listen", CONF_FRONTEND + CONF_FRONTEND.replace("www", "w2"))
+    w("dup-frontend", CONF_FRONTEND + CONF_FRONTEND)
+    w("cert-missing", CONF_FRONTEND.replace("www-ecdsa.crt", "missing.crt"))
+    w("cert-bad", CONF_FRONTEND.replace("www-ecdsa.crt", "bad.crt"))
+    w("key-open", CONF_FRONTEND.replace("www-ecdsa.key", "open.key"))
+    w("key-pkcs11", CONF_FRONTEND.replace("/etc/moat/www-ecdsa.key",
+                                          "pkcs11:token=x"))
+    w("keyd-missing", "[moat]\nkeyd = /missing/moat-keyd\n" + CONF_FRONTEND)
+    w("too-many-listen", CONF_FRONTEND.replace(
+        "listen = 0.0.0.0:443, [::1]:8443",
+        "listen = " + ", ".join("127.0.0.1:%d" % p for p in range(1, 10))))
+    w("too-many-frontends", "".join(
+        "[frontend f%d]\nlisten = 127.0.0.1:%d\nbackend = 127.0.0.1:1\n"
+        "cert = /c.crt\nkey = /k.key\n" % (i, i + 1) for i in range(33)))
+    w("bad-addresses", CONF_FRONTEND.replace("127.0.0.1:8080", "[::1:80") +
+      "\n")
+    w("bad-port", CONF_FRONTEND.replace("8080", "65536"))
+    w("nul-byte", CONF_FRONTEND.encode() + b"workers\0 = 1\n")
+    w("bad-section", "[moat\n" + CONF_FRONTEND)
+    w("text-after-section", "[moat] x\n" + CONF_FRONTEND)
+    w("bad-frontend-name", CONF_FRONTEND.replace("www", "w w!"))
+    w("bad-values", "[moat]\nworkers = 0\nkeyd-timeout = 0\n"
+      "log-level = loud\n" + CONF_FRONTEND)
+    w("bad-durations", CONF_FRONTEND + "idle-timeout = 5 parsecs\n")
+
+
+# fuzz_transcript.c's encoding; PRF indices into fuzz_prfs
+SHA256, SHA384, NOPRF, SHA512, SHAKE = 0, 1, 2, 3, 8
+CH, SH, EE, CERT, FIN, NST, HRR = 1, 2, 8, 11, 20, 4, 0xff
+
+
+def tmsg(htype, body, post=True, incoming=False, tls13=True, prf=SHA256):
+    op = (0x08 if post else 0) | (0x10 if incoming else 0) | \
+        (0x20 if tls13 else 0)
+    if len(body) > 255:
+        return bytes([op | 0x40, htype, prf, len(body) >> 8,
+                      len(body) & 255]) + body
+    return bytes([op, htype, prf, len(body)]) + body
+
+
+def tcv(cap):
+    return bytes([5, cap // 2])
+
+
+def client_hello(body, tls13=True, prf=SHA256):
+    return tmsg(CH, body, post=False, incoming=True, tls13=tls13, prf=prf) + \
+        tmsg(CH, body, post=True, incoming=True, tls13=tls13, prf=prf)
+
+
+def tls13_flight(prf=SHA256):
+    return b"".join(tmsg(t, bytes([t]) * n, prf=prf)
+                    for t, n in ((SH, 90), (EE, 6), (CERT, 200)))
+
+
+def transcript_corpus():
+    w = lambda n, d: write("transcript", n, d)
+    ch = bytes(range(256)) * 2
+    w("tls13", client_hello(ch) + tls13_flight() + tcv(162) +
+      tmsg(FIN, b"\x14" * 32) + tmsg(NST, b"t" * 20) + bytes([7]))
+    w("tls13-sha384", client_hello(ch[:200], prf=SHA384) +
+      tls13_flight(SHA384) + tcv(146))
+    w("tls13-hrr", tmsg(CH, ch[:180], post=False, incoming=True) +
+      tmsg(HRR, b"\x06" * 40) + client_hello(ch[:190]) + tls13_flight() +
+      tcv(200))
+    w("tls13-hrr-no-ch", tmsg(HRR, b"\x06" * 40) + tcv(200))
+    w("tls13-cap-short", client_hello(ch[:100]) + tls13_flight() +
+      tcv(128) + tcv(130))
+    w("tls12", client_hello(ch[:100], tls13=False) + tmsg(SH, b"s" * 70,
+                                                         tls13=False) +
+      tcv(200))
+    w("ch-post-only", tmsg(CH, b"c" * 50, incoming=True) + tcv(200))
+    w("no-prf", client_hello(ch[:60], prf=NOPRF) + tcv(200))
+    w("shake", client_hello(ch[:60], prf=SHAKE) + tcv(200))
+    w("reset-again", client_hello(ch[:60]) + bytes([6]) +
+      client_hello(ch[:70], prf=SHA512) + tls13_flight(SHA512) + tcv(162))
+
+
+# fuzz_reneg.c's encoding: four settings bytes, then events
+def rset(tls13=0, safe=1, refusal_close=0, ignore_close=0, client_allow=0,
+         interval=4, rbytes=0, limit=2, rto=3, hto=3, jitter=0x80):
+    b0 = tls13 | safe << 1 | refusal_close << 2 | ignore_close << 3 | \
+        client_allow << 4 | interval << 5
+    return bytes([b0, rbytes | limit << 2, rto | hto << 2, jitter])
+
+
+def rsecs(n):
+    return bytes([0x30, n])     # scale 1 s
+
+
+TIMER, ASK, SEND, HELLO, UNEXP, NOREN, START, DONE, FAIL, EOF, NEWC, DATA = (
+    b"\x01", b"\x02", b"\x04", b"\x05", b"\x06", b"\x17", b"\x08",
+    b"\x09", b"\x0a", b"\x0b", b"\x0c", b"\x0d")
+
+
+def reneg_corpus():
+    w = lambda n, d: write("reneg", n, d)
+    answered = ASK + SEND + DATA + HELLO + START + DONE
+    w("answered", rset() + answered + rsecs(2) + answered + TIMER + SEND +
+      HELLO + START + DONE)
+    w("refused-keep", rset() + ASK + SEND + NOREN + rsecs(70) + TIMER +
+      SEND)
+    w("refused-close", rset(refusal_close=1) + ASK + SEND + NOREN + rset() +
+      ASK)
+    w("ignored-late-answer", rset(rto=0) + ASK + SEND + TIMER + rsecs(3) +
+      HELLO + START + DONE)
+    w("ignored-late-refusal", rset(rto=0) + ASK + SEND + TIMER + NOREN +
+      ASK + SEND)
+    w("ignored-close", rset(rto=1, ignore_close=1) + ASK + SEND + TIMER)
+    w("hs-timeout", rset(hto=0) + ASK + SEND + HELLO + START + TIMER)
+    w("hs-failed", rset() + ASK + SEND + HELLO + START + FAIL + ASK)
+    w("client-refused", rset() + HELLO + UNEXP + UNEXP)
+    w("client-allowed", rset(client_allow=1, limit=2) + HELLO + START +
+      DONE + HELLO + START + DONE + HELLO + UNEXP + rsecs(61) + HELLO)
+    w("client-unsafe", rset(client_allow=1, safe=0) + HELLO + UNEXP)
+    w("unsafe", rset(safe=0) + ASK + TIMER + ASK)
+    w("tls13-keyupdates", rset(tls13=1, interval=1) + ASK + SEND + ASK +
+      TIMER + SEND + TIMER + TIMER + SEND + HELLO + NOREN)
+    w("tls13-bytes", rset(tls13=1, rbytes=1) + bytes([0x83, 1]) + SEND +
+      bytes([0x83, 1]) + b"\x4f" + b"\xff" * 1 + rsecs(1) +
+      bytes([0x83, 1]) + SEND)
+    w("bytes-tls12", rset(rbytes=3, interval=0) + bytes([0xa3, 1]) + SEND +
+      HELLO + START + DONE + bytes([0xa3, 1]))
+    w("closing-queued", rset() + ASK + EOF + SEND + TIMER + ASK)
+    w("jitter-range", rset(interval=2) + b"\xfe" + TIMER + b"\xee" +
+      SEND + HELLO + START + DONE + TIMER + NEWC + rset(tls13=1))
+
+
 if __name__ == "__main__":
     ipc_corpus()
     policy_corpus()
+    conf_corpus()
+    transcript_corpus()
+    reneg_corpus()
