@@ -97,13 +97,21 @@ transcript_fail(struct transcript *tr)
 static int
 transcript_begin(struct transcript *tr, const struct transcript_session *ts)
 {
+	unsigned hlen;
+
 	if (!ts->tls13) {
 		transcript_reset(tr);
 		tr->state = TRANSCRIPT_OFF;
 		return -1;
 	}
 	tr->dig = ts->prf;
-	if (tr->dig == GNUTLS_DIG_UNKNOWN ||
+	/*
+	 * Only a hash GnuTLS can make (a TLS 1.3 suite's is SHA-256 or
+	 * SHA-384): GnuTLS 3.7.9's gnutls_hash_init() leaks its handle when
+	 * it refuses an algorithm, so it must not be asked to.
+	 */
+	hlen = gnutls_hash_get_len(tr->dig);
+	if (tr->dig == GNUTLS_DIG_UNKNOWN || hlen == 0 || hlen > 64 ||
 	    gnutls_hash_init(&tr->hash, tr->dig) < 0) {
 		tr->hash = NULL;
 		transcript_fail(tr);

@@ -444,7 +444,11 @@ def transcript_corpus():
       tcv(200))
     w("ch-post-only", tmsg(CH, b"c" * 50, incoming=True) + tcv(200))
     w("no-prf", client_hello(ch[:60], prf=NOPRF) + tcv(200))
+    # hashes GnuTLS cannot make (its gnutls_hash_init() leaked them)
     w("shake", client_hello(ch[:60], prf=SHAKE) + tcv(200))
+    w("prf-invalid", client_hello(ch[:60], prf=9) + tcv(200))
+    w("hrr-shake", tmsg(CH, ch[:50], post=False, incoming=True) +
+      tmsg(HRR, b"\x06" * 40, prf=SHAKE) + tcv(200))
     w("reset-again", client_hello(ch[:60]) + bytes([6]) +
       client_hello(ch[:70], prf=SHA512) + tls13_flight(SHA512) + tcv(162))
 
