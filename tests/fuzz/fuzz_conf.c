@@ -48,7 +48,7 @@ int	LLVMFuzzerTestOneInput(const uint8_t *data, size_t size);
 static int
 fuzz_user(const char *name, struct privdrop *out)
 {
-	uint32_t h = 2166136261u;	/* FNV-1a: distinct names, distinct uids */
+	uint32_t h = 2166136261u;	/* FNV-1a: names apart, uids apart */
 	const char *s;
 
 	memset(out, 0, sizeof(*out));
@@ -152,7 +152,8 @@ fuzz_check_frontend(const struct config *cfg, unsigned i)
 	    fe->name[0] == '\0' || !FUZZ_TERMINATED(fe->cert) ||
 	    !FUZZ_TERMINATED(fe->key) ||
 	    !FUZZ_TERMINATED(fe->key_passphrase_file) ||
-	    !FUZZ_TERMINATED(fe->priority) || !FUZZ_TERMINATED(fe->backend.text))
+	    !FUZZ_TERMINATED(fe->priority) ||
+	    !FUZZ_TERMINATED(fe->backend.text))
 		abort();
 	if (config_frontend_by_name(cfg, fe->name) != fe)
 		abort();	/* names are unique */
@@ -195,9 +196,10 @@ fuzz_check_frontend(const struct config *cfg, unsigned i)
 	    (fe->keyd_flags & IPC_KEY_F_ALLOW_DIGEST))
 		abort();
 	/* the values keep to their ranges (doc/moat.conf.5) */
-	if (fe->handshake_timeout_ms == 0 || fe->backend_connect_timeout_ms == 0 ||
-	    fe->rekey_timeout_ms == 0 ||
-	    (fe->rekey_bytes != 0 && fe->rekey_bytes < CONFIG_REKEY_BYTES_MIN) ||
+	if (fe->handshake_timeout_ms == 0 ||
+	    fe->backend_connect_timeout_ms == 0 || fe->rekey_timeout_ms == 0 ||
+	    (fe->rekey_bytes != 0 &&
+	    fe->rekey_bytes < CONFIG_REKEY_BYTES_MIN) ||
 	    fe->rekey_interval_s > 30u * 24 * 3600 ||
 	    fe->client_renegotiation_limit > 1000 ||
 	    (fe->on_refusal != RENEG_KEEP && fe->on_refusal != RENEG_CLOSE) ||
@@ -213,11 +215,13 @@ fuzz_check_config(const struct config *cfg)
 
 	if (strcmp(cfg->path, FUZZ_CONF_NAME) != 0 ||
 	    !FUZZ_TERMINATED(cfg->user) || !FUZZ_TERMINATED(cfg->keyd_user) ||
-	    !FUZZ_TERMINATED(cfg->control) || !FUZZ_TERMINATED(cfg->chroot_dir) ||
+	    !FUZZ_TERMINATED(cfg->control) ||
+	    !FUZZ_TERMINATED(cfg->chroot_dir) ||
 	    !FUZZ_TERMINATED(cfg->keyd_path))
 		abort();
 	/* workers and keyd never share a user, and neither is root */
-	if (strcmp(cfg->user, "root") == 0 || strcmp(cfg->keyd_user, "root") == 0 ||
+	if (strcmp(cfg->user, "root") == 0 ||
+	    strcmp(cfg->keyd_user, "root") == 0 ||
 	    strcmp(cfg->user, cfg->keyd_user) == 0)
 		abort();
 	if (cfg->control[0] != '/' || cfg->chroot_dir[0] != '/' ||
@@ -275,11 +279,12 @@ LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 	} else {
 		/* "fuzz.conf:LINE: reason" or "fuzz.conf: reason" */
 		if (r != -EINVAL || !FUZZ_TERMINATED(err) ||
-		    strncmp(err, FUZZ_CONF_NAME ":", sizeof(FUZZ_CONF_NAME)) != 0 ||
+		    strncmp(err, FUZZ_CONF_NAME ":",
+		    sizeof(FUZZ_CONF_NAME)) != 0 ||
 		    strlen(err) <= sizeof(FUZZ_CONF_NAME))
 			abort();
 	}
-	/* The parse keeps no state between runs: the same text, the same end. */
+	/* The parse keeps no state between runs: same text, same end. */
 	r2 = fuzz_parse(data, size, &again, err2, sizeof(err2));
 	if (r2 != r || strcmp(err, err2) != 0 ||
 	    (r == 0 && memcmp(&cfg, &again, sizeof(cfg)) != 0))

@@ -63,6 +63,7 @@
 #include <gnutls/gnutls.h>
 
 #include "conf.h"
+#include "fuzz_input.h"
 #include "ipc.h"
 #include "log.h"
 #include "reneg.h"
@@ -71,10 +72,6 @@
 
 int	LLVMFuzzerTestOneInput(const uint8_t *data, size_t size);
 
-struct input {
-	const uint8_t	*p;
-	size_t		left;
-};
 
 /* One connection as conn.c holds it, plus what the harness remembers. */
 struct sim {
@@ -86,15 +83,6 @@ struct sim {
 	double			last_rekey;	/* as the harness saw it */
 	int			hello_out;	/* as the harness expects it */
 };
-
-static unsigned
-in_byte(struct input *in)
-{
-	if (in->left == 0)
-		return 0;
-	in->left--;
-	return *in->p++;
-}
 
 /* conn_rekey_timer_sync(): arm or stop what the machine asked for. */
 static void
@@ -109,14 +97,14 @@ sim_timer_sync(struct sim *s)
 }
 
 static void
-sim_connect(struct sim *s, struct input *in)
+sim_connect(struct sim *s, struct fuzz_input *in)
 {
 	static const unsigned intervals[] = { 0, 1, 2, 5, 60, 300, 3600,
 	    30 * 24 * 3600 };
 	static const uint64_t bytes[] = { 0, 64 * 1024, 100000, 1 << 20 };
 	static const unsigned timeouts_ms[] = { 1, 500, 1000, 10000 };
-	unsigned b0 = in_byte(in), b1 = in_byte(in), b2 = in_byte(in);
-	unsigned b3 = in_byte(in);
+	unsigned b0 = fuzz_byte(in), b1 = fuzz_byte(in), b2 = fuzz_byte(in);
+	unsigned b3 = fuzz_byte(in);
 
 	memset(&s->fe, 0, sizeof(s->fe));
 	memset(&s->r, 0, sizeof(s->r));
@@ -239,7 +227,7 @@ sim_check_verdict(const struct sim *s, enum reneg_verdict v)
  * whether it was a key update sent or a renegotiation done.
  */
 static int
-sim_event(struct sim *s, struct input *in, unsigned op, int *rekeyed)
+sim_event(struct sim *s, struct fuzz_input *in, unsigned op, int *rekeyed)
 {
 	struct reneg *r = &s->r;
 	static const double scales[] = { 0.001, 0.01, 0.1, 1., 10., 100. };
@@ -252,7 +240,7 @@ sim_event(struct sim *s, struct input *in, unsigned op, int *rekeyed)
 
 	switch (op & 15) {
 	case 0:
-		s->in.now += in_byte(in) * scales[arg % 6];
+		s->in.now += fuzz_byte(in) * scales[arg % 6];
 		break;
 	case 1:
 		if (!sim_timer_running(s))
@@ -265,7 +253,8 @@ sim_event(struct sim *s, struct input *in, unsigned op, int *rekeyed)
 		if (v == RENEG_REFUSE ||
 		    (v == RENEG_END && before.state != RENEG_HS_WANTED &&
 		    before.state != RENEG_HANDSHAKE) ||
-		    (v == RENEG_FLUSH_END && (before.state != RENEG_WAIT_ANSWER ||
+		    (v == RENEG_FLUSH_END &&
+		    (before.state != RENEG_WAIT_ANSWER ||
 		    s->fe.on_ignore != RENEG_CLOSE)))
 			abort();
 		if (v != RENEG_GO_ON)
@@ -276,7 +265,7 @@ sim_event(struct sim *s, struct input *in, unsigned op, int *rekeyed)
 		    "rotation" : "moatctl rekey");
 		break;
 	case 3:
-		s->in.bytes += (uint64_t)in_byte(in) << (2 * arg);
+		s->in.bytes += (uint64_t)fuzz_byte(in) << (2 * arg);
 		mark = r->mark;
 		if (reneg_bytes(r, &s->fe, &s->in) == 1 &&
 		    (s->fe.rekey_bytes == 0 ||
@@ -300,7 +289,8 @@ sim_event(struct sim *s, struct input *in, unsigned op, int *rekeyed)
 		}
 		break;
 	case 5:
-		if (s->in.tls13)	/* GnuTLS: no renegotiation in TLS 1.3 */
+		/* GnuTLS has no renegotiation in TLS 1.3: a stray message */
+		if (s->in.tls13)
 			return reneg_unexpected(r) < 0;
 		v = reneg_client_hello(r, &s->fe, &s->in);
 		if (v == RENEG_GO_ON) {
@@ -330,7 +320,8 @@ sim_event(struct sim *s, struct input *in, unsigned op, int *rekeyed)
 			return 1;	/* a fatal error of the connection */
 		break;
 	case 7:
-		alert = arg & 1 ? GNUTLS_A_NO_RENEGOTIATION : (int)in_byte(in);
+		alert = arg & 1 ? GNUTLS_A_NO_RENEGOTIATION :
+		    (int)fuzz_byte(in);
 		v = reneg_alert(r, &s->fe, &s->in, alert);
 		sim_check_verdict(s, v);
 		if (v != RENEG_GO_ON && (v != RENEG_FLUSH_END ||
@@ -372,7 +363,7 @@ sim_event(struct sim *s, struct input *in, unsigned op, int *rekeyed)
 	case 14:
 		/* out-of-range jitter too: the machine must clamp it */
 		s->in.jitter = arg == 15 ? 1. : arg == 14 ? -0.5 :
-		    in_byte(in) / 256.;
+		    fuzz_byte(in) / 256.;
 		break;
 	case 15:
 		s->in.now += arg * 0.001;
@@ -386,7 +377,7 @@ int
 LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 {
 	static struct sim s;
-	struct input in = { data, size };
+	struct fuzz_input in = { data, size };
 	struct ipc_worker_stats old;
 	struct reneg before;
 	static int inited;
@@ -404,7 +395,7 @@ LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 	sim_connect(&s, &in);
 	sim_check(&s);
 	while (in.left > 0) {
-		op = in_byte(&in);
+		op = fuzz_byte(&in);
 		old = s.st;
 		before = s.r;
 		rekeyed = 0;

@@ -34,6 +34,7 @@
 #include <gnutls/gnutls.h>
 #include <gnutls/crypto.h>
 
+#include "fuzz_input.h"
 #include "transcript.h"
 
 int	LLVMFuzzerTestOneInput(const uint8_t *data, size_t size);
@@ -57,20 +58,6 @@ struct model {
 	size_t			loglen, logcap;
 };
 
-/* The input, consumed from the front. */
-struct input {
-	const uint8_t	*p;
-	size_t		left;
-};
-
-static unsigned
-in_byte(struct input *in)
-{
-	if (in->left == 0)
-		return 0;
-	in->left--;
-	return *in->p++;
-}
 
 static void
 model_append(struct model *m, const void *p, size_t len)
@@ -311,7 +298,7 @@ fuzz_htype(unsigned b)
 
 /* One handshake message op: its operands, then both sides take it. */
 static void
-fuzz_message(struct transcript *tr, struct model *m, struct input *in,
+fuzz_message(struct transcript *tr, struct model *m, struct fuzz_input *in,
     unsigned op)
 {
 	struct transcript_session ts;
@@ -319,14 +306,14 @@ fuzz_message(struct transcript *tr, struct model *m, struct input *in,
 	uint8_t *body;
 	size_t len;
 
-	htype = fuzz_htype(in_byte(in));
-	ts.prf = fuzz_prfs[in_byte(in) % FUZZ_NPRFS];
+	htype = fuzz_htype(fuzz_byte(in));
+	ts.prf = fuzz_prfs[fuzz_byte(in) % FUZZ_NPRFS];
 	ts.tls13 = (op & 0x20) != 0;
 	when = op & 0x08 ? GNUTLS_HOOK_POST : GNUTLS_HOOK_PRE;
 	incoming = (op & 0x10) != 0;
-	len = in_byte(in);
+	len = fuzz_byte(in);
 	if (op & 0x40)
-		len = len << 8 | in_byte(in);
+		len = len << 8 | fuzz_byte(in);
 	if (len > in->left)
 		len = in->left;
 	/* the body in its own allocation, as the hook gets it */
@@ -344,7 +331,7 @@ fuzz_message(struct transcript *tr, struct model *m, struct input *in,
 int
 LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 {
-	struct input in = { data, size };
+	struct fuzz_input in = { data, size };
 	struct transcript tr;
 	struct model m;
 	unsigned op;
@@ -354,10 +341,10 @@ LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 	transcript_reset(&tr);
 	model_reset(&m, TRANSCRIPT_IDLE);
 	while (in.left > 0) {
-		op = in_byte(&in);
+		op = fuzz_byte(&in);
 		switch (op & 7) {
 		case 5:
-			fuzz_cv(&tr, &m, 2 * (size_t)in_byte(&in));
+			fuzz_cv(&tr, &m, 2 * (size_t)fuzz_byte(&in));
 			break;
 		case 6:
 			transcript_reset(&tr);
