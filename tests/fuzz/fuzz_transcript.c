@@ -10,8 +10,10 @@
  *			a PRF byte (index into fuzz_prfs), a length (one
  *			byte, two if op & 0x40) and the body; op & 0x08 =
  *			POST (else PRE), 0x10 = incoming, 0x20 = TLS 1.3
- *	op & 7 == 5	transcript_cv_content() into exactly cap bytes, cap =
- *			2 * the next byte (the real cap is TRANSCRIPT_CV_MAX)
+ *	op & 7 == 5	transcript_cv_content() into exactly cap bytes: cap
+ *			is the next byte, plus 256 if op & 0x08 (every size
+ *			around the content's, which is TRANSCRIPT_CV_MAX at
+ *			most, and the real cap, TRANSCRIPT_CV_MAX)
  *	op & 7 == 6	transcript_reset()
  *	op & 7 == 7	transcript_done()
  *
@@ -344,7 +346,8 @@ LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 		op = fuzz_byte(&in);
 		switch (op & 7) {
 		case 5:
-			fuzz_cv(&tr, &m, 2 * (size_t)fuzz_byte(&in));
+			fuzz_cv(&tr, &m, (size_t)fuzz_byte(&in) |
+			    (op & 0x08 ? 256u : 0u));
 			break;
 		case 6:
 			transcript_reset(&tr);

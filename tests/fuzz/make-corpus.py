@@ -413,7 +413,7 @@ def tmsg(htype, body, post=True, incoming=False, tls13=True, prf=SHA256):
 
 
 def tcv(cap):
-    return bytes([5, cap // 2])
+    return bytes([5 | (0x08 if cap > 255 else 0), cap & 255])
 
 
 def client_hello(body, tls13=True, prf=SHA256):
@@ -438,7 +438,7 @@ def transcript_corpus():
       tcv(200))
     w("tls13-hrr-no-ch", tmsg(HRR, b"\x06" * 40) + tcv(200))
     w("tls13-cap-short", client_hello(ch[:100]) + tls13_flight() +
-      tcv(128) + tcv(130))
+      tcv(129) + tcv(130))
     w("tls12", client_hello(ch[:100], tls13=False) + tmsg(SH, b"s" * 70,
                                                          tls13=False) +
       tcv(200))
