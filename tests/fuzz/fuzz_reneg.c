@@ -39,6 +39,9 @@
  *    WAIT_ANSWER always has it;
  *  - data to the client waits exactly in WAIT_ANSWER (unless the client
  *    closed), HS_WANTED and HANDSHAKE;
+ *  - every return to IDLE but a close's starts the next interval and
+ *    byte count then: the timer asked for is rekey-interval less at most
+ *    10% jitter (stopped if it is 0), and the byte mark is the count now;
  *  - no rekey within 1 s of the last (RENEG_MIN_GAP_S): the machine queues
  *    only once a second has passed since the last key update or
  *    handshake, whatever asks; rekey-bytes asks only past its count;
@@ -214,6 +217,27 @@ sim_check_step(const struct sim *s, const struct ipc_worker_stats *o,
 		abort();
 }
 
+/*
+ * Back to IDLE (a key update sent, a handshake done, an answer or its
+ * timeout that keeps the connection): the interval and the byte count
+ * start again now.  Call before sim_timer_sync() takes the timer.
+ */
+static void
+sim_check_idle(const struct sim *s, const struct reneg *before, unsigned op)
+{
+	const struct reneg *r = &s->r;
+	double iv = (double)s->fe.rekey_interval_s;
+
+	if (before->state == RENEG_IDLE || r->state != RENEG_IDLE ||
+	    (op & 15) == 11)
+		return;		/* not a return to idle, or a close's */
+	if (r->mark != s->in.bytes || !r->timer_set)
+		abort();
+	if (iv == 0. ? r->timer_s != 0. :
+	    r->timer_s < 0.9 * iv - FUZZ_EPS || r->timer_s > iv + FUZZ_EPS)
+		abort();
+}
+
 /* Each verdict is one the event may give (the header comment). */
 static void
 sim_check_verdict(const struct sim *s, enum reneg_verdict v)
@@ -369,6 +393,7 @@ sim_event(struct sim *s, struct fuzz_input *in, unsigned op, int *rekeyed)
 		s->in.now += arg * 0.001;
 		break;
 	}
+	sim_check_idle(s, &before, op);
 	sim_timer_sync(s);
 	return 0;
 }
