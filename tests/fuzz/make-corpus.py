@@ -342,11 +342,43 @@ LONG_PRIORITY = ("NORMAL:-VERS-ALL:+VERS-TLS1.3:+VERS-TLS1.2:-CIPHER-ALL:"
                  "-SIGN-DSA-SHA224:-SIGN-DSA-SHA256:%SERVER_PRECEDENCE")
 
 
+def conf_dict():
+    """tests/fuzz/conf.dict: every key of daemon/conf_keys.c's tables and
+    the words its values are made of, for libFuzzer's -dict=, so mutations
+    write keys, not only change the seeds' values."""
+    path = os.path.join(HERE, "..", "..", "daemon", "conf_keys.c")
+    with open(path) as f:
+        keys = re.findall(r'^\t\{ "([a-z0-9-]+)",', f.read(), re.M)
+    if not keys:
+        raise SystemExit("no key tables in %s" % path)
+    words = ["[moat]", "[frontend ", "]", " = ", "\\x0a", "; ", "# ",
+             "auto", "yes", "no", "true", "false", "keep", "close", "allow",
+             "refuse", "content-only", "digest-for-tls12", "unix:/",
+             "127.0.0.1:", "[::1]:", "localhost:", "/etc/moat/", ".crt",
+             ".key", "ecdsa", "ed25519", "ed448", "pss", "missing", "open",
+             "bad", "root", "ms", "s", "m", "h", "d", "K", "M", "G",
+             "NORMAL", ":-VERS-TLS1.2", ":+VERS-TLS1.3", ":+DHE-RSA",
+             ":-KX-ALL", ":+ECDHE-ECDSA", "debug"]
+    with open(os.path.join(HERE, "conf.dict"), "w") as f:
+        f.write("# made by make-corpus.py from daemon/conf_keys.c\n")
+        for w in keys + words:
+            f.write('"%s"\n' % w.replace('"', '\\"'))
+
+
 def conf_corpus():
     w = lambda n, text: write("conf", n, text.encode() if isinstance(
         text, str) else text)
     w("full", CONF_FULL)
     w("minimal", CONF_FRONTEND)
+    # every bounded value at its bound: one digit off is over it
+    w("bounds", "[moat]\nworkers = 256\nkeyd-threads = 256\n"
+      "keyd-timeout = 60000\nkeyd-sign-delay-ms = 10000\n"
+      "keyd-rate = 10000000\nmax-connections = 1000000\n"
+      "max-pending-handshakes = 1\nrekey-concurrency = 100000\n"
+      "drain-timeout = 3600s\n" + CONF_FRONTEND +
+      "rekey-bytes = 64K\nrekey-interval = 720h\n"
+      "client-renegotiation-limit = 1000\nidle-timeout = 168h\n"
+      "handshake-timeout = 1ms\nrekey-timeout = 3600000ms\n")
     w("long-priority", CONF_FRONTEND + "priority = %s\n" % LONG_PRIORITY)
     w("long-priority-comment", CONF_FRONTEND + "priority = %s ; why\n" %
       LONG_PRIORITY)
@@ -507,5 +539,6 @@ if __name__ == "__main__":
     ipc_corpus()
     policy_corpus()
     conf_corpus()
+    conf_dict()
     transcript_corpus()
     reneg_corpus()

@@ -32,13 +32,18 @@ fuzz_one() {
 	t=$1
 	mkdir -p "$work/$t/corpus" "$work/$t/artifacts"
 	rm -f "$work/$t/failed"
+	# A target may have a dictionary of the words its input is made of.
+	dict=
+	if [ -f "$src/tests/fuzz/$t.dict" ]; then
+		dict=-dict=$src/tests/fuzz/$t.dict
+	fi
 	{
 		echo "== fuzz_$t for ${secs}s"
 		# New inputs go to the work corpus; the seeds in the tree stay
 		# as made.
 		if ! "$build/tests/fuzz/fuzz_$t" -max_total_time="$secs" \
 		    -timeout=10 -rss_limit_mb=2048 -print_final_stats=1 \
-		    -artifact_prefix="$work/$t/artifacts/" \
+		    -artifact_prefix="$work/$t/artifacts/" $dict \
 		    "$work/$t/corpus" "$src/tests/fuzz/corpus/$t"; then
 			echo "fuzz_$t FAILED; reproducer(s):"
 			ls -l "$work/$t/artifacts/"
