@@ -360,7 +360,8 @@ def conf_dict():
              "NORMAL", ":-VERS-TLS1.2", ":+VERS-TLS1.3", ":+DHE-RSA",
              ":-KX-ALL", ":+ECDHE-ECDSA", "debug"]
     with open(os.path.join(HERE, "conf.dict"), "w") as f:
-        f.write("# made by make-corpus.py from daemon/conf_keys.c\n")
+        f.write("# SPDX-License-Identifier: GPL-2.0-or-later\n"
+                "# made by make-corpus.py from daemon/conf_keys.c\n")
         for w in keys + words:
             f.write('"%s"\n' % w.replace('"', '\\"'))
 
