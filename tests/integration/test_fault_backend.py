@@ -32,7 +32,7 @@ import streamlib
 MIB = 1 << 20
 SLOW_TOTAL = 64 * MIB
 RSS_GROWTH_KIB = 16 * 1024
-EOF_TOTAL = 192 * 1024
+EOF_TOTAL = 16 * MIB
 
 
 def send_queue_empty(c, seconds=20):
@@ -62,12 +62,14 @@ def whole_handler(c):
 
 
 class Sink:
-    """The handler of one connection: a backend that reads `first` bytes, then stops reading until
-    resume() (or `stall_s` passed), then reads to EOF checking every byte
-    against PatternStream(seed)."""
+    """The handler of one connection: a backend that reads `first` bytes,
+    then stops reading until resume() (or `stall_s` passed), then reads to
+    EOF -- `slowly`: 16 KiB every 4 ms -- checking every byte against
+    PatternStream(seed)."""
 
-    def __init__(self, seed, first, stall_s=60):
+    def __init__(self, seed, first, stall_s=60, slowly=False):
         self.seed, self.first, self.stall_s = seed, first, stall_s
+        self.slowly = slowly
         self.stalled = threading.Event()
         self._resume = threading.Event()
         self.done = threading.Event()
@@ -98,18 +100,20 @@ class Sink:
             self._resume.wait(self.stall_s)
             self.at_resume = self.received
             while True:
-                b = c.recv(262144)
+                b = c.recv(16384 if self.slowly else 262144)
                 if not b:
                     self.eof = True
                     break
                 self._take(b, want)
+                if self.slowly:
+                    time.sleep(0.004)
         finally:
             self.done.set()
 
 
 @pytest.fixture(scope="module")
 def sinks():
-    return {"slow": Sink(seed=7, first=MIB), "eof": Sink(seed=8, first=0)}
+    return {"slow": Sink(seed=7, first=MIB), "eof": Sink(seed=8, first=0, slowly=True)}
 
 
 @pytest.fixture(scope="module")
@@ -244,25 +248,30 @@ def test_slow_backend_bounds_memory_and_loses_nothing(moat, sinks):
 
 
 def test_client_eof_without_notify_reaches_a_slow_backend(moat, sinks):
-    """The client sends 192 KiB and closes its TCP connection without
-    close_notify while the backend reads nothing: the backend, reading
-    later, still gets every byte, then EOF."""
+    """The client sends 16 MiB and closes its TCP connection without
+    close_notify while a slow backend has read only part of it: the
+    backend still gets every byte, then EOF.  (The backend first reads
+    nothing until the client is held back, so that when the client's end
+    reaches moat much is still on its way.)"""
     sink = sinks["eof"]
     log0 = moat.log_size()
     s = moatlib.tls_connect(moat.ports["eof"], timeout=60)
     try:
         sender = Sender(s, sink.seed, EOF_TOTAL, notify=False)
-        assert sender.closed.wait(30), \
-            "the client could not send %d bytes to a stalled backend " \
-            "(%d sent)" % (EOF_TOTAL, sender.sent)
-        assert sender.error is None, sender.error
-        time.sleep(1.0)		# moat has seen the client's end by now
+        stuck_at = sender.progress_stopped()
         sink.resume()
-        assert sink.done.wait(60), "the backend never saw the end"
+        assert sender.closed.wait(120), \
+            "the client never finished (%d bytes sent)" % sender.sent
+        at_close = sink.received
+        assert sender.error is None, sender.error
+        assert sink.done.wait(120), "the backend never saw the end"
     finally:
         s.close()
-    assert sink.at_resume == 0, "the backend was not stalled: %r" % \
-        sink.at_resume
+    print("client held back at %d bytes; ended when the backend had %d of "
+          "%d" % (stuck_at, at_close, EOF_TOTAL))
+    assert at_close < EOF_TOTAL - MIB, \
+        "the backend had read %d of %d bytes before the client ended: " \
+        "nothing was in flight" % (at_close, EOF_TOTAL)
     assert sink.bad_at is None, "byte %d arrived wrong" % sink.bad_at
     assert sink.received == EOF_TOTAL and sink.eof, (sink.received, sink.eof)
     line = streamlib.close_line(moat, "eof", log0)
