@@ -124,6 +124,7 @@ class Stream:
         self.error = None		# "error" (with .error)
         self.t0 = time.monotonic()
         self.sending = True
+        self.closing = False		# close() has taken it over
         self.worker = None
 
     @property
@@ -237,7 +238,7 @@ class Streams:
                 ready = self.sel.select(0) if self.sel.get_map() else []
                 woke = {key.data for key, _ in ready}
                 for st in self.streams:
-                    if st.end is None:
+                    if st.end is None and not st.closing:
                         self._step(st, st in woke)
             if not ready:
                 # the pacing tick; wait outside the lock
@@ -284,6 +285,7 @@ class Streams:
             streams = [st for st in (streams or self.streams)
                        if st.end is None]
             for st in streams:
+                st.closing = True
                 try:
                     self.sel.unregister(st.sock)
                 except (KeyError, ValueError):
