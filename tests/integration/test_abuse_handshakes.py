@@ -21,6 +21,7 @@ import time
 
 import moatlib
 import reneglib
+from test_parked import client_hello
 
 FLOOD = 2000
 TIMEOUT_S = 3.0
@@ -32,14 +33,7 @@ PROBE_MAX_S = 1.0
 def partial_hello():
     """The first 60 bytes of a real ClientHello: a record header that
     promises more than ever comes."""
-    ctx = moatlib.client_context()
-    inc, out = ssl.MemoryBIO(), ssl.MemoryBIO()
-    obj = ctx.wrap_bio(inc, out, server_hostname="localhost")
-    try:
-        obj.do_handshake()
-    except ssl.SSLWantReadError:
-        pass
-    hello = out.read()
+    hello = client_hello()
     assert len(hello) > 100, len(hello)
     return hello[:60]
 
@@ -58,10 +52,7 @@ class Silent:
         for i in range(n):
             s = socket.socket()
             s.setblocking(False)
-            try:
-                s.connect((moatlib.LOOPBACK, self.port))
-            except BlockingIOError:
-                pass
+            s.connect_ex((moatlib.LOOPBACK, self.port))	# EINPROGRESS
             self.opened[s] = time.monotonic()
             # half send a partial ClientHello once connected, half nothing
             self.sel.register(s, selectors.EVENT_WRITE if i % 2 else
