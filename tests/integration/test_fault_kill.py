@@ -139,6 +139,10 @@ def test_keyd_killed_during_a_handshake_storm(moat):
              (max(a[1] for a in failed) - t_back) * 1000 if failed else 0,
              len(after), failed[0][2] if failed else "-"))
     assert sorted(moat.workers()) == workers, "a worker died with keyd"
+    ready = re.findall(r"\[worker (\d+)\].*kchan: keyd channel \d+ ready",
+                       moat.log_text()[log0:])
+    assert sorted(set(ready)) == ["0", "1"], \
+        "not every worker took the new keyd's channel: %r" % ready
     outside = [a for a in failed if a not in gap]
     assert not outside, "handshakes failed outside the gap (kill at %.2f, " \
         "back at %.2f): %r" % (t_kill, t_back, outside[:5])
