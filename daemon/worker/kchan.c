@@ -19,13 +19,21 @@
  * At start-up (before the privilege drop, no loop yet) kchan_start() runs
  * the exchange blocking with a deadline: IPC_HELLO both ways, IPC_KEY_LIST,
  * the reply.  Later the master may hand a new channel (kchan_replace(),
- * after keyd restarted): every request in flight on the old one fails
- * (those handshakes end, "keyd channel lost"), the old fd is closed, and the
- * same exchange runs on the new one inside the loop; the worker hears when
- * it is ready or failed (hooks.ready).  If keyd's channel reaches EOF,
- * in-flight handshakes fail and new ones fail fast ("keyd unavailable")
- * until the master hands a new channel: the worker never dies because keyd
- * died.
+ * after keyd restarted): the same exchange runs on it inside the loop, and
+ * the worker hears when it is ready or failed (hooks.ready).
+ *
+ * keyd dying does not end the handshakes that wait for it (a TLS 1.2
+ * renegotiation among them: its connection would be lost).  When the
+ * channel is lost (EOF, a reset, a failed send, or the master replacing
+ * it), the requests in flight stay in the list, unsent and without an id,
+ * and new ones join them; once the next channel is ready they get ids on
+ * it and are sent in order.  Each keeps its deadline (keyd-timeout from
+ * its first send), so a keyd that does not come back in time fails them
+ * as a slow one would.  A request that was in flight when a second
+ * channel died fails ("keyd channel lost"): a request that kills keyd must
+ * not kill every keyd after it.  A protocol violation or a new channel
+ * that fails its set-up fails every request: the worker never dies because
+ * keyd died.
  *
  * keyd speaking nonsense (STYLE.md point 9): an answer of the wrong type, a
  * malformed payload, a truncated datagram, a type keyd may not send (the
@@ -76,6 +84,7 @@ struct kchan_req {
 	const char		*peer;		/* the client, for logs */
 	const uint8_t		*payload;	/* encoded, for a delayed send */
 	size_t			len;
+	int			carried;	/* survived a lost channel */
 	/* result */
 	int			status;		/* 0 or negative */
 	char			errmsg[IPC_ERRMSG_MAX];
@@ -92,7 +101,8 @@ static void	kchan_req_timer_cb(struct ev_loop *loop, ev_timer *t,
 		    int revents);
 static void	kchan_setup_timer_cb(struct ev_loop *loop, ev_timer *t,
 		    int revents);
-static void	kchan_down(struct kchan *ch, int err, const char *why);
+static void	kchan_down(struct kchan *ch, int err, const char *why,
+		    int carry);
 
 /* ---- in-flight bookkeeping ---------------------------------------------- */
 
@@ -129,11 +139,40 @@ kchan_id_next(struct kchan *ch)
 	return id;
 }
 
+/* An id on the current channel, findable by keyd's answer. */
+static void
+kchan_req_hash(struct kchan *ch, struct kchan_req *r)
+{
+	unsigned b;
+
+	r->id = kchan_id_next(ch);
+	b = kchan_bucket(r->id);
+	r->hnext = ch->bucket[b];
+	ch->bucket[b] = r;
+}
+
+static void
+kchan_req_unhash(struct kchan *ch, struct kchan_req *r)
+{
+	struct kchan_req **pp;
+
+	if (r->id == 0)
+		return;
+	for (pp = &ch->bucket[kchan_bucket(r->id)]; *pp != NULL;
+	    pp = &(*pp)->hnext) {
+		if (*pp == r) {
+			*pp = r->hnext;
+			break;
+		}
+	}
+	r->hnext = NULL;
+	r->id = 0;
+}
+
+/* Into the in-flight list (send order = deadline order). */
 static void
 kchan_req_link(struct kchan *ch, struct kchan_req *r)
 {
-	unsigned b = kchan_bucket(r->id);
-
 	r->prev = ch->tail;
 	r->next = NULL;
 	if (ch->tail != NULL)
@@ -141,16 +180,12 @@ kchan_req_link(struct kchan *ch, struct kchan_req *r)
 	else
 		ch->head = r;
 	ch->tail = r;
-	r->hnext = ch->bucket[b];
-	ch->bucket[b] = r;
 	ch->npending++;
 }
 
 static void
 kchan_req_unlink(struct kchan *ch, struct kchan_req *r)
 {
-	struct kchan_req **pp;
-
 	if (r->prev != NULL)
 		r->prev->next = r->next;
 	else
@@ -159,13 +194,7 @@ kchan_req_unlink(struct kchan *ch, struct kchan_req *r)
 		r->next->prev = r->prev;
 	else
 		ch->tail = r->prev;
-	for (pp = &ch->bucket[kchan_bucket(r->id)]; *pp != NULL;
-	    pp = &(*pp)->hnext) {
-		if (*pp == r) {
-			*pp = r->hnext;
-			break;
-		}
-	}
+	kchan_req_unhash(ch, r);
 	if (!r->sent)
 		ch->nunsent--;
 	r->prev = r->next = r->hnext = NULL;
@@ -265,8 +294,8 @@ kchan_flush(struct kchan *ch)
 	int rc;
 
 	for (r = ch->head; r != NULL && ch->nunsent > 0; r = r->next) {
-		if (r->sent)
-			continue;
+		if (r->sent || r->id == 0)
+			continue;	/* sent, or waiting for a channel */
 		rc = ipc_send(ch->fd, r->type, r->id, r->payload, r->len, NULL,
 		    0);
 		if (rc == -EAGAIN)
@@ -274,7 +303,7 @@ kchan_flush(struct kchan *ch)
 		if (rc < 0) {
 			errno = -rc;
 			log_warn("%s: send to keyd", __func__);
-			kchan_down(ch, -ECONNRESET, "keyd channel broken");
+			kchan_down(ch, -ECONNRESET, "keyd channel broken", 1);
 			return;
 		}
 		r->sent = 1;
@@ -289,6 +318,16 @@ int
 kchan_ready(const struct kchan *ch)
 {
 	return ch->state == KCHAN_READY && !ch->broken;
+}
+
+/*
+ * May a key operation be asked for now?  On a ready channel, and while a
+ * lost one is being replaced (it waits for the next: see the top).
+ */
+int
+kchan_usable(const struct kchan *ch)
+{
+	return kchan_ready(ch) || ch->lost;
 }
 
 /*
@@ -313,14 +352,13 @@ kchan_call(struct kchan *ch, uint16_t type, const uint8_t *payload,
 		err[0] = '\0';
 	if (coro_self() == NULL)
 		fatalx("%s: not on a coroutine", __func__);
-	if (!kchan_ready(ch)) {
+	if (!kchan_usable(ch)) {
 		ch->stats->keyd_failures++;
 		return -ENOTCONN;
 	}
 
 	memset(&req, 0, sizeof(req));
 	req.magic = KCHAN_REQ_MAGIC;
-	req.id = kchan_id_next(ch);
 	req.type = type;
 	req.ch = ch;
 	req.co = coro_self();
@@ -330,7 +368,12 @@ kchan_call(struct kchan *ch, uint16_t type, const uint8_t *payload,
 	req.t_sent = ev_time();
 	req.deadline = ev_now(ch->loop) + ch->timeout_ms / 1000.;
 
-	rc = ipc_send(ch->fd, type, req.id, payload, len, NULL, 0);
+	/* No channel yet: wait for the next one, unsent, like a full socket. */
+	rc = -EAGAIN;
+	if (kchan_ready(ch)) {
+		kchan_req_hash(ch, &req);
+		rc = ipc_send(ch->fd, type, req.id, payload, len, NULL, 0);
+	}
 	if (rc < 0 && rc != -EAGAIN) {
 		/*
 		 * The channel is gone but we are on a coroutine: mark it and
@@ -338,6 +381,7 @@ kchan_call(struct kchan *ch, uint16_t type, const uint8_t *payload,
 		 */
 		errno = -rc;
 		log_warn("%s: send to keyd", __func__);
+		kchan_req_unhash(ch, &req);
 		ch->broken = 1;
 		ev_feed_event(ch->loop, &ch->io, EV_READ);
 		ch->stats->keyd_failures++;
@@ -484,16 +528,21 @@ kchan_setup_answer(struct kchan *ch, int status)
 }
 
 /*
- * Drop the channel: fail everything in flight (each resumes its handshake,
- * which ends), close the fd.  Loop stack only.
+ * Drop the channel and close the fd.  carry: it was lost (see the top),
+ * and the requests in flight wait for the next one, but for those that
+ * already survived one; otherwise every one fails (each resumes its
+ * handshake, which ends).  Loop stack only.
  */
 static void
-kchan_down(struct kchan *ch, int err, const char *why)
+kchan_down(struct kchan *ch, int err, const char *why, int carry)
 {
+	struct kchan_req *r, *next;
+
 	kchan_setup_answer(ch, err < 0 ? err : -EIO);
 	if (ch->fd >= 0) {
 		log_warnx("kchan: keyd channel %u down: %s; %u request(s) in "
-		    "flight fail", ch->generation, why, ch->npending);
+		    "flight %s", ch->generation, why, ch->npending, carry ?
+		    "wait for the next channel" : "fail");
 		if (ch->loop != NULL)
 			ev_io_stop(ch->loop, &ch->io);
 		close(ch->fd);
@@ -501,8 +550,33 @@ kchan_down(struct kchan *ch, int err, const char *why)
 	}
 	ch->state = KCHAN_DOWN;
 	ch->broken = 0;
-	while (ch->head != NULL)
-		kchan_req_finish(ch, ch->head, -ECONNRESET, NULL, 0, NULL);
+	ch->lost = carry;
+	for (r = ch->head; r != NULL; r = next) {
+		next = r->next;
+		if (!carry || r->carried) {
+			kchan_req_finish(ch, r, -ECONNRESET, NULL, 0, NULL);
+			continue;
+		}
+		r->carried = r->sent || r->id != 0;
+		kchan_req_unhash(ch, r);
+		if (r->sent)
+			ch->nunsent++;
+		r->sent = 0;
+	}
+}
+
+/* The next channel is ready: what waited for it goes out, in order. */
+static void
+kchan_requeue(struct kchan *ch)
+{
+	struct kchan_req *r;
+
+	ch->lost = 0;
+	for (r = ch->head; r != NULL; r = r->next)
+		if (!r->sent && r->id == 0)
+			kchan_req_hash(ch, r);
+	if (ch->nunsent > 0)
+		kchan_flush(ch);
 }
 
 /* keyd said something it must not: see the header comment. */
@@ -512,7 +586,7 @@ kchan_violation(struct kchan *ch, const char *what)
 	int ready = ch->state == KCHAN_READY;
 
 	log_warnx("kchan: protocol violation from keyd: %s", what);
-	kchan_down(ch, -EPROTO, "protocol violation");
+	kchan_down(ch, -EPROTO, "protocol violation", 0);
 	if (ready)
 		ch->hooks.violation(ch->hooks.arg);
 }
@@ -523,8 +597,8 @@ kchan_replace(struct kchan *ch, int fd, uint32_t token)
 {
 	int r, fl;
 
-	if (ch->fd >= 0 || ch->head != NULL)
-		kchan_down(ch, -ECONNRESET, "replaced by the master");
+	if (ch->fd >= 0)
+		kchan_down(ch, -ECONNRESET, "replaced by the master", 1);
 	ch->fd = fd;
 	ch->generation++;
 	ch->next_id = 1;
@@ -534,11 +608,11 @@ kchan_replace(struct kchan *ch, int fd, uint32_t token)
 	if ((fl = fcntl(fd, F_GETFL)) < 0 ||
 	    fcntl(fd, F_SETFL, fl | O_NONBLOCK) < 0) {
 		log_warn("kchan: new keyd channel");
-		kchan_down(ch, -errno, "fcntl");
+		kchan_down(ch, -errno, "fcntl", 0);
 		return;
 	}
 	if ((r = ipc_hello_send(fd, IPC_ROLE_WORKER)) < 0) {
-		kchan_down(ch, r, "hello not sent");
+		kchan_down(ch, r, "hello not sent", 0);
 		return;
 	}
 	kchan_io_update(ch);
@@ -554,7 +628,7 @@ kchan_setup_timer_cb(struct ev_loop *loop, ev_timer *t, int revents)
 	struct kchan *ch = container_of(t, struct kchan, setup_timer);
 
 	if (ch->state == KCHAN_HELLO || ch->state == KCHAN_KEYS)
-		kchan_down(ch, -ETIMEDOUT, "no hello / key list in time");
+		kchan_down(ch, -ETIMEDOUT, "no hello / key list in time", 0);
 }
 
 static void
@@ -632,7 +706,7 @@ kchan_handle(struct kchan *ch, struct ipc_msg *msg)
 		ch->list_id = kchan_id_next(ch);
 		if ((r = ipc_send(ch->fd, IPC_KEY_LIST, ch->list_id, NULL, 0,
 		    NULL, 0)) < 0) {
-			kchan_down(ch, r, "key list request not sent");
+			kchan_down(ch, r, "key list request not sent", 0);
 			return;
 		}
 		ch->state = KCHAN_KEYS;
@@ -649,7 +723,9 @@ kchan_handle(struct kchan *ch, struct ipc_msg *msg)
 		}
 		kchan_setup_answer(ch, 0);
 		ch->state = KCHAN_READY;
-		log_info("kchan: keyd channel %u ready", ch->generation);
+		log_info("kchan: keyd channel %u ready%s", ch->generation,
+		    ch->npending > 0 ? "; requests that waited go out" : "");
+		kchan_requeue(ch);
 		return;
 	case KCHAN_READY:
 		switch (msg->hdr.type) {
@@ -676,7 +752,7 @@ worker_dispatch_keyd(struct ev_loop *loop, ev_io *io, int revents)
 	int i, r;
 
 	if (ch->broken) {
-		kchan_down(ch, -ECONNRESET, "send failed");
+		kchan_down(ch, -ECONNRESET, "send failed", 1);
 		return;
 	}
 	if ((revents & EV_WRITE) && ch->nunsent > 0)
@@ -690,12 +766,12 @@ worker_dispatch_keyd(struct ev_loop *loop, ev_io *io, int revents)
 		if (r == -EAGAIN || r == -EINTR)
 			return;
 		if (r == 0) {
-			kchan_down(ch, -ECONNRESET, "keyd closed the channel");
+			kchan_down(ch, -ECONNRESET, "keyd closed the channel", 1);
 			return;
 		}
 		if (r < 0) {
 			if (r == -ECONNRESET || r == -EPIPE) {
-				kchan_down(ch, r, strerror(-r));
+				kchan_down(ch, r, strerror(-r), 1);
 				return;
 			}
 			kchan_violation(ch, strerror(-r));

@@ -23,7 +23,8 @@
 #define KCHAN_BUCKETS		256u		/* request-id hash */
 
 enum kchan_state {
-	KCHAN_DOWN = 0,		/* no channel: key operations fail fast */
+	KCHAN_DOWN = 0,		/* no channel: key operations fail fast, or
+				 * wait for the next one (kchan.lost) */
 	KCHAN_HELLO,		/* hello sent, waiting for keyd's */
 	KCHAN_KEYS,		/* key list asked for */
 	KCHAN_READY,
@@ -58,6 +59,7 @@ struct kchan {
 	uint32_t		list_id;	/* id of the KEY_LIST request */
 	unsigned		generation;	/* channels seen, for logs */
 	int			broken;		/* send failed: drop when back in the loop */
+	int			lost;		/* down, requests wait for the next one */
 	uint32_t		token;		/* of the kchan_replace() in progress */
 	/* in flight, oldest first; all share one timeout: deadline order */
 	struct kchan_req	*head, *tail;
@@ -77,5 +79,6 @@ int	kchan_call(struct kchan *ch, uint16_t type, const uint8_t *payload,
 	    gnutls_datum_t *out, char *err, size_t errlen);
 void	kchan_req_abort(struct kchan_req *req, int err);
 int	kchan_ready(const struct kchan *ch);
+int	kchan_usable(const struct kchan *ch);
 
 #endif

@@ -82,7 +82,7 @@ xkey_call(struct xkey_hs *hs, struct xkey_key *k, uint16_t type,
 	out->size = 0;
 	if (hs->cancelled)
 		return -ECANCELED;
-	if (!kchan_ready(k->ch)) {
+	if (!kchan_usable(k->ch)) {
 		k->ch->stats->keyd_failures++;
 		reason_set(hs->why, "handshake failed: keyd unavailable");
 		return -ENOTCONN;
