@@ -29,6 +29,7 @@
 #include <unistd.h>
 
 #include "sandbox_keyd.h"
+#include "sanitize.h"
 
 static void
 say(const char *s)
@@ -55,6 +56,7 @@ main(int argc, char *argv[])
 		fprintf(stderr, "seccomp_bite: socket: %s\n", strerror(errno));
 		return 2;
 	}
+	sanitize_sandbox_prepare();	/* as privdrop_apply() does in keyd */
 	if ((r = sandbox_keyd_apply(0)) < 0) {
 		fprintf(stderr, "seccomp_bite: sandbox_keyd_apply: %s\n",
 		    strerror((int)-r));

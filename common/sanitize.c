@@ -1,0 +1,83 @@
+/* SPDX-License-Identifier: GPL-2.0-or-later */
+/*
+ * sanitize.c -- the sanitizer build's defaults (meson -Dsanitize=true
+ * only; every executable links it whole, see common/meson.build).
+ *
+ * A finding ends the process with exit code 86 (SANITIZE_EXITCODE), which
+ * nothing else in moat uses, after the report went to stderr: moatd's
+ * stderr is its log, and the tests fail on either (sanlib.py).  ASan,
+ * LSan and UBSan each read their own *_OPTIONS variable after these
+ * defaults, so an environment can still override them.
+ *
+ * Sandboxed processes (workers, keyd) run under ASan and UBSan like the
+ * rest, with the extra syscalls their allowlists grant in this build
+ * (sandbox_worker.c, sandbox_keyd.c).  LeakSanitizer is the exception:
+ * its end-of-process check stops the world with a ptrace()ing clone and
+ * reads /proc/self/task, none of which a chrooted, non-dumpable, seccomp'd
+ * process can (or should be allowed to) do.  So sanitize_sandbox_prepare(),
+ * called by privdrop_apply() while /proc is still there, runs the leak
+ * check at that point -- start-up (config, GnuTLS, keys) is checked --
+ * and, as __lsan_do_leak_check() documents, that turns the exit-time check
+ * off for this process only.  The master, moatctl, moatd -t and the unit
+ * tests keep the full check at exit.
+ */
+#include "config.h"
+
+#include <sanitizer/common_interface_defs.h>
+#include <sanitizer/lsan_interface.h>
+
+#include "sanitize.h"
+
+/* Also written in tests/integration/sanlib.py: keep them equal. */
+#define SANITIZE_EXITCODE "86"
+
+/*
+ * detect_leaks: LSan on (ASan's default too, but said here).
+ * halt_on_error/abort_on_error: stop at the first finding with exitcode,
+ * not with SIGABRT (meson test sets abort_on_error=1 by default; the
+ * integration tests clear that, sanlib.py).
+ * detect_stack_use_after_return stays off: coro.c switches stacks with
+ * swapcontext(), which ASan's fake stacks do not follow.
+ */
+const char *__asan_default_options(void);
+const char *__lsan_default_options(void);
+const char *__ubsan_default_options(void);
+
+const char *
+__asan_default_options(void)
+{
+	return "exitcode=" SANITIZE_EXITCODE ":detect_leaks=1:"
+	    "halt_on_error=1:abort_on_error=0:strict_string_checks=1:"
+	    "check_initialization_order=1:detect_invalid_pointer_pairs=0";
+}
+
+const char *
+__lsan_default_options(void)
+{
+	return "exitcode=" SANITIZE_EXITCODE;
+}
+
+const char *
+__ubsan_default_options(void)
+{
+	return "exitcode=" SANITIZE_EXITCODE ":halt_on_error=1:"
+	    "abort_on_error=0:print_stacktrace=1";
+}
+
+/*
+ * Before the chroot and the filter: check for leaks now (and so never at
+ * exit, see the top), then let the runtime cache /proc/self/maps and set
+ * up its symbolizer, so that a report made inside the sandbox still names
+ * the modules and offsets of its stack.  Once per process.
+ */
+void
+sanitize_sandbox_prepare(void)
+{
+	static int done;
+
+	if (done)
+		return;
+	done = 1;
+	__lsan_do_leak_check();
+	__sanitizer_sandbox_on_notify(NULL);
+}

@@ -1,0 +1,19 @@
+/* SPDX-License-Identifier: GPL-2.0-or-later */
+/*
+ * sanitize.h -- what a sandboxed process tells the sanitizers (ASan, LSan,
+ * UBSan) before it loses /proc and gains a seccomp filter.  Only the
+ * -Dsanitize=true build has sanitize.c; elsewhere this is a no-op.
+ */
+#ifndef MOAT_SANITIZE_H
+#define MOAT_SANITIZE_H
+
+#ifdef MOAT_SANITIZE
+void	sanitize_sandbox_prepare(void);
+#else
+static inline void
+sanitize_sandbox_prepare(void)
+{
+}
+#endif
+
+#endif
