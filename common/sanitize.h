@@ -7,12 +7,23 @@
 #ifndef MOAT_SANITIZE_H
 #define MOAT_SANITIZE_H
 
+#include <stddef.h>
+
 #ifdef MOAT_SANITIZE
 void	sanitize_sandbox_prepare(void);
+size_t	sanitize_sandbox_syscalls(const int **list);
 #else
 static inline void
 sanitize_sandbox_prepare(void)
 {
+}
+
+/* The syscalls a sandbox must add for the sanitizers: none here. */
+static inline size_t
+sanitize_sandbox_syscalls(const int **list)
+{
+	*list = NULL;
+	return 0;
 }
 #endif
 
