@@ -347,3 +347,18 @@ control_close(struct control *ctl)
 	ctl->fd = -1;
 	unlink(ctl->path);
 }
+
+/*
+ * At exit, once the loop has ended: close what control_close() left for
+ * answers in progress (any client still connected) and ctl itself.
+ */
+void
+control_free(struct control *ctl)
+{
+	if (ctl == NULL)
+		return;
+	control_close(ctl);
+	while (ctl->clients != NULL)
+		control_client_free(ctl->clients);
+	free(ctl);
+}
