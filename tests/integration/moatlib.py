@@ -23,6 +23,8 @@ import subprocess
 import threading
 import time
 
+import sanlib
+
 BUILD = os.environ.get("MOAT_BUILD", "")
 SRC = os.environ.get("MOAT_SRC", os.path.dirname(os.path.dirname(
     os.path.dirname(os.path.abspath(__file__)))))
@@ -620,6 +622,7 @@ class Moat:
                                      % (timeout, self.log()))
         rc = self.proc.returncode
         self._close_log()
+        sanlib.check(self.log_text(), "moatd log %s" % self.log_path, rc)
         return rc
 
     def kill(self):
@@ -633,6 +636,7 @@ class Moat:
                 except OSError:
                     pass
         self._close_log()
+        sanlib.check(self.log_text(), "moatd log %s" % self.log_path)
 
     def _close_log(self):
         if self.log_file:

@@ -16,6 +16,7 @@ import pytest
 
 import memscan
 import moatlib
+import sanlib
 
 BUILD = os.environ.get("MOAT_BUILD", "")
 KEYD = os.path.join(BUILD, "keyd", "moat-keyd")
@@ -108,6 +109,7 @@ def run_client(keys, specs, *args, stdin=None):
 
 def finish(p):
     out, err = p.communicate(timeout=TIMEOUT)
+    sanlib.check(err, "keyd_client and moat-keyd", p.returncode)
     assert p.returncode == 0, (p.returncode, err[-4000:])
     lines = [json.loads(l) for l in out.splitlines() if l.strip()]
     assert len(lines) == 2, (out, err[-4000:])

@@ -1,0 +1,94 @@
+# SPDX-License-Identifier: GPL-2.0-or-later
+"""sanlib -- the sanitizer build (meson -Dsanitize=true) as the tests see it.
+
+`ACTIVE`: the build under test (MOAT_BUILD) is the sanitizer build; its
+config.h defines MOAT_SANITIZE, so this holds whoever runs pytest.
+
+`reports(text)` finds sanitizer reports in a log or a captured stderr:
+ASan, LeakSanitizer and UBSan each start theirs with a fixed line, a
+finding ends the process with EXITCODE (common/sanitize.c), and moatd's
+master logs a child that ended so.  `check(text, what)` raises an
+AssertionError carrying the reports, so a test fails when a sanitizer
+spoke, even if what it tested passed.
+
+`scale(n, floor)` is for the heavy tests: under the sanitizers every
+process is several times slower, so counts that exist for load (not for
+a property) shrink by SCALE_DIVISOR, never below `floor`, the smallest
+count that still shows the property.
+"""
+
+import os
+import re
+
+BUILD = os.environ.get("MOAT_BUILD", "")
+
+# Also written in common/sanitize.c (SANITIZE_EXITCODE): keep them equal.
+EXITCODE = 86
+
+# The first line of each report, and the master's line for a child that
+# ended with EXITCODE (daemon/master/child.c).
+PATTERNS = (
+    r"ERROR: AddressSanitizer",
+    r"ERROR: LeakSanitizer",
+    r"AddressSanitizer: CHECK failed",
+    r"LeakSanitizer has encountered a fatal error",
+    r"runtime error: ",
+    r"exited with status %d\b" % EXITCODE,
+)
+REPORT = re.compile("|".join("(?:%s)" % p for p in PATTERNS))
+
+# Lines of a report kept in a failure message (its stack is in them).
+CONTEXT = 40
+
+SCALE_DIVISOR = 4
+
+
+def _active():
+    if os.environ.get("MOAT_SANITIZE") == "1":
+        return True
+    try:
+        with open(os.path.join(BUILD, "config.h")) as f:
+            return re.search(r"^#define MOAT_SANITIZE\b", f.read(),
+                             re.M) is not None
+    except OSError:
+        return False
+
+
+ACTIVE = _active()
+
+
+def reports(text):
+    """Each sanitizer report in text, with the lines that follow it."""
+    lines = text.splitlines()
+    found = []
+    i = 0
+    while i < len(lines):
+        if REPORT.search(lines[i]):
+            found.append("\n".join(lines[max(0, i - 2):i + CONTEXT]))
+            i += CONTEXT
+        else:
+            i += 1
+    return found
+
+
+def check(text, what, rc=None):
+    """Fail if text holds a sanitizer report or rc is EXITCODE."""
+    found = reports(text)
+    if rc == EXITCODE and not found:
+        found = ["exit status %d (a sanitizer's) without a report in the "
+                 "log" % EXITCODE]
+    if found:
+        raise AssertionError("sanitizer report(s) in %s:\n%s" % (
+            what, "\n----\n".join(found)))
+
+
+def scale(n, floor=1):
+    """n, or n / SCALE_DIVISOR (at least floor) in the sanitizer build."""
+    if not ACTIVE:
+        return n
+    return max(floor, n // SCALE_DIVISOR)
+
+
+def skip_reason(why):
+    """The reason string of a test skipped in the sanitizer build."""
+    return "sanitizer build: " + why
