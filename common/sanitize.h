@@ -9,9 +9,15 @@
 
 #include <stddef.h>
 
+/* A syscall a sandbox adds for the sanitizer runtime. */
+struct sanitize_syscall {
+	int	nr;
+	int	err;	/* 0: allowed; else it fails with this errno */
+};
+
 #ifdef MOAT_SANITIZE
 void	sanitize_sandbox_prepare(void);
-size_t	sanitize_sandbox_syscalls(const int **list);
+size_t	sanitize_sandbox_syscalls(const struct sanitize_syscall **list);
 #else
 static inline void
 sanitize_sandbox_prepare(void)
@@ -20,7 +26,7 @@ sanitize_sandbox_prepare(void)
 
 /* The syscalls a sandbox must add for the sanitizers: none here. */
 static inline size_t
-sanitize_sandbox_syscalls(const int **list)
+sanitize_sandbox_syscalls(const struct sanitize_syscall **list)
 {
 	*list = NULL;
 	return 0;

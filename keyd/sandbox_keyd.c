@@ -108,7 +108,7 @@ sandbox_keyd_apply(int trap)
 {
 	scmp_filter_ctx ctx;
 	struct sigaction sa;
-	const int *extra;
+	const struct sanitize_syscall *extra;
 	size_t i, nextra;
 	int r;
 
@@ -158,7 +158,9 @@ sandbox_keyd_apply(int trap)
 	/* the sanitizer build's runtime only (none otherwise): sanitize.c */
 	nextra = sanitize_sandbox_syscalls(&extra);
 	for (i = 0; i < nextra; i++)
-		if ((r = seccomp_rule_add(ctx, SCMP_ACT_ALLOW, extra[i], 0)) < 0)
+		if ((r = seccomp_rule_add(ctx, extra[i].err == 0 ?
+		    SCMP_ACT_ALLOW : SCMP_ACT_ERRNO((unsigned)extra[i].err),
+		    extra[i].nr, 0)) < 0)
 			goto out;
 
 	r = seccomp_load(ctx);

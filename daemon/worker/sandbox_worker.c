@@ -101,7 +101,7 @@ sandbox_worker_load(int debug)
 {
 	scmp_filter_ctx ctx;
 	struct sigaction sa;
-	const int *extra;
+	const struct sanitize_syscall *extra;
 	size_t i, nextra;
 	int r;
 
@@ -197,8 +197,10 @@ sandbox_worker_load(int debug)
 	/* the sanitizer build's runtime only (none otherwise): sanitize.c */
 	nextra = sanitize_sandbox_syscalls(&extra);
 	for (i = 0; i < nextra; i++)
-		if ((r = seccomp_rule_add(ctx, SCMP_ACT_ALLOW, extra[i], 0)) < 0)
-			fatalx("%s: seccomp_rule_add %d: %s", __func__, extra[i],
+		if ((r = seccomp_rule_add(ctx, extra[i].err == 0 ?
+		    SCMP_ACT_ALLOW : SCMP_ACT_ERRNO((unsigned)extra[i].err),
+		    extra[i].nr, 0)) < 0)
+			fatalx("%s: seccomp_rule_add %d: %s", __func__, extra[i].nr,
 			    strerror(-r));
 
 	if ((r = seccomp_load(ctx)) < 0)

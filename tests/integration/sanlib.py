@@ -89,6 +89,19 @@ def scale(n, floor=1):
     return max(floor, n // SCALE_DIVISOR)
 
 
+# The calls the sanitizer build's sandboxes refuse with EACCES instead of
+# killing (common/sanitize.c: the runtime looks for symbol files while it
+# writes a report), and what the bite helpers print for such a refusal.
+REFUSED_CALLS = ("open", "openat")
+REFUSED = "NOT KILLED: returned -1 (Permission denied)"
+
+
+def refused_not_killed(call):
+    """In the sanitizer build, a bite on call is refused, not killed: the
+    test checks the refusal (the file stays closed) instead of SIGSYS."""
+    return ACTIVE and call in REFUSED_CALLS
+
+
 def skip_reason(why):
     """The reason string of a test skipped in the sanitizer build."""
     return "sanitizer build: " + why

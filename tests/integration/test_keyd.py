@@ -462,6 +462,10 @@ def test_seccomp_bites(call):
     p = subprocess.run([BITE, call], stdout=subprocess.PIPE,
                        stderr=subprocess.PIPE, text=True, timeout=60)
     assert "sandboxed" in p.stdout, (p.stdout, p.stderr)
+    if sanlib.refused_not_killed(call):
+        assert p.returncode == 1, (p.returncode, p.stdout, p.stderr)
+        assert sanlib.REFUSED in p.stdout, (p.stdout, p.stderr)
+        return
     assert "NOT KILLED" not in p.stdout
     assert p.returncode == -SIGSYS, (p.returncode, p.stdout, p.stderr)
 
