@@ -102,6 +102,21 @@ def refused_not_killed(call):
     return ACTIVE and call in REFUSED_CALLS
 
 
+# ASan's shadow memory on x86_64 (LowShadow, ShadowGap, HighShadow: from
+# the fixed offset 0x7fff8000 to 0x10007fff8000).  It holds one byte of
+# poison state per 8 bytes of the process's memory and never a byte of its
+# data, and it is terabytes of mostly untouched pages, so a memory scan
+# leaves it out (memscan.py) and still reads every byte the process holds.
+SHADOW = (0x00007fff8000, 0x10007fff8000)
+
+
+def is_shadow(start, end):
+    """The mapping [start, end) is ASan's shadow (sanitizer build only)."""
+    if not ACTIVE or os.uname().machine != "x86_64":
+        return False
+    return SHADOW[0] <= start and end <= SHADOW[1]
+
+
 def skip_reason(why):
     """The reason string of a test skipped in the sanitizer build."""
     return "sanitizer build: " + why
