@@ -655,9 +655,10 @@ class Moat:
             self.log_path, tail, "\n".join(lines[-tail:]))
 
     def log_text(self):
+        """The log, less the sanitizer runtime's warnings (sanlib.quiet)."""
         try:
             with open(self.log_path, "rb") as f:
-                return f.read().decode(errors="replace")
+                return sanlib.quiet(f.read().decode(errors="replace"))
         except OSError:
             return ""
 
