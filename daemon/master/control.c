@@ -355,10 +355,14 @@ control_close(struct control *ctl)
 void
 control_free(struct control *ctl)
 {
+	struct control_client *c, *next;
+
 	if (ctl == NULL)
 		return;
 	control_close(ctl);
-	while (ctl->clients != NULL)
-		control_client_free(ctl->clients);
+	for (c = ctl->clients; c != NULL; c = next) {
+		next = c->next;
+		control_client_free(c);	/* unlinks c from ctl->clients */
+	}
 	free(ctl);
 }
