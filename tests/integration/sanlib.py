@@ -11,10 +11,10 @@ master logs a child that ended so.  `check(text, what)` raises an
 AssertionError carrying the reports, so a test fails when a sanitizer
 spoke, even if what it tested passed.
 
-`scale(n, floor)` is for the heavy tests: under the sanitizers every
-process is several times slower, so counts that exist for load (not for
-a property) shrink by SCALE_DIVISOR, never below `floor`, the smallest
-count that still shows the property.
+`rss_slack_kib()` is what ASan's allocator adds to an RSS bound;
+`quiet(text)` drops the runtime's one-time warnings from a log;
+`refused_not_killed(call)` names the sandbox bites that are refused
+rather than killed in this build.
 """
 
 import os
@@ -39,8 +39,6 @@ REPORT = re.compile("|".join("(?:%s)" % p for p in PATTERNS))
 
 # Lines of a report kept in a failure message (its stack is in them).
 CONTEXT = 40
-
-SCALE_DIVISOR = 4
 
 # ASan keeps freed blocks out of use (its quarantine, 256 MiB by default on
 # 64-bit) to catch a use after free, and those pages count in the RSS.  A
@@ -103,13 +101,6 @@ def quiet(text):
 def rss_slack_kib():
     """KiB of RSS growth the sanitizer runtime adds (0 in the normal build)."""
     return RSS_SLACK_KIB if ACTIVE else 0
-
-
-def scale(n, floor=1):
-    """n, or n / SCALE_DIVISOR (at least floor) in the sanitizer build."""
-    if not ACTIVE:
-        return n
-    return max(floor, n // SCALE_DIVISOR)
 
 
 # The calls the sanitizer build's sandboxes refuse with EACCES instead of
