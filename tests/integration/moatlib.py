@@ -681,6 +681,7 @@ class Moat:
         r = subprocess.run([MOATCTL, "-s", self.control, *args],
                            stdin=subprocess.DEVNULL, capture_output=True,
                            text=True, timeout=timeout)
+        sanlib.check(r.stderr, "moatctl %s" % " ".join(args), r.returncode)
         if check and r.returncode != 0:
             raise AssertionError("moatctl %s failed (%d): %s%s\n%s"
                                  % (" ".join(args), r.returncode, r.stdout,
