@@ -25,6 +25,7 @@
 
 #include "log.h"
 #include "privdrop.h"
+#include "sanitize.h"
 
 /* Resolve the user while /etc/passwd is still reachable (before chroot). */
 int
@@ -106,6 +107,7 @@ privdrop_apply(const struct privdrop *pd)
 {
 	struct rlimit rl;
 
+	sanitize_sandbox_prepare();	/* while /proc is there: sanitize.c */
 	if (pd->chroot_dir != NULL) {
 		if (chroot(pd->chroot_dir) < 0)
 			fatal("%s: chroot %s", __func__, pd->chroot_dir);

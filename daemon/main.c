@@ -185,7 +185,7 @@ main(int argc, char **argv)
 	struct config *cfg;
 	const char *path = MOAT_SYSCONFDIR "/moat.conf";
 	char err[1024];
-	int ch, test = 0, other = 0, bad = 0;
+	int ch, r, test = 0, other = 0, bad = 0;
 
 	while ((ch = getopt_long(argc, argv, "c:thV", longopts, NULL)) != -1) {
 		switch (ch) {
@@ -249,19 +249,21 @@ main(int argc, char **argv)
 		fprintf(stderr, "moatd: %s\n", strerror(errno));
 		return 1;
 	}
+	/* every return frees cfg: the sanitizer build checks for leaks */
 	if (config_load(path, cfg, err, sizeof(err)) < 0) {
 		fprintf(stderr, "%s\n", err);
-		return 1;
-	}
-	if (test) {
+		r = 1;
+	} else if (test) {
 		/* the one place moatd itself reads a key: this process exits */
-		if (config_check_keys(cfg, stderr, err, sizeof(err)) < 0) {
+		r = config_check_keys(cfg, stderr, err, sizeof(err)) < 0 ? 1 : 0;
+		if (r != 0)
 			fprintf(stderr, "%s\n", err);
-			return 1;
-		}
-		printf("%s: configuration OK\n", path);
-		return 0;
+		else
+			printf("%s: configuration OK\n", path);
+	} else {
+		log_setlevel(cfg->log_level);
+		r = master_main(cfg);
 	}
-	log_setlevel(cfg->log_level);
-	return master_main(cfg);
+	free(cfg);
+	return r;
 }

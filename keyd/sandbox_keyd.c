@@ -38,6 +38,7 @@
 #include <seccomp.h>
 
 #include "sandbox_keyd.h"
+#include "sanitize.h"
 
 /* Allowed whatever their arguments. */
 static const int sandbox_keyd_calls[] = {
@@ -107,7 +108,8 @@ sandbox_keyd_apply(int trap)
 {
 	scmp_filter_ctx ctx;
 	struct sigaction sa;
-	size_t i;
+	const struct sanitize_syscall *extra;
+	size_t i, nextra;
 	int r;
 
 	if (trap) {
@@ -151,6 +153,14 @@ sandbox_keyd_apply(int trap)
 		if ((r = seccomp_rule_add(ctx, SCMP_ACT_ALLOW, SCMP_SYS(fcntl), 1,
 		    SCMP_A1(SCMP_CMP_EQ, (scmp_datum_t)sandbox_keyd_fcntl[i]))) <
 		    0)
+			goto out;
+
+	/* the sanitizer build's runtime only (none otherwise): sanitize.c */
+	nextra = sanitize_sandbox_syscalls(&extra);
+	for (i = 0; i < nextra; i++)
+		if ((r = seccomp_rule_add(ctx, extra[i].err == 0 ?
+		    SCMP_ACT_ALLOW : SCMP_ACT_ERRNO((unsigned)extra[i].err),
+		    extra[i].nr, 0)) < 0)
 			goto out;
 
 	r = seccomp_load(ctx);

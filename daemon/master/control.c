@@ -347,3 +347,22 @@ control_close(struct control *ctl)
 	ctl->fd = -1;
 	unlink(ctl->path);
 }
+
+/*
+ * At exit, once the loop has ended: close what control_close() left for
+ * answers in progress (any client still connected) and ctl itself.
+ */
+void
+control_free(struct control *ctl)
+{
+	struct control_client *c, *next;
+
+	if (ctl == NULL)
+		return;
+	control_close(ctl);
+	for (c = ctl->clients; c != NULL; c = next) {
+		next = c->next;
+		control_client_free(c);	/* unlinks c from ctl->clients */
+	}
+	free(ctl);
+}

@@ -28,6 +28,7 @@ int	control_open(struct control **out, struct ev_loop *loop,
 	    void (*run)(struct control_client *c, char *line, void *arg),
 	    void *arg);
 void	control_close(struct control *ctl);
+void	control_free(struct control *ctl);
 struct answer *control_client_answer(struct control_client *c);
 void	control_client_done(struct control_client *c);
 void	control_client_on_gone(struct control_client *c, void (*gone)(void *),

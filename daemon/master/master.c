@@ -300,7 +300,7 @@ master_main(struct config *cfg)
 
 	ev_run(m->loop, 0);
 
-	control_close(m->control);
+	control_free(m->control);
 	log_info("moatd stopped");
 	r = m->exit_code;
 	m->magic = 0;

@@ -45,6 +45,7 @@
 
 #include "log.h"
 #include "sandbox_worker.h"
+#include "sanitize.h"
 
 #define ADD_SYSCALL(name, ...) do {					\
 	if ((r = seccomp_rule_add(ctx, SCMP_ACT_ALLOW,			\
@@ -100,6 +101,8 @@ sandbox_worker_load(int debug)
 {
 	scmp_filter_ctx ctx;
 	struct sigaction sa;
+	const struct sanitize_syscall *extra;
+	size_t i, nextra;
 	int r;
 
 	if (debug) {
@@ -190,6 +193,15 @@ sandbox_worker_load(int debug)
 
 	ADD_SYSCALL(exit, 0);
 	ADD_SYSCALL(exit_group, 0);
+
+	/* the sanitizer build's runtime only (none otherwise): sanitize.c */
+	nextra = sanitize_sandbox_syscalls(&extra);
+	for (i = 0; i < nextra; i++)
+		if ((r = seccomp_rule_add(ctx, extra[i].err == 0 ?
+		    SCMP_ACT_ALLOW : SCMP_ACT_ERRNO((unsigned)extra[i].err),
+		    extra[i].nr, 0)) < 0)
+			fatalx("%s: seccomp_rule_add %d: %s", __func__, extra[i].nr,
+			    strerror(-r));
 
 	if ((r = seccomp_load(ctx)) < 0)
 		fatalx("%s: seccomp_load: %s", __func__, strerror(-r));

@@ -29,6 +29,7 @@
 #include <unistd.h>
 
 #include "sandbox_keyd.h"
+#include "sanitize.h"
 
 static void
 say(const char *s)
@@ -43,6 +44,7 @@ main(int argc, char *argv[])
 	const char *what;
 	struct linger lg = { 1, 0 };
 	int one = 1, fd;
+	char out[96];
 	long r;
 
 	if (argc != 2) {
@@ -55,6 +57,7 @@ main(int argc, char *argv[])
 		fprintf(stderr, "seccomp_bite: socket: %s\n", strerror(errno));
 		return 2;
 	}
+	sanitize_sandbox_prepare();	/* as privdrop_apply() does in keyd */
 	if ((r = sandbox_keyd_apply(0)) < 0) {
 		fprintf(stderr, "seccomp_bite: sandbox_keyd_apply: %s\n",
 		    strerror((int)-r));
@@ -91,7 +94,12 @@ main(int argc, char *argv[])
 		say("unknown mode\n");
 		return 2;
 	}
-	/* Reaching this line means the filter let the call through. */
-	say("NOT KILLED\n");
+	/*
+	 * Reaching this line means the filter let the call through (or, in
+	 * the sanitizer build, refused open/openat with EACCES: sanitize.c).
+	 */
+	snprintf(out, sizeof(out), "NOT KILLED: returned %ld (%s)\n", r,
+	    r < 0 ? strerror(errno) : "success");
+	say(out);	/* write(2): stdio's first use may fstat() */
 	return 1;
 }

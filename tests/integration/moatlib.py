@@ -23,6 +23,8 @@ import subprocess
 import threading
 import time
 
+import sanlib
+
 BUILD = os.environ.get("MOAT_BUILD", "")
 SRC = os.environ.get("MOAT_SRC", os.path.dirname(os.path.dirname(
     os.path.dirname(os.path.abspath(__file__)))))
@@ -620,6 +622,7 @@ class Moat:
                                      % (timeout, self.log()))
         rc = self.proc.returncode
         self._close_log()
+        sanlib.check(self.log_text(), "moatd log %s" % self.log_path, rc)
         return rc
 
     def kill(self):
@@ -633,6 +636,7 @@ class Moat:
                 except OSError:
                     pass
         self._close_log()
+        sanlib.check(self.log_text(), "moatd log %s" % self.log_path)
 
     def _close_log(self):
         if self.log_file:
@@ -651,9 +655,10 @@ class Moat:
             self.log_path, tail, "\n".join(lines[-tail:]))
 
     def log_text(self):
+        """The log, less the sanitizer runtime's warnings (sanlib.quiet)."""
         try:
             with open(self.log_path, "rb") as f:
-                return f.read().decode(errors="replace")
+                return sanlib.quiet(f.read().decode(errors="replace"))
         except OSError:
             return ""
 
@@ -676,6 +681,7 @@ class Moat:
         r = subprocess.run([MOATCTL, "-s", self.control, *args],
                            stdin=subprocess.DEVNULL, capture_output=True,
                            text=True, timeout=timeout)
+        sanlib.check(r.stderr, "moatctl %s" % " ".join(args), r.returncode)
         if check and r.returncode != 0:
             raise AssertionError("moatctl %s failed (%d): %s%s\n%s"
                                  % (" ".join(args), r.returncode, r.stdout,

@@ -11,11 +11,13 @@ import subprocess
 import pytest
 
 import moatlib
+import sanlib
 
 
 def check(path):
     r = subprocess.run([moatlib.MOATD, "-c", path, "-t"], capture_output=True,
                        text=True, timeout=30, stdin=subprocess.DEVNULL)
+    sanlib.check(r.stderr, "moatd -t -c %s" % path, r.returncode)
     return r.returncode, r.stdout + r.stderr
 
 
@@ -258,6 +260,7 @@ def start(path, seconds=60):
     """A real start (no -t): moatd either serves or exits; we want the exit."""
     r = subprocess.run([moatlib.MOATD, "-c", path], capture_output=True,
                        text=True, timeout=seconds, stdin=subprocess.DEVNULL)
+    sanlib.check(r.stderr, "moatd -c %s" % path, r.returncode)
     return r.returncode, r.stdout + r.stderr
 
 

@@ -16,6 +16,7 @@ import pytest
 
 import memscan
 import moatlib
+import sanlib
 
 BUILD = os.environ.get("MOAT_BUILD", "")
 KEYD = os.path.join(BUILD, "keyd", "moat-keyd")
@@ -108,6 +109,7 @@ def run_client(keys, specs, *args, stdin=None):
 
 def finish(p):
     out, err = p.communicate(timeout=TIMEOUT)
+    sanlib.check(err, "keyd_client and moat-keyd", p.returncode)
     assert p.returncode == 0, (p.returncode, err[-4000:])
     lines = [json.loads(l) for l in out.splitlines() if l.strip()]
     assert len(lines) == 2, (out, err[-4000:])
@@ -460,6 +462,10 @@ def test_seccomp_bites(call):
     p = subprocess.run([BITE, call], stdout=subprocess.PIPE,
                        stderr=subprocess.PIPE, text=True, timeout=60)
     assert "sandboxed" in p.stdout, (p.stdout, p.stderr)
+    if sanlib.refused_not_killed(call):
+        assert p.returncode == 1, (p.returncode, p.stdout, p.stderr)
+        assert sanlib.REFUSED in p.stdout, (p.stdout, p.stderr)
+        return
     assert "NOT KILLED" not in p.stdout
     assert p.returncode == -SIGSYS, (p.returncode, p.stdout, p.stderr)
 

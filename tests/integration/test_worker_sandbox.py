@@ -17,6 +17,7 @@ import tempfile
 import pytest
 
 import moatlib
+import sanlib
 
 BITE = os.path.join(moatlib.BUILD, "tests", "helpers", "worker_bite")
 SIGSYS = 31
@@ -57,6 +58,10 @@ def test_worker_calls_survive_the_filter():
 def test_forbidden_call_is_killed(call):
     p = bite(call)
     assert "sandboxed" in p.stdout, (p.stdout, p.stderr)
+    if sanlib.refused_not_killed(call):
+        assert p.returncode == 1, (p.returncode, p.stdout, p.stderr)
+        assert sanlib.REFUSED in p.stdout, (p.stdout, p.stderr)
+        return
     assert "NOT KILLED" not in p.stdout
     assert p.returncode == -SIGSYS, (p.returncode, p.stdout, p.stderr)
 

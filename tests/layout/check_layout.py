@@ -63,7 +63,11 @@ PROCESS = {
 }
 
 # Names a file may export although they carry no file or folder prefix.
-EXPORT_OK = {"main", "fatal", "fatalx"}
+EXPORT_OK = {"main", "fatal", "fatalx",
+             # the sanitizer runtime's hooks, found by these names
+             # (common/sanitize.c, the -Dsanitize=true build only)
+             "__asan_default_options", "__lsan_default_options",
+             "__ubsan_default_options"}
 
 # A room whose functions are named after what they hold, not the file.
 ROOM_PREFIX = {"daemon/conf": "config_"}
