@@ -44,6 +44,7 @@
 #include "backend.h"
 #include "proxy.h"
 #include "reason.h"
+#include "rekey.h"
 #include "reneg.h"
 #include "sock.h"
 #include "state.h"
@@ -151,45 +152,6 @@ conn_state(struct conn *c, enum conn_state s)
 	c->state = s;
 }
 
-/* --- renegotiation pacing ------------------------------------------------ */
-
-/* Send what the machine queued, and let the pump run next turn. */
-static void
-conn_reneg_send(struct conn *c)
-{
-	proxy_queue_reneg(c);
-	defer_conn(c, 0);	/* the pump runs next turn */
-}
-
-/* c's pacing slot is free: the connections that got one send now. */
-static void
-conn_reneg_release(struct conn *c)
-{
-	struct conn *n;
-
-	if (pace_release(c) < 0)
-		return;
-	while ((n = pace_next(c->w)) != NULL)
-		conn_reneg_send(n);
-}
-
-/*
- * After anything the renegotiation machine was told: a slot held by a
- * renegotiation that is over is given back, and a request the machine
- * queued goes out, now or once pace.c has a slot for it.
- */
-static void
-conn_reneg_gate(struct conn *c)
-{
-	if (c->reneg_slot && c->reneg.state == RENEG_IDLE)
-		conn_reneg_release(c);
-	if (c->reneg.state != RENEG_QUEUED ||
-	    (c->ctl & (CTL_HELLO_REQUEST | CTL_KEY_UPDATE)))
-		return;
-	if (pace_take(c))
-		conn_reneg_send(c);
-}
-
 /* --- birth and end --------------------------------------------------------- */
 
 /*
@@ -283,7 +245,7 @@ conn_end(struct conn *c)
 	backend_master_unwait(c);
 	pace_forget(c);
 	defer_forget(c);
-	conn_reneg_release(c);
+	rekey_release(c);
 	if (c->session != NULL)
 		gnutls_deinit(c->session);
 	c->session = NULL;
@@ -589,7 +551,7 @@ conn_ask(struct conn *c, const char *why)
 	asked = reneg_ask(&c->reneg, c->wf->fe, &in, why);
 	conn_rekey_timer_sync(c);
 	if (asked)
-		conn_reneg_gate(c);
+		rekey_gate(c);
 	return asked;
 }
 
@@ -651,7 +613,7 @@ conn_pump(struct conn *c)
 		break;
 	}
 	conn_rekey_timer_sync(c);
-	conn_reneg_gate(c);
+	rekey_gate(c);
 	if (c->wants.moved)
 		conn_timer_touch(c);
 	conn_backend_watch(c, c->wants.backend);
@@ -791,5 +753,5 @@ conn_rekey_timer_cb(struct ev_loop *loop, ev_timer *t, int revents)
 		break;
 	}
 	conn_rekey_timer_sync(c);
-	conn_reneg_gate(c);
+	rekey_gate(c);
 }
