@@ -42,6 +42,7 @@
 #include "defer.h"
 #include "pace.h"
 #include "backend.h"
+#include "pphdr.h"
 #include "proxy.h"
 #include "reason.h"
 #include "rekey.h"
@@ -174,11 +175,13 @@ conn_new(struct worker_frontend *wf, int fd, const struct sockaddr *sa,
 	c->w = w;
 	c->wf = wf;
 	c->state = CONN_CLOSED;
-	conn_state(c, CONN_HANDSHAKE);
+	/* with accept-proxy, the balancer's PROXY header comes first */
+	conn_state(c, wf->fe->accept_proxy ? CONN_PROXYHDR : CONN_HANDSHAKE);
 	c->cfd = fd;
 	c->bfd = -1;
 	c->t_start = ev_time();
 	sock_peer_name(c->peer, sizeof(c->peer), sa, salen);
+	pphdr_init(c, sa, salen);
 	ev_io_init(&c->cio, conn_client_cb, fd, EV_READ);
 	ev_init(&c->bio, conn_backend_cb);
 	ev_init(&c->timer, conn_timer_cb);
@@ -254,6 +257,7 @@ conn_end(struct conn *c)
 	c->cred = c->cred_old = NULL;
 	transcript_reset(&c->tr);
 	proxy_free(c);
+	pphdr_free(c);
 	if (c->cfd >= 0) {
 		sock_input_discard(c->cfd);
 		close(c->cfd);
@@ -293,9 +297,14 @@ static void
 conn_proxy_start(struct conn *c)
 {
 	struct reneg_in in;
+	int r;
 
 	if (proxy_start(c) < 0) {
 		conn_close(c, "out of memory");
+		return;
+	}
+	if ((r = pphdr_out(c)) < 0) {
+		conn_close(c, "PROXY header to the backend: %s", strerror(-r));
 		return;
 	}
 	conn_state(c, CONN_PROXY);
@@ -418,6 +427,7 @@ conn_handshake_result(struct conn *c, int r)
 	}
 	switch (tls_handshake_verdict(c, r, 0)) {
 	case TLS_DONE:
+		tls_alpn_note(c);
 		conn_connect(c);
 		return;
 	case TLS_WANT_READ:
@@ -491,6 +501,23 @@ conn_handshake_step(struct conn *c)
 		return;
 	}
 	conn_handshake_result(c, r);
+}
+
+/* The balancer's PROXY header (accept-proxy), then the handshake. */
+static void
+conn_proxyhdr_step(struct conn *c)
+{
+	switch (pphdr_in(c)) {
+	case PPHDR_DONE:
+		conn_state(c, CONN_HANDSHAKE);
+		conn_handshake_step(c);
+		return;
+	case PPHDR_WAIT:
+		return;
+	case PPHDR_FAILED:
+		conn_end(c);
+		return;
+	}
 }
 
 /* --- renegotiation ----------------------------------------------------------- */
@@ -653,6 +680,9 @@ conn_client_cb(struct ev_loop *loop, ev_io *io, int revents)
 		return;
 	}
 	switch (c->state) {
+	case CONN_PROXYHDR:
+		conn_proxyhdr_step(c);
+		break;
 	case CONN_HANDSHAKE:
 		conn_handshake_step(c);
 		break;
@@ -698,6 +728,7 @@ conn_backend_cb(struct ev_loop *loop, ev_io *io, int revents)
 		proxy_backend_ready(c, revents);
 		conn_pump(c);
 		break;
+	case CONN_PROXYHDR:
 	case CONN_HANDSHAKE:
 	case CONN_CLOSED:
 		ev_io_stop(loop, io);
@@ -713,6 +744,9 @@ conn_timer_cb(struct ev_loop *loop, ev_timer *t, int revents)
 	if (c->magic != CONN_MAGIC)
 		fatalx("%s: bad conn", __func__);
 	switch (c->state) {
+	case CONN_PROXYHDR:
+		conn_close(c, "PROXY header timeout");
+		break;
 	case CONN_HANDSHAKE:
 		/* A parked handshake counts itself when it unwinds. */
 		if (!c->in_coro)
