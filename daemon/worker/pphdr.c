@@ -81,7 +81,9 @@ pphdr_init(struct conn *c, const struct sockaddr *sa, socklen_t salen)
 
 	memset(&c->addr, 0, sizeof(c->addr));
 	fs = pphdr_side(sa, salen, c->addr.src, &c->addr.sport);
-	if (getsockname(c->cfd, (struct sockaddr *)&ss, &sslen) == 0)
+	/* the address the client reached: only the backend's header needs it */
+	if (c->wf->fe->proxy_protocol != 0 &&
+	    getsockname(c->cfd, (struct sockaddr *)&ss, &sslen) == 0)
 		fd = pphdr_side((struct sockaddr *)&ss, sslen, c->addr.dst,
 		    &c->addr.dport);
 	c->addr.family = fs == fd ? fs : AF_UNSPEC;
