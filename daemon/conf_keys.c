@@ -536,41 +536,45 @@ set_alpn(struct config_parse *p, const char *v)
 	return 0;
 }
 
+/* The PROXY protocol versions a word names; "any" only where allowed. */
+static int
+config_proxy_versions(struct config_parse *p, const char *key, const char *v,
+    int any_ok, unsigned *out)
+{
+	static const struct {
+		const char	*word;
+		unsigned	versions;
+	} words[] = {
+		{ "no", 0 },
+		{ "v1", CONFIG_PROXY_V1 },
+		{ "v2", CONFIG_PROXY_V2 },
+		{ "any", CONFIG_PROXY_V1 | CONFIG_PROXY_V2 },
+	};
+	size_t i, n = nitems(words) - (any_ok ? 0 : 1);
+
+	for (i = 0; i < n; i++)
+		if (strcmp(v, words[i].word) == 0) {
+			*out = words[i].versions;
+			return 0;
+		}
+	config_error(p, p->lineno, "bad value '%s' for %s (expected no, v1%s "
+	    "v2%s)", v, key, any_ok ? "," : " or", any_ok ? " or any" : "");
+	return -EINVAL;
+}
+
 static int
 set_proxy_protocol(struct config_parse *p, const char *v)
 {
-	if (strcmp(v, "no") == 0)
-		p->fe->proxy_protocol = 0;
-	else if (strcmp(v, "v1") == 0)
-		p->fe->proxy_protocol = CONFIG_PROXY_V1;
-	else if (strcmp(v, "v2") == 0)
-		p->fe->proxy_protocol = CONFIG_PROXY_V2;
-	else {
-		config_error(p, p->lineno, "bad value '%s' for proxy-protocol "
-		    "(expected no, v1 or v2)", v);
-		return -EINVAL;
-	}
-	return 0;
+	return config_proxy_versions(p, "proxy-protocol", v, 0,
+	    &p->fe->proxy_protocol);
 }
 
 static int
 set_accept_proxy(struct config_parse *p, const char *v)
 {
 	p->fe->accept_proxy_line = p->lineno;
-	if (strcmp(v, "no") == 0)
-		p->fe->accept_proxy = 0;
-	else if (strcmp(v, "v1") == 0)
-		p->fe->accept_proxy = CONFIG_PROXY_V1;
-	else if (strcmp(v, "v2") == 0)
-		p->fe->accept_proxy = CONFIG_PROXY_V2;
-	else if (strcmp(v, "any") == 0)
-		p->fe->accept_proxy = CONFIG_PROXY_V1 | CONFIG_PROXY_V2;
-	else {
-		config_error(p, p->lineno, "bad value '%s' for accept-proxy "
-		    "(expected no, v1, v2 or any)", v);
-		return -EINVAL;
-	}
-	return 0;
+	return config_proxy_versions(p, "accept-proxy", v, 1,
+	    &p->fe->accept_proxy);
 }
 
 /* One network: an address, optionally /bits (all of them if absent). */
