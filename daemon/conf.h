@@ -46,6 +46,20 @@
 	"-SIGN-RSA-SHA1:-SIGN-ECDSA-SHA1:-SIGN-RSA-SHA224:-SIGN-ECDSA-SHA224:" \
 	"-SIGN-DSA-SHA1:-SIGN-DSA-SHA224:-SIGN-DSA-SHA256"
 
+/* ALPN and the PROXY protocol (issue 10) */
+#define CONFIG_ALPN_MAX		8	/* protocols in alpn = */
+#define CONFIG_ALPN_LEN		32	/* each, NUL included (h2, http/1.1, ...) */
+#define CONFIG_MAX_CIDR		16	/* networks in accept-proxy-from = */
+#define CONFIG_PROXY_V1		0x1u	/* proxy-protocol = / accept-proxy = */
+#define CONFIG_PROXY_V2		0x2u
+
+/* A network of accept-proxy-from: the first `bits` bits of addr. */
+struct config_cidr {
+	int		family;		/* AF_INET or AF_INET6 */
+	uint8_t		addr[16];	/* network order; the rest zero */
+	unsigned	bits;
+};
+
 struct config_addr {
 	struct sockaddr_storage	ss;
 	socklen_t		len;
@@ -107,6 +121,19 @@ struct frontend {
 	unsigned		rekey_timeout_ms;
 	int			client_renegotiation;	/* 0 refuse, 1 allow */
 	unsigned		client_renegotiation_limit; /* per minute */
+	/*
+	 * ALPN and the PROXY protocol: the protocols offered in ALPN, in the
+	 * order written (none: no ALPN); the header written to the backend
+	 * (0, CONFIG_PROXY_V1 or CONFIG_PROXY_V2); the versions accepted from
+	 * a balancer in front (0 = none) and the balancers allowed to send one.
+	 */
+	char			alpn[CONFIG_ALPN_MAX][CONFIG_ALPN_LEN];
+	unsigned		nalpn;
+	unsigned		proxy_protocol;
+	unsigned		accept_proxy;
+	int			accept_proxy_line;	/* for messages */
+	struct config_cidr	accept_proxy_from[CONFIG_MAX_CIDR];
+	unsigned		naccept_proxy_from;
 };
 
 struct config {

@@ -409,6 +409,11 @@ config_finish(struct config_parse *p)
 			config_priority(p, fe);
 		if (!p->failed)
 			config_keyd_sign(p, fe);
+		/* a header believed from anyone would let anyone pick its address */
+		if (!p->failed && fe->accept_proxy && fe->naccept_proxy_from == 0)
+			config_error(p, fe->accept_proxy_line, "frontend %s: "
+			    "accept-proxy needs accept-proxy-from (the balancers "
+			    "allowed to send the header)", fe->name);
 	}
 	if (!p->failed && cfg->nfrontends == 0)
 		config_error(p, eof_line, "no [frontend NAME] section: nothing "

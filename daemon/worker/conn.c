@@ -42,8 +42,10 @@
 #include "defer.h"
 #include "pace.h"
 #include "backend.h"
+#include "pphdr.h"
 #include "proxy.h"
 #include "reason.h"
+#include "rekey.h"
 #include "reneg.h"
 #include "sock.h"
 #include "state.h"
@@ -151,45 +153,6 @@ conn_state(struct conn *c, enum conn_state s)
 	c->state = s;
 }
 
-/* --- renegotiation pacing ------------------------------------------------ */
-
-/* Send what the machine queued, and let the pump run next turn. */
-static void
-conn_reneg_send(struct conn *c)
-{
-	proxy_queue_reneg(c);
-	defer_conn(c, 0);	/* the pump runs next turn */
-}
-
-/* c's pacing slot is free: the connections that got one send now. */
-static void
-conn_reneg_release(struct conn *c)
-{
-	struct conn *n;
-
-	if (pace_release(c) < 0)
-		return;
-	while ((n = pace_next(c->w)) != NULL)
-		conn_reneg_send(n);
-}
-
-/*
- * After anything the renegotiation machine was told: a slot held by a
- * renegotiation that is over is given back, and a request the machine
- * queued goes out, now or once pace.c has a slot for it.
- */
-static void
-conn_reneg_gate(struct conn *c)
-{
-	if (c->reneg_slot && c->reneg.state == RENEG_IDLE)
-		conn_reneg_release(c);
-	if (c->reneg.state != RENEG_QUEUED ||
-	    (c->ctl & (CTL_HELLO_REQUEST | CTL_KEY_UPDATE)))
-		return;
-	if (pace_take(c))
-		conn_reneg_send(c);
-}
-
 /* --- birth and end --------------------------------------------------------- */
 
 /*
@@ -212,11 +175,13 @@ conn_new(struct worker_frontend *wf, int fd, const struct sockaddr *sa,
 	c->w = w;
 	c->wf = wf;
 	c->state = CONN_CLOSED;
-	conn_state(c, CONN_HANDSHAKE);
+	/* with accept-proxy, the balancer's PROXY header comes first */
+	conn_state(c, wf->fe->accept_proxy ? CONN_PROXYHDR : CONN_HANDSHAKE);
 	c->cfd = fd;
 	c->bfd = -1;
 	c->t_start = ev_time();
 	sock_peer_name(c->peer, sizeof(c->peer), sa, salen);
+	pphdr_init(c, sa, salen);
 	ev_io_init(&c->cio, conn_client_cb, fd, EV_READ);
 	ev_init(&c->bio, conn_backend_cb);
 	ev_init(&c->timer, conn_timer_cb);
@@ -283,7 +248,7 @@ conn_end(struct conn *c)
 	backend_master_unwait(c);
 	pace_forget(c);
 	defer_forget(c);
-	conn_reneg_release(c);
+	rekey_release(c);
 	if (c->session != NULL)
 		gnutls_deinit(c->session);
 	c->session = NULL;
@@ -292,6 +257,7 @@ conn_end(struct conn *c)
 	c->cred = c->cred_old = NULL;
 	transcript_reset(&c->tr);
 	proxy_free(c);
+	pphdr_free(c);
 	if (c->cfd >= 0) {
 		sock_input_discard(c->cfd);
 		close(c->cfd);
@@ -331,9 +297,14 @@ static void
 conn_proxy_start(struct conn *c)
 {
 	struct reneg_in in;
+	int r;
 
 	if (proxy_start(c) < 0) {
 		conn_close(c, "out of memory");
+		return;
+	}
+	if ((r = pphdr_out(c)) < 0) {
+		conn_close(c, "PROXY header to the backend: %s", strerror(-r));
 		return;
 	}
 	conn_state(c, CONN_PROXY);
@@ -456,6 +427,7 @@ conn_handshake_result(struct conn *c, int r)
 	}
 	switch (tls_handshake_verdict(c, r, 0)) {
 	case TLS_DONE:
+		tls_alpn_note(c);
 		conn_connect(c);
 		return;
 	case TLS_WANT_READ:
@@ -531,6 +503,23 @@ conn_handshake_step(struct conn *c)
 	conn_handshake_result(c, r);
 }
 
+/* The balancer's PROXY header (accept-proxy), then the handshake. */
+static void
+conn_proxyhdr_step(struct conn *c)
+{
+	switch (pphdr_in(c)) {
+	case PPHDR_DONE:
+		conn_state(c, CONN_HANDSHAKE);
+		conn_handshake_step(c);
+		return;
+	case PPHDR_WAIT:
+		return;
+	case PPHDR_FAILED:
+		conn_end(c);
+		return;
+	}
+}
+
 /* --- renegotiation ----------------------------------------------------------- */
 
 /*
@@ -589,7 +578,7 @@ conn_ask(struct conn *c, const char *why)
 	asked = reneg_ask(&c->reneg, c->wf->fe, &in, why);
 	conn_rekey_timer_sync(c);
 	if (asked)
-		conn_reneg_gate(c);
+		rekey_gate(c);
 	return asked;
 }
 
@@ -651,7 +640,7 @@ conn_pump(struct conn *c)
 		break;
 	}
 	conn_rekey_timer_sync(c);
-	conn_reneg_gate(c);
+	rekey_gate(c);
 	if (c->wants.moved)
 		conn_timer_touch(c);
 	conn_backend_watch(c, c->wants.backend);
@@ -691,6 +680,9 @@ conn_client_cb(struct ev_loop *loop, ev_io *io, int revents)
 		return;
 	}
 	switch (c->state) {
+	case CONN_PROXYHDR:
+		conn_proxyhdr_step(c);
+		break;
 	case CONN_HANDSHAKE:
 		conn_handshake_step(c);
 		break;
@@ -736,6 +728,7 @@ conn_backend_cb(struct ev_loop *loop, ev_io *io, int revents)
 		proxy_backend_ready(c, revents);
 		conn_pump(c);
 		break;
+	case CONN_PROXYHDR:
 	case CONN_HANDSHAKE:
 	case CONN_CLOSED:
 		ev_io_stop(loop, io);
@@ -751,6 +744,9 @@ conn_timer_cb(struct ev_loop *loop, ev_timer *t, int revents)
 	if (c->magic != CONN_MAGIC)
 		fatalx("%s: bad conn", __func__);
 	switch (c->state) {
+	case CONN_PROXYHDR:
+		conn_close(c, "PROXY header timeout");
+		break;
 	case CONN_HANDSHAKE:
 		/* A parked handshake counts itself when it unwinds. */
 		if (!c->in_coro)
@@ -791,5 +787,5 @@ conn_rekey_timer_cb(struct ev_loop *loop, ev_timer *t, int revents)
 		break;
 	}
 	conn_rekey_timer_sync(c);
-	conn_reneg_gate(c);
+	rekey_gate(c);
 }

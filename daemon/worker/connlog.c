@@ -7,7 +7,7 @@
  *
  *   conn client=ADDR:PORT frontend=NAME sni=NAME tls=VERSION cipher=SUITE
  *        handshake_ms=N c2b=BYTES b2c=BYTES duration_ms=N notify=yes|no
- *        reason="WHY"
+ *        reason="WHY" alpn=PROTOCOL id=HEX
  *
  * "-" stands for what was never known (no SNI sent, handshake not done).
  * c2b counts plaintext bytes written to the backend, b2c plaintext bytes
@@ -22,7 +22,13 @@
  * timeout", "client closed during the handshake", and the renegotiation
  * endings:
  * "client refused renegotiation", "client ignored renegotiation request",
- * "renegotiation failed: ...", "renegotiation handshake timeout".
+ * "renegotiation failed: ...", "renegotiation handshake timeout", and
+ * those of a balancer's PROXY header (pphdr.c): "PROXY header from a
+ * non-allowed address", "PROXY header missing or malformed", "PROXY header
+ * too long ...", "PROXY header timeout".  With accept-proxy, client is the
+ * address the balancer's header gave.  alpn is the protocol ALPN chose;
+ * id the connection's unique id, also sent in a PROXY v2 header.  c2b
+ * counts the PROXY header written to the backend, if any.
  */
 #include "config.h"
 
@@ -34,6 +40,7 @@
 #include "conf.h"
 #include "log.h"
 #include "state.h"
+#include "pphdr.h"
 #include "tls.h"
 #include "connlog.h"
 
@@ -41,7 +48,7 @@
 void
 connlog_write(const struct conn *c)
 {
-	char hs[32];
+	char hs[32], id[2 * sizeof(c->uid) + 1];
 	const char *ver = "-", *cipher = "-";
 	ev_tstamp now = ev_time();
 
@@ -54,13 +61,15 @@ connlog_write(const struct conn *c)
 		    (long)((c->t_handshake - c->t_start) * 1000. + 0.5));
 	else
 		snprintf(hs, sizeof(hs), "-");
+	pphdr_uid_hex(c, id, sizeof(id));
 	log_info("conn client=%s frontend=%s sni=%s tls=%s cipher=%s "
 	    "handshake_ms=%s c2b=%llu b2c=%llu duration_ms=%ld notify=%s "
-	    "reason=\"%s\"",
+	    "reason=\"%s\" alpn=%s id=%s",
 	    c->peer, c->wf->fe->name, c->sni[0] != '\0' ? c->sni : "-",
 	    ver, cipher, hs, (unsigned long long)c->bytes_c2b,
 	    (unsigned long long)c->bytes_b2c,
 	    (long)((now - c->t_start) * 1000. + 0.5),
 	    (c->flags & CF_BYE_SENT) ? "yes" : "no",
-	    c->why.text[0] != '\0' ? c->why.text : "closed");
+	    c->why.text[0] != '\0' ? c->why.text : "closed",
+	    c->alpn[0] != '\0' ? c->alpn : "-", id);
 }

@@ -148,6 +148,8 @@ sandbox_worker_load(int debug)
 	 */
 	ADD_SYSCALL(accept4, 0);
 	ADD_SYSCALL(connect, 0);
+	/* the address a client reached, for the backend's PROXY header */
+	ADD_SYSCALL(getsockname, 0);
 	ADD_SYSCALL(socket, 3, SCMP_A0(SCMP_CMP_EQ, AF_INET),
 	    SCMP_A1(SCMP_CMP_EQ, SOCK_STREAM | SOCK_NONBLOCK | SOCK_CLOEXEC),
 	    SCMP_A2(SCMP_CMP_EQ, 0));

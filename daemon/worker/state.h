@@ -26,6 +26,7 @@
 #include "conf.h"
 #include "ipc.h"
 #include "kchan.h"
+#include "proxyproto.h"
 #include "reason.h"
 #include "reneg.h"
 #include "transcript.h"
@@ -120,7 +121,8 @@ struct worker {
 };
 
 /*
- * Lifecycle: CONN_HANDSHAKE (gnutls_handshake() driven on a coroutine,
+ * Lifecycle: [CONN_PROXYHDR (accept-proxy: the balancer's PROXY header is
+ * read, handshake timeout) ->] CONN_HANDSHAKE (gnutls_handshake() driven on a coroutine,
  * handshake timeout) -> CONN_CONNECTING (non-blocking connect to the
  * backend, connect timeout) -> CONN_PROXY (two-way pump, idle timeout) ->
  * freed by conn.c, which writes the connection's one log line.
@@ -130,6 +132,7 @@ enum conn_state {
 	CONN_CONNECTING,
 	CONN_PROXY,
 	CONN_CLOSED,
+	CONN_PROXYHDR,
 };
 
 /* Pump state bits (struct conn.flags), proxy.c's. */
@@ -228,6 +231,18 @@ struct conn {
 	int			parked;		/* its handshake waits for keyd */
 	unsigned		deferred;	/* defer.c: which side runs next */
 	struct conn		*defer_next;
+
+	/*
+	 * ALPN and the PROXY protocol (pphdr.c): the two ends as the backend's
+	 * PROXY header names them (the accepted socket's, or what the
+	 * balancer's header said), the unique id of the log line and the v2
+	 * header, the protocol ALPN chose, a balancer's header read so far.
+	 */
+	struct pp_addr		addr;
+	uint8_t			uid[16];
+	char			alpn[CONFIG_ALPN_LEN];	/* "" = none */
+	uint8_t			*ppin;		/* PP_IN_MAX bytes, or NULL */
+	size_t			ppin_len;
 };
 
 #endif

@@ -78,6 +78,47 @@ tls_transcript_hook(gnutls_session_t session, unsigned htype, unsigned when,
 	return 0;
 }
 
+/*
+ * The frontend's ALPN protocols.  The server's order wins
+ * (GNUTLS_ALPN_SERVER_PRECEDENCE): the operator lists what the backend
+ * serves best first (h2 before http/1.1), and a client's order says only
+ * what it can speak; nginx and HAProxy choose the same way.
+ */
+static int
+tls_alpn_set(struct conn *c)
+{
+	const struct frontend *fe = c->wf->fe;
+	gnutls_datum_t p[CONFIG_ALPN_MAX];
+	unsigned i;
+
+	if (fe->nalpn == 0)
+		return 0;
+	for (i = 0; i < fe->nalpn && i < CONFIG_ALPN_MAX; i++) {
+		p[i].data = (unsigned char *)(uintptr_t)fe->alpn[i];
+		p[i].size = (unsigned)strlen(fe->alpn[i]);
+	}
+	return gnutls_alpn_set_protocols(c->session, p, i,
+	    GNUTLS_ALPN_SERVER_PRECEDENCE);
+}
+
+/* After the handshake: the protocol ALPN chose, printable, into c->alpn. */
+void
+tls_alpn_note(struct conn *c)
+{
+	gnutls_datum_t d;
+	unsigned i;
+
+	c->alpn[0] = '\0';
+	if (c->session == NULL ||
+	    gnutls_alpn_get_selected_protocol(c->session, &d) < 0 ||
+	    d.size == 0 || d.size >= sizeof(c->alpn))
+		return;
+	for (i = 0; i < d.size; i++)
+		c->alpn[i] = d.data[i] > ' ' && d.data[i] <= '~' ?
+		    (char)d.data[i] : '?';
+	c->alpn[d.size] = '\0';
+}
+
 int
 tls_session_new(struct conn *c)
 {
@@ -97,6 +138,10 @@ tls_session_new(struct conn *c)
 	    (r = gnutls_credentials_set(s, GNUTLS_CRD_CERTIFICATE,
 	    c->cred->cred)) < 0) {
 		log_warnx("%s: %s", __func__, gnutls_strerror(r));
+		return r;
+	}
+	if ((r = tls_alpn_set(c)) < 0) {
+		log_warnx("%s: ALPN: %s", __func__, gnutls_strerror(r));
 		return r;
 	}
 	gnutls_certificate_server_set_request(s, GNUTLS_CERT_IGNORE);

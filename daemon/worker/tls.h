@@ -31,5 +31,6 @@ enum tls_verdict tls_handshake_verdict(struct conn *c, int r, int reneg);
 void	tls_reneg_in(const struct conn *c, struct reneg_in *in);
 const char *tls_version_name(const struct conn *c);
 const char *tls_cipher_name(const struct conn *c);
+void	tls_alpn_note(struct conn *c);
 
 #endif

@@ -536,6 +536,53 @@ def reneg_corpus():
       SEND + HELLO + START + DONE + TIMER + NEWC + rset(tls13=1))
 
 
+# fuzz_proxyproto.c: byte 0 bit 0 clear = parse (bits 1-2 the versions
+# accepted, 0 = both), set = encode from fields
+PP2_SIG = b"\r\n\r\n\x00\r\nQUIT\n"
+
+
+def pp2(cmd, fam, body):
+    return PP2_SIG + struct.pack("!BBH", cmd, fam, len(body)) + body
+
+
+def pp_tlv(t, v):
+    return struct.pack("!BH", t, len(v)) + v
+
+
+def proxyproto_corpus():
+    w = lambda n, d: write("proxyproto", n, d)
+    a4 = bytes([192, 0, 2, 7, 198, 51, 100, 1]) + struct.pack("!HH", 51234, 443)
+    a6 = bytes(range(32)) + struct.pack("!HH", 1, 65535)
+    ssl = pp_tlv(0x20, b"\x01\x00\x00\x00\x01" + pp_tlv(0x21, b"TLSv1.3") +
+                 pp_tlv(0x22, b"client") +
+                 pp_tlv(0x23, b"TLS_AES_256_GCM_SHA384"))
+    tlvs = (pp_tlv(0x01, b"h2") + pp_tlv(0x02, b"www.example.test") +
+            pp_tlv(0x05, bytes(16)) + ssl + pp_tlv(0x04, b"") +
+            pp_tlv(0xe0, b"x"))
+    w("v1-tcp4", b"\x00PROXY TCP4 192.0.2.7 198.51.100.1 51234 443\r\n\x16")
+    w("v1-tcp6", b"\x00PROXY TCP6 ffff:ffff:ffff:ffff:ffff:ffff:ffff:ffff "
+      b"ffff:ffff:ffff:ffff:ffff:ffff:ffff:ffff 65535 65535\r\n")
+    w("v1-unknown", b"\x00PROXY UNKNOWN whatever\r\n")
+    w("v1-cut", b"\x00PROXY TCP4 192.0.2.7 198.51.")
+    w("v1-only-v2", b"\x04PROXY TCP4 192.0.2.7 198.51.100.1 1 2\r\n")
+    w("v2-tcp4-tlvs", b"\x00" + pp2(0x21, 0x11, a4 + tlvs) + b"\x16\x03")
+    w("v2-tcp6", b"\x00" + pp2(0x21, 0x21, a6 + pp_tlv(0x01, b"http/1.1")))
+    w("v2-local", b"\x00" + pp2(0x20, 0x11, a4))
+    w("v2-unspec", b"\x00" + pp2(0x21, 0x00, pp_tlv(0x02, b"a")))
+    w("v2-ssl-short", b"\x00" + pp2(0x21, 0x11, a4 + pp_tlv(0x20, b"\x01")))
+    w("v2-tlv-over", b"\x00" + pp2(0x21, 0x11, a4 + b"\x01\x00\x05h2"))
+    w("v2-long", b"\x00" + PP2_SIG + b"\x21\x11\x07\xf1")
+    # encode: flags, 32 address bytes, ports, cap, then TLVs
+    addr = bytes(range(1, 33)) + b"\x01\xbb\xc8\x22"
+    w("enc-v1-tcp4", b"\x01\x00" + addr + b"\x10\x00")
+    w("enc-v1-tcp6-cap", b"\x01\x02" + addr + b"\x0d\x00")
+    w("enc-v2-all", b"\x01\x01" + addr + b"\x80\x00" +
+      b"\x01\x02h2" + b"\x01\x10www.example.test" + b"\x01\x10" +
+      bytes(16) + b"\x01\x01\x00\x01" + b"\x01\x07TLSv1.3" +
+      b"\x01\x06cipher" + b"\x01\x02cn")
+    w("enc-v2-unspec-cap", b"\x01\x05" + addr + b"\x02\x00")
+
+
 if __name__ == "__main__":
     ipc_corpus()
     policy_corpus()
@@ -543,3 +590,4 @@ if __name__ == "__main__":
     conf_dict()
     transcript_corpus()
     reneg_corpus()
+    proxyproto_corpus()

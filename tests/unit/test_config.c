@@ -481,6 +481,54 @@ test_bad_priority(void **state)
 }
 
 static void
+test_proxy_values(void **state)
+{
+	const struct frontend *fe;
+
+	(void)state;
+	fe = load_with("alpn = h2, http/1.1");
+	assert_int_equal(fe->nalpn, 2);
+	assert_string_equal(fe->alpn[0], "h2");
+	assert_string_equal(fe->alpn[1], "http/1.1");
+	assert_int_equal(load_with("proxy-protocol = no")->proxy_protocol, 0);
+	assert_int_equal(load_with("proxy-protocol = v1")->proxy_protocol,
+	    CONFIG_PROXY_V1);
+	assert_int_equal(load_with("proxy-protocol = v2")->proxy_protocol,
+	    CONFIG_PROXY_V2);
+	fe = load_with("accept-proxy = any\naccept-proxy-from = 10.0.0.0/8, "
+	    "::1, 192.0.2.1");
+	assert_int_equal(fe->accept_proxy, CONFIG_PROXY_V1 | CONFIG_PROXY_V2);
+	assert_int_equal(fe->naccept_proxy_from, 3);
+	assert_int_equal(fe->accept_proxy_from[0].bits, 8);
+	assert_int_equal(fe->accept_proxy_from[0].addr[0], 10);
+	assert_int_equal(fe->accept_proxy_from[1].family, AF_INET6);
+	assert_int_equal(fe->accept_proxy_from[1].bits, 128);
+	assert_int_equal(fe->accept_proxy_from[2].bits, 32);
+	assert_int_equal(load_with("accept-proxy = no")->accept_proxy, 0);
+
+	expect_error(MOAT_HEAD FRONTEND_OK "accept-proxy = v2\n", 9,
+	    "accept-proxy needs accept-proxy-from");
+	expect_error(MOAT_HEAD FRONTEND_OK "accept-proxy = v3\n", 9,
+	    "expected no, v1, v2 or any");
+	expect_error(MOAT_HEAD FRONTEND_OK "proxy-protocol = yes\n", 9,
+	    "expected no, v1 or v2");
+	expect_error(MOAT_HEAD FRONTEND_OK "accept-proxy-from = 10.0.0.1/8\n",
+	    9, "bad network '10.0.0.1/8'");
+	expect_error(MOAT_HEAD FRONTEND_OK "accept-proxy-from = 10.0.0.0/33\n",
+	    9, "bad network '10.0.0.0/33'");
+	expect_error(MOAT_HEAD FRONTEND_OK "accept-proxy-from = 10.0.0.0/8x\n",
+	    9, "bad network '10.0.0.0/8x'");
+	expect_error(MOAT_HEAD FRONTEND_OK "accept-proxy-from = 10.0.0.0,,\n",
+	    9, "bad network ''");
+	expect_error(MOAT_HEAD FRONTEND_OK "alpn = h2, h2\n", 9,
+	    "alpn protocol 'h2' twice");
+	expect_error(MOAT_HEAD FRONTEND_OK "alpn = h2,\n", 9,
+	    "bad alpn protocol ''");
+	expect_error(MOAT_HEAD FRONTEND_OK
+	    "alpn = a,b,c,d,e,f,g,h,i\n", 9, "more than 8 alpn protocols");
+}
+
+static void
 test_bad_values(void **state)
 {
 	expect_error(MOAT_HEAD FRONTEND_OK "on-refusal = maybe\n", 9,
@@ -544,6 +592,7 @@ main(void)
 		cmocka_unit_test(test_defaults),
 		cmocka_unit_test(test_reneg_defaults),
 		cmocka_unit_test(test_reneg_values),
+		cmocka_unit_test(test_proxy_values),
 		cmocka_unit_test(test_file_checks),
 		cmocka_unit_test(test_unknown_key),
 		cmocka_unit_test(test_unknown_section),
