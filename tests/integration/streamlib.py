@@ -331,9 +331,11 @@ def assert_stream_whole(st, echo):
 
 def close_line(m, frontend_name, start=0, seconds=30):
     """moatd's close line of the first connection of frontend_name that
-    ended after log offset `start` (waited for)."""
-    rx = r'conn client=\S+ frontend=%s .*notify=\S+ reason="[^"]*"' % (
-        re.escape(frontend_name))
+    ended after log offset `start` (waited for) and got as far as a TLS
+    version: the start-up probes of the listening ports, which may be
+    logged late on a slow machine, never do."""
+    rx = (r'conn client=\S+ frontend=%s sni=\S+ tls=TLS\S* .*notify=\S+ '
+          r'reason="[^"]*"' % re.escape(frontend_name))
     return m.wait_log(rx, seconds, start).group(0)
 
 
