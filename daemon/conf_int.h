@@ -23,7 +23,7 @@
 #include "conf.h"
 
 #define CONFIG_MAX_WORKERS	256u
-#define CONFIG_MOAT_KEYS_MAX	16	/* room in config_parse.moat_seen */
+#define CONFIG_MOAT_KEYS_MAX	20	/* room in config_parse.moat_seen */
 #define CONFIG_FE_KEYS_MAX	24	/* room in config_parse.fe_seen[] */
 
 enum config_section {

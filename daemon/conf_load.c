@@ -66,6 +66,8 @@ config_frontend_defaults(struct frontend *fe, unsigned index)
 	fe->rekey_timeout_ms = 10 * 1000;
 	fe->client_renegotiation = 0;
 	fe->client_renegotiation_limit = 3;
+	fe->tickets = 1;		/* resumption on by default, as nginx */
+	fe->ticket_lifetime_s = CONFIG_TICKET_LIFETIME_DEFAULT;
 }
 
 static int
