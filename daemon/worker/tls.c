@@ -14,6 +14,20 @@
  * While the call is parked the connection's client watcher is stopped
  * (conn.c), so nothing re-enters GnuTLS for that session.  The same pair
  * drives renegotiation handshakes of an established connection.
+ *
+ * Session resumption.  With tickets = yes every session gets the
+ * frontend's ticket master key (daemon/master/master_tickets.c: where it
+ * comes from, and how GnuTLS rotates the keys it derives from it) and
+ * ticket-lifetime as its expiration, and GnuTLS issues TLS 1.2 tickets
+ * (RFC 5077) and TLS 1.3 NewSessionTickets.  No session cache: a ticket
+ * carries the state, so it resumes on whichever worker it reaches.  A TLS
+ * 1.3 resumption must still run (EC)DHE: GnuTLS picks plain psk_ke only
+ * when the priority lists a PSK key exchange (lib/ext/psk_ke_modes.c:
+ * with none, and tickets on, psk_dhe_ke is the only mode it accepts), so
+ * tls_frontend_init() refuses a priority with +PSK or +DHE-PSK/+ECDHE-PSK
+ * under tickets.  A resumed handshake makes no key operation, so keyd
+ * sees nothing of it.  Each session holds a copy of the key that
+ * gnutls_deinit() wipes (lib/state.c).
  */
 #include "config.h"
 
@@ -39,12 +53,29 @@
 #include "xkey.h"
 #include "tls.h"
 
+/* Would a resumption with this priority skip (EC)DHE?  See the top. */
+static int
+tls_priority_plain_psk(gnutls_priority_t prio)
+{
+	const unsigned *list;
+	int n, i;
+
+	n = gnutls_priority_kx_list(prio, &list);
+	for (i = 0; i < n; i++)
+		if (list[i] == GNUTLS_KX_PSK || list[i] == GNUTLS_KX_DHE_PSK ||
+		    list[i] == GNUTLS_KX_ECDHE_PSK)
+			return 1;
+	return 0;
+}
+
 /*
- * The frontend's priority cache; its certificate generations are cred.c's.
- * Runs before the privilege drop.
+ * The frontend's priority cache and its ticket key (copied here; the
+ * caller wipes its own); its certificate generations are cred.c's.  Runs
+ * before the privilege drop.
  */
 int
-tls_frontend_init(struct worker_frontend *wf)
+tls_frontend_init(struct worker_frontend *wf,
+    const uint8_t ticket_key[CONFIG_TICKET_KEY_SIZE])
 {
 	const struct frontend *fe = wf->fe;
 	const char *prio = fe->priority[0] != '\0' ? fe->priority :
@@ -58,6 +89,33 @@ tls_frontend_init(struct worker_frontend *wf)
 		    errpos != NULL ? errpos : "?");
 		return r;
 	}
+	wf->tickets = fe->tickets;
+	if (!wf->tickets)
+		return 0;
+	if (tls_priority_plain_psk(wf->prio)) {
+		log_warnx("%s: frontend %s: the priority enables a PSK key "
+		    "exchange, which would let tickets resume without (EC)DHE; "
+		    "remove it or set tickets = no", __func__, fe->name);
+		return GNUTLS_E_INVALID_REQUEST;
+	}
+	memcpy(wf->ticket_key, ticket_key, sizeof(wf->ticket_key));
+	return 0;
+}
+
+/* Tickets on this session, or none at all (see the top). */
+static int
+tls_session_tickets(struct conn *c)
+{
+	struct worker_frontend *wf = c->wf;
+	gnutls_datum_t key = { wf->ticket_key, sizeof(wf->ticket_key) };
+	int r;
+
+	if (!wf->tickets)
+		return 0;
+	if ((r = gnutls_session_ticket_enable_server(c->session, &key)) < 0)
+		return r;
+	gnutls_db_set_cache_expiration(c->session,
+	    (int)wf->fe->ticket_lifetime_s);
 	return 0;
 }
 
@@ -85,7 +143,8 @@ tls_session_new(struct conn *c)
 	gnutls_session_t s;
 	int r;
 
-	r = gnutls_init(&s, GNUTLS_SERVER | GNUTLS_NONBLOCK | GNUTLS_NO_SIGNAL);
+	r = gnutls_init(&s, GNUTLS_SERVER | GNUTLS_NONBLOCK | GNUTLS_NO_SIGNAL |
+	    (wf->tickets ? 0 : GNUTLS_NO_TICKETS));
 	if (r < 0) {
 		log_warnx("%s: gnutls_init: %s", __func__, gnutls_strerror(r));
 		return r;
@@ -95,7 +154,7 @@ tls_session_new(struct conn *c)
 	cred_ref(c->cred);
 	if ((r = gnutls_priority_set(s, wf->prio)) < 0 ||
 	    (r = gnutls_credentials_set(s, GNUTLS_CRD_CERTIFICATE,
-	    c->cred->cred)) < 0) {
+	    c->cred->cred)) < 0 || (r = tls_session_tickets(c)) < 0) {
 		log_warnx("%s: %s", __func__, gnutls_strerror(r));
 		return r;
 	}
@@ -250,13 +309,17 @@ tls_handshake_verdict(struct conn *c, int r, int reneg)
 		if (reneg)
 			return TLS_DONE;
 		c->t_handshake = ev_time();
+		/* a ticket, no signature: keyd_signs does not move */
+		c->resumed = gnutls_session_is_resumed(c->session) != 0;
+		if (c->resumed)
+			w->stats.handshakes_resumed++;
 		if (gnutls_protocol_get_version(c->session) == GNUTLS_TLS1_3)
 			w->stats.handshakes_ok_tls13++;
 		else
 			w->stats.handshakes_ok_tls12++;
-		log_debug("%s: %s: %s %s sni=%s in %.1f ms", __func__, c->peer,
-		    tls_version_name(c), tls_cipher_name(c),
-		    c->sni[0] != '\0' ? c->sni : "-",
+		log_debug("%s: %s: %s %s sni=%s resumed=%s in %.1f ms",
+		    __func__, c->peer, tls_version_name(c), tls_cipher_name(c),
+		    c->sni[0] != '\0' ? c->sni : "-", c->resumed ? "yes" : "no",
 		    (c->t_handshake - c->t_start) * 1000.);
 		return TLS_DONE;
 	}
