@@ -214,6 +214,8 @@ int	config_check_keys(const struct config *cfg, FILE *warnings, char *err,
 int	config_check_secret_file(const char *path, char *why, size_t whylen);
 int	config_check_cert_file(const char *path, int *pk, char *why,
 	    size_t whylen);
+/* A PSK key exchange in prio: tickets could resume without (EC)DHE. */
+int	config_priority_plain_psk(gnutls_priority_t prio);
 /* The ticket-key-file's secret (the master, and moatd -t); wipe *out. */
 int	config_ticket_secret_read(const char *path, gnutls_datum_t *out,
 	    char *why, size_t whylen);

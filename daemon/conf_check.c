@@ -170,6 +170,26 @@ config_check_cert_file(const char *path, int *pk, char *why, size_t whylen)
 	return r;
 }
 
+/*
+ * Does the priority enable a PSK key exchange?  Then GnuTLS may resume a
+ * TLS 1.3 ticket in psk_ke mode, without (EC)DHE (lib/ext/psk_ke_modes.c
+ * accepts only psk_dhe_ke when the priority lists none), so a frontend
+ * with tickets refuses it (conf_load.c; the workers get the checked config).
+ */
+int
+config_priority_plain_psk(gnutls_priority_t prio)
+{
+	const unsigned *list;
+	int n, i;
+
+	n = gnutls_priority_kx_list(prio, &list);
+	for (i = 0; i < n; i++)
+		if (list[i] == GNUTLS_KX_PSK || list[i] == GNUTLS_KX_DHE_PSK ||
+		    list[i] == GNUTLS_KX_ECDHE_PSK || list[i] == GNUTLS_KX_RSA_PSK)
+			return 1;
+	return 0;
+}
+
 /* Does the priority enable TLS 1.2 (or older)? */
 static int
 config_priority_has_tls12(gnutls_priority_t prio)

@@ -350,7 +350,14 @@ config_priority(struct config_parse *p, struct frontend *fe)
 			    gnutls_strerror(r));
 		return -EINVAL;
 	}
+	r = fe->tickets && config_priority_plain_psk(prio);
 	gnutls_priority_deinit(prio);
+	if (r) {
+		config_error(p, line, "the priority enables a PSK key exchange, "
+		    "with which a ticket could resume without (EC)DHE; remove "
+		    "it or set tickets = no");
+		return -EINVAL;
+	}
 	return 0;
 }
 

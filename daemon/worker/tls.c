@@ -24,8 +24,8 @@
  * 1.3 resumption must still run (EC)DHE: GnuTLS picks plain psk_ke only
  * when the priority lists a PSK key exchange (lib/ext/psk_ke_modes.c:
  * with none, and tickets on, psk_dhe_ke is the only mode it accepts), so
- * tls_frontend_init() refuses a priority with +PSK or +DHE-PSK/+ECDHE-PSK
- * under tickets.  A resumed handshake makes no key operation, so keyd
+ * the config refuses a priority with one under tickets
+ * (config_priority_plain_psk(), conf_check.c).  A resumed handshake makes no key operation, so keyd
  * sees nothing of it.  Each session holds a copy of the key that
  * gnutls_deinit() wipes (lib/state.c).
  */
@@ -53,21 +53,6 @@
 #include "xkey.h"
 #include "tls.h"
 
-/* Would a resumption with this priority skip (EC)DHE?  See the top. */
-static int
-tls_priority_plain_psk(gnutls_priority_t prio)
-{
-	const unsigned *list;
-	int n, i;
-
-	n = gnutls_priority_kx_list(prio, &list);
-	for (i = 0; i < n; i++)
-		if (list[i] == GNUTLS_KX_PSK || list[i] == GNUTLS_KX_DHE_PSK ||
-		    list[i] == GNUTLS_KX_ECDHE_PSK)
-			return 1;
-	return 0;
-}
-
 /*
  * The frontend's priority cache and its ticket key (copied here; the
  * caller wipes its own); its certificate generations are cred.c's.  Runs
@@ -92,12 +77,6 @@ tls_frontend_init(struct worker_frontend *wf,
 	wf->tickets = fe->tickets;
 	if (!wf->tickets)
 		return 0;
-	if (tls_priority_plain_psk(wf->prio)) {
-		log_warnx("%s: frontend %s: the priority enables a PSK key "
-		    "exchange, which would let tickets resume without (EC)DHE; "
-		    "remove it or set tickets = no", __func__, fe->name);
-		return GNUTLS_E_INVALID_REQUEST;
-	}
 	memcpy(wf->ticket_key, ticket_key, sizeof(wf->ticket_key));
 	return 0;
 }

@@ -306,6 +306,11 @@ test_ticket_values(void **state)
 	    "ticket-lifetime '60500ms': a whole number");
 	expect_error(MOAT_HEAD FRONTEND_OK "ticket-lifetime = 169h\n", 9,
 	    "bad duration '169h' for ticket-lifetime");
+	/* a PSK key exchange could resume a ticket without (EC)DHE */
+	expect_error(MOAT_HEAD FRONTEND_OK "priority = NORMAL:+ECDHE-PSK\n", 9,
+	    "the priority enables a PSK key exchange");
+	assert_false(load_with("priority = NORMAL:+ECDHE-PSK\ntickets = no")->
+	    tickets);
 	expect_error(MOAT_HEAD FRONTEND_OK "tickets = maybe\n", 9,
 	    "bad value 'maybe' for tickets (expected yes or no)");
 
