@@ -65,6 +65,7 @@ struct worker_frontend {
 	gnutls_priority_t	prio;		/* tls.c */
 	/* the frontend's session-ticket master key (tls.c; from the master) */
 	int			tickets;	/* fe->tickets, and a key is here */
+	gnutls_priority_t	prio_reneg;	/* prio + %NO_TICKETS (tls.c) */
 	uint8_t			ticket_key[CONFIG_TICKET_KEY_SIZE];
 	ev_io			lio[CONFIG_MAX_LISTEN];	/* worker.c */
 	unsigned		nlisten;

@@ -28,6 +28,14 @@
  * (config_priority_plain_psk(), conf_check.c).  A resumed handshake makes no key operation, so keyd
  * sees nothing of it.  Each session holds a copy of the key that
  * gnutls_deinit() wipes (lib/state.c).
+ *
+ * A TLS 1.2 renegotiation is never a resumption: a client may offer its
+ * ticket in the renegotiation's ClientHello, and an abbreviated handshake
+ * would keep the master secret and show no new certificate, which is what
+ * a rekey and rekey-on-cert-change are for.  So before a renegotiation the
+ * session moves to the same priority with %NO_TICKETS (gnutls_priority_set(3)
+ * allows that before a re-handshake), under which GnuTLS ignores the
+ * ticket extension (lib/ext/session_ticket.c) and makes a full handshake.
  */
 #include "config.h"
 
@@ -66,6 +74,7 @@ tls_frontend_init(struct worker_frontend *wf,
 	const char *prio = fe->priority[0] != '\0' ? fe->priority :
 	    MOAT_DEFAULT_PRIORITY;
 	const char *errpos = NULL;
+	char reneg[sizeof(fe->priority) + 16];
 	int r;
 
 	if ((r = gnutls_priority_init2(&wf->prio, prio, &errpos, 0)) < 0) {
@@ -77,6 +86,13 @@ tls_frontend_init(struct worker_frontend *wf,
 	wf->tickets = fe->tickets;
 	if (!wf->tickets)
 		return 0;
+	if ((size_t)snprintf(reneg, sizeof(reneg), "%s:%%NO_TICKETS", prio) >=
+	    sizeof(reneg) ||
+	    (r = gnutls_priority_init2(&wf->prio_reneg, reneg, NULL, 0)) < 0) {
+		log_warnx("%s: frontend %s: the renegotiation priority",
+		    __func__, fe->name);
+		return GNUTLS_E_INVALID_REQUEST;
+	}
 	memcpy(wf->ticket_key, ticket_key, sizeof(wf->ticket_key));
 	return 0;
 }
@@ -153,15 +169,20 @@ tls_session_new(struct conn *c)
 }
 
 /*
- * Before a renegotiation handshake: move the session onto the frontend's
- * current credentials (a rotated certificate).  The old ones stay
- * referenced until that handshake has ended.
+ * Before a renegotiation handshake: no resumption (see the top), and the
+ * session onto the frontend's current credentials (a rotated
+ * certificate).  The old ones stay referenced until that handshake has
+ * ended.
  */
 int
 tls_session_cred_switch(struct conn *c)
 {
 	struct worker_cred *cur = c->wf->cred;
 	int r;
+
+	if (c->wf->tickets &&
+	    (r = gnutls_priority_set(c->session, c->wf->prio_reneg)) < 0)
+		return r;
 
 	if (c->cred == cur)
 		return 0;

@@ -79,14 +79,16 @@ def files(tmp_path_factory, certs):
 
 @pytest.fixture(scope="module")
 def moat(module_moat_factory, backends, files, certs):
-    """Two workers, a generated ticket key; "on" (the default, lifetime 5m)
-    and "off" (tickets = no)."""
+    """Two workers, a generated ticket key; "on" (the default, lifetime 5m),
+    "off" (tickets = no) and "reneg" (clients may renegotiate)."""
     echo = backends.echo()
     return module_moat_factory({
         "on": {"backend": echo.address, "cert": files["cert"],
                "key": files["key"], "ticket-lifetime": "5m"},
         "off": {"backend": echo.address, "cert": certs["ecdsa"][0],
                 "key": certs["ecdsa"][1], "tickets": "no"},
+        "reneg": {"backend": echo.address, "cert": certs["ecdsa"][0],
+                  "key": certs["ecdsa"][1], "client-renegotiation": "allow"},
     }, workers=2)
 
 
@@ -144,6 +146,28 @@ def test_tickets_no(moat, version):
     for _ in range(5):
         _, reused, _ = c.connect(moat, port, session=sess)
         assert not reused
+
+
+def test_renegotiation_of_a_resumed_session(moat, tmp_path):
+    """A TLS 1.2 session resumed from a ticket renegotiates (a full
+    handshake, signed by keyd) and every byte still comes back."""
+    port = moat.ports["reneg"]
+    sfile = str(tmp_path / "session")
+    first = reneglib.RenegClient(port, duration_ms=200, session_file=sfile)
+    res = first.result()
+    reneglib.assert_intact(res)
+    assert not res["resumed"], res
+    before = counters(moat)
+    again = reneglib.RenegClient(port, duration_ms=1500, client_reneg_at=[500],
+                                 session_file=sfile)
+    res = again.result()
+    reneglib.assert_intact(res)
+    assert res["resumed"], res
+    assert res["client_reneg_ok"] == 1, res
+    after = settle(moat, before["ok"] + 1)
+    assert after["resumed"] == before["resumed"] + 1, (before, after)
+    # the resumption signed nothing, the renegotiation once
+    assert after["signs"] - before["signs"] == 1, (before, after)
 
 
 @pytest.fixture(scope="module")
