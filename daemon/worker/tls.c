@@ -29,13 +29,18 @@
  * sees nothing of it.  Each session holds a copy of the key that
  * gnutls_deinit() wipes (lib/state.c).
  *
- * A TLS 1.2 renegotiation is never a resumption: a client may offer its
- * ticket in the renegotiation's ClientHello, and an abbreviated handshake
- * would keep the master secret and show no new certificate, which is what
- * a rekey and rekey-on-cert-change are for.  So before a renegotiation the
- * session moves to the same priority with %NO_TICKETS (gnutls_priority_set(3)
- * allows that before a re-handshake), under which GnuTLS ignores the
- * ticket extension (lib/ext/session_ticket.c) and makes a full handshake.
+ * A TLS 1.2 renegotiation is never a resumption: a client may offer a
+ * ticket in the renegotiation's ClientHello (a GnuTLS client whose session
+ * was resumed does), and an abbreviated handshake would keep the master
+ * secret and show no new certificate, which is what a rekey and
+ * rekey-on-cert-change are for.  So when a renegotiation's ClientHello
+ * carries a ticket, the session moves, before GnuTLS reads that message,
+ * to the same priority with %NO_TICKETS (gnutls_priority_set(3) allows that
+ * before a re-handshake), under which GnuTLS ignores the ticket
+ * (lib/ext/session_ticket.c) and makes a full handshake.  Only then: a
+ * GnuTLS client that asked for a new ticket (an empty extension) after a
+ * full first handshake still expects one in the renegotiation, and fails
+ * the handshake without it.
  */
 #include "config.h"
 
@@ -114,16 +119,63 @@ tls_session_tickets(struct conn *c)
 	return 0;
 }
 
-/* Every handshake message, into the connection's TLS 1.3 transcript. */
+#define TLS_EXT_SESSION_TICKET	35	/* RFC 5077 */
+
+/* gnutls_ext_raw_parse()'s callback: a ticket to resume with? */
+static int
+tls_ticket_offered(void *ctx, unsigned tls_id, const unsigned char *data,
+    unsigned size)
+{
+	int *found = ctx;
+
+	(void)data;
+	if (tls_id == TLS_EXT_SESSION_TICKET && size > 0)
+		*found = 1;
+	return 0;
+}
+
+/*
+ * A renegotiation's ClientHello, before GnuTLS reads it: no resumption
+ * (see the top).  0, or a GnuTLS error that fails the handshake, since the
+ * renegotiation must not go on as a resumption.
+ */
+static int
+tls_reneg_no_resumption(struct conn *c, const gnutls_datum_t *msg)
+{
+	int found = 0, r;
+
+	if (!c->wf->tickets || c->t_handshake <= 0)
+		return 0;	/* no tickets, or the first handshake */
+	if (gnutls_ext_raw_parse(&found, tls_ticket_offered, msg,
+	    GNUTLS_EXT_RAW_FLAG_TLS_CLIENT_HELLO) < 0 || !found)
+		return 0;	/* GnuTLS refuses a malformed one itself */
+	if ((r = gnutls_priority_set(c->session, c->wf->prio_reneg)) < 0) {
+		log_warnx("%s: %s: %s", __func__, c->peer, gnutls_strerror(r));
+		return r;
+	}
+	log_debug("%s: %s: the renegotiation offers a ticket: a full "
+	    "handshake", __func__, c->peer);
+	return 0;
+}
+
+/*
+ * Every handshake message, into the connection's TLS 1.3 transcript; and
+ * a renegotiation's ClientHello, before it is read.
+ */
 static int
 tls_transcript_hook(gnutls_session_t session, unsigned htype, unsigned when,
     unsigned incoming, const gnutls_datum_t *msg)
 {
 	struct conn *c = gnutls_session_get_ptr(session);
 	struct transcript_session ts;
+	int r;
 
 	if (c == NULL || c->magic != CONN_MAGIC)
 		return 0;
+	if (incoming && when == GNUTLS_HOOK_PRE &&
+	    htype == GNUTLS_HANDSHAKE_CLIENT_HELLO &&
+	    (r = tls_reneg_no_resumption(c, msg)) < 0)
+		return r;
 	ts.tls13 = gnutls_protocol_get_version(session) == GNUTLS_TLS1_3;
 	ts.prf = gnutls_prf_hash_get(session);
 	transcript_message(&c->tr, htype, when, incoming, msg->data, msg->size,
@@ -169,10 +221,9 @@ tls_session_new(struct conn *c)
 }
 
 /*
- * Before a renegotiation handshake: no resumption (see the top), and the
- * session onto the frontend's current credentials (a rotated
- * certificate).  The old ones stay referenced until that handshake has
- * ended.
+ * Before a renegotiation handshake: move the session onto the frontend's
+ * current credentials (a rotated certificate).  The old ones stay
+ * referenced until that handshake has ended.
  */
 int
 tls_session_cred_switch(struct conn *c)
@@ -180,9 +231,6 @@ tls_session_cred_switch(struct conn *c)
 	struct worker_cred *cur = c->wf->cred;
 	int r;
 
-	if (c->wf->tickets &&
-	    (r = gnutls_priority_set(c->session, c->wf->prio_reneg)) < 0)
-		return r;
 
 	if (c->cred == cur)
 		return 0;
