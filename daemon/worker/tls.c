@@ -365,9 +365,12 @@ tls_handshake_verdict(struct conn *c, int r, int reneg)
 			w->stats.handshakes_ok_tls13++;
 		else
 			w->stats.handshakes_ok_tls12++;
-		log_debug("%s: %s: %s %s sni=%s resumed=%s in %.1f ms",
+		/* group: the (EC)DHE of the handshake, resumed ones too */
+		log_debug("%s: %s: %s %s sni=%s resumed=%s group=%s in %.1f ms",
 		    __func__, c->peer, tls_version_name(c), tls_cipher_name(c),
 		    c->sni[0] != '\0' ? c->sni : "-", c->resumed ? "yes" : "no",
+		    gnutls_group_get(c->session) != 0 ? gnutls_group_get_name(
+		    gnutls_group_get(c->session)) : "-",
 		    (c->t_handshake - c->t_start) * 1000.);
 		return TLS_DONE;
 	}

@@ -123,6 +123,33 @@ def test_resumes_on_every_worker(moat, version):
         (base, after, hits)
 
 
+def gnutls_cli_resume(port, priority):
+    """gnutls-cli --resume: a handshake, then another offering its ticket;
+    whether the second resumed."""
+    moatlib.need_tool("gnutls-cli")
+    r = subprocess.run(["gnutls-cli", "--insecure", "--resume",
+                        "--pskusername", "u", "--pskkey",
+                        "00112233445566778899aabbccddeeff",
+                        "--priority", priority, "-p", str(port),
+                        moatlib.LOOPBACK], input=b"", capture_output=True,
+                       timeout=60)
+    out = (r.stdout + r.stderr).decode(errors="replace")
+    assert r.returncode == 0, out
+    assert "trying to resume previous session" in out, out
+    return "*** This is a resumed session" in out, out
+
+
+def test_tls13_resumption_keeps_ecdhe(moat):
+    """TLS 1.3: a client that offers psk_dhe_ke resumes; one that offers
+    only psk_ke (plain PSK, no (EC)DHE) gets a full handshake instead."""
+    tls13 = "NORMAL:-VERS-ALL:+VERS-TLS1.3"
+    resumed, out = gnutls_cli_resume(moat.ports["on"], tls13)
+    assert resumed, out
+    resumed, out = gnutls_cli_resume(moat.ports["on"], tls13 +
+                                     ":+PSK:-ECDHE-PSK:-DHE-PSK")
+    assert not resumed, "resumed with psk_ke, without (EC)DHE\n" + out
+
+
 def test_log_line_says_resumed(moat):
     """The per-connection line says resumed=yes or no."""
     c = Client("1.3")
