@@ -11,6 +11,10 @@ import subprocess
 
 import pytest
 
+from cryptography.hazmat.primitives import hashes
+from cryptography.hazmat.primitives.kdf.hkdf import HKDF
+
+import memscan
 import moatlib
 import reneglib
 
@@ -209,6 +213,47 @@ def nodes(module_moat_factory, backends, certs, files):
             "fe": {"backend": echo.address, "cert": certs["ecdsa"][0],
                    "key": certs["ecdsa"][1]}}, ticket_key_file=keyfile)
     return node(shared), node(shared), node(other)
+
+
+def ticket_key(secret, frontend):
+    """The frontend's ticket key as master_tickets.c derives it, by an
+    independent HKDF-SHA256 (RFC 5869)."""
+    return HKDF(algorithm=hashes.SHA256(), length=64,
+                salt=b"moat session ticket keys v1",
+                info=b"moat frontend ticket key: " + frontend.encode()
+                ).derive(secret)
+
+
+def test_ticket_key_only_where_it_belongs(nodes):
+    """The key derived from the ticket-key-file is in the worker (that is
+    what resumes tickets) and the master (which hands it out), never in
+    keyd; the file's secret itself is wiped after the derivation and is in
+    no process."""
+    a = nodes[0]
+    with open(re.search(r"ticket-key-file = (\S+)", open(a.conf).read())
+              .group(1), "rb") as f:
+        secret = f.read()
+    # the tails: free() writes its list pointers over a chunk's first bytes
+    key = ticket_key(secret, "fe")
+    needles = {"key": key, "key tail": key[16:], "secret": secret[16:]}
+    where = {"master": [a.proc.pid], "worker": a.workers(),
+             "keyd": a.keyd_pids()}
+    found = {name: {} for name in where}
+    for name, pids in where.items():
+        assert pids, name
+        for pid in pids:
+            hits, info = memscan.scan(pid, needles)
+            assert info["bytes"] > 0, (name, info)
+            for label in hits:
+                found[name][label] = hits[label]
+    # the needle is right; and one copy, the frontend's: the one read from
+    # the config memfd is wiped, and each session's with the session
+    assert len(found["worker"].get("key", ())) == 1, found
+    assert len(found["worker"].get("key tail", ())) == 1, found
+    assert "key" in found["master"], found
+    assert not found["keyd"], found
+    assert "secret" not in found["master"], found
+    assert "secret" not in found["worker"], found
 
 
 @pytest.mark.parametrize("version", VERSIONS)
