@@ -6,6 +6,7 @@ them off; a resumed handshake costs keyd nothing."""
 
 import os
 import re
+import signal
 import socket
 import subprocess
 
@@ -92,7 +93,8 @@ def moat(module_moat_factory, backends, files, certs):
         "off": {"backend": echo.address, "cert": certs["ecdsa"][0],
                 "key": certs["ecdsa"][1], "tickets": "no"},
         "reneg": {"backend": echo.address, "cert": certs["ecdsa"][0],
-                  "key": certs["ecdsa"][1], "client-renegotiation": "allow"},
+                  "key": certs["ecdsa"][1], "client-renegotiation": "allow",
+                  "ticket-lifetime": "5m"},
     }, workers=2)
 
 
@@ -125,6 +127,36 @@ def test_resumes_on_every_worker(moat, version):
     # every full handshake is one signature; a resumed one is none
     assert after["signs"] - base["signs"] == RECONNECTS - hits, \
         (base, after, hits)
+
+
+def test_worker_restart_keeps_tickets(moat):
+    """A worker killed and restarted by the master gets the same key: a
+    ticket issued before resumes on the new worker."""
+    c = Client("1.3")
+    port = moat.ports["on"]
+    sess, _, _ = c.connect(moat, port)
+    old = set(moat.workers())
+    victim = sorted(old)[0]
+    os.kill(victim, signal.SIGKILL)
+    moatlib.wait_for(lambda: len(set(moat.workers()) - old) == 1 and
+                     len(moat.workers()) == 2, 30, 0.1, "a new worker")
+    new = (set(moat.workers()) - old).pop()
+    seen = []
+    for _ in range(20):
+        _, reused, worker = c.connect(moat, port, session=sess)
+        assert reused, "not resumed on worker %s\n%s" % (worker, moat.log())
+        seen.append(worker)
+    assert new in seen, (new, seen)
+
+
+def test_ticket_of_another_frontend(moat):
+    """Each frontend has its own key: a ticket from one does not resume on
+    another of the same moatd (with the same ticket-lifetime: another one
+    would give other period keys anyway)."""
+    c = Client("1.2")
+    sess, _, _ = c.connect(moat, moat.ports["on"])
+    _, reused, _ = c.connect(moat, moat.ports["reneg"], session=sess)
+    assert not reused
 
 
 def gnutls_cli_resume(port, priority):
