@@ -25,9 +25,9 @@
  * when the priority lists a PSK key exchange (lib/ext/psk_ke_modes.c:
  * with none, and tickets on, psk_dhe_ke is the only mode it accepts), so
  * the config refuses a priority with one under tickets
- * (config_priority_plain_psk(), conf_check.c).  A resumed handshake makes no key operation, so keyd
- * sees nothing of it.  Each session holds a copy of the key that
- * gnutls_deinit() wipes (lib/state.c).
+ * (config_priority_plain_psk(), conf_check.c).  A resumed handshake makes
+ * no key operation, so keyd sees nothing of it.  Each session holds a
+ * copy of the key that gnutls_deinit() wipes (lib/state.c).
  *
  * A TLS 1.2 renegotiation is never a resumption: a client may offer a
  * ticket in the renegotiation's ClientHello (a GnuTLS client whose session
@@ -230,7 +230,6 @@ tls_session_cred_switch(struct conn *c)
 {
 	struct worker_cred *cur = c->wf->cred;
 	int r;
-
 
 	if (c->cred == cur)
 		return 0;
