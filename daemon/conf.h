@@ -38,6 +38,20 @@
 #define CONFIG_REKEY_CONCURRENCY_DEFAULT 64u
 #define CONFIG_REKEY_BYTES_MIN	(64u * 1024u)
 #define CONFIG_CERT_MAX		(1024u * 1024u)	/* a certificate file larger is refused */
+/*
+ * Session tickets.  The lifetime bounds: GnuTLS caps its expiration at 7
+ * days (gnutls_db_set_cache_expiration) and rotates its ticket keys every
+ * 3 lifetimes (daemon/master/tickets.c says how), so a minute is the
+ * shortest that still resumes a reconnect.  A ticket-key-file holds at
+ * least 32 bytes of secret (what HKDF-SHA256 needs to give a 256-bit key)
+ * and at most 4 KiB.
+ */
+#define CONFIG_TICKET_LIFETIME_DEFAULT	(2u * 3600u)
+#define CONFIG_TICKET_LIFETIME_MIN	60u
+#define CONFIG_TICKET_LIFETIME_MAX	(7u * 24u * 3600u)
+#define CONFIG_TICKET_SECRET_MIN	32u
+#define CONFIG_TICKET_SECRET_MAX	4096u
+#define CONFIG_TICKET_KEY_SIZE		64u	/* GnuTLS's master key size */
 
 #define MOAT_DEFAULT_PRIORITY \
 	"NORMAL:-VERS-ALL:+VERS-TLS1.3:+VERS-TLS1.2:" \
@@ -134,6 +148,9 @@ struct frontend {
 	int			accept_proxy_line;	/* for messages */
 	struct config_cidr	accept_proxy_from[CONFIG_MAX_CIDR];
 	unsigned		naccept_proxy_from;
+	/* session resumption: tickets (tls.c; the keys are the master's) */
+	int			tickets;		/* 0: tickets = no */
+	unsigned		ticket_lifetime_s;	/* gnutls_db_set_cache_expiration */
 };
 
 struct config {
@@ -154,6 +171,7 @@ struct config {
 	unsigned	rekey_concurrency;	/* per worker, TLS 1.2 in flight */
 	unsigned	drain_timeout_ms;	/* SIGTERM: wait this long */
 	enum log_level	log_level;
+	char		ticket_key_file[CONFIG_PATH_MAX]; /* "" = a random key */
 	struct frontend	frontends[CONFIG_MAX_FRONTENDS];
 	unsigned	nfrontends;
 };
@@ -168,12 +186,21 @@ struct config {
  * the check is against a descriptor that is not what we think it is.
  */
 #define CONFIG_BLOB_MAGIC	0x4d434647u	/* "MCFG" */
-#define CONFIG_BLOB_VERSION	2u
+#define CONFIG_BLOB_VERSION	3u
 
 struct config_blob_hdr {
 	uint32_t	magic;		/* CONFIG_BLOB_MAGIC */
 	uint32_t	version;	/* CONFIG_BLOB_VERSION */
 	uint64_t	size;		/* sizeof(struct config) that follows */
+};
+
+/*
+ * After struct config in the same memfd: each frontend's session-ticket
+ * master key (daemon/master/tickets.c derives them, tls.c uses them).
+ * Secret: every copy is wiped once used.
+ */
+struct config_tickets {
+	uint8_t		key[CONFIG_MAX_FRONTENDS][CONFIG_TICKET_KEY_SIZE];
 };
 
 struct privdrop;
@@ -214,6 +241,11 @@ int	config_check_keys(const struct config *cfg, FILE *warnings, char *err,
 int	config_check_secret_file(const char *path, char *why, size_t whylen);
 int	config_check_cert_file(const char *path, int *pk, char *why,
 	    size_t whylen);
+/* A PSK key exchange in prio: tickets could resume without (EC)DHE. */
+int	config_priority_plain_psk(gnutls_priority_t prio);
+/* The ticket-key-file's secret (the master, and moatd -t); wipe *out. */
+int	config_ticket_secret_read(const char *path, gnutls_datum_t *out,
+	    char *why, size_t whylen);
 
 /* conf_cert.c */
 int	config_cert_read(int fd, gnutls_datum_t *out);

@@ -88,6 +88,64 @@ config_check_secret_file(const char *path, char *why, size_t whylen)
 }
 
 /*
+ * The ticket-key-file: a secret file as above holding 32 bytes to 4 KiB,
+ * all of which are the secret (a trailing newline included: every node
+ * has the same file).  Into out (gnutls_malloc; the caller wipes and frees
+ * it); 0, or -errno with why.
+ */
+int
+config_ticket_secret_read(const char *path, gnutls_datum_t *out, char *why,
+    size_t whylen)
+{
+	struct stat st;
+	ssize_t n;
+	size_t off = 0;
+	int fd, r;
+
+	out->data = NULL;
+	out->size = 0;
+	if ((r = config_check_secret_file(path, why, whylen)) < 0)
+		return r;
+	if ((fd = open(path, O_RDONLY | O_CLOEXEC | O_NOCTTY)) < 0) {
+		r = -errno;
+		snprintf(why, whylen, "%s", strerror(-r));
+		return r;
+	}
+	if (fstat(fd, &st) < 0 || st.st_size < CONFIG_TICKET_SECRET_MIN ||
+	    st.st_size > CONFIG_TICKET_SECRET_MAX) {
+		snprintf(why, whylen, "holds %lld bytes; it must hold %u to %u "
+		    "bytes of secret", (long long)st.st_size,
+		    CONFIG_TICKET_SECRET_MIN, CONFIG_TICKET_SECRET_MAX);
+		close(fd);
+		return -EINVAL;
+	}
+	if ((out->data = gnutls_malloc((size_t)st.st_size)) == NULL) {
+		close(fd);
+		snprintf(why, whylen, "out of memory");
+		return -ENOMEM;
+	}
+	while (off < (size_t)st.st_size) {
+		n = read(fd, out->data + off, (size_t)st.st_size - off);
+		if (n < 0 && errno == EINTR)
+			continue;
+		if (n <= 0)
+			break;
+		off += (size_t)n;
+	}
+	close(fd);
+	if (off != (size_t)st.st_size) {
+		/* short: the file changed under us, or an I/O error */
+		gnutls_memset(out->data, 0, (size_t)st.st_size);
+		gnutls_free(out->data);
+		out->data = NULL;
+		snprintf(why, whylen, "short read");
+		return -EIO;
+	}
+	out->size = (unsigned)off;
+	return 0;
+}
+
+/*
  * A certificate chain: readable, PEM that GnuTLS parses into at least one
  * certificate, and nothing secret: a file that also holds a private key
  * (a HAProxy-style combined PEM) is refused, since the master and every
@@ -110,6 +168,26 @@ config_check_cert_file(const char *path, int *pk, char *why, size_t whylen)
 	r = config_cert_snapshot(fd, NULL, pk, why, whylen);
 	close(fd);
 	return r;
+}
+
+/*
+ * Does the priority enable a PSK key exchange?  Then GnuTLS may resume a
+ * TLS 1.3 ticket in psk_ke mode, without (EC)DHE (lib/ext/psk_ke_modes.c
+ * accepts only psk_dhe_ke when the priority lists none), so a frontend
+ * with tickets refuses it (conf_load.c; the workers get the checked config).
+ */
+int
+config_priority_plain_psk(gnutls_priority_t prio)
+{
+	const unsigned *list;
+	int n, i;
+
+	n = gnutls_priority_kx_list(prio, &list);
+	for (i = 0; i < n; i++)
+		if (list[i] == GNUTLS_KX_PSK || list[i] == GNUTLS_KX_DHE_PSK ||
+		    list[i] == GNUTLS_KX_ECDHE_PSK || list[i] == GNUTLS_KX_RSA_PSK)
+			return 1;
+	return 0;
 }
 
 /* Does the priority enable TLS 1.2 (or older)? */
@@ -402,6 +480,8 @@ int
 config_check_keys(const struct config *cfg, FILE *warnings, char *err,
     size_t errlen)
 {
+	gnutls_datum_t secret;
+	char why[256];
 	unsigned i;
 	int r;
 
@@ -409,5 +489,16 @@ config_check_keys(const struct config *cfg, FILE *warnings, char *err,
 		if ((r = config_check_key(cfg, &cfg->frontends[i], warnings,
 		    err, errlen)) < 0)
 			return r;
+	/* what the master reads at start, read the same way */
+	if (cfg->ticket_key_file[0] != '\0') {
+		if ((r = config_ticket_secret_read(cfg->ticket_key_file,
+		    &secret, why, sizeof(why))) < 0) {
+			snprintf(err, errlen, "%s: ticket-key-file %s: %s",
+			    cfg->path, cfg->ticket_key_file, why);
+			return r;
+		}
+		gnutls_memset(secret.data, 0, secret.size);
+		gnutls_free(secret.data);
+	}
 	return 0;
 }

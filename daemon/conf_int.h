@@ -23,8 +23,8 @@
 #include "conf.h"
 
 #define CONFIG_MAX_WORKERS	256u
-#define CONFIG_MOAT_KEYS_MAX	16	/* room in config_parse.moat_seen */
-#define CONFIG_FE_KEYS_MAX	32	/* room in config_parse.fe_seen[] */
+#define CONFIG_MOAT_KEYS_MAX	20	/* room in config_parse.moat_seen */
+#define CONFIG_FE_KEYS_MAX	40	/* room in config_parse.fe_seen[] */
 
 enum config_section {
 	SECTION_NONE = 0,

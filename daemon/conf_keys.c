@@ -195,6 +195,20 @@ set_log_level(struct config_parse *p, const char *v)
 	return 0;
 }
 
+/*
+ * The secret every node of a cluster shares (tickets.c derives the ticket
+ * keys from it); a key file's checks, and the size is moatd -t's and the
+ * master's, who read it.
+ */
+static int
+set_ticket_key_file(struct config_parse *p, const char *v)
+{
+	if (config_abspath(p, "ticket-key-file", v, p->cfg->ticket_key_file,
+	    sizeof(p->cfg->ticket_key_file)) < 0)
+		return -EINVAL;
+	return config_secret_file(p, "ticket-key-file", v);
+}
+
 static const struct config_key moat_keys[] = {
 	{ "workers",		set_workers },
 	{ "user",		set_user },
@@ -212,6 +226,7 @@ static const struct config_key moat_keys[] = {
 	{ "rekey-concurrency",	set_rekey_concurrency },
 	{ "drain-timeout",	set_drain_timeout },
 	{ "log-level",		set_log_level },
+	{ "ticket-key-file",	set_ticket_key_file },
 };
 
 /* --- [frontend NAME] ---------------------------------------------------- */
@@ -644,6 +659,32 @@ set_accept_proxy_from(struct config_parse *p, const char *v)
 	return 0;
 }
 
+/* --- session resumption ------------------------------------------------- */
+
+static int
+set_tickets(struct config_parse *p, const char *v)
+{
+	return config_bool(p, "tickets", v, &p->fe->tickets);
+}
+
+static int
+set_ticket_lifetime(struct config_parse *p, const char *v)
+{
+	uint64_t ms;
+
+	if (config_duration(p, "ticket-lifetime", v, 1000,
+	    (uint64_t)CONFIG_TICKET_LIFETIME_MAX * 1000, &ms) < 0)
+		return -EINVAL;
+	if (ms % 1000 != 0 || ms < (uint64_t)CONFIG_TICKET_LIFETIME_MIN * 1000) {
+		config_error(p, p->lineno, "ticket-lifetime '%s': a whole number "
+		    "of seconds from %u s to %u s", v,
+		    CONFIG_TICKET_LIFETIME_MIN, CONFIG_TICKET_LIFETIME_MAX);
+		return -EINVAL;
+	}
+	p->fe->ticket_lifetime_s = (unsigned)(ms / 1000);
+	return 0;
+}
+
 static const struct config_key frontend_keys[] = {
 	{ "listen",			set_listen },
 	{ "backend",			set_backend },
@@ -668,6 +709,8 @@ static const struct config_key frontend_keys[] = {
 	{ "proxy-protocol",		set_proxy_protocol },
 	{ "accept-proxy",		set_accept_proxy },
 	{ "accept-proxy-from",		set_accept_proxy_from },
+	{ "tickets",			set_tickets },
+	{ "ticket-lifetime",		set_ticket_lifetime },
 };
 
 _Static_assert(nitems(moat_keys) <= CONFIG_MOAT_KEYS_MAX,

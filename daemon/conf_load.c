@@ -66,6 +66,8 @@ config_frontend_defaults(struct frontend *fe, unsigned index)
 	fe->rekey_timeout_ms = 10 * 1000;
 	fe->client_renegotiation = 0;
 	fe->client_renegotiation_limit = 3;
+	fe->tickets = 1;		/* resumption on by default, as nginx */
+	fe->ticket_lifetime_s = CONFIG_TICKET_LIFETIME_DEFAULT;
 }
 
 static int
@@ -348,7 +350,14 @@ config_priority(struct config_parse *p, struct frontend *fe)
 			    gnutls_strerror(r));
 		return -EINVAL;
 	}
+	r = fe->tickets && config_priority_plain_psk(prio);
 	gnutls_priority_deinit(prio);
+	if (r) {
+		config_error(p, line, "the priority enables a PSK key exchange, "
+		    "with which a ticket could resume without (EC)DHE; remove "
+		    "it or set tickets = no");
+		return -EINVAL;
+	}
 	return 0;
 }
 

@@ -9,8 +9,9 @@
  *
  * with just those descriptors open, plus stdio and the listeners, whose
  * numbers are in the config.  The config arrives as a sealed memfd: a
- * struct config_blob_hdr, then the struct config the master parsed
- * (daemon/master/master_worker.c writes it).  It is read here, checked and
+ * struct config_blob_hdr, then the struct config the master parsed, then
+ * the frontends' session-ticket keys (daemon/master/master_worker.c writes
+ * it).  It is read here, checked and
  * closed, and worker_main() takes over for good.
  */
 #include "config.h"
@@ -109,10 +110,11 @@ main_config_sane(const struct config *cfg)
 
 /*
  * The worker's config: a sealed memfd (nobody can change it under us) of
- * exactly the header and one struct config, written by this same binary.
+ * exactly the header, one struct config and the ticket keys, written by
+ * this same binary.
  */
 static int
-main_config_read(int fd, struct config *cfg)
+main_config_read(int fd, struct config *cfg, struct config_tickets *tickets)
 {
 	struct config_blob_hdr hdr;
 	struct stat st;
@@ -125,8 +127,8 @@ main_config_read(int fd, struct config *cfg)
 		return -EPERM;
 	if (fstat(fd, &st) < 0)
 		return -errno;
-	if (st.st_size < 0 ||
-	    (uint64_t)st.st_size != sizeof(hdr) + sizeof(*cfg))
+	if (st.st_size < 0 || (uint64_t)st.st_size != sizeof(hdr) +
+	    sizeof(*cfg) + sizeof(*tickets))
 		return -EBADMSG;
 	if ((n = pread(fd, &hdr, sizeof(hdr), 0)) < 0)
 		return -errno;
@@ -137,12 +139,18 @@ main_config_read(int fd, struct config *cfg)
 		return -errno;
 	if ((size_t)n != sizeof(*cfg))
 		return -EBADMSG;
+	if ((n = pread(fd, tickets, sizeof(*tickets), sizeof(hdr) +
+	    sizeof(*cfg))) < 0)
+		return -errno;
+	if ((size_t)n != sizeof(*tickets))
+		return -EBADMSG;
 	return main_config_sane(cfg);
 }
 
 static __dead void
 main_worker(const struct main_worker *a)
 {
+	struct config_tickets *tickets;
 	struct config *cfg;
 	char title[64];
 	int r;
@@ -155,16 +163,19 @@ main_worker(const struct main_worker *a)
 	    a->keyd_fd == a->config_fd)
 		fatalx("bad descriptors on the command line (master %d, keyd "
 		    "%d, config %d)", a->master_fd, a->keyd_fd, a->config_fd);
-	if ((cfg = calloc(1, sizeof(*cfg))) == NULL)
+	if ((cfg = calloc(1, sizeof(*cfg))) == NULL ||
+	    (tickets = calloc(1, sizeof(*tickets))) == NULL)
 		fatal("%s: calloc", __func__);
-	if ((r = main_config_read(a->config_fd, cfg)) < 0)
+	if ((r = main_config_read(a->config_fd, cfg, tickets)) < 0)
 		fatalx("config from descriptor %d: %s", a->config_fd,
 		    strerror(-r));
 	close(a->config_fd);
 	if ((unsigned)a->index >= cfg->workers)
 		fatalx("worker index %d, but %u workers are configured",
 		    a->index, cfg->workers);
-	worker_main(cfg, (unsigned)a->index, a->master_fd, a->keyd_fd);
+	/* worker_main() takes the keys into its frontends and wipes these */
+	worker_main(cfg, tickets, (unsigned)a->index, a->master_fd,
+	    a->keyd_fd);
 }
 
 int

@@ -147,6 +147,7 @@ struct ipc_worker_stats {
 	uint64_t	handshakes_ok_tls12;
 	uint64_t	handshakes_ok_tls13;
 	uint64_t	handshakes_failed;
+	uint64_t	handshakes_resumed;	/* of the ok ones: a ticket, no keyd */
 	uint64_t	bytes_client_to_backend;
 	uint64_t	bytes_backend_to_client;
 	uint64_t	backend_errors;

@@ -195,6 +195,7 @@ static const struct {
 	WSTAT(handshakes_ok_tls12),
 	WSTAT(handshakes_ok_tls13),
 	WSTAT(handshakes_failed),
+	WSTAT(handshakes_resumed),
 	WSTAT(bytes_client_to_backend),
 	WSTAT(bytes_backend_to_client),
 	WSTAT(backend_errors),

@@ -42,6 +42,7 @@
 #include "master.h"
 #include "master_backend.h"
 #include "master_keyd.h"
+#include "master_tickets.h"
 #include "master_types.h"
 #include "master_worker.h"
 #include "privdrop.h"
@@ -262,6 +263,8 @@ master_main(struct config *cfg)
 	ev_set_userdata(m->loop, m);
 	m->started = ev_now(m->loop);
 	req_table_init(&m->reqs, m->loop);
+	if (master_tickets_init(cfg, &m->tickets, err, sizeof(err)) < 0)
+		fatalx("%s", err);
 	master_keyd_init(m);
 	master_worker_init(m);
 	if ((r = master_backend_init(m)) < 0)
@@ -303,6 +306,7 @@ master_main(struct config *cfg)
 	control_free(m->control);
 	log_info("moatd stopped");
 	r = m->exit_code;
+	master_tickets_free(m->tickets);
 	m->magic = 0;
 	free(m);
 	return r;

@@ -16,6 +16,7 @@
  *	master_worker.c	starting workers, master_dispatch_worker()
  *	master_keyd.c	starting keyd, keys, worker channels,
  *			master_dispatch_keyd()
+ *	master_tickets.c the session-ticket keys the workers get
  *	control.c	the control socket: accept, one line in, the answer out
  *	child.c		what every child has: channel, exit, backoff, STATUS
  *	req.c		requests to the children: ids, deadlines, answers
@@ -121,6 +122,8 @@ struct master {
 	struct reload		*reload;	/* in progress (reload.c) */
 	/* per frontend: generations below this were dropped from keyd */
 	unsigned		gen_dropped[CONFIG_MAX_FRONTENDS];
+	/* each frontend's ticket key, for every worker (master_tickets.c) */
+	struct config_tickets	*tickets;
 };
 
 #endif

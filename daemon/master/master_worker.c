@@ -17,6 +17,8 @@
  * The config is the flat struct config behind a struct config_blob_hdr, in
  * a memfd sealed against any change, written at each start because a
  * reload moves frontends to new key generations; main.c reads it back.
+ * Each frontend's session-ticket key follows the config in that memfd
+ * (struct config_tickets, master_tickets.c).
  * The listeners' numbers are in it (frontends[].listen_fd) and stay the
  * same across the exec.  The environment is inherited (MOAT_SECCOMP_DEBUG).
  *
@@ -186,18 +188,26 @@ master_worker_exec(const struct master_child *w, int master_fd, int keyd_fd,
 	child_exec(w, MASTER_WORKER_EXE, argv);
 }
 
-/* The config a new worker starts with (see the comment on top). */
+/*
+ * The config a new worker starts with (see the comment on top), and the
+ * ticket keys after it (master_tickets.c says why there).  The keys are
+ * copied nowhere in this process: write() copies them into the memfd,
+ * whose pages the kernel frees once the worker has read and closed it and
+ * this process has closed its descriptor, right after the fork.
+ */
 static int
-master_worker_conf_fd(const struct config *cfg)
+master_worker_conf_fd(const struct config *cfg,
+    const struct config_tickets *tickets)
 {
 	const struct config_blob_hdr hdr = {
 		CONFIG_BLOB_MAGIC, CONFIG_BLOB_VERSION, sizeof(*cfg)
 	};
-	struct iovec part[2] = {
-		{ (void *)&hdr, sizeof(hdr) }, { (void *)cfg, sizeof(*cfg) }
+	struct iovec part[3] = {
+		{ (void *)&hdr, sizeof(hdr) }, { (void *)cfg, sizeof(*cfg) },
+		{ (void *)tickets, sizeof(*tickets) }
 	};
 
-	return sealed_memfd("moatd-config", part, 2);
+	return sealed_memfd("moatd-config", part, 3);
 }
 
 void
@@ -227,7 +237,7 @@ master_worker_start(struct master_child *w)
 	for (i = 0; i < m->cfg->nfrontends; i++)
 		w->cert_generation[i] = m->cfg->frontends[i].key_generation;
 	master_gen_started(w);
-	if ((conf_fd = master_worker_conf_fd(m->cfg)) < 0) {
+	if ((conf_fd = master_worker_conf_fd(m->cfg, m->tickets)) < 0) {
 		log_warnx("worker %u: config memfd: %s", w->index,
 		    strerror(-conf_fd));
 		goto fail;

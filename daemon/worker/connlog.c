@@ -6,10 +6,12 @@
  * The close line (info level, key=value so tests and people can grep it):
  *
  *   conn client=ADDR:PORT frontend=NAME sni=NAME tls=VERSION cipher=SUITE
- *        handshake_ms=N c2b=BYTES b2c=BYTES duration_ms=N notify=yes|no
- *        reason="WHY" alpn=PROTOCOL id=HEX
+ *        handshake_ms=N resumed=yes|no c2b=BYTES b2c=BYTES duration_ms=N
+ *        notify=yes|no reason="WHY" alpn=PROTOCOL id=HEX
  *
  * "-" stands for what was never known (no SNI sent, handshake not done).
+ * resumed says whether the first handshake resumed a session from a
+ * ticket (no signature by keyd); "no" when no handshake finished.
  * c2b counts plaintext bytes written to the backend, b2c plaintext bytes
  * handed to TLS for the client.  notify says whether the client got our
  * close_notify: only after a normal end of the backend with everything it
@@ -63,10 +65,11 @@ connlog_write(const struct conn *c)
 		snprintf(hs, sizeof(hs), "-");
 	pphdr_uid_hex(c, id, sizeof(id));
 	log_info("conn client=%s frontend=%s sni=%s tls=%s cipher=%s "
-	    "handshake_ms=%s c2b=%llu b2c=%llu duration_ms=%ld notify=%s "
-	    "reason=\"%s\" alpn=%s id=%s",
+	    "handshake_ms=%s resumed=%s c2b=%llu b2c=%llu duration_ms=%ld "
+	    "notify=%s reason=\"%s\" alpn=%s id=%s",
 	    c->peer, c->wf->fe->name, c->sni[0] != '\0' ? c->sni : "-",
-	    ver, cipher, hs, (unsigned long long)c->bytes_c2b,
+	    ver, cipher, hs, c->resumed ? "yes" : "no",
+	    (unsigned long long)c->bytes_c2b,
 	    (unsigned long long)c->bytes_b2c,
 	    (long)((now - c->t_start) * 1000. + 0.5),
 	    (c->flags & CF_BYE_SENT) ? "yes" : "no",

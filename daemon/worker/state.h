@@ -64,6 +64,10 @@ struct worker_frontend {
 	struct worker		*w;
 	struct worker_cred	*cred;		/* current: new handshakes use it (cred.c) */
 	gnutls_priority_t	prio;		/* tls.c */
+	/* the frontend's session-ticket master key (tls.c; from the master) */
+	int			tickets;	/* fe->tickets, and a key is here */
+	gnutls_priority_t	prio_reneg;	/* prio + %NO_TICKETS (tls.c) */
+	uint8_t			ticket_key[CONFIG_TICKET_KEY_SIZE];
 	ev_io			lio[CONFIG_MAX_LISTEN];	/* worker.c */
 	unsigned		nlisten;
 };
@@ -197,6 +201,7 @@ struct conn {
 	char			sni[128];	/* sanitised */
 	ev_tstamp		t_start;	/* accepted */
 	ev_tstamp		t_handshake;	/* handshake done */
+	int			resumed;	/* the first handshake resumed (tls.c) */
 	ev_tstamp		t_moved;	/* last byte moved (conn.c) */
 	struct reason		why;		/* why it ends, first cause wins */
 	uint32_t		backend_id;	/* its IPC_BACKEND_CONNECT, or 0 */

@@ -14,6 +14,33 @@
  * While the call is parked the connection's client watcher is stopped
  * (conn.c), so nothing re-enters GnuTLS for that session.  The same pair
  * drives renegotiation handshakes of an established connection.
+ *
+ * Session resumption.  With tickets = yes every session gets the
+ * frontend's ticket master key (daemon/master/master_tickets.c: where it
+ * comes from, and how GnuTLS rotates the keys it derives from it) and
+ * ticket-lifetime as its expiration, and GnuTLS issues TLS 1.2 tickets
+ * (RFC 5077) and TLS 1.3 NewSessionTickets.  No session cache: a ticket
+ * carries the state, so it resumes on whichever worker it reaches.  A TLS
+ * 1.3 resumption must still run (EC)DHE: GnuTLS picks plain psk_ke only
+ * when the priority lists a PSK key exchange (lib/ext/psk_ke_modes.c:
+ * with none, and tickets on, psk_dhe_ke is the only mode it accepts), so
+ * the config refuses a priority with one under tickets
+ * (config_priority_plain_psk(), conf_check.c).  A resumed handshake makes
+ * no key operation, so keyd sees nothing of it.  Each session holds a
+ * copy of the key that gnutls_deinit() wipes (lib/state.c).
+ *
+ * A TLS 1.2 renegotiation is never a resumption: a client may offer a
+ * ticket in the renegotiation's ClientHello (a GnuTLS client whose session
+ * was resumed does), and an abbreviated handshake would keep the master
+ * secret and show no new certificate, which is what a rekey and
+ * rekey-on-cert-change are for.  So when a renegotiation's ClientHello
+ * carries a ticket, the session moves, before GnuTLS reads that message,
+ * to the same priority with %NO_TICKETS (gnutls_priority_set(3) allows that
+ * before a re-handshake), under which GnuTLS ignores the ticket
+ * (lib/ext/session_ticket.c) and makes a full handshake.  Only then: a
+ * GnuTLS client that asked for a new ticket (an empty extension) after a
+ * full first handshake still expects one in the renegotiation, and fails
+ * the handshake without it.
  */
 #include "config.h"
 
@@ -40,16 +67,19 @@
 #include "tls.h"
 
 /*
- * The frontend's priority cache; its certificate generations are cred.c's.
- * Runs before the privilege drop.
+ * The frontend's priority cache and its ticket key (copied here; the
+ * caller wipes its own); its certificate generations are cred.c's.  Runs
+ * before the privilege drop.
  */
 int
-tls_frontend_init(struct worker_frontend *wf)
+tls_frontend_init(struct worker_frontend *wf,
+    const uint8_t ticket_key[CONFIG_TICKET_KEY_SIZE])
 {
 	const struct frontend *fe = wf->fe;
 	const char *prio = fe->priority[0] != '\0' ? fe->priority :
 	    MOAT_DEFAULT_PRIORITY;
 	const char *errpos = NULL;
+	char reneg[sizeof(fe->priority) + 16];
 	int r;
 
 	if ((r = gnutls_priority_init2(&wf->prio, prio, &errpos, 0)) < 0) {
@@ -58,19 +88,94 @@ tls_frontend_init(struct worker_frontend *wf)
 		    errpos != NULL ? errpos : "?");
 		return r;
 	}
+	wf->tickets = fe->tickets;
+	if (!wf->tickets)
+		return 0;
+	if ((size_t)snprintf(reneg, sizeof(reneg), "%s:%%NO_TICKETS", prio) >=
+	    sizeof(reneg) ||
+	    (r = gnutls_priority_init2(&wf->prio_reneg, reneg, NULL, 0)) < 0) {
+		log_warnx("%s: frontend %s: the renegotiation priority",
+		    __func__, fe->name);
+		return GNUTLS_E_INVALID_REQUEST;
+	}
+	memcpy(wf->ticket_key, ticket_key, sizeof(wf->ticket_key));
 	return 0;
 }
 
-/* Every handshake message, into the connection's TLS 1.3 transcript. */
+/* Tickets on this session, or none at all (see the top). */
+static int
+tls_session_tickets(struct conn *c)
+{
+	struct worker_frontend *wf = c->wf;
+	gnutls_datum_t key = { wf->ticket_key, sizeof(wf->ticket_key) };
+	int r;
+
+	if (!wf->tickets)
+		return 0;
+	if ((r = gnutls_session_ticket_enable_server(c->session, &key)) < 0)
+		return r;
+	gnutls_db_set_cache_expiration(c->session,
+	    (int)wf->fe->ticket_lifetime_s);
+	return 0;
+}
+
+#define TLS_EXT_SESSION_TICKET	35	/* RFC 5077 */
+
+/* gnutls_ext_raw_parse()'s callback: a ticket to resume with? */
+static int
+tls_ticket_offered(void *ctx, unsigned tls_id, const unsigned char *data,
+    unsigned size)
+{
+	int *found = ctx;
+
+	(void)data;
+	if (tls_id == TLS_EXT_SESSION_TICKET && size > 0)
+		*found = 1;
+	return 0;
+}
+
+/*
+ * A renegotiation's ClientHello, before GnuTLS reads it: no resumption
+ * (see the top).  0, or a GnuTLS error that fails the handshake, since the
+ * renegotiation must not go on as a resumption.
+ */
+static int
+tls_reneg_no_resumption(struct conn *c, const gnutls_datum_t *msg)
+{
+	int found = 0, r;
+
+	if (!c->wf->tickets || c->t_handshake <= 0)
+		return 0;	/* no tickets, or the first handshake */
+	if (gnutls_ext_raw_parse(&found, tls_ticket_offered, msg,
+	    GNUTLS_EXT_RAW_FLAG_TLS_CLIENT_HELLO) < 0 || !found)
+		return 0;	/* GnuTLS refuses a malformed one itself */
+	if ((r = gnutls_priority_set(c->session, c->wf->prio_reneg)) < 0) {
+		log_warnx("%s: %s: %s", __func__, c->peer, gnutls_strerror(r));
+		return r;
+	}
+	log_debug("%s: %s: the renegotiation offers a ticket: a full "
+	    "handshake", __func__, c->peer);
+	return 0;
+}
+
+/*
+ * Every handshake message, into the connection's TLS 1.3 transcript; and
+ * a renegotiation's ClientHello, before it is read.
+ */
 static int
 tls_transcript_hook(gnutls_session_t session, unsigned htype, unsigned when,
     unsigned incoming, const gnutls_datum_t *msg)
 {
 	struct conn *c = gnutls_session_get_ptr(session);
 	struct transcript_session ts;
+	int r;
 
 	if (c == NULL || c->magic != CONN_MAGIC)
 		return 0;
+	if (incoming && when == GNUTLS_HOOK_PRE &&
+	    htype == GNUTLS_HANDSHAKE_CLIENT_HELLO &&
+	    (r = tls_reneg_no_resumption(c, msg)) < 0)
+		return r;
 	ts.tls13 = gnutls_protocol_get_version(session) == GNUTLS_TLS1_3;
 	ts.prf = gnutls_prf_hash_get(session);
 	transcript_message(&c->tr, htype, when, incoming, msg->data, msg->size,
@@ -126,7 +231,8 @@ tls_session_new(struct conn *c)
 	gnutls_session_t s;
 	int r;
 
-	r = gnutls_init(&s, GNUTLS_SERVER | GNUTLS_NONBLOCK | GNUTLS_NO_SIGNAL);
+	r = gnutls_init(&s, GNUTLS_SERVER | GNUTLS_NONBLOCK | GNUTLS_NO_SIGNAL |
+	    (wf->tickets ? 0 : GNUTLS_NO_TICKETS));
 	if (r < 0) {
 		log_warnx("%s: gnutls_init: %s", __func__, gnutls_strerror(r));
 		return r;
@@ -136,7 +242,7 @@ tls_session_new(struct conn *c)
 	cred_ref(c->cred);
 	if ((r = gnutls_priority_set(s, wf->prio)) < 0 ||
 	    (r = gnutls_credentials_set(s, GNUTLS_CRD_CERTIFICATE,
-	    c->cred->cred)) < 0) {
+	    c->cred->cred)) < 0 || (r = tls_session_tickets(c)) < 0) {
 		log_warnx("%s: %s", __func__, gnutls_strerror(r));
 		return r;
 	}
@@ -295,13 +401,20 @@ tls_handshake_verdict(struct conn *c, int r, int reneg)
 		if (reneg)
 			return TLS_DONE;
 		c->t_handshake = ev_time();
+		/* a ticket, no signature: keyd_signs does not move */
+		c->resumed = gnutls_session_is_resumed(c->session) != 0;
+		if (c->resumed)
+			w->stats.handshakes_resumed++;
 		if (gnutls_protocol_get_version(c->session) == GNUTLS_TLS1_3)
 			w->stats.handshakes_ok_tls13++;
 		else
 			w->stats.handshakes_ok_tls12++;
-		log_debug("%s: %s: %s %s sni=%s in %.1f ms", __func__, c->peer,
-		    tls_version_name(c), tls_cipher_name(c),
-		    c->sni[0] != '\0' ? c->sni : "-",
+		/* group: the (EC)DHE of the handshake, resumed ones too */
+		log_debug("%s: %s: %s %s sni=%s resumed=%s group=%s in %.1f ms",
+		    __func__, c->peer, tls_version_name(c), tls_cipher_name(c),
+		    c->sni[0] != '\0' ? c->sni : "-", c->resumed ? "yes" : "no",
+		    gnutls_group_get(c->session) != 0 ? gnutls_group_get_name(
+		    gnutls_group_get(c->session)) : "-",
 		    (c->t_handshake - c->t_start) * 1000.);
 		return TLS_DONE;
 	}

@@ -23,7 +23,8 @@ enum tls_verdict {
 };
 
 /* tls.c */
-int	tls_frontend_init(struct worker_frontend *wf);
+int	tls_frontend_init(struct worker_frontend *wf,
+	    const uint8_t ticket_key[CONFIG_TICKET_KEY_SIZE]);
 int	tls_session_new(struct conn *c);
 int	tls_session_cred_switch(struct conn *c);
 int	tls_handshake_step(struct conn *c, void (*finished)(struct conn *));

@@ -645,7 +645,7 @@ worker_nofile_raise(const struct config *cfg)
 }
 
 static void
-worker_frontends_init(struct worker *w)
+worker_frontends_init(struct worker *w, struct config_tickets *tickets)
 {
 	const struct config *cfg = w->cfg;
 	struct worker_frontend *wf;
@@ -656,9 +656,12 @@ worker_frontends_init(struct worker *w)
 		wf->magic = WORKER_FE_MAGIC;
 		wf->fe = &cfg->frontends[i];
 		wf->w = w;
-		if (tls_frontend_init(wf) < 0 || cred_frontend_load(wf) < 0)
+		if (tls_frontend_init(wf, tickets->key[i]) < 0 ||
+		    cred_frontend_load(wf) < 0)
 			fatalx("frontend %s: TLS set-up failed", wf->fe->name);
 	}
+	gnutls_memset(tickets, 0, sizeof(*tickets));
+	free(tickets);
 	w->nfe = cfg->nfrontends;
 }
 
@@ -706,8 +709,8 @@ worker_loop_init(struct worker *w)
 }
 
 __dead void
-worker_main(const struct config *cfg, unsigned index, int master_fd,
-    int keyd_fd)
+worker_main(const struct config *cfg, struct config_tickets *tickets,
+    unsigned index, int master_fd, int keyd_fd)
 {
 	struct worker *w = &worker_state;
 	const struct kchan_hooks hooks = {
@@ -737,7 +740,7 @@ worker_main(const struct config *cfg, unsigned index, int master_fd,
 	if ((r = ipc_hello_send(master_fd, IPC_ROLE_WORKER)) < 0)
 		fatalx("hello to the master: %s", strerror(-r));
 
-	worker_frontends_init(w);
+	worker_frontends_init(w, tickets);
 
 	if ((r = kchan_start(&w->keyd, keyd_fd)) < 0)
 		fatalx("keyd channel start-up: %s", strerror(-r));

@@ -22,7 +22,9 @@
 #include "log.h"
 
 /* worker.c */
-__dead void worker_main(const struct config *cfg, unsigned index,
-	    int master_fd, int keyd_fd);
+/* tickets: each frontend's ticket key; taken into the frontends, wiped */
+__dead void worker_main(const struct config *cfg,
+	    struct config_tickets *tickets, unsigned index, int master_fd,
+	    int keyd_fd);
 
 #endif

@@ -183,8 +183,9 @@ def ipc_corpus():
     w("keyd-stats-reply", msg(T["KEYD_STATS_REPLY"],
                               struct.pack("<11Q4I", *range(1, 12), 2, 0, 2,
                                           4)))
+    # struct ipc_worker_stats is 24 counters (a wrong size is refused)
     w("worker-stats-reply", msg(T["WORKER_STATS_REPLY"],
-                                struct.pack("<20Q", *range(20))))
+                                struct.pack("<24Q", *range(24))))
     w("rekey", msg(T["WORKER_REKEY"], cstr("imap", 64)))
     w("worker-stop", msg(T["WORKER_STOP"]))
     # certificate rotation: frontend 1, generation 1 lives in slot 33

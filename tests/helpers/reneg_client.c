@@ -18,6 +18,10 @@
  * with GNUTLS_E_SESSION_USER_ID_CHANGED), as the certificate-rotation test
  * needs.
  *
+ * With -s FILE the client resumes the session saved in FILE, if there is
+ * one, and at the end saves its session there for the next run; the JSON
+ * line says whether the first handshake resumed ("resumed").
+ *
  * When the first handshake is done it prints "ready" on stderr.
  *
  * It paces its writes over --duration-ms, then waits for every echoed byte,
@@ -89,7 +93,7 @@ usage(void)
 {
 	fprintf(stderr, "usage: reneg_client -p PORT [-h HOST] [-m accept|refuse|ignore]\n"
 	    "    [-v 1.2|1.3] [-d DURATION_MS] [-r BYTES_PER_TICK] [-t TIMEOUT_MS]\n"
-	    "    [-c CLIENT_RENEG_AT_MS]... [-i] [-u]\n");
+	    "    [-c CLIENT_RENEG_AT_MS]... [-i] [-u] [-s SESSION_FILE]\n");
 	exit(2);
 }
 
@@ -264,6 +268,43 @@ connect_to(const char *host, int port)
 	return fd;
 }
 
+/* -s: the saved session, if FILE holds one (0), or nothing to resume (1). */
+static int
+session_load(gnutls_session_t session, const char *path)
+{
+	gnutls_datum_t d = { NULL, 0 };
+	int r;
+
+	if (gnutls_load_file(path, &d) < 0 || d.size == 0) {
+		gnutls_free(d.data);
+		return 1;
+	}
+	r = gnutls_session_set_data(session, d.data, d.size);
+	gnutls_free(d.data);
+	return r < 0 ? r : 0;
+}
+
+/* -s: the session now, for the next run. */
+static int
+session_save(gnutls_session_t session, const char *path)
+{
+	gnutls_datum_t d = { NULL, 0 };
+	FILE *fp;
+	int r;
+
+	if ((r = gnutls_session_get_data2(session, &d)) < 0)
+		return r;
+	if ((fp = fopen(path, "wb")) == NULL) {
+		gnutls_free(d.data);
+		return -1;
+	}
+	r = fwrite(d.data, 1, d.size, fp) == d.size ? 0 : -1;
+	if (fclose(fp) != 0)
+		r = -1;
+	gnutls_free(d.data);
+	return r;
+}
+
 static void
 hexdigest(gnutls_hash_hd_t h, char out[65])
 {
@@ -280,10 +321,11 @@ main(int argc, char **argv)
 {
 	struct client c;
 	gnutls_certificate_credentials_t cred;
-	const char *host = "127.0.0.1", *vers = "1.2", *prio;
+	const char *host = "127.0.0.1", *vers = "1.2", *prio, *sfile = NULL;
 	char prio_buf[256], hs[65], hr[65], chunk[CHUNK];
 	int port = 0, duration = 2000, per_tick = 2048, timeout = 20000;
 	int opt, r, stop_sending = 0, allow_id_change = 0, unsafe = 0;
+	int resumed = 0;
 	long long reneg_at[MAX_CLIENT_RENEGS];
 	unsigned nreneg_at = 0, next_reneg = 0;
 	long long start, deadline, next_tick;
@@ -293,7 +335,7 @@ main(int argc, char **argv)
 	memset(&c, 0, sizeof(c));
 	c.mode = MODE_ACCEPT;
 	c.end = "done";
-	while ((opt = getopt(argc, argv, "h:p:m:v:d:r:t:c:iu")) != -1) {
+	while ((opt = getopt(argc, argv, "h:p:m:v:d:r:t:c:ius:")) != -1) {
 		switch (opt) {
 		case 'h': host = optarg; break;
 		case 'p': port = atoi(optarg); break;
@@ -309,6 +351,7 @@ main(int argc, char **argv)
 		case 't': timeout = atoi(optarg); break;
 		case 'i': allow_id_change = 1; break;
 		case 'u': unsafe = 1; break;
+		case 's': sfile = optarg; break;
 		case 'c':
 			if (nreneg_at == MAX_CLIENT_RENEGS || atoi(optarg) < 0)
 				usage();
@@ -344,6 +387,10 @@ main(int argc, char **argv)
 	gnutls_server_name_set(c.session, GNUTLS_NAME_DNS, "localhost", 9);
 	gnutls_hash_init(&c.h_sent, GNUTLS_DIG_SHA256);
 	gnutls_hash_init(&c.h_recv, GNUTLS_DIG_SHA256);
+	if (sfile != NULL && (r = session_load(c.session, sfile)) < 0) {
+		fprintf(stderr, "session %s: %s\n", sfile, gnutls_strerror(r));
+		return 2;
+	}
 
 	if ((c.fd = connect_to(host, port)) < 0) {
 		perror("connect");
@@ -357,6 +404,7 @@ main(int argc, char **argv)
 		    r > 0 ? "no_renegotiation alert" : gnutls_strerror(r));
 		return 1;
 	}
+	resumed = gnutls_session_is_resumed(c.session) != 0;
 	fprintf(stderr, "ready\n");
 	fflush(stderr);
 
@@ -436,6 +484,9 @@ main(int argc, char **argv)
 	}
 	if (strcmp(c.end, "done") == 0 && now_ms() >= deadline)
 		c.end = "timeout";
+	if (sfile != NULL && strcmp(c.end, "done") == 0 &&
+	    session_save(c.session, sfile) < 0)
+		c.end = "session_save_failed";
 	if (strcmp(c.end, "done") == 0)
 		gnutls_bye(c.session, GNUTLS_SHUT_WR);
 
@@ -446,12 +497,13 @@ main(int argc, char **argv)
 	    "\"sha_received\": \"%s\", \"prefix_ok\": %s, \"complete\": %s, "
 	    "\"hello_requests\": %u, \"handshakes\": %u, \"refused\": %u, "
 	    "\"ignored\": %u, \"client_renegs\": %u, \"client_reneg_ok\": %u, "
-	    "\"client_reneg_refused\": %u, \"certs\": [",
+	    "\"client_reneg_refused\": %u, \"resumed\": %s, \"certs\": [",
 	    c.end, c.end_detail, c.version, c.sent, c.received, hs, hr,
 	    c.mismatch ? "false" : "true",
 	    (!c.mismatch && c.received == c.sent) ? "true" : "false",
 	    c.hello_requests, c.handshakes, c.refused, c.ignored,
-	    c.client_renegs, c.client_reneg_ok, c.client_reneg_refused);
+	    c.client_renegs, c.client_reneg_ok, c.client_reneg_refused,
+	    resumed ? "true" : "false");
 	for (i = 0; i < c.nfps; i++)
 		printf("%s\"%s\"", i ? ", " : "", c.fps[i]);
 	printf("]}\n");

@@ -192,12 +192,13 @@ class RenegClient:
     it streams; per_tick: bytes per 10 ms tick; client_reneg_at: list of
     ms after which the client itself renegotiates (TLS 1.2);
     allow_id_change: accept a new server certificate in a renegotiation;
-    unsafe: do not offer RFC 5746 safe renegotiation.
+    unsafe: do not offer RFC 5746 safe renegotiation; session_file:
+    resume the session saved there, and save the session there at the end.
     """
 
     def __init__(self, port, mode="accept", version="1.2", duration_ms=3000,
                  per_tick=2048, timeout_ms=60000, client_reneg_at=(),
-                 allow_id_change=False, unsafe=False):
+                 allow_id_change=False, unsafe=False, session_file=None):
         need_helper(RENEG_CLIENT)
         self.args = [RENEG_CLIENT, "-p", str(port), "-m", mode, "-v", version,
                      "-d", str(duration_ms), "-r", str(per_tick),
@@ -208,6 +209,8 @@ class RenegClient:
             self.args.append("-i")
         if unsafe:
             self.args.append("-u")
+        if session_file:
+            self.args += ["-s", session_file]
         self.timeout_s = timeout_ms / 1000.0
         self.proc = subprocess.Popen(self.args, stdin=subprocess.DEVNULL,
                                      stdout=subprocess.PIPE,

@@ -280,6 +280,57 @@ test_reneg_values(void **state)
 }
 
 /* The checks a certificate rotation shares with start-up. */
+/* Session resumption: tickets, ticket-lifetime, ticket-key-file. */
+static void
+test_ticket_values(void **state)
+{
+	gnutls_datum_t secret;
+	char why[256];
+
+	conf_write(MOAT_HEAD FRONTEND_OK);
+	assert_int_equal(config_load(conf_path, &cfg, err, sizeof(err)), 0);
+	assert_int_equal(cfg.frontends[0].tickets, 1);		/* on by default */
+	assert_int_equal(cfg.frontends[0].ticket_lifetime_s, 7200);
+	assert_string_equal(cfg.ticket_key_file, "");
+	assert_false(load_with("tickets = no")->tickets);
+	assert_int_equal(load_with("ticket-lifetime = 1m")->ticket_lifetime_s,
+	    60);
+	assert_int_equal(load_with("ticket-lifetime = 90")->ticket_lifetime_s,
+	    90);
+	assert_int_equal(load_with("ticket-lifetime = 168h")->ticket_lifetime_s,
+	    7 * 24 * 3600);
+	expect_error(MOAT_HEAD FRONTEND_OK "ticket-lifetime = 59s\n", 9,
+	    "ticket-lifetime '59s': a whole number of seconds from 60 s to "
+	    "604800 s");
+	expect_error(MOAT_HEAD FRONTEND_OK "ticket-lifetime = 60500ms\n", 9,
+	    "ticket-lifetime '60500ms': a whole number");
+	expect_error(MOAT_HEAD FRONTEND_OK "ticket-lifetime = 169h\n", 9,
+	    "bad duration '169h' for ticket-lifetime");
+	/* a PSK key exchange could resume a ticket without (EC)DHE */
+	expect_error(MOAT_HEAD FRONTEND_OK "priority = NORMAL:+ECDHE-PSK\n", 9,
+	    "the priority enables a PSK key exchange");
+	assert_false(load_with("priority = NORMAL:+ECDHE-PSK\ntickets = no")->
+	    tickets);
+	expect_error(MOAT_HEAD FRONTEND_OK "tickets = maybe\n", 9,
+	    "bad value 'maybe' for tickets (expected yes or no)");
+
+	/* a private file of 32 bytes or more; the key file a is one */
+	conf_write(MOAT_HEAD "ticket-key-file = %a\n" FRONTEND_OK);
+	assert_int_equal(config_load(conf_path, &cfg, err, sizeof(err)), 0);
+	assert_int_equal(config_ticket_secret_read(cfg.ticket_key_file,
+	    &secret, why, sizeof(why)), 0);
+	assert_true(secret.size >= 32);
+	gnutls_memset(secret.data, 0, secret.size);
+	gnutls_free(secret.data);
+	expect_error(MOAT_HEAD "ticket-key-file = %o\n" FRONTEND_OK, 4,
+	    "ticket-key-file");
+	expect_error(MOAT_HEAD "ticket-key-file = %o\n" FRONTEND_OK, 4,
+	    "is readable by others (mode 0644)");
+	expect_error(MOAT_HEAD "ticket-key-file = tickets.key\n" FRONTEND_OK,
+	    4, "ticket-key-file");
+	(void)state;
+}
+
 static void
 test_file_checks(void **state)
 {
@@ -593,6 +644,7 @@ main(void)
 		cmocka_unit_test(test_reneg_defaults),
 		cmocka_unit_test(test_reneg_values),
 		cmocka_unit_test(test_proxy_values),
+		cmocka_unit_test(test_ticket_values),
 		cmocka_unit_test(test_file_checks),
 		cmocka_unit_test(test_unknown_key),
 		cmocka_unit_test(test_unknown_section),
