@@ -80,6 +80,7 @@ pphdr_init(struct conn *c, const struct sockaddr *sa, socklen_t salen)
 	int fs, fd = AF_UNSPEC;
 
 	memset(&c->addr, 0, sizeof(c->addr));
+	memset(&ss, 0, sizeof(ss));	/* what getsockname() leaves is zero */
 	fs = pphdr_side(sa, salen, c->addr.src, &c->addr.sport);
 	/* the address the client reached: only the backend's header needs it */
 	if (c->wf->fe->proxy_protocol != 0 &&
