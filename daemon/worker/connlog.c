@@ -28,7 +28,8 @@
  * too long ...", "PROXY header timeout".  With accept-proxy, client is the
  * address the balancer's header gave.  alpn is the protocol ALPN chose;
  * id the connection's unique id, also sent in a PROXY v2 header.  c2b
- * counts the PROXY header written to the backend, if any.
+ * counts the PROXY header written to the backend, if any.  cn is the
+ * client certificate's subject CN (verify =; mtls.c), "-" without one.
  */
 #include "config.h"
 
@@ -64,12 +65,13 @@ connlog_write(const struct conn *c)
 	pphdr_uid_hex(c, id, sizeof(id));
 	log_info("conn client=%s frontend=%s sni=%s tls=%s cipher=%s "
 	    "handshake_ms=%s c2b=%llu b2c=%llu duration_ms=%ld notify=%s "
-	    "reason=\"%s\" alpn=%s id=%s",
+	    "reason=\"%s\" alpn=%s id=%s cn=%s",
 	    c->peer, c->wf->fe->name, c->sni[0] != '\0' ? c->sni : "-",
 	    ver, cipher, hs, (unsigned long long)c->bytes_c2b,
 	    (unsigned long long)c->bytes_b2c,
 	    (long)((now - c->t_start) * 1000. + 0.5),
 	    (c->flags & CF_BYE_SENT) ? "yes" : "no",
 	    c->why.text[0] != '\0' ? c->why.text : "closed",
-	    c->alpn[0] != '\0' ? c->alpn : "-", id);
+	    c->alpn[0] != '\0' ? c->alpn : "-", id,
+	    c->cn[0] != '\0' ? c->cn : "-");
 }
