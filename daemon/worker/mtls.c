@@ -6,8 +6,8 @@
  * (fe->ca_fd, fe->crl_fd, conf_mtls.c), read once before the privilege
  * drop and kept, public, for every certificate generation's credentials.
  * A session asks for a certificate (GNUTLS_CERT_REQUEST, or REQUIRE) and
- * GnuTLS verifies the one presented inside the handshake
- * (gnutls_session_set_verify_cert(), no host name): a bad, revoked or
+ * the one presented is verified inside the handshake (mtls_verify(),
+ * gnutls_certificate_verify_peers3(), no host name): a bad, revoked or
  * foreign-CA certificate fails the handshake under optional too; no
  * certificate fails it under required only.  mtls_failure() picks the
  * alert that says why and the log line's reason.  After the first
@@ -99,7 +99,31 @@ mtls_cred_apply(struct worker_frontend *wf,
 	return 0;
 }
 
-/* A new session: what it asks of the client, and that GnuTLS verifies it. */
+/*
+ * In the handshake, once the client's certificate (or its absence) is
+ * known.  Not gnutls_session_set_verify_cert(): under GNUTLS_CERT_REQUEST
+ * that fails a client that sends none, which optional must let through.
+ * A non-zero return fails the handshake (GNUTLS_E_CERTIFICATE_ERROR).
+ */
+static int
+mtls_verify(gnutls_session_t s)
+{
+	struct conn *c = gnutls_session_get_ptr(s);
+	unsigned n = 0, status = 0;
+
+	if (c == NULL || c->magic != CONN_MAGIC)
+		return -1;
+	if (gnutls_certificate_get_peers(s, &n) == NULL || n == 0) {
+		c->cert_status = GNUTLS_CERT_INVALID;
+		return c->wf->fe->verify == CONFIG_VERIFY_REQUIRED ? -1 : 0;
+	}
+	if (gnutls_certificate_verify_peers3(s, NULL, &status) < 0)
+		status = GNUTLS_CERT_INVALID;
+	c->cert_status = status;
+	return status != 0 ? -1 : 0;
+}
+
+/* A new session: what it asks of the client, and that it is verified. */
 void
 mtls_session_setup(struct conn *c)
 {
@@ -108,6 +132,7 @@ mtls_session_setup(struct conn *c)
 	c->cn[0] = '\0';
 	c->cert_flags = 0;
 	c->cert_verified = 0;
+	c->cert_status = 0;
 	if (fe->verify == CONFIG_VERIFY_NONE) {
 		gnutls_certificate_server_set_request(c->session,
 		    GNUTLS_CERT_IGNORE);
@@ -116,7 +141,7 @@ mtls_session_setup(struct conn *c)
 	gnutls_certificate_server_set_request(c->session,
 	    fe->verify == CONFIG_VERIFY_REQUIRED ? GNUTLS_CERT_REQUIRE :
 	    GNUTLS_CERT_REQUEST);
-	gnutls_session_set_verify_cert(c->session, NULL, 0);
+	gnutls_session_set_verify_function(c->session, mtls_verify);
 }
 
 /* The certificate's subject CN, hostname characters only, into c->cn. */
@@ -165,8 +190,8 @@ mtls_note(struct conn *c)
 	c->cert_flags = PP2_CLIENT_CERT_SESS;
 	if (!gnutls_session_is_resumed(c->session))
 		c->cert_flags |= PP2_CLIENT_CERT_CONN;
-	c->cert_verified =
-	    gnutls_session_get_verify_cert_status(c->session) == 0;
+	/* mtls_verify() passed it, or (resumed) the handshake that made it */
+	c->cert_verified = c->cert_status == 0;
 	mtls_cn_read(c, &peers[0]);
 }
 
@@ -195,9 +220,10 @@ mtls_failure(struct conn *c, int r, char *why, size_t whylen)
 		    "required); alert %s", gnutls_alert_get_name(alert));
 		return 1;
 	}
-	if (r != GNUTLS_E_CERTIFICATE_VERIFICATION_ERROR)
+	if ((r != GNUTLS_E_CERTIFICATE_ERROR &&
+	    r != GNUTLS_E_CERTIFICATE_VERIFICATION_ERROR) ||
+	    (status = c->cert_status) == 0)
 		return 0;
-	status = gnutls_session_get_verify_cert_status(c->session);
 	alert = (status & GNUTLS_CERT_REVOKED) ? GNUTLS_A_CERTIFICATE_REVOKED :
 	    (status & GNUTLS_CERT_EXPIRED) ? GNUTLS_A_CERTIFICATE_EXPIRED :
 	    (status & GNUTLS_CERT_SIGNER_NOT_FOUND) ? GNUTLS_A_UNKNOWN_CA :

@@ -254,6 +254,7 @@ struct conn {
 	char			cn[64];		/* "" = none */
 	uint8_t			cert_flags;
 	int			cert_verified;
+	unsigned		cert_status;	/* gnutls_certificate_status_t */
 };
 
 #endif
