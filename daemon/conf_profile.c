@@ -38,11 +38,13 @@
 	"-SIGN-RSA-SHA1:-SIGN-ECDSA-SHA1:-SIGN-RSA-SHA224:-SIGN-ECDSA-SHA224:" \
 	"-SIGN-DSA-SHA1:-SIGN-DSA-SHA224:-SIGN-DSA-SHA256"
 
-static const struct {
+struct config_profile_row {
 	int		profile;
 	const char	*name;
 	const char	*priority;	/* allow-rsa-kx's :+RSA/:-RSA follows */
-} config_profiles[] = {
+};
+
+static const struct config_profile_row config_profiles[] = {
 	/* TLS 1.3 only (Mozilla "modern") */
 	{ CONFIG_PROFILE_MODERN, "modern",
 	    "NORMAL:-VERS-ALL:+VERS-TLS1.3:" PROFILE_AEAD },
@@ -75,6 +77,18 @@ static const struct {
 	    "+SIGN-ECDSA-SECP256R1-SHA256:+SIGN-ECDSA-SECP384R1-SHA384" },
 };
 
+/* The table's row for profile, or NULL. */
+static const struct config_profile_row *
+config_profile_row(int profile)
+{
+	size_t i;
+
+	for (i = 0; i < nitems(config_profiles); i++)
+		if (config_profiles[i].profile == profile)
+			return &config_profiles[i];
+	return NULL;
+}
+
 int
 config_profile_find(const char *name)
 {
@@ -89,23 +103,17 @@ config_profile_find(const char *name)
 const char *
 config_profile_name(int profile)
 {
-	size_t i;
+	const struct config_profile_row *row = config_profile_row(profile);
 
-	for (i = 0; i < nitems(config_profiles); i++)
-		if (config_profiles[i].profile == profile)
-			return config_profiles[i].name;
-	return "-";
+	return row != NULL ? row->name : "-";
 }
 
 const char *
 config_profile_priority(int profile)
 {
-	size_t i;
+	const struct config_profile_row *row = config_profile_row(profile);
 
-	for (i = 0; i < nitems(config_profiles); i++)
-		if (config_profiles[i].profile == profile)
-			return config_profiles[i].priority;
-	return MOAT_DEFAULT_PRIORITY;
+	return row != NULL ? row->priority : MOAT_DEFAULT_PRIORITY;
 }
 
 const char *

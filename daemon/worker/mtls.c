@@ -70,6 +70,17 @@ mtls_frontend_load(struct worker_frontend *wf)
 	return 0;
 }
 
+/* What gnutls_certificate_set_x509_*_mem() said: 0 or an error. */
+static int
+mtls_set_result(const struct frontend *fe, const char *what, int r)
+{
+	if (r > 0)
+		return 0;
+	log_warnx("%s: frontend %s: %s: %s", __func__, fe->name, what,
+	    r < 0 ? gnutls_strerror(r) : "none in it");
+	return r < 0 ? r : GNUTLS_E_CERTIFICATE_ERROR;
+}
+
 /* The trust store of one credentials set (each generation has its own). */
 int
 mtls_cred_apply(struct worker_frontend *wf,
@@ -80,23 +91,13 @@ mtls_cred_apply(struct worker_frontend *wf,
 
 	if (fe->verify == CONFIG_VERIFY_NONE)
 		return 0;
-	r = gnutls_certificate_set_x509_trust_mem(cred, &wf->mtls_ca,
-	    GNUTLS_X509_FMT_PEM);
-	if (r <= 0) {
-		log_warnx("%s: frontend %s: ca-file: %s", __func__, fe->name,
-		    r < 0 ? gnutls_strerror(r) : "no CA");
-		return r < 0 ? r : GNUTLS_E_CERTIFICATE_ERROR;
-	}
-	if (wf->mtls_crl.size == 0)
-		return 0;
-	r = gnutls_certificate_set_x509_crl_mem(cred, &wf->mtls_crl,
-	    GNUTLS_X509_FMT_PEM);
-	if (r <= 0) {
-		log_warnx("%s: frontend %s: crl-file: %s", __func__, fe->name,
-		    r < 0 ? gnutls_strerror(r) : "no CRL");
-		return r < 0 ? r : GNUTLS_E_CERTIFICATE_ERROR;
-	}
-	return 0;
+	r = mtls_set_result(fe, "ca-file", gnutls_certificate_set_x509_trust_mem(
+	    cred, &wf->mtls_ca, GNUTLS_X509_FMT_PEM));
+	if (r < 0 || wf->mtls_crl.size == 0)
+		return r;
+	return mtls_set_result(fe, "crl-file",
+	    gnutls_certificate_set_x509_crl_mem(cred, &wf->mtls_crl,
+	    GNUTLS_X509_FMT_PEM));
 }
 
 /*
