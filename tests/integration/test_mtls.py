@@ -4,7 +4,9 @@ without a certificate (alert certificate_required) and optional lets it
 through; a good certificate's CN reaches the backend in the PROXY v2
 SSL_CN TLV (client flags and verify 0 in the SSL TLV) and the log line's
 cn=; a revoked one (CRL made here) and one of another CA are refused
-under both, with their alerts and log reasons.  Clients: Python's ssl
+under both, with their alerts and log reasons; a TLS 1.2 renegotiation
+keeps the identity (the same certificate passes, another is refused).
+Clients: Python's ssl
 (load_cert_chain), openssl s_client -cert and gnutls-cli
 --x509certfile.  Certificates are made here with python3-cryptography."""
 
@@ -22,6 +24,7 @@ from cryptography.hazmat.primitives.asymmetric import ec
 from cryptography.x509.oid import NameOID
 
 import moatlib
+import reneglib
 import sanlib
 from pplib import PPBackend
 
@@ -51,6 +54,7 @@ class PKI:
         self.other_key, self.other = self._ca("another CA")
         self.ca_file = _write(os.path.join(d, "ca.pem"), self._pem(self.ca))
         self.good = self.client("alice.client", self.ca_key, self.ca, "good")
+        self.bob = self.client("bob.client", self.ca_key, self.ca, "bob")
         self.revoked = self.client("mallory", self.ca_key, self.ca, "revoked")
         self.foreign = self.client("eve", self.other_key, self.other,
                                    "foreign")
@@ -262,6 +266,52 @@ def test_gnutls_cli_revoked(env, pki):
     out = (r.stdout + r.stderr).decode(errors="replace")
     assert r.returncode != 0 and "revoked" in out.lower(), out
     assert be["req"].q.empty()
+
+
+def _reneg_round(m, s, before, n):
+    """moatctl rekey req, then traffic until the renegotiation is done."""
+    assert reneglib.rekey(m, "req") == 1
+    for _ in range(50):
+        s.sendall(b"r" * 64)
+        assert moatlib.recv_exact(s, 64) == b"r" * 64
+        d = reneglib.delta(before, reneglib.counters(m))
+        if d["renegotiations_completed"] >= n:
+            return
+    pytest.fail("no renegotiation: %r" % d)
+
+
+def test_renegotiation_same_identity(env, pki):
+    """A TLS 1.2 renegotiation asks for the certificate again; the same
+    one passes and the connection, and its CN, carry on."""
+    m, be = env
+    start = m.log_size()
+    before = reneglib.counters(m)
+    s = moatlib.tls_connect(m.ports["req"], ctx=ctx_with(pki.good, "1.2"))
+    assert be["req"].header()["ssl"].get(SSL_CN) == b"alice.client"
+    _reneg_round(m, s, before, 1)
+    echo(s)
+    conn_line(m, r"frontend=req .*tls=TLS1\.2 .* cn=alice\.client$", start)
+
+
+def test_renegotiation_other_identity_refused(env, pki):
+    """Another identity in the renegotiation (bob, same CA) is refused
+    (GnuTLS: GNUTLS_E_SESSION_USER_ID_CHANGED) and ends the connection
+    instead of silently changing who the backend was told it is."""
+    m, be = env
+    start = m.log_size()
+    s = moatlib.tls_connect(m.ports["req"], ctx=ctx_with(pki.good, "1.2"))
+    assert be["req"].header()["ssl"].get(SSL_CN) == b"alice.client"
+    s.context = ctx_with(pki.bob, "1.2")	# OpenSSL: the cert sent next
+    assert reneglib.rekey(m, "req") == 1
+    with pytest.raises((ssl.SSLError, ConnectionResetError, EOFError,
+                        moatlib.UncleanEnd)):
+        for _ in range(50):
+            s.sendall(b"q" * 64)
+            if moatlib.recv_exact(s, 64) != b"q" * 64:
+                break
+    s.close()
+    conn_line(m, r"frontend=req .*reason=\"renegotiation failed: .*"
+              r"cn=alice\.client$", start)
 
 
 def test_verify_needs_ca_file(tmp_path, certs):
