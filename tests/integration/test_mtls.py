@@ -71,6 +71,13 @@ class PKI:
                .sign(self.ca_key, hashes.SHA256()))
         self.crl_file = _write(os.path.join(d, "crl.pem"),
                                crl.public_bytes(serialization.Encoding.PEM))
+        crl = (x509.CertificateRevocationListBuilder()
+               .issuer_name(self.other.subject)
+               .last_update(now - datetime.timedelta(minutes=5))
+               .next_update(now + datetime.timedelta(days=7))
+               .sign(self.other_key, hashes.SHA256()))
+        self.foreign_crl = _write(os.path.join(d, "foreign-crl.pem"),
+                                  crl.public_bytes(serialization.Encoding.PEM))
 
     @staticmethod
     def _pem(cert):
@@ -327,3 +334,22 @@ def test_verify_needs_ca_file(tmp_path, certs):
     assert r.returncode == 1
     assert "%s:10: frontend a: verify = required needs ca-file" % conf \
         in r.stderr, r.stderr
+
+
+def test_crl_of_another_ca_refused(tmp_path, certs, pki):
+    """A CRL GnuTLS would ignore (not signed by a CA of ca-file) is an
+    error at moatd -t, at its line, not a silent no-op."""
+    cert, key = certs["ecdsa"]
+    conf = tmp_path / "moat.conf"
+    conf.write_text("[moat]\nuser = moat\nkeyd-user = moat-keyd\n\n"
+                    "[frontend a]\nlisten = 127.0.0.1:%d\n"
+                    "backend = 127.0.0.1:1\ncert = %s\nkey = %s\n"
+                    "verify = required\nca-file = %s\ncrl-file = %s\n"
+                    % (moatlib.free_port(), cert, key, pki.ca_file,
+                       pki.foreign_crl))
+    r = subprocess.run([moatlib.MOATD, "-c", str(conf), "-t"],
+                       capture_output=True, text=True, timeout=30)
+    sanlib.check(r.stderr, "moatd -t", r.returncode)
+    assert r.returncode == 1
+    assert "%s:12: frontend a: crl-file %s: CRL 1 is not signed by a CA " \
+        "of ca-file" % (conf, pki.foreign_crl) in r.stderr, r.stderr
