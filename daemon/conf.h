@@ -85,6 +85,22 @@ enum reneg_on {
 	RENEG_CLOSE	= 1,
 };
 
+/* verify = : what a client certificate must be */
+enum config_verify {
+	CONFIG_VERIFY_NONE	= 0,	/* none asked for */
+	CONFIG_VERIFY_OPTIONAL	= 1,	/* asked; one presented must verify */
+	CONFIG_VERIFY_REQUIRED	= 2,	/* a verified one or no handshake */
+};
+
+/* profile = (conf_profile.c has the table) */
+enum config_profile {
+	CONFIG_PROFILE_NONE	= 0,	/* priority =, or the default */
+	CONFIG_PROFILE_MODERN,
+	CONFIG_PROFILE_INTERMEDIATE,
+	CONFIG_PROFILE_COMPAT,
+	CONFIG_PROFILE_FIPS,
+};
+
 struct frontend {
 	unsigned		index;
 	/*
@@ -151,6 +167,21 @@ struct frontend {
 	/* session resumption: tickets (tls.c; the keys are the master's) */
 	int			tickets;		/* 0: tickets = no */
 	unsigned		ticket_lifetime_s;	/* gnutls_db_set_cache_expiration */
+	/*
+	 * Client certificates and named profiles (issue 10): the CAs a
+	 * client certificate must chain to and the CRL that revokes some,
+	 * whose sealed copies the master makes at start-up (ca_fd, crl_fd:
+	 * a worker reads them like cert_fd, never by path); what is asked
+	 * of a client; the named profile behind priority (conf_profile.c).
+	 */
+	char			ca_file[CONFIG_PATH_MAX];	/* "" = none */
+	char			crl_file[CONFIG_PATH_MAX];	/* "" = none */
+	int			ca_fd;
+	int			crl_fd;
+	enum config_verify	verify;
+	int			ca_line, crl_line, verify_line;
+	int			profile;	/* enum config_profile */
+	int			profile_line;
 };
 
 struct config {
@@ -253,6 +284,26 @@ int	config_cert_snapshot(int fd, int *memfd, int *pk, char *why,
 	    size_t whylen);
 int	config_keyd_flags(const struct frontend *fe, int cert_pk,
 	    unsigned *flags, char *why, size_t whylen);
+
+/* conf_profile.c */
+/* The profile called name (CONFIG_PROFILE_*), or -1. */
+int	config_profile_find(const char *name);
+const char *config_profile_name(int profile);
+const char *config_profile_priority(int profile);
+/* A fips profile's final priority: only approved algorithms in it. */
+int	config_profile_fips_check(const char *priority, char *why,
+	    size_t whylen);
+/* "GnuTLS FIPS 140 mode: ..." for the start-up log and moatd -t */
+const char *config_fips_mode_text(void);
+
+/* conf_mtls.c */
+/*
+ * Start-up and moatd -t: the ca-file and crl-file of every frontend read,
+ * checked, and (keep) sealed into fe->ca_fd / fe->crl_fd; a fips
+ * frontend's certificate key checked.  0, or -1 with "FILE:LINE: why".
+ */
+int	config_mtls_open(struct config *cfg, int keep, char *err,
+	    size_t errlen);
 
 /* conf_value.c */
 int	config_addr_parse(const char *text, int allow_unix, struct config_addr *out);

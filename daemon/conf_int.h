@@ -6,6 +6,8 @@
  *	conf_load.c	load: the line reader, the inih handler, sections,
  *			defaults and the whole-file checks
  *	conf_keys.c	the [moat] and [frontend] key tables and their setters
+ *	conf_profile.c	the named profiles (profile =), the fips check, and
+ *			the client-certificate keys' whole-file rules
  *	conf_check.c	files and users: secret files, certificate chains,
  *			sandbox users, and the key checks of moatd -t
  *	conf_value.c	numbers, durations, booleans, strings, paths,
@@ -62,6 +64,12 @@ void	config_key_set(struct config_parse *p, const char *name,
 	    const char *value);
 const char *config_frontend_missing(const struct config_parse *p,
 	    unsigned index);
+
+/* conf_profile.c: before the priority is built, then after */
+void	config_profile_conflicts(struct config_parse *p,
+	    const struct frontend *fe);
+void	config_profile_finish(struct config_parse *p,
+	    const struct frontend *fe);
 
 /* conf_check.c */
 int	config_user_check(struct config_parse *p, int line, const char *key,

@@ -685,6 +685,67 @@ set_ticket_lifetime(struct config_parse *p, const char *v)
 	return 0;
 }
 
+/* --- client certificates and named profiles ----------------------------- */
+
+static int
+set_ca_file(struct config_parse *p, const char *v)
+{
+	char why[256];
+	int pk, r;
+
+	p->fe->ca_line = p->lineno;
+	if (config_abspath(p, "ca-file", v, p->fe->ca_file,
+	    sizeof(p->fe->ca_file)) < 0)
+		return -EINVAL;
+	/* certificates only, as a chain is: a key here would reach workers */
+	if ((r = p->sys->cert_file(v, &pk, why, sizeof(why))) < 0)
+		config_error(p, p->lineno, "ca-file %s%s%s", v,
+		    r == -EINVAL ? " " : ": ", why);
+	return r;
+}
+
+static int
+set_crl_file(struct config_parse *p, const char *v)
+{
+	p->fe->crl_line = p->lineno;
+	/* its content is read at start-up and by moatd -t (conf_mtls.c) */
+	return config_abspath(p, "crl-file", v, p->fe->crl_file,
+	    sizeof(p->fe->crl_file));
+}
+
+static int
+set_verify(struct config_parse *p, const char *v)
+{
+	p->fe->verify_line = p->lineno;
+	if (strcmp(v, "none") == 0)
+		p->fe->verify = CONFIG_VERIFY_NONE;
+	else if (strcmp(v, "optional") == 0)
+		p->fe->verify = CONFIG_VERIFY_OPTIONAL;
+	else if (strcmp(v, "required") == 0)
+		p->fe->verify = CONFIG_VERIFY_REQUIRED;
+	else {
+		config_error(p, p->lineno, "bad verify '%s' (expected none, "
+		    "optional or required)", v);
+		return -EINVAL;
+	}
+	return 0;
+}
+
+static int
+set_profile(struct config_parse *p, const char *v)
+{
+	int prof;
+
+	p->fe->profile_line = p->lineno;
+	if ((prof = config_profile_find(v)) < 0) {
+		config_error(p, p->lineno, "bad profile '%s' (expected modern, "
+		    "intermediate, compat or fips)", v);
+		return -EINVAL;
+	}
+	p->fe->profile = prof;
+	return 0;
+}
+
 static const struct config_key frontend_keys[] = {
 	{ "listen",			set_listen },
 	{ "backend",			set_backend },
@@ -711,6 +772,10 @@ static const struct config_key frontend_keys[] = {
 	{ "accept-proxy-from",		set_accept_proxy_from },
 	{ "tickets",			set_tickets },
 	{ "ticket-lifetime",		set_ticket_lifetime },
+	{ "ca-file",			set_ca_file },
+	{ "crl-file",			set_crl_file },
+	{ "verify",			set_verify },
+	{ "profile",			set_profile },
 };
 
 _Static_assert(nitems(moat_keys) <= CONFIG_MOAT_KEYS_MAX,

@@ -57,6 +57,8 @@ config_frontend_defaults(struct frontend *fe, unsigned index)
 	for (i = 0; i < CONFIG_MAX_LISTEN; i++)
 		fe->listen_fd[i] = -1;
 	fe->cert_fd = -1;
+	fe->ca_fd = -1;
+	fe->crl_fd = -1;
 	fe->handshake_timeout_ms = 10 * 1000;
 	fe->idle_timeout_ms = 600 * 1000;
 	fe->backend_connect_timeout_ms = 5 * 1000;
@@ -329,9 +331,10 @@ config_priority(struct config_parse *p, struct frontend *fe)
 	int line, r;
 
 	base = p->priority[fe->index][0] != '\0' ? p->priority[fe->index] :
-	    MOAT_DEFAULT_PRIORITY;
+	    fe->profile != CONFIG_PROFILE_NONE ?
+	    config_profile_priority(fe->profile) : MOAT_DEFAULT_PRIORITY;
 	line = p->priority_line[fe->index] > 0 ? p->priority_line[fe->index] :
-	    fe->line;
+	    fe->profile_line > 0 ? fe->profile_line : fe->line;
 	/* RSA key exchange means keyd decrypts: only where asked for. */
 	snprintf(fe->priority, sizeof(fe->priority), "%s:%s", base,
 	    fe->allow_rsa_kx ? "+RSA" : "-RSA");
@@ -415,7 +418,11 @@ config_finish(struct config_parse *p)
 			config_error(p, fe->line, "frontend %s: missing "
 			    "required key '%s'", fe->name, missing);
 		if (!p->failed)
+			config_profile_conflicts(p, fe);
+		if (!p->failed)
 			config_priority(p, fe);
+		if (!p->failed)
+			config_profile_finish(p, fe);
 		if (!p->failed)
 			config_keyd_sign(p, fe);
 		/* a header believed from anyone would let anyone pick its address */

@@ -266,7 +266,9 @@ main(int argc, char **argv)
 		r = 1;
 	} else if (test) {
 		/* the one place moatd itself reads a key: this process exits */
-		r = config_check_keys(cfg, stderr, err, sizeof(err)) < 0 ? 1 : 0;
+		r = config_check_keys(cfg, stderr, err, sizeof(err)) < 0 ||
+		    config_mtls_open(cfg, 0, err, sizeof(err)) < 0 ? 1 : 0;
+		printf("%s\n", config_fips_mode_text());
 		if (r != 0)
 			fprintf(stderr, "%s\n", err);
 		else

@@ -288,6 +288,12 @@ master_main(struct config *cfg)
 	ev_init(&m->drain, master_drain_cb);
 	ev_prepare_init(&m->stop_check, master_stop_check_cb);
 
+	log_info("%s", config_fips_mode_text());
+	/* the CAs and CRLs of client certificates, sealed for the workers */
+	if (config_mtls_open(cfg, 1, err, sizeof(err)) < 0) {
+		control_close(m->control);
+		fatalx("%s", err);
+	}
 	if (master_keyd_start(m, err, sizeof(err)) < 0) {
 		control_close(m->control);
 		fatalx("%s", err);

@@ -7,7 +7,7 @@
  *
  *   conn client=ADDR:PORT frontend=NAME sni=NAME tls=VERSION cipher=SUITE
  *        handshake_ms=N resumed=yes|no c2b=BYTES b2c=BYTES duration_ms=N
- *        notify=yes|no reason="WHY" alpn=PROTOCOL id=HEX
+ *        notify=yes|no reason="WHY" alpn=PROTOCOL id=HEX cn=NAME
  *
  * "-" stands for what was never known (no SNI sent, handshake not done).
  * resumed says whether the first handshake resumed a session from a
@@ -30,7 +30,8 @@
  * too long ...", "PROXY header timeout".  With accept-proxy, client is the
  * address the balancer's header gave.  alpn is the protocol ALPN chose;
  * id the connection's unique id, also sent in a PROXY v2 header.  c2b
- * counts the PROXY header written to the backend, if any.
+ * counts the PROXY header written to the backend, if any.  cn is the
+ * client certificate's subject CN (verify =; mtls.c), "-" without one.
  */
 #include "config.h"
 
@@ -66,7 +67,7 @@ connlog_write(const struct conn *c)
 	pphdr_uid_hex(c, id, sizeof(id));
 	log_info("conn client=%s frontend=%s sni=%s tls=%s cipher=%s "
 	    "handshake_ms=%s resumed=%s c2b=%llu b2c=%llu duration_ms=%ld "
-	    "notify=%s reason=\"%s\" alpn=%s id=%s",
+	    "notify=%s reason=\"%s\" alpn=%s id=%s cn=%s",
 	    c->peer, c->wf->fe->name, c->sni[0] != '\0' ? c->sni : "-",
 	    ver, cipher, hs, c->resumed ? "yes" : "no",
 	    (unsigned long long)c->bytes_c2b,
@@ -74,5 +75,6 @@ connlog_write(const struct conn *c)
 	    (long)((now - c->t_start) * 1000. + 0.5),
 	    (c->flags & CF_BYE_SENT) ? "yes" : "no",
 	    c->why.text[0] != '\0' ? c->why.text : "closed",
-	    c->alpn[0] != '\0' ? c->alpn : "-", id);
+	    c->alpn[0] != '\0' ? c->alpn : "-", id,
+	    c->cn[0] != '\0' ? c->cn : "-");
 }

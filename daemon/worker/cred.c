@@ -26,6 +26,7 @@
 #include "log.h"
 #include "state.h"
 #include "xkey.h"
+#include "mtls.h"
 #include "cred.h"
 
 #define CRED_MAX_CHAIN		16u		/* certificates in one chain */
@@ -90,6 +91,8 @@ cred_new(struct worker_frontend *wf, const gnutls_datum_t *pem,
 	 */
 	gnutls_certificate_set_flags(wc->cred,
 	    GNUTLS_CERTIFICATE_SKIP_KEY_CERT_MATCH);
+	if ((r = mtls_cred_apply(wf, wc->cred)) < 0)	/* verify = */
+		goto fail;
 	if ((r = xkey_import(&wc->key)) < 0) {
 		log_warnx("%s: frontend %s: import_ext4: %s", __func__,
 		    fe->name, gnutls_strerror(r));
@@ -172,6 +175,8 @@ cred_frontend_load(struct worker_frontend *wf)
 		    __func__, fe->name);
 		return -EBADF;
 	}
+	if ((r = mtls_frontend_load(wf)) < 0)	/* ca-file, crl-file */
+		return r;
 	r = config_cert_read(fe->cert_fd, &pem);
 	close(fe->cert_fd);
 	if (r < 0) {

@@ -265,9 +265,9 @@ pphdr_str(const char *s)
 
 /*
  * The backend's header, at the front of c2b (empty: proxying just
- * started).  The SSL TLV says TLS with no client certificate: verify is
- * non-zero, as the spec asks unless a certificate was presented and
- * verified (2.2.5).  Returns 0 or -errno.
+ * started).  The SSL TLV's client flags and verify say whether a client
+ * certificate was presented and verified (verify 0 only then, spec
+ * 2.2.5), and SSL_CN carries its CN.  Returns 0 or -errno.
  */
 int
 pphdr_out(struct conn *c)
@@ -292,8 +292,9 @@ pphdr_out(struct conn *c)
 		t.unique_id.p = c->uid;
 		t.unique_id.len = sizeof(c->uid);
 		t.ssl = 1;
-		t.ssl_client = PP2_CLIENT_SSL;
-		t.ssl_verify = 1;	/* no client certificate */
+		/* verify is 0 only for a certificate presented and verified */
+		t.ssl_client = (uint8_t)(PP2_CLIENT_SSL | c->cert_flags);
+		t.ssl_verify = c->cert_verified ? 0 : 1;
 		/* "TLS1.3" as OpenSSL names it, "TLSv1.3", as backends expect */
 		v = tls_version_name(c);
 		if (strncmp(v, "TLS", 3) == 0 && v[3] != 'v')
@@ -302,7 +303,7 @@ pphdr_out(struct conn *c)
 			snprintf(ver, sizeof(ver), "%s", v);
 		t.ssl_version = pphdr_str(ver);
 		t.ssl_cipher = pphdr_str(tls_cipher_name(c));
-		/* t.ssl_cn: the client certificate's CN, once there are any */
+		t.ssl_cn = pphdr_str(c->cn);	/* mtls.c */
 		n = proxyproto_v2_encode(&c->addr, &t, c->c2b.data, PP_OUT_MAX);
 	}
 	if (n < 0)

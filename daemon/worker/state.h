@@ -68,6 +68,8 @@ struct worker_frontend {
 	int			tickets;	/* fe->tickets, and a key is here */
 	gnutls_priority_t	prio_reneg;	/* prio + %NO_TICKETS (tls.c) */
 	uint8_t			ticket_key[CONFIG_TICKET_KEY_SIZE];
+	gnutls_datum_t		mtls_ca;	/* mtls.c: ca-file, as checked */
+	gnutls_datum_t		mtls_crl;	/* mtls.c: crl-file, or empty */
 	ev_io			lio[CONFIG_MAX_LISTEN];	/* worker.c */
 	unsigned		nlisten;
 };
@@ -248,6 +250,16 @@ struct conn {
 	char			alpn[CONFIG_ALPN_LEN];	/* "" = none */
 	uint8_t			*ppin;		/* PP_IN_MAX bytes, or NULL */
 	size_t			ppin_len;
+
+	/*
+	 * The client certificate (mtls.c), set once by the first handshake
+	 * (a renegotiation cannot change it: GnuTLS refuses a new identity):
+	 * its subject CN, sanitised; PP2_CLIENT_CERT_CONN/_SESS; verified.
+	 */
+	char			cn[64];		/* "" = none */
+	uint8_t			cert_flags;
+	int			cert_verified;
+	unsigned		cert_status;	/* gnutls_certificate_status_t */
 };
 
 #endif

@@ -59,6 +59,7 @@
 #include "util.h"
 #include "coro.h"
 #include "cred.h"
+#include "mtls.h"
 #include "reason.h"
 #include "reneg.h"
 #include "state.h"
@@ -250,7 +251,7 @@ tls_session_new(struct conn *c)
 		log_warnx("%s: ALPN: %s", __func__, gnutls_strerror(r));
 		return r;
 	}
-	gnutls_certificate_server_set_request(s, GNUTLS_CERT_IGNORE);
+	mtls_session_setup(c);		/* verify = */
 	gnutls_transport_set_int(s, c->cfd);
 	gnutls_session_set_ptr(s, c);
 	gnutls_handshake_set_timeout(s, 0);	/* conn.c's ev_timer does it */
@@ -393,6 +394,7 @@ tls_handshake_verdict(struct conn *c, int r, int reneg)
 {
 	struct worker *w = c->w;
 	const char *what = reneg ? "renegotiation failed" : "handshake failed";
+	char mwhy[192];
 
 	if (!reneg)
 		tls_sni_read(c);
@@ -400,6 +402,7 @@ tls_handshake_verdict(struct conn *c, int r, int reneg)
 		transcript_done(&c->tr);
 		if (reneg)
 			return TLS_DONE;
+		mtls_note(c);
 		c->t_handshake = ev_time();
 		/* a ticket, no signature: keyd_signs does not move */
 		c->resumed = gnutls_session_is_resumed(c->session) != 0;
@@ -440,6 +443,10 @@ tls_handshake_verdict(struct conn *c, int r, int reneg)
 	if (!reneg)
 		w->stats.handshakes_failed++;
 	/* Best effort: tell the client why, if it is still there. */
+	if (mtls_failure(c, r, mwhy, sizeof(mwhy))) {
+		reason_set(&c->why, "%s: %s", what, mwhy);
+		return TLS_FAILED;
+	}
 	(void)gnutls_alert_send_appropriate(c->session, r);
 	if (r == GNUTLS_E_FATAL_ALERT_RECEIVED)
 		reason_set(&c->why, "%s: client sent alert %s", what,

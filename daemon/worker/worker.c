@@ -587,7 +587,7 @@ worker_fd_cmp(const void *a, const void *b)
 static void
 worker_fds_sweep(const struct config *cfg, int master_fd, int keyd_fd)
 {
-	int keep[2 + CONFIG_MAX_FRONTENDS * (CONFIG_MAX_LISTEN + 1)];
+	int keep[2 + CONFIG_MAX_FRONTENDS * (CONFIG_MAX_LISTEN + 3)];
 	unsigned n = 0, i, j;
 	unsigned lo = 3;
 
@@ -601,6 +601,11 @@ worker_fds_sweep(const struct config *cfg, int master_fd, int keyd_fd)
 		/* read by cred.c, closed before the sandbox */
 		if (cfg->frontends[i].cert_fd >= 0)
 			keep[n++] = cfg->frontends[i].cert_fd;
+		/* read by mtls.c, closed before the sandbox */
+		if (cfg->frontends[i].ca_fd >= 0)
+			keep[n++] = cfg->frontends[i].ca_fd;
+		if (cfg->frontends[i].crl_fd >= 0)
+			keep[n++] = cfg->frontends[i].crl_fd;
 	}
 	qsort(keep, n, sizeof(keep[0]), worker_fd_cmp);
 	for (i = 0; i < n; i++) {

@@ -579,6 +579,109 @@ test_proxy_values(void **state)
 	    "alpn = a,b,c,d,e,f,g,h,i\n", 9, "more than 8 alpn protocols");
 }
 
+/* profile = and the client-certificate keys (issue 10) */
+static void
+test_profiles(void **state)
+{
+	static const char *names[] = { "modern", "intermediate", "compat",
+	    "fips" };
+	const struct frontend *fe;
+	char why[256], text[1024];
+	size_t i;
+	int prof;
+
+	(void)state;
+	/* the table: each name, its own string, intermediate the default */
+	for (i = 0; i < sizeof(names) / sizeof(names[0]); i++) {
+		prof = config_profile_find(names[i]);
+		assert_true(prof > CONFIG_PROFILE_NONE);
+		assert_string_equal(config_profile_name(prof), names[i]);
+		snprintf(text, sizeof(text), "profile = %s", names[i]);
+		fe = load_with(text);
+		assert_int_equal(fe->profile, prof);
+		assert_int_equal(strncmp(fe->priority,
+		    config_profile_priority(prof),
+		    strlen(config_profile_priority(prof))), 0);
+		assert_string_equal(fe->priority +
+		    strlen(config_profile_priority(prof)), ":-RSA");
+	}
+	assert_int_equal(config_profile_find("old"), -1);
+	assert_string_equal(config_profile_priority(
+	    CONFIG_PROFILE_INTERMEDIATE), MOAT_DEFAULT_PRIORITY);
+	assert_non_null(strstr(config_profile_priority(CONFIG_PROFILE_MODERN),
+	    "-VERS-ALL:+VERS-TLS1.3:-"));
+	assert_null(strstr(config_profile_priority(CONFIG_PROFILE_FIPS),
+	    "CHACHA20"));
+	assert_non_null(strstr(config_profile_priority(CONFIG_PROFILE_COMPAT),
+	    "+AES-128-CBC"));
+	/* the fips check bites on what FIPS 140-3 does not approve */
+	assert_int_equal(config_profile_fips_check(config_profile_priority(
+	    CONFIG_PROFILE_FIPS), why, sizeof(why)), 0);
+	assert_int_equal(config_profile_fips_check(MOAT_DEFAULT_PRIORITY, why,
+	    sizeof(why)), -1);
+	assert_non_null(strstr(why, "CHACHA20-POLY1305 is not FIPS 140-3"));
+	snprintf(text, sizeof(text), "%s:+CHACHA20-POLY1305",
+	    config_profile_priority(CONFIG_PROFILE_FIPS));
+	assert_int_equal(config_profile_fips_check(text, why, sizeof(why)), -1);
+	snprintf(text, sizeof(text), "%s:+GROUP-X25519",
+	    config_profile_priority(CONFIG_PROFILE_FIPS));
+	assert_int_equal(config_profile_fips_check(text, why, sizeof(why)), -1);
+	assert_non_null(strstr(why, "group X25519"));
+	snprintf(text, sizeof(text), "%s:+SIGN-EdDSA-Ed25519",
+	    config_profile_priority(CONFIG_PROFILE_FIPS));
+	assert_int_equal(config_profile_fips_check(text, why, sizeof(why)), -1);
+
+	/* refusals, each at its line */
+	expect_error(MOAT_HEAD FRONTEND_OK "profile = old\n", 9,
+	    "bad profile 'old' (expected modern, intermediate, compat or fips)");
+	expect_error(MOAT_HEAD FRONTEND_OK "profile = modern\npriority = "
+	    "NORMAL\n", 10, "profile and priority both set (line 9 and 10)");
+	expect_error(MOAT_HEAD FRONTEND_OK "priority = NORMAL\nprofile = "
+	    "modern\n", 10, "profile and priority both set (line 10 and 9)");
+	expect_error(MOAT_HEAD FRONTEND_OK "profile = fips\nallow-rsa-kx = "
+	    "yes\n", 9, "profile fips: key exchange RSA is not FIPS 140-3");
+	expect_error(MOAT_HEAD "[frontend www]\nlisten = 127.0.0.1:8443\n"
+	    "backend = 127.0.0.1:8080\ncert = %E\nkey = %e\nprofile = fips\n",
+	    7, "profile fips: the certificate's key is EdDSA (Ed25519)");
+}
+
+static void
+test_mtls_values(void **state)
+{
+	const struct frontend *fe;
+
+	(void)state;
+	fe = load_with("");
+	assert_int_equal(fe->verify, CONFIG_VERIFY_NONE);
+	assert_int_equal(fe->ca_fd, -1);
+	assert_int_equal(fe->crl_fd, -1);
+	fe = load_with("ca-file = %A\nverify = required");
+	assert_int_equal(fe->verify, CONFIG_VERIFY_REQUIRED);
+	assert_string_equal(fe->ca_file, cert_a);
+	fe = load_with("ca-file = %A\ncrl-file = /x/crl.pem\nverify = optional");
+	assert_int_equal(fe->verify, CONFIG_VERIFY_OPTIONAL);
+	assert_string_equal(fe->crl_file, "/x/crl.pem");
+	assert_int_equal(load_with("verify = none")->verify,
+	    CONFIG_VERIFY_NONE);
+
+	expect_error(MOAT_HEAD FRONTEND_OK "verify = required\n", 9,
+	    "verify = required needs ca-file");
+	expect_error(MOAT_HEAD FRONTEND_OK "verify = optional\n", 9,
+	    "verify = optional needs ca-file");
+	expect_error(MOAT_HEAD FRONTEND_OK "verify = maybe\n", 9,
+	    "bad verify 'maybe' (expected none, optional or required)");
+	expect_error(MOAT_HEAD FRONTEND_OK "ca-file = %A\n", 9,
+	    "ca-file without verify = optional or required");
+	expect_error(MOAT_HEAD FRONTEND_OK "crl-file = /x\nverify = none\n",
+	    9, "crl-file needs ca-file");
+	expect_error(MOAT_HEAD FRONTEND_OK "ca-file = %g\nverify = required\n",
+	    9, "ca-file ");
+	expect_error(MOAT_HEAD FRONTEND_OK "ca-file = %a\nverify = required\n",
+	    9, "holds a private key");
+	expect_error(MOAT_HEAD FRONTEND_OK "ca-file = rel.pem\n", 9,
+	    "absolute");
+}
+
 static void
 test_bad_values(void **state)
 {
@@ -664,6 +767,8 @@ main(void)
 		cmocka_unit_test(test_no_frontend),
 		cmocka_unit_test(test_bad_priority),
 		cmocka_unit_test(test_bad_values),
+		cmocka_unit_test(test_profiles),
+		cmocka_unit_test(test_mtls_values),
 		cmocka_unit_test(test_syntax),
 		cmocka_unit_test(test_missing_file),
 		cmocka_unit_test(test_addr_parse),
