@@ -99,6 +99,12 @@ int	config_ms_nonzero(struct config_parse *p, const char *key,
 	    const char *v, unsigned max_ms, unsigned *out);
 int	config_bool(struct config_parse *p, const char *key, const char *v,
 	    int *out);
+
+/* conf_proxy.c: ALPN and the PROXY protocol keys */
+int	config_set_alpn(struct config_parse *p, const char *v);
+int	config_set_proxy_protocol(struct config_parse *p, const char *v);
+int	config_set_accept_proxy(struct config_parse *p, const char *v);
+int	config_set_accept_proxy_from(struct config_parse *p, const char *v);
 int	config_string(struct config_parse *p, const char *key, const char *v,
 	    char *out, size_t size);
 int	config_abspath(struct config_parse *p, const char *key, const char *v,
