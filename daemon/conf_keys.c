@@ -711,6 +711,9 @@ static const struct config_key frontend_keys[] = {
 	{ "accept-proxy-from",		set_accept_proxy_from },
 	{ "tickets",			set_tickets },
 	{ "ticket-lifetime",		set_ticket_lifetime },
+	{ "backend-tls",		config_set_backend_tls },
+	{ "backend-ca",			config_set_backend_ca },
+	{ "backend-name",		config_set_backend_name },
 };
 
 _Static_assert(nitems(moat_keys) <= CONFIG_MOAT_KEYS_MAX,

@@ -166,6 +166,8 @@ master_worker_exec(const struct master_child *w, int master_fd, int keyd_fd,
 			r |= master_worker_inherit(fe->listen_fd[j]);
 		/* its chain, as checked (a worker never opens it by path) */
 		r |= master_worker_inherit(fe->cert_fd);
+		/* its backend-ca, as checked (btls.c reads it) */
+		r |= master_worker_inherit(fe->backend_ca_fd);
 	}
 	if (r != 0) {
 		log_warn("%s: fcntl", w->name);
