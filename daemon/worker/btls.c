@@ -233,6 +233,8 @@ btls_handshake(struct conn *c, const char **why)
 			return gnutls_record_get_direction(bt->s) ?
 			    BIO_AGAIN_WR : BIO_AGAIN;
 		if (gnutls_error_is_fatal(r)) {
+			/* bad_certificate and friends: best effort */
+			(void)gnutls_alert_send_appropriate(bt->s, r);
 			*why = btls_why(c, r);
 			return BIO_FAILED;
 		}
