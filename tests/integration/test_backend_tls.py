@@ -10,6 +10,8 @@ trust, signs a certificate for the right name.  Checked:
 - a backend whose certificate the CA did not sign, or made for another
   name, is refused: the connection's log line says why, and the client's
   stream ends without close_notify;
+- with no backend-name, the backend's address is verified against the
+  certificate's IP address and not sent as SNI;
 - the backend's close_notify after its reply ends the client's stream
   cleanly, with every byte; a backend that closes TCP without close_notify
   leaves the client's end unclean, after every byte it did send;
@@ -71,8 +73,13 @@ def _cert(subject_cn, issuer_cn, issuer_key, key, ca, san=None):
             data_encipherment=False, key_agreement=False,
             encipher_only=False, decipher_only=False), critical=True)
     if san is not None:
-        b = b.add_extension(x509.SubjectAlternativeName(
-            [x509.DNSName(san)]), critical=False)
+        import ipaddress
+        try:
+            gn = x509.IPAddress(ipaddress.ip_address(san))
+        except ValueError:
+            gn = x509.DNSName(san)
+        b = b.add_extension(x509.SubjectAlternativeName([gn]),
+                            critical=False)
     return b.sign(issuer_key, hashes.SHA256())
 
 
@@ -90,7 +97,9 @@ def pki(tmp_path_factory):
     for stem, issuer, ikey, san in (("good", "moat test CA", ca_key, NAME),
                                     ("other_ca", "rogue CA", rogue_key, NAME),
                                     ("wrong_name", "moat test CA", ca_key,
-                                     "other.test")):
+                                     "other.test"),
+                                    ("ip", "moat test CA", ca_key,
+                                     moatlib.LOOPBACK)):
         k = ec.generate_private_key(ec.SECP256R1())
         out[stem] = _pem_files(d, stem, k, _cert(san, issuer, ikey, k, False,
                                                  san))
@@ -178,6 +187,7 @@ def tls_backends(pki):
         "wrong_name": TLSBackend(*pki["wrong_name"], "echo"),
         "reply": TLSBackend(*pki["good"], "reply"),
         "cut": TLSBackend(*pki["good"], "cut"),
+        "ip": TLSBackend(*pki["ip"], "reply"),
     }
     yield made
     for b in made.values():
@@ -193,6 +203,7 @@ def moat(module_moat_factory, certs, pki, tls_backends):
                      "backend-tls": "yes", "backend-ca": pki["ca"],
                      "backend-name": NAME, "rekey-interval": "0",
                      "idle-timeout": "60s"}
+    fes["ip"]["backend-name"] = None	# the default: the backend's address
     return module_moat_factory(fes, workers=1)
 
 
@@ -224,6 +235,13 @@ def test_close_notify_after_reply_ends_cleanly(moat):
         s.sendall(b"GET\n")
         got = moatlib.recv_all(s)	# UncleanEnd if no close_notify
     assert got == moatlib.pattern(REPLY, 7)
+
+
+def test_default_name_is_the_backends_address(moat, tls_backends):
+    with moatlib.tls_connect(moat.ports["ip"]) as s:
+        s.sendall(b"GET\n")
+        assert moatlib.recv_all(s) == moatlib.pattern(REPLY, 7)
+    assert tls_backends["ip"].sni == [None], "an address went out as SNI"
 
 
 def test_backend_cut_without_close_notify_is_unclean(moat):
