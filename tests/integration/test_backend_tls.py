@@ -227,7 +227,9 @@ def test_unverified_backend_is_refused(moat, tls_backends, which, why):
         assert e.value.data == b""
     moat.wait_log(r"frontend=%s .*notify=no reason=\"backend error: TLS "
                   r"handshake: %s" % (which, why), start=start)
-    assert tls_backends[which].errors, "the backend saw no refusal"
+    # the backend's thread sees the refusal in its own time
+    moatlib.wait_for(lambda: tls_backends[which].errors, 10,
+                     what="the backend's failed handshake")
 
 
 def test_close_notify_after_reply_ends_cleanly(moat):
