@@ -37,6 +37,7 @@
 /* TLS 1.2 renegotiations in flight at once, per worker (each a signature). */
 #define CONFIG_REKEY_CONCURRENCY_DEFAULT 64u
 #define CONFIG_REKEY_BYTES_MIN	(64u * 1024u)
+#define CONFIG_BACKEND_NAME_MAX	256	/* backend-name: a DNS name, or an address */
 #define CONFIG_CERT_MAX		(1024u * 1024u)	/* a certificate file larger is refused */
 /*
  * Session tickets.  The lifetime bounds: GnuTLS caps its expiration at 7
@@ -182,6 +183,19 @@ struct frontend {
 	int			ca_line, crl_line, verify_line;
 	int			profile;	/* enum config_profile */
 	int			profile_line;
+	/*
+	 * TLS to the backend (conf_backend.c; the worker's btls.c): the CA
+	 * bundle that verifies the backend's certificate (required with
+	 * backend-tls: there is no unverified mode), the name verified and
+	 * sent as SNI (default: the backend's host), and the master's sealed
+	 * copy of the bundle as checked, which each worker reads (never by
+	 * path) like its chain.
+	 */
+	int			backend_tls;		/* 0: plain TCP */
+	int			backend_tls_line;	/* for messages */
+	char			backend_ca[CONFIG_PATH_MAX];
+	char			backend_name[CONFIG_BACKEND_NAME_MAX];
+	int			backend_ca_fd;		/* master's memfd, or -1 */
 };
 
 struct config {

@@ -77,6 +77,12 @@ int	config_user_check(struct config_parse *p, int line, const char *key,
 int	config_secret_file(struct config_parse *p, const char *what,
 	    const char *path);
 
+/* conf_backend.c */
+int	config_set_backend_tls(struct config_parse *p, const char *v);
+int	config_set_backend_ca(struct config_parse *p, const char *v);
+int	config_set_backend_name(struct config_parse *p, const char *v);
+void	config_backend_tls_finish(struct config_parse *p, struct frontend *fe);
+
 /* A unit a number may carry in moat.conf, and what it multiplies by. */
 struct config_unit {
 	const char	*suffix;

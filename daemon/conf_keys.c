@@ -603,6 +603,9 @@ static const struct config_key frontend_keys[] = {
 	{ "crl-file",			set_crl_file },
 	{ "verify",			set_verify },
 	{ "profile",			set_profile },
+	{ "backend-tls",		config_set_backend_tls },
+	{ "backend-ca",			config_set_backend_ca },
+	{ "backend-name",		config_set_backend_name },
 };
 
 _Static_assert(nitems(moat_keys) <= CONFIG_MOAT_KEYS_MAX,

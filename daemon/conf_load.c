@@ -59,6 +59,7 @@ config_frontend_defaults(struct frontend *fe, unsigned index)
 	fe->cert_fd = -1;
 	fe->ca_fd = -1;
 	fe->crl_fd = -1;
+	fe->backend_ca_fd = -1;
 	fe->handshake_timeout_ms = 10 * 1000;
 	fe->idle_timeout_ms = 600 * 1000;
 	fe->backend_connect_timeout_ms = 5 * 1000;
@@ -425,6 +426,8 @@ config_finish(struct config_parse *p)
 			config_profile_finish(p, fe);
 		if (!p->failed)
 			config_keyd_sign(p, fe);
+		if (!p->failed)
+			config_backend_tls_finish(p, fe);
 		/* a header believed from anyone would let anyone pick its address */
 		if (!p->failed && fe->accept_proxy && fe->naccept_proxy_from == 0)
 			config_error(p, fe->accept_proxy_line, "frontend %s: "

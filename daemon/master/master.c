@@ -269,6 +269,8 @@ master_main(struct config *cfg)
 	master_worker_init(m);
 	if ((r = master_backend_init(m)) < 0)
 		fatalx("user %s: %s", cfg->user, strerror(-r));
+	if (master_backend_ca_open(cfg, err, sizeof(err)) < 0)
+		fatalx("%s", err);
 
 	if ((r = privdrop_prepare_chroot(cfg->chroot_dir)) < 0)
 		fatalx("chroot directory %s: %s (it must be an empty directory "

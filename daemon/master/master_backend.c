@@ -21,6 +21,11 @@
  * tries again every MASTER_BACKEND_RETRY_S until the frontend's
  * backend-connect-timeout, then answers -ETIMEDOUT.  Every other failure is
  * answered at once with its errno.
+ *
+ * TLS backends: the master opens each backend-ca once at start-up and
+ * keeps a sealed copy of what it checked (master_backend_ca_open()); the
+ * workers read the bundle from that descriptor, as they read their chain.
+ * A changed bundle takes effect at the next start, not at a reload.
  */
 #include "config.h"
 
@@ -29,7 +34,9 @@
 #include <sys/un.h>
 
 #include <errno.h>
+#include <fcntl.h>
 #include <grp.h>
+#include <stdio.h>
 #include <limits.h>
 #include <stdlib.h>
 #include <string.h>
@@ -225,5 +232,41 @@ master_backend_init(struct master *m)
 	m->worker_uid = pd.uid;
 	m->worker_gid = pd.gid;
 	ev_init(&m->backend_retry, master_backend_retry_cb);
+	return 0;
+}
+
+/*
+ * Each TLS frontend's backend-ca, checked (PEM certificates, no private
+ * key) into a sealed memfd, fe->backend_ca_fd, which every worker inherits.
+ * 0, or -errno with the reason in err.
+ */
+int
+master_backend_ca_open(struct config *cfg, char *err, size_t errlen)
+{
+	struct frontend *fe;
+	char why[256];
+	unsigned i;
+	int fd, pk, r;
+
+	for (i = 0; i < cfg->nfrontends; i++) {
+		fe = &cfg->frontends[i];
+		if (!fe->backend_tls || fe->backend_ca_fd >= 0)
+			continue;
+		if ((fd = open(fe->backend_ca, O_RDONLY | O_CLOEXEC |
+		    O_NOCTTY)) < 0) {
+			r = -errno;
+			snprintf(err, errlen, "frontend %s: backend-ca %s: %s",
+			    fe->name, fe->backend_ca, strerror(-r));
+			return r;
+		}
+		r = config_cert_snapshot(fd, &fe->backend_ca_fd, &pk, why,
+		    sizeof(why));
+		close(fd);
+		if (r < 0) {
+			snprintf(err, errlen, "frontend %s: backend-ca %s: %s",
+			    fe->name, fe->backend_ca, why);
+			return r;
+		}
+	}
 	return 0;
 }

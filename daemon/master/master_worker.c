@@ -168,6 +168,8 @@ master_worker_exec(const struct master_child *w, int master_fd, int keyd_fd,
 		r |= master_worker_inherit(fe->cert_fd);
 		r |= master_worker_inherit(fe->ca_fd);	/* conf_mtls.c */
 		r |= master_worker_inherit(fe->crl_fd);
+		/* its backend-ca, as checked (btls.c reads it) */
+		r |= master_worker_inherit(fe->backend_ca_fd);
 	}
 	if (r != 0) {
 		log_warn("%s: fcntl", w->name);

@@ -42,6 +42,7 @@
 #include "defer.h"
 #include "pace.h"
 #include "backend.h"
+#include "btls.h"
 #include "pphdr.h"
 #include "proxy.h"
 #include "reason.h"
@@ -258,6 +259,7 @@ conn_end(struct conn *c)
 	transcript_reset(&c->tr);
 	proxy_free(c);
 	pphdr_free(c);
+	btls_free(c);
 	if (c->cfd >= 0) {
 		sock_input_discard(c->cfd);
 		close(c->cfd);
@@ -303,8 +305,8 @@ conn_proxy_start(struct conn *c)
 		conn_close(c, "out of memory");
 		return;
 	}
-	if ((r = pphdr_out(c)) < 0) {
-		conn_close(c, "PROXY header to the backend: %s", strerror(-r));
+	if ((r = pphdr_out(c)) < 0 || (r = btls_start(c)) < 0) {
+		conn_close(c, "backend set-up: %s", strerror(-r));
 		return;
 	}
 	conn_state(c, CONN_PROXY);

@@ -52,6 +52,11 @@
  * An end for which nothing can move any more (idle timeout, a failed
  * renegotiation, a fatal TLS error) is conn.c's, at once, and unclean too.
  *
+ * TLS backends (backend-tls): the backend's transport is btls.c's, plain
+ * or a GnuTLS client session; its handshake is the first backend step
+ * (proxy_backend_handshake()), and until it is done only the client side
+ * moves.  Its ends map onto the ones above (btls.c says how).
+ *
  * Unix-socket backends: a worker has no file system and may make only
  * TCP sockets (sandbox_worker.c), so it cannot reach any unix socket of the
  * host.  The master connects a unix: backend for it (daemon/master/
@@ -64,6 +69,7 @@
 
 #include <errno.h>
 #include <stdarg.h>
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <unistd.h>
@@ -75,6 +81,8 @@
 #include "log.h"
 #include "reason.h"
 #include "noise.h"
+#include "btls.h"
+#include "hello.h"
 #include "reneg.h"
 #include "state.h"
 #include "tls.h"
@@ -126,11 +134,10 @@ proxy_client_closed_why(const struct conn *c)
 
 /* The backend failed (see the top): its buffer is undeliverable. */
 static int
-proxy_backend_abort(struct conn *c, int err)
+proxy_backend_abort(struct conn *c, const char *what)
 {
 	c->w->stats.backend_errors++;
-	reason_set(&c->why, "backend error: %s", err != 0 ? strerror(err) :
-	    "short send");
+	reason_set(&c->why, "backend error: %s", what);
 	c->flags |= CF_BACKEND_EOF | CF_BACKEND_SHUT | CF_BACKEND_ABORT;
 	c->c2b.head = c->c2b.tail = 0;
 	return STEP_MOVED;
@@ -343,16 +350,62 @@ proxy_tls_read(struct conn *c)
 	return moved;
 }
 
+/*
+ * A TLS backend's handshake, after the connect: nothing else moves to or
+ * from the backend until it is done.  A failure is a backend error.
+ */
+static int
+proxy_backend_handshake(struct conn *c)
+{
+	char what[REASON_MAX];
+	const char *why = "";
+
+	if (btls_ready(c) || (c->flags & (CF_BE_RD_BLOCKED | CF_BE_WR_BLOCKED |
+	    CF_BE_RD_WANTS_WR | CF_BACKEND_ABORT)))
+		return STEP_IDLE;
+	switch (btls_handshake(c, &why)) {
+	case 0:
+		return STEP_MOVED;
+	case BIO_AGAIN:
+		c->flags |= CF_BE_RD_BLOCKED;
+		return STEP_IDLE;
+	case BIO_AGAIN_WR:
+		c->flags |= CF_BE_RD_WANTS_WR;
+		return STEP_IDLE;
+	default:
+		snprintf(what, sizeof(what), "TLS handshake: %s", why);
+		return proxy_backend_abort(c, what);
+	}
+}
+
+/*
+ * Does the backend get our close_notify with its write side's end?  When
+ * the client sent its own, or a drain ends a whole stream; not for a
+ * client that vanished (btls.c's header).
+ */
+static int
+proxy_backend_notify(const struct conn *c)
+{
+	if (c->flags & CF_FLUSH_END)
+		return (c->flags & CF_DRAIN) != 0;
+	return !(c->flags & (CF_CLIENT_NO_NOTIFY | CF_CLIENT_GONE));
+}
+
 /* c2b -> backend, then the backend's write side closes after client EOF. */
 static int
 proxy_backend_write(struct conn *c)
 {
 	struct conn_buf *b = &c->c2b;
 	int moved = STEP_IDLE;
+	const char *why = "";
 	ssize_t n;
 
-	while (b->head < b->tail && !(c->flags & CF_BE_WR_BLOCKED)) {
-		n = send(c->bfd, b->data + b->head, b->tail - b->head, MSG_NOSIGNAL);
+	if (!btls_ready(c))
+		return STEP_IDLE;
+	/* A TLS read that must write goes first (see the header comment). */
+	while (b->head < b->tail &&
+	    !(c->flags & (CF_BE_WR_BLOCKED | CF_BE_RD_WANTS_WR))) {
+		n = btls_send(c, b->data + b->head, b->tail - b->head, &why);
 		if (n > 0) {
 			b->head += (size_t)n;
 			c->bytes_c2b += (uint64_t)n;
@@ -360,18 +413,18 @@ proxy_backend_write(struct conn *c)
 			moved = STEP_MOVED;
 			continue;
 		}
-		if (n < 0 && errno == EINTR)
-			continue;
-		if (n < 0 && (errno == EAGAIN || errno == EWOULDBLOCK)) {
+		if (n == BIO_AGAIN) {
 			c->flags |= CF_BE_WR_BLOCKED;
 			break;
 		}
-		return proxy_backend_abort(c, n < 0 ? errno : 0);
+		return proxy_backend_abort(c, why);
 	}
 	if (b->head == b->tail && (c->flags & (CF_CLIENT_EOF | CF_FLUSH_END)) &&
-	    !(c->flags & CF_BACKEND_SHUT)) {
-		/* ENOTCONN: the backend is gone already; its EOF will tell. */
-		(void)shutdown(c->bfd, SHUT_WR);
+	    !(c->flags & (CF_BACKEND_SHUT | CF_BE_WR_BLOCKED))) {
+		if (btls_shutdown(c, proxy_backend_notify(c)) == BIO_AGAIN) {
+			c->flags |= CF_BE_WR_BLOCKED;
+			return moved;
+		}
 		c->flags |= CF_BACKEND_SHUT;
 		moved = STEP_MOVED;
 	}
@@ -384,16 +437,19 @@ proxy_backend_read(struct conn *c)
 {
 	struct conn_buf *b = &c->b2c;
 	int moved = STEP_IDLE;
+	const char *why = "";
 	ssize_t n;
 
+	if (!btls_ready(c))
+		return STEP_IDLE;
 	while (!(c->flags & (CF_BACKEND_EOF | CF_BE_RD_BLOCKED |
-	    CF_FLUSH_END))) {
+	    CF_BE_RD_WANTS_WR | CF_FLUSH_END))) {
 		/* A pending record_send still points into b2c: no moving. */
 		if (c->tls_send_len == 0)
 			(void)proxy_buf_room(b);
 		if (b->tail == CONN_BUF_SIZE)
 			break;
-		n = recv(c->bfd, b->data + b->tail, CONN_BUF_SIZE - b->tail, 0);
+		n = btls_recv(c, b->data + b->tail, CONN_BUF_SIZE - b->tail, &why);
 		if (n > 0 && (c->flags & CF_CLIENT_GONE)) {
 			b->head = b->tail = 0;	/* nobody to give it to */
 			continue;
@@ -409,13 +465,12 @@ proxy_backend_read(struct conn *c)
 				reason_set(&c->why, "backend closed");
 			return STEP_MOVED;
 		}
-		if (errno == EINTR)
-			continue;
-		if (errno == EAGAIN || errno == EWOULDBLOCK) {
-			c->flags |= CF_BE_RD_BLOCKED;
+		if (n == BIO_AGAIN || n == BIO_AGAIN_WR) {
+			c->flags |= n == BIO_AGAIN ? CF_BE_RD_BLOCKED :
+			    CF_BE_RD_WANTS_WR;
 			break;
 		}
-		return proxy_backend_abort(c, errno);
+		return proxy_backend_abort(c, why);
 	}
 	return moved;
 }
@@ -449,7 +504,7 @@ proxy_ctl_flush(struct conn *c)
 			c->ctl &= ~(CTL_HELLO_REQUEST | CTL_KEY_UPDATE);
 			reneg_closing(&c->reneg);
 		} else if (c->ctl & CTL_HELLO_REQUEST) {
-			r = gnutls_rehandshake(c->session);
+			r = hello_request(c);
 			if (r == GNUTLS_E_AGAIN || r == GNUTLS_E_INTERRUPTED)
 				return GNUTLS_E_AGAIN;
 			c->ctl &= ~CTL_HELLO_REQUEST;
@@ -618,6 +673,7 @@ proxy_run(struct conn *c)
 		if ((r = proxy_tls_read(c)) == STEP_CLOSED)
 			return PROXY_CLOSE;
 		moved |= r;
+		moved |= proxy_backend_handshake(c);
 		if ((r = proxy_backend_write(c)) == STEP_CLOSED)
 			return PROXY_CLOSE;
 		moved |= r;
@@ -640,10 +696,11 @@ proxy_run(struct conn *c)
 	/* Still moving after PROXY_ROUNDS: let others run, come back next turn. */
 	wants->more = rounds == PROXY_ROUNDS || (noise_turn_spent(c) &&
 	    !(c->flags & (CF_TLS_RD_BLOCKED | CF_CLIENT_EOF | CF_FLUSH_END)));
-	if ((c->flags & CF_BE_RD_BLOCKED) &&
-	    !(c->flags & (CF_BACKEND_EOF | CF_FLUSH_END)))
+	/* A TLS backend's handshake goes on through a policy end. */
+	if ((c->flags & CF_BE_RD_BLOCKED) && (!btls_ready(c) ||
+	    !(c->flags & (CF_BACKEND_EOF | CF_FLUSH_END))))
 		wants->backend |= EV_READ;
-	if (c->flags & CF_BE_WR_BLOCKED)
+	if (c->flags & (CF_BE_WR_BLOCKED | CF_BE_RD_WANTS_WR))
 		wants->backend |= EV_WRITE;
 
 	if (c->reneg.state == RENEG_HS_WANTED && c->tls_send_len == 0)
@@ -679,7 +736,7 @@ proxy_backend_ready(struct conn *c, int revents)
 	if (revents & EV_READ)
 		c->flags &= ~CF_BE_RD_BLOCKED;
 	if (revents & EV_WRITE)
-		c->flags &= ~CF_BE_WR_BLOCKED;
+		c->flags &= ~(CF_BE_WR_BLOCKED | CF_BE_RD_WANTS_WR);
 }
 
 /* A renegotiation handshake takes the client side over from the pump. */

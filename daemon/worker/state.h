@@ -40,6 +40,7 @@
 #define CONN_BUF_SIZE		(16u * 1024u)	/* per direction */
 
 struct conn;
+struct btls;	/* btls.c's alone: the backend's TLS session */
 
 /*
  * One generation of a frontend's certificate chain with its keyd-backed
@@ -70,6 +71,8 @@ struct worker_frontend {
 	uint8_t			ticket_key[CONFIG_TICKET_KEY_SIZE];
 	gnutls_datum_t		mtls_ca;	/* mtls.c: ca-file, as checked */
 	gnutls_datum_t		mtls_crl;	/* mtls.c: crl-file, or empty */
+	/* backend-tls: the trust list from backend-ca (btls.c), or NULL */
+	gnutls_certificate_credentials_t bcred;
 	ev_io			lio[CONFIG_MAX_LISTEN];	/* worker.c */
 	unsigned		nlisten;
 };
@@ -157,6 +160,8 @@ enum conn_state {
 #define CF_HS_APPDATA		0x1000u	/* renegotiation handshake got app data */
 #define CF_FLUSH_END		0x2000u	/* read no more; flush both ways, end */
 #define CF_DRAIN		0x4000u	/* with CF_FLUSH_END: close_notify last */
+#define CF_BE_RD_WANTS_WR	0x8000u	/* backend TLS read or handshake: wait
+					 * for writable */
 
 /*
  * Control messages queued for the client (struct conn.ctl); sent by the
@@ -229,6 +234,7 @@ struct conn {
 	uint64_t		bytes_b2c;
 	unsigned		noise_turn;	/* non-data records this wakeup (noise.c) */
 	unsigned		noise_total;	/* unasked ones so far */
+	struct btls		*bt;		/* backend-tls: its session (btls.c) */
 
 	/* renegotiation / key update (reneg.c); its pacing (conn.c) */
 	struct reneg		reneg;

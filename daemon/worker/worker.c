@@ -54,6 +54,7 @@
 #include "conn.h"
 #include "defer.h"
 #include "pace.h"
+#include "btls.h"
 #include "cred.h"
 #include "kchan.h"
 #include "proxy.h"
@@ -587,7 +588,7 @@ worker_fd_cmp(const void *a, const void *b)
 static void
 worker_fds_sweep(const struct config *cfg, int master_fd, int keyd_fd)
 {
-	int keep[2 + CONFIG_MAX_FRONTENDS * (CONFIG_MAX_LISTEN + 3)];
+	int keep[2 + CONFIG_MAX_FRONTENDS * (CONFIG_MAX_LISTEN + 4)];
 	unsigned n = 0, i, j;
 	unsigned lo = 3;
 
@@ -606,6 +607,9 @@ worker_fds_sweep(const struct config *cfg, int master_fd, int keyd_fd)
 			keep[n++] = cfg->frontends[i].ca_fd;
 		if (cfg->frontends[i].crl_fd >= 0)
 			keep[n++] = cfg->frontends[i].crl_fd;
+		/* read by btls.c, closed before the sandbox */
+		if (cfg->frontends[i].backend_ca_fd >= 0)
+			keep[n++] = cfg->frontends[i].backend_ca_fd;
 	}
 	qsort(keep, n, sizeof(keep[0]), worker_fd_cmp);
 	for (i = 0; i < n; i++) {
@@ -662,7 +666,7 @@ worker_frontends_init(struct worker *w, struct config_tickets *tickets)
 		wf->fe = &cfg->frontends[i];
 		wf->w = w;
 		if (tls_frontend_init(wf, tickets->key[i]) < 0 ||
-		    cred_frontend_load(wf) < 0)
+		    cred_frontend_load(wf) < 0 || btls_frontend_init(wf) < 0)
 			fatalx("frontend %s: TLS set-up failed", wf->fe->name);
 	}
 	gnutls_memset(tickets, 0, sizeof(*tickets));

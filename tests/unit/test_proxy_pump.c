@@ -49,7 +49,6 @@ struct rig {
 	struct worker_frontend	wf;
 	struct conn		c;
 	gnutls_certificate_credentials_t scred, ccred;
-	gnutls_privkey_t	key;
 	gnutls_pcert_st		pcert;
 	gnutls_session_t	client;
 	int			client_fd;	/* the client's end */
@@ -90,11 +89,7 @@ setup(void **state)
 	g->wf.fe = &g->fe;
 	g->wf.w = &g->w;
 
-	testtls_selfsigned(GNUTLS_PK_ECDSA,
-	    GNUTLS_CURVE_TO_BITS(GNUTLS_ECC_CURVE_SECP256R1), &g->key, &g->pcert);
-	assert_int_equal(gnutls_certificate_allocate_credentials(&g->scred), 0);
-	assert_int_equal(gnutls_certificate_set_key(g->scred, NULL, 0,
-	    &g->pcert, 1, g->key), 0);
+	testtls_server_cred(&g->scred, &g->pcert);
 	assert_int_equal(gnutls_certificate_allocate_credentials(&g->ccred), 0);
 
 	assert_int_equal(socketpair(AF_UNIX, SOCK_STREAM, 0, cs), 0);

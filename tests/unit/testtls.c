@@ -48,6 +48,23 @@ testtls_selfsigned(gnutls_pk_algorithm_t pk, unsigned bits,
 }
 
 /*
+ * Server credentials holding a fresh ECDSA P-256 key and its self-signed
+ * certificate; they own both, and *pcert stays readable while they live.
+ */
+void
+testtls_server_cred(gnutls_certificate_credentials_t *cred,
+    gnutls_pcert_st *pcert)
+{
+	gnutls_privkey_t key;
+
+	testtls_selfsigned(GNUTLS_PK_ECDSA,
+	    GNUTLS_CURVE_TO_BITS(GNUTLS_ECC_CURVE_SECP256R1), &key, pcert);
+	assert_int_equal(gnutls_certificate_allocate_credentials(cred), 0);
+	assert_int_equal(gnutls_certificate_set_key(*cred, NULL, 0, pcert, 1,
+	    key), 0);
+}
+
+/*
  * Both sessions are non-blocking over a socketpair of this process: call
  * their handshakes in turn until both finish.  0, or the first fatal
  * error (with both results as the failure message).
