@@ -103,6 +103,21 @@ tls_frontend_init(struct worker_frontend *wf,
 	return 0;
 }
 
+/*
+ * GnuTLS 3.7 hashes the ticket key into the first rotation key with a
+ * SHA3 context on the stack (lib/stek.c) that it does not wipe, so a copy
+ * of the key would stay in the stack below us until something happens to
+ * overwrite it.  Wipe that much stack ourselves.
+ */
+static void __attribute__((noinline))
+tls_stack_burn(void)
+{
+	unsigned char buf[16384];
+
+	explicit_bzero(buf, sizeof(buf));
+	__asm__ volatile("" : : "r"(buf) : "memory");
+}
+
 /* Tickets on this session, or none at all (see the top). */
 static int
 tls_session_tickets(struct conn *c)
@@ -113,7 +128,9 @@ tls_session_tickets(struct conn *c)
 
 	if (!wf->tickets)
 		return 0;
-	if ((r = gnutls_session_ticket_enable_server(c->session, &key)) < 0)
+	r = gnutls_session_ticket_enable_server(c->session, &key);
+	tls_stack_burn();
+	if (r < 0)
 		return r;
 	gnutls_db_set_cache_expiration(c->session,
 	    (int)wf->fe->ticket_lifetime_s);
