@@ -63,6 +63,12 @@ void	config_key_set(struct config_parse *p, const char *name,
 const char *config_frontend_missing(const struct config_parse *p,
 	    unsigned index);
 
+/* conf_pair.c */
+int	config_set_cert(struct config_parse *p, const char *v);
+int	config_set_key(struct config_parse *p, const char *v);
+int	config_pairs_finish(struct config_parse *p, struct frontend *fe,
+	    unsigned *total);
+
 /* conf_check.c */
 int	config_user_check(struct config_parse *p, int line, const char *key,
 	    const char *user, int is_default);

@@ -277,36 +277,6 @@ set_backend(struct config_parse *p, const char *v)
 }
 
 static int
-set_cert(struct config_parse *p, const char *v)
-{
-	char why[256];
-	int r;
-
-	p->fe->cert_line = p->lineno;
-	if (config_abspath(p, "cert", v, p->fe->cert, sizeof(p->fe->cert)) < 0)
-		return -EINVAL;
-	if ((r = p->sys->cert_file(v, &p->fe->cert_pk, why,
-	    sizeof(why))) < 0)
-		config_error(p, p->lineno, "cert file %s%s%s", v,
-		    r == -EINVAL ? " " : ": ", why);
-	return r;
-}
-
-static int
-set_key(struct config_parse *p, const char *v)
-{
-	p->fe->key_line = p->lineno;
-	if (strncmp(v, "pkcs11:", 7) == 0) {
-		config_error(p, p->lineno, "key %s: pkcs11: URIs are not "
-		    "supported by this version; use a PEM file", v);
-		return -EOPNOTSUPP;
-	}
-	if (config_abspath(p, "key", v, p->fe->key, sizeof(p->fe->key)) < 0)
-		return -EINVAL;
-	return config_secret_file(p, "key file", v);
-}
-
-static int
 set_key_passphrase_file(struct config_parse *p, const char *v)
 {
 	if (config_abspath(p, "key-passphrase-file", v,
@@ -647,8 +617,8 @@ set_accept_proxy_from(struct config_parse *p, const char *v)
 static const struct config_key frontend_keys[] = {
 	{ "listen",			set_listen },
 	{ "backend",			set_backend },
-	{ "cert",			set_cert },
-	{ "key",			set_key },
+	{ "cert",			config_set_cert },
+	{ "key",			config_set_key },
 	{ "key-passphrase-file",	set_key_passphrase_file },
 	{ "priority",			set_priority },
 	{ "allow-rsa-kx",		set_allow_rsa_kx },
@@ -680,6 +650,13 @@ static const unsigned frontend_required[] = { 0, 1, 2, 3 };
 
 /* --- lookup -------------------------------------------------------------- */
 
+/* cert and key repeat, one pair after another (conf_pair.c pairs them). */
+static int
+config_key_repeats(const struct config_key *k)
+{
+	return k->set == config_set_cert || k->set == config_set_key;
+}
+
 /* The inih handler's work for one "name = value" of a section. */
 void
 config_key_set(struct config_parse *p, const char *name, const char *value)
@@ -709,12 +686,13 @@ config_key_set(struct config_parse *p, const char *name, const char *value)
 			    "[frontend %s]", name, p->fe->name);
 		return;
 	}
-	if (seen[i] > 0) {
+	if (seen[i] > 0 && !config_key_repeats(&keys[i])) {
 		config_error(p, p->lineno, "duplicate key '%s' (first set on "
 		    "line %d)", name, seen[i]);
 		return;
 	}
-	seen[i] = p->lineno;
+	if (seen[i] == 0)
+		seen[i] = p->lineno;
 	if (*value == '\0') {
 		config_error(p, p->lineno, "empty value for %s", name);
 		return;

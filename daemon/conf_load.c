@@ -56,7 +56,8 @@ config_frontend_defaults(struct frontend *fe, unsigned index)
 	fe->index = index;
 	for (i = 0; i < CONFIG_MAX_LISTEN; i++)
 		fe->listen_fd[i] = -1;
-	fe->cert_fd = -1;
+	for (i = 0; i < CONFIG_MAX_CERTS; i++)
+		fe->certs[i].cert_fd = -1;
 	fe->handshake_timeout_ms = 10 * 1000;
 	fe->idle_timeout_ms = 600 * 1000;
 	fe->backend_connect_timeout_ms = 5 * 1000;
@@ -352,19 +353,29 @@ config_priority(struct config_parse *p, struct frontend *fe)
 	return 0;
 }
 
-/* What keyd may do with the frontend's key (conf_check.c says how). */
+/* What keyd may do with each of the frontend's keys (conf_check.c says how). */
 static void
 config_keyd_sign(struct config_parse *p, struct frontend *fe)
 {
+	struct frontend_cert *fc;
 	char why[256];
+	unsigned i;
 	int line;
 
-	if (config_keyd_flags(fe, fe->cert_pk, &fe->keyd_flags, why,
-	    sizeof(why)) < 0) {
-		line = fe->keyd_sign_line > 0 ? fe->keyd_sign_line :
-		    p->priority_line[fe->index] > 0 ?
-		    p->priority_line[fe->index] : fe->line;
-		config_error(p, line, "frontend %s: %s", fe->name, why);
+	for (i = 0; i < fe->ncerts && !p->failed; i++) {
+		fc = &fe->certs[i];
+		if (config_keyd_flags(fe, fc->cert_pk, &fc->keyd_flags, why,
+		    sizeof(why)) < 0) {
+			line = fe->keyd_sign_line > 0 ? fe->keyd_sign_line :
+			    p->priority_line[fe->index] > 0 ?
+			    p->priority_line[fe->index] : fe->line;
+			if (fe->ncerts == 1)
+				config_error(p, line, "frontend %s: %s",
+				    fe->name, why);
+			else
+				config_error(p, line, "frontend %s: %s: %s",
+				    fe->name, fc->cert, why);
+		}
 	}
 }
 
@@ -397,7 +408,7 @@ config_finish(struct config_parse *p)
 	struct config *cfg = p->cfg;
 	struct frontend *fe, *fo;
 	const char *missing;
-	unsigned i, j, k, l;
+	unsigned i, j, k, l, ncerts = 0;
 	int eof_line = p->moat_line > 0 ? p->moat_line : 1, r;
 
 	for (i = 0; i < cfg->nfrontends && !p->failed; i++) {
@@ -405,6 +416,8 @@ config_finish(struct config_parse *p)
 		if ((missing = config_frontend_missing(p, i)) != NULL)
 			config_error(p, fe->line, "frontend %s: missing "
 			    "required key '%s'", fe->name, missing);
+		if (!p->failed)
+			config_pairs_finish(p, fe, &ncerts);
 		if (!p->failed)
 			config_priority(p, fe);
 		if (!p->failed)

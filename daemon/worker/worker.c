@@ -400,7 +400,7 @@ worker_cert(struct worker *w, const struct ipc_msg *msg)
 	int r;
 
 	if (ipc_worker_cert_decode(msg->payload, msg->hdr.len, &wc) < 0 ||
-	    msg->nfds != 1)
+	    msg->nfds == 0)
 		fatalx("%s: malformed certificate message from the master",
 		    __func__);
 	if (wc.frontend >= w->nfe) {
@@ -409,7 +409,8 @@ worker_cert(struct worker *w, const struct ipc_msg *msg)
 		return;
 	}
 	wf = &w->fe[wc.frontend];
-	if ((r = cred_frontend_rotate(wf, msg->fds[0], wc.generation)) < 0) {
+	if ((r = cred_frontend_rotate(wf, msg->fds, msg->nfds,
+	    wc.generation)) < 0) {
 		log_warnx("frontend %s: certificate generation %u not taken: %s",
 		    wf->fe->name, wc.generation, strerror(-r));
 		(void)ipc_error_send(w->master_fd, msg->hdr.id, r,
@@ -587,7 +588,8 @@ worker_fd_cmp(const void *a, const void *b)
 static void
 worker_fds_sweep(const struct config *cfg, int master_fd, int keyd_fd)
 {
-	int keep[2 + CONFIG_MAX_FRONTENDS * (CONFIG_MAX_LISTEN + 1)];
+	int keep[2 + CONFIG_MAX_FRONTENDS * (CONFIG_MAX_LISTEN +
+	    CONFIG_MAX_CERTS)];
 	unsigned n = 0, i, j;
 	unsigned lo = 3;
 
@@ -599,8 +601,9 @@ worker_fds_sweep(const struct config *cfg, int master_fd, int keyd_fd)
 			if (cfg->frontends[i].listen_fd[j] >= 0)
 				keep[n++] = cfg->frontends[i].listen_fd[j];
 		/* read by cred.c, closed before the sandbox */
-		if (cfg->frontends[i].cert_fd >= 0)
-			keep[n++] = cfg->frontends[i].cert_fd;
+		for (j = 0; j < cfg->frontends[i].ncerts; j++)
+			if (cfg->frontends[i].certs[j].cert_fd >= 0)
+				keep[n++] = cfg->frontends[i].certs[j].cert_fd;
 	}
 	qsort(keep, n, sizeof(keep[0]), worker_fd_cmp);
 	for (i = 0; i < n; i++) {

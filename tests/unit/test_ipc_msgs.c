@@ -57,7 +57,7 @@ static const struct {
 	{ 20, 3 },	/* key, certificate, passphrase */
 	{ 22, 1 },	/* a worker's keyd channel */
 	{ 40, 1 },	/* a new keyd channel for a worker */
-	{ 48, 1 },	/* a rotated certificate chain */
+	{ 48, 8 },	/* a rotated chain per certificate, 8 at most */
 	{ 51, 1 },	/* a connected unix-socket backend */
 };
 
