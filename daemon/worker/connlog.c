@@ -7,7 +7,7 @@
  *
  *   conn client=ADDR:PORT frontend=NAME sni=NAME tls=VERSION cipher=SUITE
  *        handshake_ms=N c2b=BYTES b2c=BYTES duration_ms=N notify=yes|no
- *        reason="WHY" alpn=PROTOCOL id=HEX
+ *        reason="WHY" alpn=PROTOCOL id=HEX cert=N
  *
  * "-" stands for what was never known (no SNI sent, handshake not done).
  * c2b counts plaintext bytes written to the backend, b2c plaintext bytes
@@ -28,7 +28,9 @@
  * too long ...", "PROXY header timeout".  With accept-proxy, client is the
  * address the balancer's header gave.  alpn is the protocol ALPN chose;
  * id the connection's unique id, also sent in a PROXY v2 header.  c2b
- * counts the PROXY header written to the backend, if any.
+ * counts the PROXY header written to the backend, if any.  cert is the
+ * index of the certificate the client was shown, in the order of the
+ * frontend's cert = lines (0 is the default).
  */
 #include "config.h"
 
@@ -40,6 +42,7 @@
 #include "conf.h"
 #include "log.h"
 #include "state.h"
+#include "cred.h"
 #include "pphdr.h"
 #include "tls.h"
 #include "connlog.h"
@@ -48,9 +51,10 @@
 void
 connlog_write(const struct conn *c)
 {
-	char hs[32], id[2 * sizeof(c->uid) + 1];
+	char hs[32], id[2 * sizeof(c->uid) + 1], cert[16];
 	const char *ver = "-", *cipher = "-";
 	ev_tstamp now = ev_time();
+	int served;
 
 	if (c->session != NULL) {
 		ver = tls_version_name(c);
@@ -62,14 +66,18 @@ connlog_write(const struct conn *c)
 	else
 		snprintf(hs, sizeof(hs), "-");
 	pphdr_uid_hex(c, id, sizeof(id));
+	if ((served = cred_served(c)) >= 0)
+		snprintf(cert, sizeof(cert), "%d", served);
+	else
+		snprintf(cert, sizeof(cert), "-");
 	log_info("conn client=%s frontend=%s sni=%s tls=%s cipher=%s "
 	    "handshake_ms=%s c2b=%llu b2c=%llu duration_ms=%ld notify=%s "
-	    "reason=\"%s\" alpn=%s id=%s",
+	    "reason=\"%s\" alpn=%s id=%s cert=%s",
 	    c->peer, c->wf->fe->name, c->sni[0] != '\0' ? c->sni : "-",
 	    ver, cipher, hs, (unsigned long long)c->bytes_c2b,
 	    (unsigned long long)c->bytes_b2c,
 	    (long)((now - c->t_start) * 1000. + 0.5),
 	    (c->flags & CF_BYE_SENT) ? "yes" : "no",
 	    c->why.text[0] != '\0' ? c->why.text : "closed",
-	    c->alpn[0] != '\0' ? c->alpn : "-", id);
+	    c->alpn[0] != '\0' ? c->alpn : "-", id, cert);
 }

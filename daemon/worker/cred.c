@@ -332,3 +332,27 @@ cred_keys_update(struct worker *w, const struct ipc_key_info *keys,
 				return r;
 	return 0;
 }
+
+/*
+ * Which of its frontend's certificates the connection's session showed
+ * (its index in the config, for the log line), or -1: not known, say no
+ * handshake or a resumed one.  GnuTLS says which chain it sent
+ * (gnutls_certificate_get_ours()); the credentials say which is which.
+ */
+int
+cred_served(const struct conn *c)
+{
+	const gnutls_datum_t *ours;
+	gnutls_datum_t d;
+	unsigned i;
+
+	if (c->session == NULL || c->cred == NULL ||
+	    (ours = gnutls_certificate_get_ours(c->session)) == NULL)
+		return -1;
+	for (i = 0; i < c->cred->nkeys; i++)
+		if (gnutls_certificate_get_crt_raw(c->cred->cred, i, 0,
+		    &d) == 0 && d.size == ours->size &&
+		    memcmp(d.data, ours->data, d.size) == 0)
+			return (int)i;
+	return -1;
+}

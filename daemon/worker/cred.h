@@ -18,5 +18,6 @@ void	cred_ref(struct worker_cred *wc);
 void	cred_unref(struct worker_cred *wc);
 int	cred_keys_update(struct worker *w, const struct ipc_key_info *keys,
 	    unsigned n, int initial);
+int	cred_served(const struct conn *c);
 
 #endif
