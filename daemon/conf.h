@@ -101,6 +101,15 @@ struct frontend_cert {
 	 * by path), so what it gets is what was checked.
 	 */
 	int			cert_fd;
+	/*
+	 * OCSP stapling: the DER response file (ocsp =, "" = none), read by
+	 * the master only; ocsp_fd is its sealed copy of a response it found
+	 * good for this certificate (-1: none to staple), read by the
+	 * workers like cert_fd.  master_ocsp.c says when it is re-read.
+	 */
+	char			ocsp[CONFIG_PATH_MAX];
+	int			ocsp_line;	/* of ocsp =, for messages */
+	int			ocsp_fd;
 };
 
 struct frontend {
@@ -171,6 +180,7 @@ struct config {
 	unsigned	max_pending_handshakes;	/* per worker, waiting for keyd */
 	unsigned	rekey_concurrency;	/* per worker, TLS 1.2 in flight */
 	unsigned	drain_timeout_ms;	/* SIGTERM: wait this long */
+	unsigned	ocsp_check_ms;		/* OCSP files: stat this often */
 	enum log_level	log_level;
 	struct frontend	frontends[CONFIG_MAX_FRONTENDS];
 	unsigned	nfrontends;

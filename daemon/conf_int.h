@@ -23,7 +23,7 @@
 #include "conf.h"
 
 #define CONFIG_MAX_WORKERS	256u
-#define CONFIG_MOAT_KEYS_MAX	16	/* room in config_parse.moat_seen */
+#define CONFIG_MOAT_KEYS_MAX	24	/* room in config_parse.moat_seen */
 #define CONFIG_FE_KEYS_MAX	32	/* room in config_parse.fe_seen[] */
 
 enum config_section {
@@ -66,6 +66,7 @@ const char *config_frontend_missing(const struct config_parse *p,
 /* conf_pair.c */
 int	config_set_cert(struct config_parse *p, const char *v);
 int	config_set_key(struct config_parse *p, const char *v);
+int	config_set_ocsp(struct config_parse *p, const char *v);
 int	config_pairs_finish(struct config_parse *p, struct frontend *fe,
 	    unsigned *total);
 

@@ -195,6 +195,13 @@ set_log_level(struct config_parse *p, const char *v)
 	return 0;
 }
 
+static int
+set_ocsp_check_interval(struct config_parse *p, const char *v)
+{
+	return config_ms_nonzero(p, "ocsp-check-interval", v, 3600 * 1000,
+	    &p->cfg->ocsp_check_ms);
+}
+
 static const struct config_key moat_keys[] = {
 	{ "workers",		set_workers },
 	{ "user",		set_user },
@@ -212,6 +219,7 @@ static const struct config_key moat_keys[] = {
 	{ "rekey-concurrency",	set_rekey_concurrency },
 	{ "drain-timeout",	set_drain_timeout },
 	{ "log-level",		set_log_level },
+	{ "ocsp-check-interval", set_ocsp_check_interval },
 };
 
 /* --- [frontend NAME] ---------------------------------------------------- */
@@ -619,6 +627,7 @@ static const struct config_key frontend_keys[] = {
 	{ "backend",			set_backend },
 	{ "cert",			config_set_cert },
 	{ "key",			config_set_key },
+	{ "ocsp",			config_set_ocsp },
 	{ "key-passphrase-file",	set_key_passphrase_file },
 	{ "priority",			set_priority },
 	{ "allow-rsa-kx",		set_allow_rsa_kx },
@@ -650,11 +659,12 @@ static const unsigned frontend_required[] = { 0, 1, 2, 3 };
 
 /* --- lookup -------------------------------------------------------------- */
 
-/* cert and key repeat, one pair after another (conf_pair.c pairs them). */
+/* cert, key and ocsp repeat, one pair after another (conf_pair.c). */
 static int
 config_key_repeats(const struct config_key *k)
 {
-	return k->set == config_set_cert || k->set == config_set_key;
+	return k->set == config_set_cert || k->set == config_set_key ||
+	    k->set == config_set_ocsp;
 }
 
 /* The inih handler's work for one "name = value" of a section. */

@@ -56,8 +56,10 @@ config_frontend_defaults(struct frontend *fe, unsigned index)
 	fe->index = index;
 	for (i = 0; i < CONFIG_MAX_LISTEN; i++)
 		fe->listen_fd[i] = -1;
-	for (i = 0; i < CONFIG_MAX_CERTS; i++)
+	for (i = 0; i < CONFIG_MAX_CERTS; i++) {
 		fe->certs[i].cert_fd = -1;
+		fe->certs[i].ocsp_fd = -1;
+	}
 	fe->handshake_timeout_ms = 10 * 1000;
 	fe->idle_timeout_ms = 600 * 1000;
 	fe->backend_connect_timeout_ms = 5 * 1000;
@@ -254,6 +256,7 @@ config_defaults(struct config *cfg)
 	cfg->max_pending_handshakes = CONFIG_MAX_PENDING_HANDSHAKES_DEFAULT;
 	cfg->rekey_concurrency = CONFIG_REKEY_CONCURRENCY_DEFAULT;
 	cfg->drain_timeout_ms = 10 * 1000;
+	cfg->ocsp_check_ms = 60 * 1000;
 	cfg->log_level = LOG_LEVEL_INFO;
 }
 

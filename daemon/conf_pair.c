@@ -1,13 +1,14 @@
 /* SPDX-License-Identifier: GPL-2.0-or-later */
 /*
  * conf_pair.c -- a frontend's cert/key pairs (SNI and several certificates,
- * issue 10): `cert =`, `key =` and `ocsp =` may repeat in a [frontend]; each
- * `key =` and `ocsp =` belongs to the `cert =` before it.  The first pair is
- * the default (a client without SNI, or naming none of the names).  As
- * before pairs repeated, the first pair may name its key first: a `key =`
- * before any `cert =` waits in certs[0] for the first one.  The
- * checks that need the whole section (a last cert without its key, the
- * total over all frontends that keyd must hold) are config_pairs_finish().
+ * issue 10): `cert =`, `key =` and `ocsp =` (OCSP stapling) may repeat in a
+ * [frontend]; each `key =` and `ocsp =` belongs to the `cert =` before
+ * it.  The first pair is the default (a client without SNI, or naming none
+ * of the names).  As before pairs repeated, the first pair may name its
+ * key first: a `key =` before any `cert =` waits in certs[0] for the first
+ * one.  The checks that need the whole section (a last cert without its
+ * key, the total over all frontends that keyd must hold) are
+ * config_pairs_finish().
  */
 #include "config.h"
 
@@ -81,6 +82,32 @@ config_set_key(struct config_parse *p, const char *v)
 	if (config_abspath(p, "key", v, fc->key, sizeof(fc->key)) < 0)
 		return -EINVAL;
 	return config_secret_file(p, "key file", v);
+}
+
+/*
+ * The OCSP response to staple with the certificate before it.  The file
+ * is not needed yet: a responder may write it later, and the master
+ * staples only what it finds good (master_ocsp.c).
+ */
+int
+config_set_ocsp(struct config_parse *p, const char *v)
+{
+	struct frontend *fe = p->fe;
+	struct frontend_cert *fc;
+
+	if (fe->ncerts == 0) {
+		config_error(p, p->lineno, "ocsp = before any cert =: each "
+		    "ocsp = belongs to the cert = line before it");
+		return -EINVAL;
+	}
+	fc = &fe->certs[fe->ncerts - 1];
+	if (fc->ocsp[0] != '\0') {
+		config_error(p, p->lineno, "a second ocsp = for the cert = on "
+		    "line %d (first on line %d)", fc->cert_line, fc->ocsp_line);
+		return -EINVAL;
+	}
+	fc->ocsp_line = p->lineno;
+	return config_abspath(p, "ocsp", v, fc->ocsp, sizeof(fc->ocsp));
 }
 
 /* The frontend's pairs once its section is read; 0 or -EINVAL. */

@@ -105,7 +105,8 @@ main_config_sane(const struct config *cfg)
 				return -EBADMSG;
 		for (j = 0; j < fe->ncerts; j++)
 			if (!MAIN_STR_OK(fe->certs[j].cert) ||
-			    !MAIN_STR_OK(fe->certs[j].key))
+			    !MAIN_STR_OK(fe->certs[j].key) ||
+			    !MAIN_STR_OK(fe->certs[j].ocsp))
 				return -EBADMSG;
 	}
 	return 0;

@@ -145,7 +145,9 @@ static void
 fuzz_check_pair(const struct frontend *fe, const struct frontend_cert *fc)
 {
 	if (!FUZZ_TERMINATED(fc->cert) || !FUZZ_TERMINATED(fc->key) ||
-	    fc->cert[0] != '/' || fc->key[0] != '/' || fc->cert_fd != -1)
+	    fc->cert[0] != '/' || fc->key[0] != '/' || fc->cert_fd != -1 ||
+	    !FUZZ_TERMINATED(fc->ocsp) || fc->ocsp_fd != -1 ||
+	    (fc->ocsp[0] != '\0' && fc->ocsp[0] != '/'))
 		abort();
 	/* keyd decrypts only for allow-rsa-kx; content-only signs no digest */
 	if (!!(fc->keyd_flags & IPC_KEY_F_ALLOW_DECRYPT) != !!fe->allow_rsa_kx)

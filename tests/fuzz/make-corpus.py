@@ -404,6 +404,17 @@ def conf_corpus():
     w("pss-dhe", CONF_FRONTEND.replace("ecdsa", "pss") +
       "priority = NORMAL:+DHE-RSA\nallow-rsa-kx = true\n")
     w("ed448", CONF_FRONTEND.replace("ecdsa", "ed448"))
+    # several cert/key pairs (SNI), each with its OCSP response
+    w("pairs-ocsp", CONF_FRONTEND + "ocsp = /etc/moat/www-ecdsa.ocsp\n"
+      "cert = /etc/moat/www-rsa.crt\nkey = /etc/moat/www-rsa.key\n"
+      "ocsp = /etc/moat/www-rsa.ocsp\n[moat]\nocsp-check-interval = 5s\n")
+    w("pairs-key-first", CONF_FRONTEND.replace(
+        "cert = /etc/moat/www-ecdsa.crt\nkey = /etc/moat/www-ecdsa.key\n",
+        "key = /etc/moat/www-ecdsa.key\ncert = /etc/moat/www-ecdsa.crt\n"))
+    w("pairs-cert-without-key", CONF_FRONTEND +
+      "cert = /etc/moat/www-rsa.crt\n")
+    w("pairs-ocsp-first", "[frontend a]\nocsp = /a.ocsp\n" + CONF_FRONTEND)
+    w("pairs-nine", CONF_FRONTEND + "cert = /c.crt\nkey = /k.key\n" * 8)
     # one mistake each
     w("content-only-tls12", CONF_FRONTEND + "keyd-sign = content-only\n")
     w("bad-priority", CONF_FRONTEND + "priority = NORMAL:+NOPE\n")

@@ -3,7 +3,8 @@
  * test_conf_pairs.c -- several cert/key pairs per frontend (conf_pair.c):
  * each key = pairs with the cert = before it, every pair gets keyd's flags
  * for its own key type, a key = before the first cert = still pairs with
- * it (as before pairs repeated), the limits per frontend and over all
+ * it (as before pairs repeated), each ocsp = belongs to the cert = before
+ * it, the limits per frontend and over all
  * frontends hold, and every pair the largest config can have owns two keyd
  * slots of its own.
  */
@@ -155,6 +156,33 @@ test_at_most_48_over_all_frontends(void **state)
 	    "frontends"));
 }
 
+static void
+test_ocsp_belongs_to_the_cert_before(void **state)
+{
+	const struct frontend *fe;
+
+	(void)state;
+	fe = load_ok("[moat]\nuser = nobody\nkeyd-user = daemon\n"
+	    "ocsp-check-interval = 5s\n" FE_HEAD
+	    "cert = %A\nkey = %a\ncert = %R\nocsp = /var/lib/moat/b.der\n"
+	    "key = %r\n");
+	assert_int_equal(cfg.ocsp_check_ms, 5000);
+	assert_string_equal(fe->certs[0].ocsp, "");
+	assert_string_equal(fe->certs[1].ocsp, "/var/lib/moat/b.der");
+	assert_int_equal(fe->certs[1].ocsp_line, 11);
+	assert_int_equal(fe->certs[0].ocsp_fd, -1);
+	assert_int_equal(fe->certs[1].ocsp_fd, -1);
+	fe = load_ok(MOAT_HEAD FE_HEAD "cert = %A\nkey = %a\n");
+	assert_int_equal(cfg.ocsp_check_ms, 60000);	/* the default */
+	expect_error(MOAT_HEAD FE_HEAD "ocsp = /a.der\ncert = %A\nkey = %a\n",
+	    7, "ocsp = before any cert =");
+	expect_error(MOAT_HEAD FE_HEAD "cert = %A\nocsp = /a.der\n"
+	    "ocsp = /b.der\nkey = %a\n", 9,
+	    "a second ocsp = for the cert = on line 7 (first on line 8)");
+	expect_error(MOAT_HEAD FE_HEAD "cert = %A\nkey = %a\nocsp = a.der\n",
+	    9, "ocsp");
+}
+
 /* Both generations of every pair of every frontend: one slot each. */
 static void
 test_every_pair_owns_two_slots(void **state)
@@ -193,6 +221,7 @@ main(void)
 		cmocka_unit_test(test_pairing_errors),
 		cmocka_unit_test(test_at_most_eight_per_frontend),
 		cmocka_unit_test(test_at_most_48_over_all_frontends),
+		cmocka_unit_test(test_ocsp_belongs_to_the_cert_before),
 		cmocka_unit_test(test_every_pair_owns_two_slots),
 	};
 
