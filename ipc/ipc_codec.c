@@ -150,7 +150,8 @@ ipc_worker_cert_decode(const uint8_t *p, size_t len, struct ipc_worker_cert *out
 	if ((r = fixed_decode(p, len, out, sizeof(*out))) < 0)
 		return r;
 	if (out->frontend >= IPC_MAX_FRONTENDS ||
-	    out->key_id != IPC_KEY_SLOT(out->frontend, 0, out->generation))
+	    out->key_id != IPC_KEY_SLOT(out->frontend, 0, out->generation) ||
+	    out->ocsp_mask >= (1u << IPC_MAX_CERTS))
 		return -EBADMSG;
 	return 0;
 }

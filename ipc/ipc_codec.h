@@ -196,12 +196,16 @@ struct ipc_rekey {
 
 /*
  * IPC_WORKER_CERT: one descriptor per certificate of the frontend, in the
- * config's order; read each chain with pread() from offset 0 (fd shared).
+ * config's order, then one per bit of ocsp_mask (the OCSP response to
+ * staple with certificate c when bit c is set), in the same order; read
+ * each with pread() from offset 0 (the fds are shared).  The current
+ * generation again: new OCSP responses, the same chains and keys.
  */
 struct ipc_worker_cert {
 	uint32_t	frontend;	/* index */
 	uint32_t	key_id;		/* IPC_KEY_SLOT(frontend, 0, generation) */
 	uint32_t	generation;
+	uint32_t	ocsp_mask;	/* below 1 << IPC_MAX_CERTS */
 };
 
 /* IPC_KEY_DROP: keyd forgets (and wipes) the key in that slot. */

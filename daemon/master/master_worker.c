@@ -163,8 +163,12 @@ master_worker_exec(const struct master_child *w, int master_fd, int keyd_fd,
 		for (j = 0; j < fe->nlisten; j++)
 			r |= master_worker_inherit(fe->listen_fd[j]);
 		/* the chains, as checked (a worker never opens one by path) */
-		for (j = 0; j < fe->ncerts; j++)
+		for (j = 0; j < fe->ncerts; j++) {
 			r |= master_worker_inherit(fe->certs[j].cert_fd);
+			/* and its OCSP response, as checked (master_ocsp.c) */
+			if (fe->certs[j].ocsp_fd >= 0)
+				r |= master_worker_inherit(fe->certs[j].ocsp_fd);
+		}
 	}
 	if (r != 0) {
 		log_warn("%s: fcntl", w->name);

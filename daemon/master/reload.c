@@ -18,6 +18,8 @@
  *      very chains keyd checked (our copies of the open files); each
  *      answers the connections it asked to renegotiate, within
  *      MASTER_REQ_TIMEOUT_S.
+ *      The OCSP responses are read again for the new chains
+ *      (master_ocsp.c) and go with them.
  *   3. one line per frontend is logged, and sent to the client if any.
  * A frontend one of whose pairs fails in step 1 is left as it was (the
  * keys of its other pairs, loaded into a slot nobody uses, are dropped
@@ -59,6 +61,7 @@
 #include "log.h"
 #include "master_gen.h"
 #include "master_keyd.h"
+#include "master_ocsp.h"
 #include "master_types.h"
 #include "master_worker.h"
 #include "reload.h"
@@ -282,8 +285,8 @@ reload_workers(struct reload *r)
 	struct master_child *w;
 	struct frontend *fe;
 	struct reload_fe *rf;
-	int fds[CONFIG_MAX_CERTS];
-	unsigned i, j, c;
+	int fds[2 * CONFIG_MAX_CERTS];
+	unsigned i, j, c, nfds;
 	int e;
 
 	r->workers_step = 1;
@@ -294,15 +297,23 @@ reload_workers(struct reload *r)
 			continue;
 		fe = &m->cfg->frontends[i];
 		fe->key_generation = rf->generation;
+		/* the checked chains are the frontend's now: new workers read them */
 		for (c = 0; c < fe->ncerts; c++) {
 			fe->certs[c].cert_pk = rf->certs[c].cert_pk;
 			fe->certs[c].keyd_flags = rf->certs[c].keyd_flags;
-			fds[c] = rf->certs[c].cert_fd;
+			if (fe->certs[c].cert_fd >= 0)
+				close(fe->certs[c].cert_fd);
+			fe->certs[c].cert_fd = rf->certs[c].cert_fd;
+			rf->certs[c].cert_fd = -1;
+			fds[c] = fe->certs[c].cert_fd;
 		}
+		/* a rotation reads the OCSP responses again, for the new chains */
+		(void)master_ocsp_read_fe(m, fe);
 		memset(&wc, 0, sizeof(wc));
 		wc.frontend = i;
 		wc.key_id = IPC_KEY_SLOT(i, 0, rf->generation);
 		wc.generation = rf->generation;
+		nfds = master_ocsp_fds(fe, fds, &wc.ocsp_mask);
 		req_init(&m->reqs, &rf->req, &reload_worker_ops);
 		for (j = 0; j < m->cfg->workers; j++) {
 			w = &m->workers[j];
@@ -310,16 +321,9 @@ reload_workers(struct reload *r)
 				continue;
 			rf->workers_asked++;
 			if ((e = req_ask(&rf->req, w, IPC_WORKER_CERT, &wc,
-			    sizeof(wc), fds, fe->ncerts)) < 0)
+			    sizeof(wc), fds, nfds)) < 0)
 				reload_worker_fail(rf, j, w->pid, "cannot ask "
 				    "it: %s", strerror(-e));
-		}
-		/* the checked chains are the frontend's now: new workers read them */
-		for (c = 0; c < fe->ncerts; c++) {
-			if (fe->certs[c].cert_fd >= 0)
-				close(fe->certs[c].cert_fd);
-			fe->certs[c].cert_fd = rf->certs[c].cert_fd;
-			rf->certs[c].cert_fd = -1;
 		}
 		r->steps++;
 		req_start(&rf->req, MASTER_REQ_TIMEOUT_S);

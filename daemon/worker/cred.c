@@ -41,7 +41,8 @@
  * (gnutls_certificate_set_key(), lib/cert-cred.c).
  */
 static int
-cred_add(struct worker_cred *wc, unsigned c, const gnutls_datum_t *pem)
+cred_add(struct worker_cred *wc, unsigned c, const gnutls_datum_t *pem,
+    const gnutls_datum_t *ocsp)
 {
 	const struct frontend *fe = wc->wf->fe;
 	const char *path = fe->certs[c].cert;
@@ -90,6 +91,18 @@ cred_add(struct worker_cred *wc, unsigned c, const gnutls_datum_t *pem)
 	}
 	/* The credentials own the chain and the key now. */
 	wc->nkeys++;
+	/*
+	 * With GNUTLS_CERTIFICATE_API_V2, set_key() returned the chain's
+	 * index, which OCSP stapling names; GnuTLS checks again that the
+	 * response is about this chain and not expired (lib/ocsp-api.c).
+	 */
+	if (r != (int)c)
+		fatalx("%s: frontend %s: certificate %u got index %d", __func__,
+		    fe->name, c, r);
+	if (ocsp->size > 0 && (r = gnutls_certificate_set_ocsp_status_request_mem(
+	    wc->cred, ocsp, c, GNUTLS_X509_FMT_DER)) < 0)
+		log_warnx("frontend %s: %s: OCSP response not stapled: %s",
+		    fe->name, path, gnutls_strerror(r));
 	return 0;
 fail:
 	for (i = 0; i < n; i++)
@@ -99,12 +112,13 @@ fail:
 
 /*
  * One generation of credentials: every certificate of the frontend (pems,
- * in its order, one each) in one set.  Returns it with one reference (the
+ * in its order, one each, and the OCSP response to staple with each, size
+ * 0 for none) in one set.  Returns it with one reference (the
  * caller's) and linked into the worker's list, or NULL.
  */
 static struct worker_cred *
 cred_new(struct worker_frontend *wf, const gnutls_datum_t *pems,
-    unsigned generation)
+    const gnutls_datum_t *ocsps, unsigned generation)
 {
 	const struct frontend *fe = wf->fe;
 	struct worker *w = wf->w;
@@ -126,9 +140,9 @@ cred_new(struct worker_frontend *wf, const gnutls_datum_t *pems,
 	 * keyd refuses such input and the pair was checked when keyd loaded it.
 	 */
 	gnutls_certificate_set_flags(wc->cred,
-	    GNUTLS_CERTIFICATE_SKIP_KEY_CERT_MATCH);
+	    GNUTLS_CERTIFICATE_SKIP_KEY_CERT_MATCH | GNUTLS_CERTIFICATE_API_V2);
 	for (c = 0; c < fe->ncerts; c++)
-		if (cred_add(wc, c, &pems[c]) < 0)
+		if (cred_add(wc, c, &pems[c], &ocsps[c]) < 0)
 			goto fail;
 	wc->next = w->creds;
 	if (w->creds != NULL)
@@ -143,17 +157,31 @@ fail:
 	return NULL;
 }
 
-/* Each certificate's chain from its descriptor (fds[c]); 0 or -errno. */
+/*
+ * Each certificate's chain from its descriptor (fds[c]), then the OCSP
+ * responses of those whose bit is in ocsp_mask, from the descriptors
+ * after them, in order; 0 or -errno.
+ */
 static int
-cred_read_all(const struct frontend *fe, const int *fds, gnutls_datum_t *pems)
+cred_read_all(const struct frontend *fe, const int *fds, uint32_t ocsp_mask,
+    gnutls_datum_t *pems, gnutls_datum_t *ocsps)
 {
-	unsigned c;
+	unsigned c, n = fe->ncerts;
 	int r;
 
 	for (c = 0; c < fe->ncerts; c++) {
 		if ((r = config_cert_read(fds[c], &pems[c])) < 0) {
 			log_warnx("%s: frontend %s: %s: %s", __func__, fe->name,
 			    fe->certs[c].cert, strerror(-r));
+			return r;
+		}
+	}
+	for (c = 0; c < fe->ncerts; c++) {
+		if ((ocsp_mask & (1u << c)) == 0)
+			continue;
+		if ((r = config_cert_read(fds[n++], &ocsps[c])) < 0) {
+			log_warnx("%s: frontend %s: %s: %s", __func__, fe->name,
+			    fe->certs[c].ocsp, strerror(-r));
 			return r;
 		}
 	}
@@ -182,6 +210,19 @@ cred_ref(struct worker_cred *wc)
 	wc->refs++;
 }
 
+/* Does another live set of wc's frontend use wc's generation (keys)? */
+static int
+cred_generation_live(const struct worker *w, const struct worker_cred *wc)
+{
+	const struct worker_cred *o;
+
+	for (o = w->creds; o != NULL; o = o->next)
+		if (o != wc && o->wf == wc->wf &&
+		    o->generation == wc->generation)
+			return 1;
+	return 0;
+}
+
 void
 cred_unref(struct worker_cred *wc)
 {
@@ -202,7 +243,8 @@ cred_unref(struct worker_cred *wc)
 		wc->next->prev = wc->prev;
 	log_debug("%s: frontend %s: generation %u released", __func__,
 	    wc->wf->fe->name, wc->generation);
-	if (w->cred_gone != NULL)
+	/* an OCSP refresh leaves another set on the same generation's keys */
+	if (w->cred_gone != NULL && !cred_generation_live(w, wc))
 		w->cred_gone(w, wc->wf->fe->index, wc->generation);
 	gnutls_certificate_free_credentials(wc->cred);	/* and the ext4 key */
 	wc->magic = 0;
@@ -212,32 +254,41 @@ cred_unref(struct worker_cred *wc)
 /*
  * The first generation, from the descriptors of the chains the master
  * checked and keyd loaded (fe->certs[].cert_fd; the worker never opens a
- * file by path, so a certificate file changed since cannot reach it).  The
+ * file by path, so a certificate file changed since cannot reach it), and
+ * of the OCSP responses the master found good (fe->certs[].ocsp_fd).  The
  * descriptors are closed once read.  Runs before the privilege drop.
  */
 int
 cred_frontend_load(struct worker_frontend *wf)
 {
 	const struct frontend *fe = wf->fe;
-	gnutls_datum_t pems[CONFIG_MAX_CERTS];
-	int fds[CONFIG_MAX_CERTS];
-	unsigned c;
+	gnutls_datum_t pems[CONFIG_MAX_CERTS], ocsps[CONFIG_MAX_CERTS];
+	int fds[2 * CONFIG_MAX_CERTS];
+	uint32_t mask = 0;
+	unsigned c, n = fe->ncerts;
 	int r;
 
 	memset(pems, 0, sizeof(pems));
+	memset(ocsps, 0, sizeof(ocsps));
+	memset(fds, 0xff, sizeof(fds));		/* -1 */
 	for (c = 0; c < fe->ncerts; c++) {
 		if ((fds[c] = fe->certs[c].cert_fd) < 0) {
 			log_warnx("%s: frontend %s: no certificate %s from the "
 			    "master", __func__, fe->name, fe->certs[c].cert);
 			return -EBADF;
 		}
+		if (fe->certs[c].ocsp_fd >= 0) {
+			fds[n++] = fe->certs[c].ocsp_fd;
+			mask |= 1u << c;
+		}
 	}
-	r = cred_read_all(fe, fds, pems);
-	for (c = 0; c < fe->ncerts; c++)
+	r = cred_read_all(fe, fds, mask, pems, ocsps);
+	for (c = 0; c < n; c++)
 		close(fds[c]);
 	if (r == 0)
-		wf->cred = cred_new(wf, pems, fe->key_generation);
+		wf->cred = cred_new(wf, pems, ocsps, fe->key_generation);
 	cred_pems_wipe(pems, fe->ncerts);
+	cred_pems_wipe(ocsps, fe->ncerts);
 	if (r < 0)
 		return r;
 	return wf->cred != NULL ? 0 : GNUTLS_E_CERTIFICATE_ERROR;
@@ -245,38 +296,53 @@ cred_frontend_load(struct worker_frontend *wf)
 
 /*
  * Certificate rotation (IPC_WORKER_CERT): keyd already holds the new keys
- * in this generation's slots.  The fds (one per certificate, nfds of them)
- * are shared with the other workers, so they are read with pread() from
- * offset 0.  New handshakes use the new credentials; sessions keep theirs
- * until they end or renegotiate.
+ * in this generation's slots.  The fds (one per certificate, then one per
+ * OCSP response in ocsp_mask) are shared with the other workers, so they
+ * are read with pread() from offset 0.  New handshakes use the new
+ * credentials; sessions keep theirs until they end or renegotiate.  The
+ * current generation again is new OCSP responses only: a new credentials
+ * set on the same keyd slots.  Returns 0 (rotated), 1 (refreshed) or
+ * -errno.
  */
 int
 cred_frontend_rotate(struct worker_frontend *wf, const int *fds,
-    unsigned nfds, unsigned generation)
+    unsigned nfds, unsigned generation, uint32_t ocsp_mask)
 {
 	const struct frontend *fe = wf->fe;
-	gnutls_datum_t pems[CONFIG_MAX_CERTS];
+	gnutls_datum_t pems[CONFIG_MAX_CERTS], ocsps[CONFIG_MAX_CERTS];
 	struct worker_cred *wc = NULL;
+	int refresh = generation == wf->cred->generation;
 	unsigned c;
 	int r;
 
-	if (nfds != fe->ncerts)
+	if (ocsp_mask >= (1u << fe->ncerts) ||
+	    nfds != fe->ncerts + (unsigned)__builtin_popcount(ocsp_mask))
 		return -EINVAL;
 	memset(pems, 0, sizeof(pems));
-	if ((r = cred_read_all(fe, fds, pems)) == 0 &&
-	    (wc = cred_new(wf, pems, generation)) == NULL)
+	memset(ocsps, 0, sizeof(ocsps));
+	if ((r = cred_read_all(fe, fds, ocsp_mask, pems, ocsps)) == 0 &&
+	    (wc = cred_new(wf, pems, ocsps, generation)) == NULL)
 		r = -EINVAL;
 	cred_pems_wipe(pems, fe->ncerts);
+	cred_pems_wipe(ocsps, fe->ncerts);
 	if (r < 0)
 		return r;
-	/* keyd loaded these slots before the master told us. */
-	for (c = 0; c < wc->nkeys; c++)
-		wc->keys[c].available = 1;
+	for (c = 0; c < wc->nkeys; c++) {
+		if (refresh)	/* the same slots: what keyd said of them */
+			wc->keys[c].info = wf->cred->keys[c].info;
+		/* keyd loaded these slots before the master told us. */
+		wc->keys[c].available = refresh ?
+		    wf->cred->keys[c].available : 1;
+	}
 	cred_unref(wf->cred);
 	wf->cred = wc;
-	log_info("frontend %s: certificate generation %u in use for new "
-	    "handshakes", fe->name, generation);
-	return 0;
+	if (refresh)
+		log_info("frontend %s: new OCSP responses for generation %u",
+		    fe->name, generation);
+	else
+		log_info("frontend %s: certificate generation %u in use for "
+		    "new handshakes", fe->name, generation);
+	return refresh;
 }
 
 /* keyd's key list for one key; 0, or < 0 when it is missing or differs. */

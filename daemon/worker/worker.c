@@ -410,14 +410,15 @@ worker_cert(struct worker *w, const struct ipc_msg *msg)
 	}
 	wf = &w->fe[wc.frontend];
 	if ((r = cred_frontend_rotate(wf, msg->fds, msg->nfds,
-	    wc.generation)) < 0) {
+	    wc.generation, wc.ocsp_mask)) < 0) {
 		log_warnx("frontend %s: certificate generation %u not taken: %s",
 		    wf->fe->name, wc.generation, strerror(-r));
 		(void)ipc_error_send(w->master_fd, msg->hdr.id, r,
 		    "certificate not taken: %s", strerror(-r));
 		return;
 	}
-	if (wf->fe->rekey_on_cert_change)
+	/* r == 1: new OCSP responses only, the same certificates */
+	if (r == 0 && wf->fe->rekey_on_cert_change)
 		n = conn_rekey_all(w, wf, "certificate change");
 	worker_master_reply_count(w, IPC_WORKER_CERT_REPLY, msg->hdr.id, n);
 }
@@ -589,7 +590,7 @@ static void
 worker_fds_sweep(const struct config *cfg, int master_fd, int keyd_fd)
 {
 	int keep[2 + CONFIG_MAX_FRONTENDS * (CONFIG_MAX_LISTEN +
-	    CONFIG_MAX_CERTS)];
+	    2 * CONFIG_MAX_CERTS)];
 	unsigned n = 0, i, j;
 	unsigned lo = 3;
 
@@ -601,9 +602,12 @@ worker_fds_sweep(const struct config *cfg, int master_fd, int keyd_fd)
 			if (cfg->frontends[i].listen_fd[j] >= 0)
 				keep[n++] = cfg->frontends[i].listen_fd[j];
 		/* read by cred.c, closed before the sandbox */
-		for (j = 0; j < cfg->frontends[i].ncerts; j++)
+		for (j = 0; j < cfg->frontends[i].ncerts; j++) {
 			if (cfg->frontends[i].certs[j].cert_fd >= 0)
 				keep[n++] = cfg->frontends[i].certs[j].cert_fd;
+			if (cfg->frontends[i].certs[j].ocsp_fd >= 0)
+				keep[n++] = cfg->frontends[i].certs[j].ocsp_fd;
+		}
 	}
 	qsort(keep, n, sizeof(keep[0]), worker_fd_cmp);
 	for (i = 0; i < n; i++) {

@@ -197,11 +197,15 @@ def ipc_corpus():
     w("worker-stop", msg(T["WORKER_STOP"]))
     # certificate rotation: frontend 1, generation 1: its first cert's slot
     w("worker-cert", msg(T["WORKER_CERT"], struct.pack(
-        "<III", 1, slot(1, 0, 1), 1)))
+        "<IIII", 1, slot(1, 0, 1), 1, 0)))
+    w("worker-cert-ocsp", msg(T["WORKER_CERT"], struct.pack(
+        "<IIII", 1, slot(1, 0, 1), 1, 0x81)))
+    w("worker-cert-ocsp-mask-too-wide", msg(T["WORKER_CERT"], struct.pack(
+        "<IIII", 1, slot(1, 0, 1), 1, 0x100)))
     w("worker-cert-wrong-slot", msg(T["WORKER_CERT"], struct.pack(
-        "<III", 1, slot(1, 0, 0), 1)))
+        "<IIII", 1, slot(1, 0, 0), 1, 0)))
     w("worker-cert-second-cert-slot", msg(T["WORKER_CERT"], struct.pack(
-        "<III", 1, slot(1, 1, 1), 1)))
+        "<IIII", 1, slot(1, 1, 1), 1, 0)))
     w("worker-cert-reply", msg(T["WORKER_CERT_REPLY"], struct.pack(
         "<iII", 0, 4, 2)))
     w("key-drop", msg(T["KEY_DROP"], struct.pack("<I", slot(1, 0, 1))))

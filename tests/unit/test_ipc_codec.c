@@ -293,6 +293,14 @@ test_fixed_rejects(void **state)
 	wc.key_id = IPC_KEY_SLOT(2, 1, 1);	/* not its first certificate's */
 	assert_int_equal(ipc_worker_cert_decode((uint8_t *)&wc, sizeof(wc),
 	    &wco), -EBADMSG);
+	wc.key_id = IPC_KEY_SLOT(2, 0, 1);	/* OCSP for all 8, not a 9th */
+	wc.ocsp_mask = (1u << IPC_MAX_CERTS) - 1;
+	assert_int_equal(ipc_worker_cert_decode((uint8_t *)&wc, sizeof(wc),
+	    &wco), 0);
+	wc.ocsp_mask = 1u << IPC_MAX_CERTS;
+	assert_int_equal(ipc_worker_cert_decode((uint8_t *)&wc, sizeof(wc),
+	    &wco), -EBADMSG);
+	wc.ocsp_mask = 0;
 	wc.key_id = IPC_MAX_KEYS;	/* no slot at all */
 	assert_int_equal(ipc_worker_cert_decode((uint8_t *)&wc, sizeof(wc),
 	    &wco), -EBADMSG);
