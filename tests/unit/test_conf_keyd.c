@@ -38,10 +38,7 @@ load(const char *cert, const char *key, const char *extra)
 	    "cert = %s\n"
 	    "key = %s\n"
 	    "%s", cert, key, extra);
-	conf_write(text);
-	if (config_load(conf_path, &cfg, err, sizeof(err)) != 0)
-		fail_msg("%s", err);
-	return &cfg.frontends[0];
+	return expect_load(text);
 }
 
 static void

@@ -29,15 +29,6 @@
 	"listen = 127.0.0.1:8443\n" \
 	"backend = 127.0.0.1:8080\n"
 
-static const struct frontend *
-load_ok(const char *text)
-{
-	conf_write(text);
-	if (config_load(conf_path, &cfg, err, sizeof(err)) != 0)
-		fail_msg("%s", err);
-	return &cfg.frontends[0];
-}
-
 static void
 test_three_pairs_in_order(void **state)
 {
@@ -45,7 +36,7 @@ test_three_pairs_in_order(void **state)
 
 	(void)state;
 	/* lines 4..6 are the frontend's head, 7 is blank: pairs from 8 */
-	fe = load_ok(MOAT_HEAD FE_HEAD "\n"
+	fe = expect_load(MOAT_HEAD FE_HEAD "\n"
 	    "cert = %A\nkey = %a\n"
 	    "cert = %R\nkey = %r\n"
 	    "cert = %E\nkey = %e\n");
@@ -76,12 +67,12 @@ test_key_before_first_cert(void **state)
 	const struct frontend *fe;
 
 	(void)state;
-	fe = load_ok(MOAT_HEAD FE_HEAD "key = %a\ncert = %A\n");
+	fe = expect_load(MOAT_HEAD FE_HEAD "key = %a\ncert = %A\n");
 	assert_int_equal(fe->ncerts, 1);
 	assert_string_equal(fe->certs[0].cert, cert_a);
 	assert_string_equal(fe->certs[0].key, key_a);
 	/* and a second pair after it pairs in order again */
-	fe = load_ok(MOAT_HEAD FE_HEAD "key = %a\ncert = %A\n"
+	fe = expect_load(MOAT_HEAD FE_HEAD "key = %a\ncert = %A\n"
 	    "cert = %R\nkey = %r\n");
 	assert_int_equal(fe->ncerts, 2);
 	assert_string_equal(fe->certs[1].key, key_rsa);
@@ -117,7 +108,7 @@ test_at_most_eight_per_frontend(void **state)
 		o += (size_t)snprintf(text + o, sizeof(text) - o,
 		    "cert = %%%c\nkey = %%%c\n", i % 2 ? 'R' : 'A',
 		    i % 2 ? 'r' : 'a');
-	assert_int_equal(load_ok(text)->ncerts, CONFIG_MAX_CERTS);
+	assert_int_equal(expect_load(text)->ncerts, CONFIG_MAX_CERTS);
 	snprintf(text + o, sizeof(text) - o, "cert = %%A\nkey = %%a\n");
 	/* 7 lines before the pairs, two per pair: the ninth cert = */
 	expect_error(text, 7 + 2 * CONFIG_MAX_CERTS,
@@ -142,9 +133,7 @@ test_at_most_48_over_all_frontends(void **state)
 			    "cert = %%A\nkey = %%a\n");
 	}
 	assert_true(o < sizeof(text));
-	conf_write(text);
-	if (config_load(conf_path, &cfg, err, sizeof(err)) != 0)
-		fail_msg("%s", err);
+	expect_load(text);
 	assert_int_equal(cfg.nfrontends, 7);
 	assert_int_equal(cfg.frontends[6].ncerts, CONFIG_MAX_CERTS_TOTAL - 42);
 	/* one more pair in the last frontend: keyd could not hold them all */
@@ -162,7 +151,7 @@ test_ocsp_belongs_to_the_cert_before(void **state)
 	const struct frontend *fe;
 
 	(void)state;
-	fe = load_ok("[moat]\nuser = nobody\nkeyd-user = daemon\n"
+	fe = expect_load("[moat]\nuser = nobody\nkeyd-user = daemon\n"
 	    "ocsp-check-interval = 5s\n" FE_HEAD
 	    "cert = %A\nkey = %a\ncert = %R\nocsp = /var/lib/moat/b.der\n"
 	    "key = %r\n");
@@ -172,7 +161,7 @@ test_ocsp_belongs_to_the_cert_before(void **state)
 	assert_int_equal(fe->certs[1].ocsp_line, 11);
 	assert_int_equal(fe->certs[0].ocsp_fd, -1);
 	assert_int_equal(fe->certs[1].ocsp_fd, -1);
-	fe = load_ok(MOAT_HEAD FE_HEAD "cert = %A\nkey = %a\n");
+	fe = expect_load(MOAT_HEAD FE_HEAD "cert = %A\nkey = %a\n");
 	assert_int_equal(cfg.ocsp_check_ms, 60000);	/* the default */
 	expect_error(MOAT_HEAD FE_HEAD "ocsp = /a.der\ncert = %A\nkey = %a\n",
 	    7, "ocsp = before any cert =");
