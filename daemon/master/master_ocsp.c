@@ -309,7 +309,12 @@ ocsp_push(struct master_ocsp *mo, const struct frontend *fe)
 	req_init(&m->reqs, &op->req, &ocsp_push_ops);
 	for (j = 0; j < m->cfg->workers; j++) {
 		w = &m->workers[j];
-		if (w->pid <= 0 || w->fd < 0)
+		/*
+		 * A worker that did not take the current generation is being
+		 * restarted (reload.c); to it this would look like a rotation.
+		 */
+		if (w->pid <= 0 || w->fd < 0 ||
+		    w->cert_generation[fe->index] != fe->key_generation)
 			continue;
 		if ((r = req_ask(&op->req, w, IPC_WORKER_CERT, &wc, sizeof(wc),
 		    fds, n)) < 0)
