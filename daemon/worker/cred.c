@@ -320,13 +320,12 @@ cred_frontend_rotate(struct worker_frontend *wf, const int *fds,
 		return -EINVAL;
 	memset(pems, 0, sizeof(pems));
 	memset(ocsps, 0, sizeof(ocsps));
-	if ((r = cred_read_all(fe, fds, ocsp_mask, pems, ocsps)) == 0 &&
-	    (wc = cred_new(wf, pems, ocsps, generation)) == NULL)
-		r = -EINVAL;
+	if ((r = cred_read_all(fe, fds, ocsp_mask, pems, ocsps)) == 0)
+		wc = cred_new(wf, pems, ocsps, generation);
 	cred_pems_wipe(pems, fe->ncerts);
 	cred_pems_wipe(ocsps, fe->ncerts);
-	if (r < 0)
-		return r;
+	if (wc == NULL)
+		return r < 0 ? r : -EINVAL;
 	for (c = 0; c < wc->nkeys; c++) {
 		if (refresh)	/* the same slots: what keyd said of them */
 			wc->keys[c].info = wf->cred->keys[c].info;
