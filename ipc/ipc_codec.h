@@ -23,7 +23,7 @@
 
 #include "ipc_msgs.h"
 
-#define IPC_VERSION		2u		/* of the whole protocol */
+#define IPC_VERSION		3u		/* of the whole protocol; 3: slots per cert */
 /*
  * Key slots: IPC_KEY_SLOT() below.  A slot number is below IPC_MAX_KEYS;
  * keyd holds at most IPC_MAX_KEYS_HELD keys at once (two generations of
