@@ -23,7 +23,13 @@
 #include "ipc.h"
 #include "log.h"
 
-#define CONFIG_MAX_FRONTENDS	IPC_KEY_SLOTS_PER_GEN	/* two key slots each */
+#define CONFIG_MAX_FRONTENDS	IPC_MAX_FRONTENDS
+/*
+ * cert/key pairs: per frontend, and over all frontends (keyd holds two
+ * generations of each at most, IPC_MAX_KEYS_HELD).
+ */
+#define CONFIG_MAX_CERTS	IPC_MAX_CERTS
+#define CONFIG_MAX_CERTS_TOTAL	(IPC_MAX_KEYS_HELD / 2u)
 #define CONFIG_MAX_LISTEN	8
 #define CONFIG_NAME_MAX		IPC_NAME_MAX
 #define CONFIG_PATH_MAX		IPC_PATH_MAX
@@ -102,44 +108,65 @@ enum config_profile {
 	CONFIG_PROFILE_FIPS,
 };
 
-struct frontend {
-	unsigned		index;
-	/*
-	 * Bumped by the master at each certificate rotation (SIGHUP); the
-	 * frontend's key lives in keyd slot IPC_KEY_SLOT(index, key_generation).
-	 * Workers started later get the current value.
-	 */
-	unsigned		key_generation;
-	char			name[CONFIG_NAME_MAX];
-	int			line;		/* of the section header */
-	int			cert_line;	/* of cert =, for messages */
-	int			key_line;	/* of key =, for messages */
-	struct config_addr	listen[CONFIG_MAX_LISTEN];
-	int			listen_fd[CONFIG_MAX_LISTEN];	/* master opens */
-	unsigned		nlisten;
-	struct config_addr	backend;	/* AF_INET, AF_INET6 or AF_UNIX */
+/*
+ * One cert/key pair of a frontend (SNI and several certificates, issue 10):
+ * GnuTLS picks among a frontend's pairs by the client's server name, then
+ * by its signature algorithms; a client without SNI, or naming no
+ * certificate's name, gets certs[0].
+ */
+struct frontend_cert {
 	char			cert[CONFIG_PATH_MAX];	/* chain, PEM */
 	char			key[CONFIG_PATH_MAX];	/* read by keyd only */
-	char			key_passphrase_file[CONFIG_PATH_MAX]; /* "" = none */
-	/* as configured (or MOAT_DEFAULT_PRIORITY) plus ":+RSA" or ":-RSA"
-	 * by allow-rsa-kx: the final string for gnutls_priority_init2() */
-	char			priority[512];
-	int			allow_rsa_kx;	/* RSA key exchange: keyd decrypts */
+	int			cert_line;	/* of cert =, for messages */
+	int			key_line;	/* of key =, for messages */
 	/*
-	 * What keyd may do with this frontend's key (IPC_KEY_F_ALLOW_*),
-	 * from its priority and its certificate's key type
+	 * What keyd may do with this key (IPC_KEY_F_ALLOW_*), from the
+	 * frontend's priority and the certificate's key type
 	 * (config_keyd_flags()); keyd-sign = content-only forbids digests.
 	 */
 	int			cert_pk;	/* the leaf's gnutls_pk_algorithm_t */
+	unsigned		keyd_flags;
 	/*
 	 * The master's descriptor of the chain it checked and keyd loaded for
 	 * the current generation; a worker reads its chain from it (never
 	 * by path), so what it gets is what was checked.
 	 */
 	int			cert_fd;
+	/*
+	 * OCSP stapling: the DER response file (ocsp =, "" = none), read by
+	 * the master only; ocsp_fd is its sealed copy of a response it found
+	 * good for this certificate (-1: none to staple), read by the
+	 * workers like cert_fd.  master_ocsp.c says when it is re-read.
+	 */
+	char			ocsp[CONFIG_PATH_MAX];
+	int			ocsp_line;	/* of ocsp =, for messages */
+	int			ocsp_fd;
+};
+
+struct frontend {
+	unsigned		index;
+	/*
+	 * Bumped by the master at each certificate rotation (SIGHUP); the
+	 * key of certificate c lives in keyd slot IPC_KEY_SLOT(index, c,
+	 * key_generation).  Workers started later get the current value.
+	 */
+	unsigned		key_generation;
+	char			name[CONFIG_NAME_MAX];
+	int			line;		/* of the section header */
+	struct config_addr	listen[CONFIG_MAX_LISTEN];
+	int			listen_fd[CONFIG_MAX_LISTEN];	/* master opens */
+	unsigned		nlisten;
+	struct config_addr	backend;	/* AF_INET, AF_INET6 or AF_UNIX */
+	/* cert/key pairs in the order written; certs[0] is the default */
+	struct frontend_cert	certs[CONFIG_MAX_CERTS];
+	unsigned		ncerts;
+	char			key_passphrase_file[CONFIG_PATH_MAX]; /* "" = none, all keys */
+	/* as configured (or MOAT_DEFAULT_PRIORITY) plus ":+RSA" or ":-RSA"
+	 * by allow-rsa-kx: the final string for gnutls_priority_init2() */
+	char			priority[512];
+	int			allow_rsa_kx;	/* RSA key exchange: keyd decrypts */
 	int			keyd_sign_content_only;
 	int			keyd_sign_line;	/* of keyd-sign =, for messages */
-	unsigned		keyd_flags;
 	unsigned		handshake_timeout_ms;
 	unsigned		idle_timeout_ms;
 	unsigned		backend_connect_timeout_ms;
@@ -215,6 +242,7 @@ struct config {
 	unsigned	max_pending_handshakes;	/* per worker, waiting for keyd */
 	unsigned	rekey_concurrency;	/* per worker, TLS 1.2 in flight */
 	unsigned	drain_timeout_ms;	/* SIGTERM: wait this long */
+	unsigned	ocsp_check_ms;		/* OCSP files: stat this often */
 	enum log_level	log_level;
 	char		ticket_key_file[CONFIG_PATH_MAX]; /* "" = a random key */
 	struct frontend	frontends[CONFIG_MAX_FRONTENDS];

@@ -393,7 +393,7 @@ config_warn_sigalgs(const struct config *cfg, const struct frontend *fe,
 
 static int
 config_check_key(const struct config *cfg, const struct frontend *fe,
-    FILE *warnings, char *err, size_t errlen)
+    const struct frontend_cert *fc, FILE *warnings, char *err, size_t errlen)
 {
 	gnutls_datum_t keydata = { NULL, 0 }, certdata = { NULL, 0 };
 	gnutls_datum_t der1 = { NULL, 0 }, der2 = { NULL, 0 };
@@ -409,27 +409,27 @@ config_check_key(const struct config *cfg, const struct frontend *fe,
 	    config_read_passphrase(fe->key_passphrase_file, pass,
 	    sizeof(pass)) < 0) {
 		snprintf(err, errlen, "%s:%d: key-passphrase-file %s cannot be "
-		    "read", cfg->path, fe->key_line, fe->key_passphrase_file);
+		    "read", cfg->path, fc->key_line, fe->key_passphrase_file);
 		goto out;
 	}
-	if ((r = gnutls_load_file(fe->key, &keydata)) < 0) {
+	if ((r = gnutls_load_file(fc->key, &keydata)) < 0) {
 		snprintf(err, errlen, "%s:%d: key file %s: %s", cfg->path,
-		    fe->key_line, fe->key, gnutls_strerror(r));
+		    fc->key_line, fc->key, gnutls_strerror(r));
 		goto out;
 	}
 	if ((r = gnutls_privkey_init(&priv)) < 0 ||
 	    (r = gnutls_privkey_import_x509_raw(priv, &keydata,
 	    GNUTLS_X509_FMT_PEM, pass[0] != '\0' ? pass : NULL, 0)) < 0) {
 		snprintf(err, errlen, "%s:%d: key file %s does not parse as a "
-		    "PEM private key: %s", cfg->path, fe->key_line, fe->key,
+		    "PEM private key: %s", cfg->path, fc->key_line, fc->key,
 		    gnutls_strerror(r));
 		goto out;
 	}
-	if ((r = gnutls_load_file(fe->cert, &certdata)) < 0 ||
+	if ((r = gnutls_load_file(fc->cert, &certdata)) < 0 ||
 	    (r = gnutls_x509_crt_list_import2(&crts, &ncrt, &certdata,
 	    GNUTLS_X509_FMT_PEM, 0)) < 0 || ncrt == 0) {
 		snprintf(err, errlen, "%s:%d: cert file %s does not parse",
-		    cfg->path, fe->cert_line, fe->cert);
+		    cfg->path, fc->cert_line, fc->cert);
 		goto out;
 	}
 	if ((r = gnutls_pubkey_init(&pub_key)) < 0 ||
@@ -439,15 +439,15 @@ config_check_key(const struct config *cfg, const struct frontend *fe,
 	    (r = config_pubkey_der(pub_key, &der1)) < 0 ||
 	    (r = config_pubkey_der(pub_cert, &der2)) < 0) {
 		snprintf(err, errlen, "%s:%d: key file %s: cannot compare with "
-		    "cert %s: %s", cfg->path, fe->key_line, fe->key, fe->cert,
+		    "cert %s: %s", cfg->path, fc->key_line, fc->key, fc->cert,
 		    gnutls_strerror(r));
 		goto out;
 	}
 	if (der1.size != der2.size ||
 	    memcmp(der1.data, der2.data, der1.size) != 0) {
 		snprintf(err, errlen, "%s:%d: key file %s does not match "
-		    "certificate %s", cfg->path, fe->key_line, fe->key,
-		    fe->cert);
+		    "certificate %s", cfg->path, fc->key_line, fc->key,
+		    fc->cert);
 		goto out;
 	}
 	bits = 0;
@@ -480,15 +480,19 @@ int
 config_check_keys(const struct config *cfg, FILE *warnings, char *err,
     size_t errlen)
 {
+	const struct frontend *fe;
 	gnutls_datum_t secret;
 	char why[256];
-	unsigned i;
+	unsigned i, j;
 	int r;
 
-	for (i = 0; i < cfg->nfrontends; i++)
-		if ((r = config_check_key(cfg, &cfg->frontends[i], warnings,
-		    err, errlen)) < 0)
-			return r;
+	for (i = 0; i < cfg->nfrontends; i++) {
+		fe = &cfg->frontends[i];
+		for (j = 0; j < fe->ncerts; j++)
+			if ((r = config_check_key(cfg, fe, &fe->certs[j],
+			    warnings, err, errlen)) < 0)
+				return r;
+	}
 	/* what the master reads at start, read the same way */
 	if (cfg->ticket_key_file[0] != '\0') {
 		if ((r = config_ticket_secret_read(cfg->ticket_key_file,

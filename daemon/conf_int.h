@@ -25,8 +25,8 @@
 #include "conf.h"
 
 #define CONFIG_MAX_WORKERS	256u
-#define CONFIG_MOAT_KEYS_MAX	20	/* room in config_parse.moat_seen */
-#define CONFIG_FE_KEYS_MAX	40	/* room in config_parse.fe_seen[] */
+#define CONFIG_MOAT_KEYS_MAX	28	/* room in config_parse.moat_seen */
+#define CONFIG_FE_KEYS_MAX	48	/* room in config_parse.fe_seen[] */
 
 enum config_section {
 	SECTION_NONE = 0,
@@ -70,6 +70,13 @@ void	config_profile_conflicts(struct config_parse *p,
 	    const struct frontend *fe);
 void	config_profile_finish(struct config_parse *p,
 	    const struct frontend *fe);
+
+/* conf_pair.c */
+int	config_set_cert(struct config_parse *p, const char *v);
+int	config_set_key(struct config_parse *p, const char *v);
+int	config_set_ocsp(struct config_parse *p, const char *v);
+int	config_pairs_finish(struct config_parse *p, struct frontend *fe,
+	    unsigned *total);
 
 /* conf_check.c */
 int	config_user_check(struct config_parse *p, int line, const char *key,

@@ -209,6 +209,13 @@ set_ticket_key_file(struct config_parse *p, const char *v)
 	return config_secret_file(p, "ticket-key-file", v);
 }
 
+static int
+set_ocsp_check_interval(struct config_parse *p, const char *v)
+{
+	return config_ms_nonzero(p, "ocsp-check-interval", v, 3600 * 1000,
+	    &p->cfg->ocsp_check_ms);
+}
+
 static const struct config_key moat_keys[] = {
 	{ "workers",		set_workers },
 	{ "user",		set_user },
@@ -227,6 +234,7 @@ static const struct config_key moat_keys[] = {
 	{ "drain-timeout",	set_drain_timeout },
 	{ "log-level",		set_log_level },
 	{ "ticket-key-file",	set_ticket_key_file },
+	{ "ocsp-check-interval", set_ocsp_check_interval },
 };
 
 /* --- [frontend NAME] ---------------------------------------------------- */
@@ -289,36 +297,6 @@ set_backend(struct config_parse *p, const char *v)
 	if (r < 0)
 		return config_addr_error(p, "backend", v, r);
 	return 0;
-}
-
-static int
-set_cert(struct config_parse *p, const char *v)
-{
-	char why[256];
-	int r;
-
-	p->fe->cert_line = p->lineno;
-	if (config_abspath(p, "cert", v, p->fe->cert, sizeof(p->fe->cert)) < 0)
-		return -EINVAL;
-	if ((r = p->sys->cert_file(v, &p->fe->cert_pk, why,
-	    sizeof(why))) < 0)
-		config_error(p, p->lineno, "cert file %s%s%s", v,
-		    r == -EINVAL ? " " : ": ", why);
-	return r;
-}
-
-static int
-set_key(struct config_parse *p, const char *v)
-{
-	p->fe->key_line = p->lineno;
-	if (strncmp(v, "pkcs11:", 7) == 0) {
-		config_error(p, p->lineno, "key %s: pkcs11: URIs are not "
-		    "supported by this version; use a PEM file", v);
-		return -EOPNOTSUPP;
-	}
-	if (config_abspath(p, "key", v, p->fe->key, sizeof(p->fe->key)) < 0)
-		return -EINVAL;
-	return config_secret_file(p, "key file", v);
 }
 
 static int
@@ -576,8 +554,9 @@ set_profile(struct config_parse *p, const char *v)
 static const struct config_key frontend_keys[] = {
 	{ "listen",			set_listen },
 	{ "backend",			set_backend },
-	{ "cert",			set_cert },
-	{ "key",			set_key },
+	{ "cert",			config_set_cert },
+	{ "key",			config_set_key },
+	{ "ocsp",			config_set_ocsp },
 	{ "key-passphrase-file",	set_key_passphrase_file },
 	{ "priority",			set_priority },
 	{ "allow-rsa-kx",		set_allow_rsa_kx },
@@ -618,6 +597,14 @@ static const unsigned frontend_required[] = { 0, 1, 2, 3 };
 
 /* --- lookup -------------------------------------------------------------- */
 
+/* cert, key and ocsp repeat, one pair after another (conf_pair.c). */
+static int
+config_key_repeats(const struct config_key *k)
+{
+	return k->set == config_set_cert || k->set == config_set_key ||
+	    k->set == config_set_ocsp;
+}
+
 /* The inih handler's work for one "name = value" of a section. */
 void
 config_key_set(struct config_parse *p, const char *name, const char *value)
@@ -647,12 +634,13 @@ config_key_set(struct config_parse *p, const char *name, const char *value)
 			    "[frontend %s]", name, p->fe->name);
 		return;
 	}
-	if (seen[i] > 0) {
+	if (seen[i] > 0 && !config_key_repeats(&keys[i])) {
 		config_error(p, p->lineno, "duplicate key '%s' (first set on "
 		    "line %d)", name, seen[i]);
 		return;
 	}
-	seen[i] = p->lineno;
+	if (seen[i] == 0)
+		seen[i] = p->lineno;
 	if (*value == '\0') {
 		config_error(p, p->lineno, "empty value for %s", name);
 		return;

@@ -56,7 +56,10 @@ config_frontend_defaults(struct frontend *fe, unsigned index)
 	fe->index = index;
 	for (i = 0; i < CONFIG_MAX_LISTEN; i++)
 		fe->listen_fd[i] = -1;
-	fe->cert_fd = -1;
+	for (i = 0; i < CONFIG_MAX_CERTS; i++) {
+		fe->certs[i].cert_fd = -1;
+		fe->certs[i].ocsp_fd = -1;
+	}
 	fe->ca_fd = -1;
 	fe->crl_fd = -1;
 	fe->backend_ca_fd = -1;
@@ -258,6 +261,7 @@ config_defaults(struct config *cfg)
 	cfg->max_pending_handshakes = CONFIG_MAX_PENDING_HANDSHAKES_DEFAULT;
 	cfg->rekey_concurrency = CONFIG_REKEY_CONCURRENCY_DEFAULT;
 	cfg->drain_timeout_ms = 10 * 1000;
+	cfg->ocsp_check_ms = 60 * 1000;
 	cfg->log_level = LOG_LEVEL_INFO;
 }
 
@@ -365,19 +369,29 @@ config_priority(struct config_parse *p, struct frontend *fe)
 	return 0;
 }
 
-/* What keyd may do with the frontend's key (conf_check.c says how). */
+/* What keyd may do with each of the frontend's keys (conf_check.c says how). */
 static void
 config_keyd_sign(struct config_parse *p, struct frontend *fe)
 {
+	struct frontend_cert *fc;
 	char why[256];
+	unsigned i;
 	int line;
 
-	if (config_keyd_flags(fe, fe->cert_pk, &fe->keyd_flags, why,
-	    sizeof(why)) < 0) {
-		line = fe->keyd_sign_line > 0 ? fe->keyd_sign_line :
-		    p->priority_line[fe->index] > 0 ?
-		    p->priority_line[fe->index] : fe->line;
-		config_error(p, line, "frontend %s: %s", fe->name, why);
+	for (i = 0; i < fe->ncerts && !p->failed; i++) {
+		fc = &fe->certs[i];
+		if (config_keyd_flags(fe, fc->cert_pk, &fc->keyd_flags, why,
+		    sizeof(why)) < 0) {
+			line = fe->keyd_sign_line > 0 ? fe->keyd_sign_line :
+			    p->priority_line[fe->index] > 0 ?
+			    p->priority_line[fe->index] : fe->line;
+			if (fe->ncerts == 1)
+				config_error(p, line, "frontend %s: %s",
+				    fe->name, why);
+			else
+				config_error(p, line, "frontend %s: %s: %s",
+				    fe->name, fc->cert, why);
+		}
 	}
 }
 
@@ -410,7 +424,7 @@ config_finish(struct config_parse *p)
 	struct config *cfg = p->cfg;
 	struct frontend *fe, *fo;
 	const char *missing;
-	unsigned i, j, k, l;
+	unsigned i, j, k, l, ncerts = 0;
 	int eof_line = p->moat_line > 0 ? p->moat_line : 1, r;
 
 	for (i = 0; i < cfg->nfrontends && !p->failed; i++) {
@@ -420,6 +434,7 @@ config_finish(struct config_parse *p)
 			    "required key '%s'", fe->name, missing);
 		if (!p->failed)
 			config_profile_conflicts(p, fe);
+			config_pairs_finish(p, fe, &ncerts);
 		if (!p->failed)
 			config_priority(p, fe);
 		if (!p->failed)

@@ -153,13 +153,17 @@ config_mtls_frontend(const struct config *cfg, struct frontend *fe, int keep,
 	struct iovec iov;
 	char why[256];
 	int fd, pk, r = 0, line = fe->ca_line;
+	unsigned i;
 
-	if (fe->profile == CONFIG_PROFILE_FIPS &&
-	    config_mtls_fips_key(fe->cert, why, sizeof(why)) < 0) {
-		snprintf(err, errlen, "%s:%d: frontend %s: profile fips: cert "
-		    "%s: %s", cfg->path, fe->cert_line, fe->name, fe->cert, why);
-		return -1;
-	}
+	for (i = 0; fe->profile == CONFIG_PROFILE_FIPS && i < fe->ncerts; i++)
+		if (config_mtls_fips_key(fe->certs[i].cert, why,
+		    sizeof(why)) < 0) {
+			snprintf(err, errlen, "%s:%d: frontend %s: profile "
+			    "fips: cert %s: %s", cfg->path,
+			    fe->certs[i].cert_line, fe->name,
+			    fe->certs[i].cert, why);
+			return -1;
+		}
 	if (fe->ca_file[0] == '\0')
 		return 0;
 	if ((r = config_mtls_read(fe->ca_file, &ca)) < 0) {

@@ -230,17 +230,25 @@ config_profile_conflicts(struct config_parse *p, const struct frontend *fe)
 void
 config_profile_finish(struct config_parse *p, const struct frontend *fe)
 {
+	const struct frontend_cert *fc;
 	char why[256];
+	unsigned i;
 
 	if (fe->profile != CONFIG_PROFILE_FIPS)
 		return;
-	if (fe->cert_pk == GNUTLS_PK_EDDSA_ED25519 ||
-	    fe->cert_pk == GNUTLS_PK_EDDSA_ED448)
-		config_error(p, fe->cert_line, "frontend %s: profile fips: "
-		    "the certificate's key is %s, not FIPS 140-3 approved for "
-		    "TLS (use RSA >= 2048 or ECDSA P-256/P-384)", fe->name,
-		    gnutls_pk_get_name(fe->cert_pk));
-	else if (config_profile_fips_check(fe->priority, why, sizeof(why)) < 0)
+	for (i = 0; i < fe->ncerts; i++) {
+		fc = &fe->certs[i];
+		if (fc->cert_pk == GNUTLS_PK_EDDSA_ED25519 ||
+		    fc->cert_pk == GNUTLS_PK_EDDSA_ED448) {
+			config_error(p, fc->cert_line, "frontend %s: profile "
+			    "fips: the certificate's key is %s, not FIPS 140-3 "
+			    "approved for TLS (use RSA >= 2048 or ECDSA "
+			    "P-256/P-384)", fe->name,
+			    gnutls_pk_get_name(fc->cert_pk));
+			return;
+		}
+	}
+	if (config_profile_fips_check(fe->priority, why, sizeof(why)) < 0)
 		config_error(p, fe->profile_line, "frontend %s: profile fips: "
 		    "%s", fe->name, why);
 }

@@ -95,14 +95,19 @@ main_config_sane(const struct config *cfg)
 	for (i = 0; i < cfg->nfrontends; i++) {
 		fe = &cfg->frontends[i];
 		if (fe->index != i || fe->nlisten > CONFIG_MAX_LISTEN ||
-		    !MAIN_STR_OK(fe->name) || !MAIN_STR_OK(fe->cert) ||
-		    !MAIN_STR_OK(fe->key) ||
+		    fe->ncerts == 0 || fe->ncerts > CONFIG_MAX_CERTS ||
+		    !MAIN_STR_OK(fe->name) ||
 		    !MAIN_STR_OK(fe->key_passphrase_file) ||
 		    !MAIN_STR_OK(fe->priority) ||
 		    !MAIN_STR_OK(fe->backend.text))
 			return -EBADMSG;
 		for (j = 0; j < fe->nlisten; j++)
 			if (!MAIN_STR_OK(fe->listen[j].text))
+				return -EBADMSG;
+		for (j = 0; j < fe->ncerts; j++)
+			if (!MAIN_STR_OK(fe->certs[j].cert) ||
+			    !MAIN_STR_OK(fe->certs[j].key) ||
+			    !MAIN_STR_OK(fe->certs[j].ocsp))
 				return -EBADMSG;
 	}
 	return 0;

@@ -149,8 +149,9 @@ ipc_worker_cert_decode(const uint8_t *p, size_t len, struct ipc_worker_cert *out
 
 	if ((r = fixed_decode(p, len, out, sizeof(*out))) < 0)
 		return r;
-	if (out->frontend >= IPC_KEY_SLOTS_PER_GEN ||
-	    out->key_id != IPC_KEY_SLOT(out->frontend, out->generation))
+	if (out->frontend >= IPC_MAX_FRONTENDS ||
+	    out->key_id != IPC_KEY_SLOT(out->frontend, 0, out->generation) ||
+	    out->ocsp_mask >= (1u << IPC_MAX_CERTS))
 		return -EBADMSG;
 	return 0;
 }
@@ -299,7 +300,7 @@ ipc_key_list_encode(uint8_t *buf, size_t cap, const struct ipc_key_info *keys,
 {
 	size_t need;
 
-	if (n > IPC_MAX_KEYS || (n > 0 && keys == NULL))
+	if (n > IPC_MAX_KEYS_HELD || (n > 0 && keys == NULL))
 		return -EINVAL;
 	need = KEYLIST_FIXED + (size_t)n * sizeof(*keys);
 	if (cap < need)
@@ -319,7 +320,7 @@ ipc_key_list_decode(const uint8_t *p, size_t len, struct ipc_key_info *keys,
 	if (p == NULL || len < KEYLIST_FIXED)
 		return -EBADMSG;
 	count = get_u32(p);
-	if (count > IPC_MAX_KEYS || count > max ||
+	if (count > IPC_MAX_KEYS_HELD || count > max ||
 	    len != KEYLIST_FIXED + (size_t)count * sizeof(*keys))
 		return -EBADMSG;
 	for (i = 0; i < count; i++) {

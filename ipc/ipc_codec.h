@@ -23,8 +23,16 @@
 
 #include "ipc_msgs.h"
 
-#define IPC_VERSION		2u		/* of the whole protocol */
-#define IPC_MAX_KEYS		64u
+#define IPC_VERSION		3u		/* of the whole protocol; 3: slots per cert */
+/*
+ * Key slots: IPC_KEY_SLOT() below.  A slot number is below IPC_MAX_KEYS;
+ * keyd holds at most IPC_MAX_KEYS_HELD keys at once (two generations of
+ * every certificate the config may name), so that its whole list fits in
+ * one IPC_KEY_LIST_REPLY (IPC_MAX_PAYLOAD).
+ */
+#define IPC_MAX_FRONTENDS	32u
+#define IPC_MAX_KEYS		(2u * IPC_MAX_FRONTENDS * IPC_MAX_CERTS)
+#define IPC_MAX_KEYS_HELD	96u
 #define IPC_MAX_SIGN_ALGOS	16u
 #define IPC_NAME_MAX		64u		/* key / frontend names incl. NUL */
 #define IPC_PATH_MAX		256u		/* file names for messages incl. NUL */
@@ -174,21 +182,31 @@ struct ipc_rekey {
 };
 
 /*
- * Certificate rotation.  Each frontend owns two key slots in keyd and
- * alternates between them with every rotation, so the key a live session's
- * old certificate needs stays in keyd while new handshakes use the new one
- * (a handshake that started before the swap still finishes).  Generation 0
- * is slot = frontend index.
+ * Certificate rotation.  Each certificate of each frontend owns two key
+ * slots in keyd and alternates between them with every rotation of its
+ * frontend (all of a frontend's certificates rotate together, as one
+ * generation), so the key a live session's old certificate needs stays in
+ * keyd while new handshakes use the new one (a handshake that started
+ * before the swap still finishes).  Generation 0 of frontend f's
+ * certificate c is slot f * IPC_MAX_CERTS + c.
  */
-#define IPC_KEY_SLOTS_PER_GEN	(IPC_MAX_KEYS / 2u)	/* = max frontends */
-#define IPC_KEY_SLOT(frontend, generation) \
-	((uint32_t)(frontend) + IPC_KEY_SLOTS_PER_GEN * ((uint32_t)(generation) & 1u))
+#define IPC_KEY_SLOTS_PER_GEN	(IPC_MAX_KEYS / 2u)
+#define IPC_KEY_SLOT(frontend, cert, generation) \
+	((uint32_t)(frontend) * IPC_MAX_CERTS + (uint32_t)(cert) + \
+	 IPC_KEY_SLOTS_PER_GEN * ((uint32_t)(generation) & 1u))
 
-/* IPC_WORKER_CERT: read the chain with pread() from offset 0 (fd shared). */
+/*
+ * IPC_WORKER_CERT: one descriptor per certificate of the frontend, in the
+ * config's order, then one per bit of ocsp_mask (the OCSP response to
+ * staple with certificate c when bit c is set), in the same order; read
+ * each with pread() from offset 0 (the fds are shared).  The current
+ * generation again: new OCSP responses, the same chains and keys.
+ */
 struct ipc_worker_cert {
 	uint32_t	frontend;	/* index */
-	uint32_t	key_id;		/* IPC_KEY_SLOT(frontend, generation) */
+	uint32_t	key_id;		/* IPC_KEY_SLOT(frontend, 0, generation) */
 	uint32_t	generation;
+	uint32_t	ocsp_mask;	/* below 1 << IPC_MAX_CERTS */
 };
 
 /* IPC_KEY_DROP: keyd forgets (and wipes) the key in that slot. */

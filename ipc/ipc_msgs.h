@@ -48,7 +48,9 @@ enum ipc_role {
 #define IPC_ALL_WAYS	0x3fu
 
 #define IPC_MAX_PAYLOAD		16384u		/* hard cap, checked before use */
-#define IPC_MAX_FDS		4u		/* per message */
+#define IPC_MAX_CERTS		8u		/* cert/key pairs per frontend */
+/* per message: IPC_WORKER_CERT, a chain and an OCSP response per cert */
+#define IPC_MAX_FDS		(2u * IPC_MAX_CERTS)
 
 /*
  *	name			value	travels			fds (at most)
@@ -82,7 +84,7 @@ enum ipc_role {
 	X(WORKER_STOP,		44,	IPC_MW,			0)	\
 	X(WORKER_REKEY,		46,	IPC_MW,			0)	\
 	X(WORKER_REKEY_REPLY,	47,	IPC_WM,			0)	\
-	X(WORKER_CERT,		48,	IPC_MW,			1)	\
+	X(WORKER_CERT,		48,	IPC_MW,			2 * IPC_MAX_CERTS) \
 	X(WORKER_CERT_REPLY,	49,	IPC_WM,			0)	\
 	/* worker -> master */						\
 	X(BACKEND_CONNECT,	50,	IPC_WM,			0)	\

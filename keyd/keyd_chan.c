@@ -321,7 +321,7 @@ keyd_chan_decrypt(struct keyd *kd, struct keyd_chan *ch, struct ipc_msg *msg,
 static void
 keyd_chan_key_list(struct keyd *kd, struct keyd_chan *ch, struct ipc_msg *msg)
 {
-	struct ipc_key_info keys[IPC_MAX_KEYS];
+	struct ipc_key_info keys[IPC_MAX_KEYS_HELD];
 	uint8_t buf[sizeof(uint32_t) + sizeof(keys)];
 	unsigned n;
 	ssize_t len;
@@ -331,7 +331,7 @@ keyd_chan_key_list(struct keyd *kd, struct keyd_chan *ch, struct ipc_msg *msg)
 		    "KEY_LIST takes no payload");
 		return;
 	}
-	n = keystore_list(&kd->ks, keys, IPC_MAX_KEYS);
+	n = keystore_list(&kd->ks, keys, IPC_MAX_KEYS_HELD);
 	if ((len = ipc_key_list_encode(buf, sizeof(buf), keys, n)) < 0) {
 		keyd_out_fail(kd, ch, msg->hdr.id, (int)len, KEYD_FAIL_ERROR,
 		    "cannot encode the key list");

@@ -389,6 +389,12 @@ keystore_load(struct keystore *ks, const struct ipc_key_load *kl,
 		    kl->key_id);
 		goto out;
 	}
+	/* the list of what keyd holds must fit one IPC_KEY_LIST_REPLY */
+	if (ks->keys[kl->key_id] == NULL && ks->count >= IPC_MAX_KEYS_HELD) {
+		keystore_fail(out, -ENOSPC, "key %s: keyd holds %u keys "
+		    "already, the most it may", kl->key_path, ks->count);
+		goto out;
+	}
 	if (nfds != want) {
 		keystore_fail(out, -EINVAL, "key %s: expected %u file "
 		    "descriptors, got %u", kl->key_path, want, nfds);

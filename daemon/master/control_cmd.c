@@ -135,8 +135,15 @@ control_cmd_status_answer(struct answer *a, struct master *m, int json)
 			}
 			answer_printf(a, "],\"backend\":");
 			answer_json_str(a, fe->backend.text);
+			/* "cert": the default one, as before several */
 			answer_printf(a, ",\"cert\":");
-			answer_json_str(a, fe->cert);
+			answer_json_str(a, fe->certs[0].cert);
+			answer_printf(a, ",\"certs\":[");
+			for (j = 0; j < fe->ncerts; j++) {
+				answer_printf(a, "%s", j ? "," : "");
+				answer_json_str(a, fe->certs[j].cert);
+			}
+			answer_printf(a, "]");
 			answer_printf(a, ",\"key_generation\":%u}",
 			    fe->key_generation);
 		}

@@ -46,6 +46,7 @@
 #include "master_types.h"
 #include "master_worker.h"
 #include "privdrop.h"
+#include "master_ocsp.h"
 #include "reload.h"
 #include "req.h"
 
@@ -300,6 +301,8 @@ master_main(struct config *cfg)
 		control_close(m->control);
 		fatalx("%s", err);
 	}
+	/* after keyd: the responses are checked against the chains it took */
+	master_ocsp_start(m);
 	for (i = 0; i < cfg->workers; i++)
 		master_worker_start(&m->workers[i]);
 
@@ -312,6 +315,7 @@ master_main(struct config *cfg)
 	ev_run(m->loop, 0);
 
 	control_free(m->control);
+	master_ocsp_stop(m);
 	log_info("moatd stopped");
 	r = m->exit_code;
 	master_tickets_free(m->tickets);

@@ -88,7 +88,7 @@ master_gen_check(struct master *m)
 {
 	const struct config *cfg = m->cfg;
 	const struct frontend *fe;
-	unsigned i, j, prev;
+	unsigned i, j, c, prev;
 	int held, r;
 
 	if (m->reload != NULL || !m->keyd.ready || m->keyd.fd < 0)
@@ -106,13 +106,23 @@ master_gen_check(struct master *m)
 				held = 1;
 		if (held)
 			continue;
-		if ((r = master_keyd_drop(m, IPC_KEY_SLOT(i, prev))) < 0) {
-			log_warnx("frontend %s: cannot drop the key of "
-			    "generation %u: %s", fe->name, prev, strerror(-r));
+		/* every certificate of the frontend rotated with it */
+		for (c = 0, r = 0; c < fe->ncerts && r == 0; c++)
+			if ((r = master_keyd_drop(m, IPC_KEY_SLOT(i, c,
+			    prev))) < 0)
+				log_warnx("frontend %s: cannot drop the key of "
+				    "certificate %u, generation %u: %s",
+				    fe->name, c, prev, strerror(-r));
+		if (r < 0)
 			continue;
-		}
 		m->gen_dropped[i] = fe->key_generation;
-		log_info("frontend %s: no session uses certificate generation "
-		    "%u any more; keyd dropped its key", fe->name, prev);
+		if (fe->ncerts == 1)
+			log_info("frontend %s: no session uses certificate "
+			    "generation %u any more; keyd dropped its key",
+			    fe->name, prev);
+		else
+			log_info("frontend %s: no session uses certificate "
+			    "generation %u any more; keyd dropped its %u keys",
+			    fe->name, prev, fe->ncerts);
 	}
 }

@@ -12,12 +12,13 @@
  * are in place, and a keyd start is short.  From then on keyd's channel is
  * read in the loop; each worker gets its own channel (IPC_CHANNEL_ADD).
  *
- * Each frontend's key lives in slot IPC_KEY_SLOT(index, key_generation).  A
+ * Certificate c's key of each frontend lives in slot IPC_KEY_SLOT(index, c,
+ * key_generation).  A
  * certificate rotation (reload.c) sends the next generation's key into the
  * other slot from the loop, with master_keyd_load_send(), and keyd's answer
  * reaches it through the pending requests (req.c) that
  * master_dispatch_keyd() hands every answer to; a keyd that starts later
- * gets each frontend's current key in its current slot only.
+ * gets each frontend's current keys in their current slots only.
  *
  * A keyd that fails to start at boot stops moatd with keyd's reason.  Later,
  * a failed restart kills that keyd, and its death schedules the next attempt
@@ -129,8 +130,9 @@ master_keyd_open_ro(const char *path)
 }
 
 /*
- * Open one frontend's key, cert (and passphrase) read-only and send them to
- * keyd as IPC_KEY_LOAD into slot key_id, request id; keyd replaces whatever
+ * Open certificate `cert` of a frontend, its key (and the passphrase)
+ * read-only and send them to keyd as IPC_KEY_LOAD into the slot of that
+ * generation, IPC_KEY_SLOT(index, cert, generation), request id; keyd replaces whatever
  * the slot held once the new key loads and matches the cert.  We never read
  * the key or the passphrase.  The certificate we do read, and refuse it
  * when it holds a private key or does not parse (conf_cert.c); keyd gets a
@@ -144,9 +146,10 @@ master_keyd_open_ro(const char *path)
  */
 int
 master_keyd_load_send(struct master *m, const struct frontend *fe,
-    uint32_t key_id, unsigned flags, uint32_t id, int *cert_fd, char *err,
-    size_t errlen)
+    unsigned cert, unsigned generation, unsigned flags, uint32_t id,
+    int *cert_fd, char *err, size_t errlen)
 {
+	const struct frontend_cert *fc = &fe->certs[cert];
 	struct ipc_key_load kl;
 	int fds[3] = { -1, -1, -1 };
 	char why[256];
@@ -156,38 +159,38 @@ master_keyd_load_send(struct master *m, const struct frontend *fe,
 	if (cert_fd != NULL)
 		*cert_fd = -1;
 	if (m->keyd.fd < 0) {
-		snprintf(err, errlen, "%s: keyd is not running", fe->key);
+		snprintf(err, errlen, "%s: keyd is not running", fc->key);
 		return -ENOTCONN;
 	}
 	memset(&kl, 0, sizeof(kl));
-	kl.key_id = key_id;
+	kl.key_id = IPC_KEY_SLOT(fe->index, cert, generation);
 	snprintf(kl.name, sizeof(kl.name), "%s", fe->name);
-	snprintf(kl.key_path, sizeof(kl.key_path), "%s", fe->key);
-	snprintf(kl.cert_path, sizeof(kl.cert_path), "%s", fe->cert);
+	snprintf(kl.key_path, sizeof(kl.key_path), "%s", fc->key);
+	snprintf(kl.cert_path, sizeof(kl.cert_path), "%s", fc->cert);
 	kl.flags = flags & (IPC_KEY_F_ALLOW_DECRYPT | IPC_KEY_F_ALLOW_DIGEST |
 	    IPC_KEY_F_ALLOW_DHE);
-	if ((fds[0] = master_keyd_open_ro(fe->key)) < 0) {
+	if ((fds[0] = master_keyd_open_ro(fc->key)) < 0) {
 		r = fds[0];
-		snprintf(err, errlen, "%s: %s", fe->key, strerror(-r));
+		snprintf(err, errlen, "%s: %s", fc->key, strerror(-r));
 		goto out;
 	}
-	if (fe->cert_fd >= 0 && key_id == IPC_KEY_SLOT(fe->index,
+	if (fc->cert_fd >= 0 && kl.key_id == IPC_KEY_SLOT(fe->index, cert,
 	    fe->key_generation)) {
-		if ((fds[1] = fcntl(fe->cert_fd, F_DUPFD_CLOEXEC, 0)) < 0) {
+		if ((fds[1] = fcntl(fc->cert_fd, F_DUPFD_CLOEXEC, 0)) < 0) {
 			r = -errno;
-			snprintf(err, errlen, "%s: %s", fe->cert, strerror(-r));
+			snprintf(err, errlen, "%s: %s", fc->cert, strerror(-r));
 			goto out;
 		}
 	} else {
-		if ((file = master_keyd_open_ro(fe->cert)) < 0) {
+		if ((file = master_keyd_open_ro(fc->cert)) < 0) {
 			r = file;
-			snprintf(err, errlen, "%s: %s", fe->cert, strerror(-r));
+			snprintf(err, errlen, "%s: %s", fc->cert, strerror(-r));
 			goto out;
 		}
 		r = config_cert_snapshot(file, &fds[1], &pk, why, sizeof(why));
 		close(file);
 		if (r < 0) {
-			snprintf(err, errlen, "%s: %s", fe->cert, why);
+			snprintf(err, errlen, "%s: %s", fc->cert, why);
 			goto out;
 		}
 	}
@@ -203,7 +206,7 @@ master_keyd_load_send(struct master *m, const struct frontend *fe,
 	}
 	if ((r = ipc_send(m->keyd.fd, IPC_KEY_LOAD, id, &kl, sizeof(kl), fds,
 	    nfds)) < 0) {
-		snprintf(err, errlen, "%s: cannot send to keyd: %s", fe->key,
+		snprintf(err, errlen, "%s: cannot send to keyd: %s", fc->key,
 		    strerror(-r));
 		goto out;
 	}
@@ -235,15 +238,17 @@ master_keyd_drop(struct master *m, uint32_t slot)
 }
 
 /*
- * keyd (re)start: hand keyd one frontend's current key, into the slot of its
- * current generation, and wait for its word (synchronous, see the top).
- * The first time, the certificate's descriptor becomes the frontend's
- * (fe->cert_fd): new workers read their chain from it.
+ * keyd (re)start: hand keyd the current key of a frontend's certificate
+ * `cert`, into its slot of the current generation, and wait for its word
+ * (synchronous, see the top).  The first time, the certificate's descriptor
+ * becomes the frontend's (certs[cert].cert_fd): new workers read their
+ * chain from it.
  */
 static int
-master_keyd_load_key(struct master *m, struct frontend *fe, int64_t deadline,
-    char *err, size_t errlen)
+master_keyd_load_key(struct master *m, struct frontend *fe, unsigned cert,
+    int64_t deadline, char *err, size_t errlen)
 {
+	struct frontend_cert *fc = &fe->certs[cert];
 	int cert_fd = -1;
 	struct ipc_key_loaded kr;
 	struct ipc_error ie;
@@ -252,10 +257,10 @@ master_keyd_load_key(struct master *m, struct frontend *fe, int64_t deadline,
 	uint32_t id, slot;
 	int r;
 
-	slot = IPC_KEY_SLOT(fe->index, fe->key_generation);
+	slot = IPC_KEY_SLOT(fe->index, cert, fe->key_generation);
 	id = req_next_id(&m->reqs);
-	if ((r = master_keyd_load_send(m, fe, slot, fe->keyd_flags, id,
-	    &cert_fd, why, sizeof(why))) < 0) {
+	if ((r = master_keyd_load_send(m, fe, cert, fe->key_generation,
+	    fc->keyd_flags, id, &cert_fd, why, sizeof(why))) < 0) {
 		snprintf(err, errlen, "frontend %s: %s", fe->name, why);
 		goto out;
 	}
@@ -268,7 +273,7 @@ master_keyd_load_key(struct master *m, struct frontend *fe, int64_t deadline,
 		if (r == 0)
 			r = -EPIPE;
 		snprintf(err, errlen, "frontend %s: %s: keyd did not answer: "
-		    "%s", fe->name, fe->key, r == -EPIPE ? "keyd exited" :
+		    "%s", fe->name, fc->key, r == -EPIPE ? "keyd exited" :
 		    strerror(-r));
 		goto out;
 	}
@@ -282,7 +287,7 @@ master_keyd_load_key(struct master *m, struct frontend *fe, int64_t deadline,
 	if (msg->hdr.type == IPC_ERROR &&
 	    ipc_error_decode(msg->payload, msg->hdr.len, &ie) == 0) {
 		r = ie.code;
-		snprintf(err, errlen, "frontend %s: %s: %s", fe->name, fe->key,
+		snprintf(err, errlen, "frontend %s: %s: %s", fe->name, fc->key,
 		    ie.msg[0] != '\0' ? ie.msg : strerror(-r));
 		goto out;
 	}
@@ -290,24 +295,24 @@ master_keyd_load_key(struct master *m, struct frontend *fe, int64_t deadline,
 	    ipc_key_loaded_decode(msg->payload, msg->hdr.len, &kr) < 0) {
 		r = -EPROTO;
 		snprintf(err, errlen, "frontend %s: %s: bad answer from keyd "
-		    "(%s)", fe->name, fe->key, ipc_type_name(msg->hdr.type));
+		    "(%s)", fe->name, fc->key, ipc_type_name(msg->hdr.type));
 		goto out;
 	}
 	if (kr.status < 0) {
 		r = kr.status;
 		/* keyd's reason names the files itself when it can. */
-		if (strstr(kr.msg, fe->key) != NULL)
+		if (strstr(kr.msg, fc->key) != NULL)
 			snprintf(err, errlen, "frontend %s: %s", fe->name, kr.msg);
 		else
 			snprintf(err, errlen, "frontend %s: %s: %s", fe->name,
-			    fe->key, kr.msg[0] != '\0' ? kr.msg : strerror(-r));
+			    fc->key, kr.msg[0] != '\0' ? kr.msg : strerror(-r));
 		goto out;
 	}
 	log_debug("%s: frontend %s: key %s loaded into slot %u (generation "
 	    "%u, %u bits, %u signature algorithms)", __func__, fe->name,
-	    fe->key, slot, fe->key_generation, kr.info.bits, kr.info.nsign);
-	if (fe->cert_fd < 0) {
-		fe->cert_fd = cert_fd;
+	    fc->key, slot, fe->key_generation, kr.info.bits, kr.info.nsign);
+	if (fc->cert_fd < 0) {
+		fc->cert_fd = cert_fd;
 		cert_fd = -1;
 	}
 	r = 0;
@@ -493,7 +498,7 @@ master_keyd_start(struct master *m, char *err, size_t errlen)
 	struct config *cfg = m->cfg;
 	int sv[2] = { -1, -1 };
 	int64_t deadline;
-	unsigned i;
+	unsigned i, j, nkeys;
 	pid_t pid;
 	int r;
 
@@ -532,16 +537,18 @@ master_keyd_start(struct master *m, char *err, size_t errlen)
 	deadline = ipc_now_ms() + MASTER_KEYD_START_MS;
 	if ((r = master_keyd_hello_wait(m, deadline, err, errlen)) < 0)
 		goto fail;
+	nkeys = 0;
 	for (i = 0; i < cfg->nfrontends; i++)
-		if ((r = master_keyd_load_key(m, &cfg->frontends[i], deadline,
-		    err, errlen)) < 0)
-			goto fail;
+		for (j = 0; j < cfg->frontends[i].ncerts; j++, nkeys++)
+			if ((r = master_keyd_load_key(m, &cfg->frontends[i], j,
+			    deadline, err, errlen)) < 0)
+				goto fail;
 
 	m->keyd_generation++;
 	k->ready = 1;
 	child_watch(k);
 	log_info("keyd (pid %ld) serving %u keys, generation %u", (long)pid,
-	    cfg->nfrontends, m->keyd_generation);
+	    nkeys, m->keyd_generation);
 	master_keyd_channels_refresh(m);
 	child_status_notify(m);
 	return 0;

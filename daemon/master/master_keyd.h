@@ -20,7 +20,7 @@ void	master_keyd_stop(struct master *m);
 int	master_keyd_channel(struct master *m, unsigned worker, int *worker_fd);
 int	master_keyd_drop(struct master *m, uint32_t slot);
 int	master_keyd_load_send(struct master *m, const struct frontend *fe,
-	    uint32_t key_id, unsigned flags, uint32_t id, int *cert_fd,
-	    char *err, size_t errlen);
+	    unsigned cert, unsigned generation, unsigned flags, uint32_t id,
+	    int *cert_fd, char *err, size_t errlen);
 
 #endif

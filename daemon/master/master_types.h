@@ -49,6 +49,7 @@ struct master_backend_wait;
 struct master_child;
 struct control;
 struct reload;
+struct master_ocsp;
 struct req;
 
 /*
@@ -120,6 +121,7 @@ struct master {
 	unsigned		backend_nwaiting;
 	ev_timer		backend_retry;
 	struct reload		*reload;	/* in progress (reload.c) */
+	struct master_ocsp	*ocsp;		/* OCSP files (master_ocsp.c) */
 	/* per frontend: generations below this were dropped from keyd */
 	unsigned		gen_dropped[CONFIG_MAX_FRONTENDS];
 	/* each frontend's ticket key, for every worker (master_tickets.c) */

@@ -11,7 +11,7 @@
  * Everything the master opens is close-on-exec; the child clears the flag
  * on exactly the worker's descriptors -- its channel to the master, its own
  * channel to keyd, every listener, each frontend's checked certificate
- * chain (frontends[].cert_fd: a worker reads its chain from it and never
+ * chain (frontends[].certs[].cert_fd: a worker reads its chain from it and never
  * opens a file by path), and the config -- so a worker holds no other
  * worker's channel, no keyd control channel and no control socket.
  * The config is the flat struct config behind a struct config_blob_hdr, in
@@ -164,8 +164,13 @@ master_worker_exec(const struct master_child *w, int master_fd, int keyd_fd,
 		fe = &cfg->frontends[i];
 		for (j = 0; j < fe->nlisten; j++)
 			r |= master_worker_inherit(fe->listen_fd[j]);
-		/* its chain, as checked (a worker never opens it by path) */
-		r |= master_worker_inherit(fe->cert_fd);
+		/* the chains, as checked (a worker never opens one by path) */
+		for (j = 0; j < fe->ncerts; j++) {
+			r |= master_worker_inherit(fe->certs[j].cert_fd);
+			/* and its OCSP response, as checked (master_ocsp.c) */
+			if (fe->certs[j].ocsp_fd >= 0)
+				r |= master_worker_inherit(fe->certs[j].ocsp_fd);
+		}
 		r |= master_worker_inherit(fe->ca_fd);	/* conf_mtls.c */
 		r |= master_worker_inherit(fe->crl_fd);
 		/* its backend-ca, as checked (btls.c reads it) */

@@ -3,28 +3,35 @@
  * reload.c -- certificate rotation: `moatctl reload`, and SIGHUP without
  * a client.
  *
- * Every frontend's certificate and key are rotated from the same paths,
- * one reload at a time, all of it asynchronous in the loop:
- *   1. per frontend, check the files as start-up does (the key private to
+ * Every frontend's certificates and keys are rotated from the same paths,
+ * one reload at a time, all of it asynchronous in the loop; a frontend's
+ * cert/key pairs rotate together, as one generation:
+ *   1. per pair, check the files as start-up does (the key private to
  *      its owner, the chain parses), then send keyd IPC_KEY_LOAD into slot
- *      IPC_KEY_SLOT(index, key_generation + 1): the slot of the generation
- *      before the current one, which no worker uses any more.  keyd matches
- *      the key to the certificate and replaces the slot only if it loads.
- *      keyd gets MASTER_RELOAD_KEYD_S to answer.
- *   2. once every frontend has its answer, for each one keyd accepted,
- *      key_generation is raised (workers started from now on begin on it)
- *      and every live worker gets IPC_WORKER_CERT with the very chain keyd
- *      checked (our copy of the open file); each answers the connections it
- *      asked to renegotiate, within MASTER_REQ_TIMEOUT_S.
+ *      IPC_KEY_SLOT(index, cert, key_generation + 1): the slot of the
+ *      generation before the current one, which no worker uses any more.
+ *      keyd matches the key to the certificate and replaces the slot only
+ *      if it loads.  keyd gets MASTER_RELOAD_KEYD_S to answer.
+ *   2. once every pair has its answer, for each frontend whose pairs keyd
+ *      all accepted, key_generation is raised (workers started from now on
+ *      begin on it) and every live worker gets IPC_WORKER_CERT with the
+ *      very chains keyd checked (our copies of the open files); each
+ *      answers the connections it asked to renegotiate, within
+ *      MASTER_REQ_TIMEOUT_S.
+ *      The OCSP responses are read again for the new chains
+ *      (master_ocsp.c) and go with them.
  *   3. one line per frontend is logged, and sent to the client if any.
- * A frontend that fails in step 1 is left exactly as it was.  Files that
+ * A frontend one of whose pairs fails in step 1 is left as it was (the
+ * keys of its other pairs, loaded into a slot nobody uses, are dropped
+ * when that slot's generation was dropped already).  Files that
  * did not change are rotated anyway: a reload always means "take what is
  * on disk now".  A worker that did not take generation g still uses the key
  * in the slot generation g + 1 would fill, so that frontend is not rotated
  * again while such a worker lives.
  *
- * Each step of each frontend is one request (req.c): its answers, the
- * children that do not answer and why, and its end come back here through
+ * Each step of each pair (keyd) or frontend (workers) is one request
+ * (req.c): its answers, the children that do not answer and why, and its
+ * end come back here through
  * reload_keyd_ops and reload_worker_ops.  r->steps counts the requests of
  * the step in flight, plus one while they are being sent, so that a request
  * that ends at once cannot end the step before the last one is sent.
@@ -54,6 +61,7 @@
 #include "log.h"
 #include "master_gen.h"
 #include "master_keyd.h"
+#include "master_ocsp.h"
 #include "master_types.h"
 #include "master_worker.h"
 #include "reload.h"
@@ -67,16 +75,26 @@ enum reload_state {
 	RELOAD_WORKERS,		/* key in its new slot; workers asked */
 };
 
-/* One frontend of a reload: keyd loads its key, then workers its chain. */
+/* One cert/key pair of a frontend in step 1. */
+struct reload_cert {
+	struct req		req;		/* IPC_KEY_LOAD */
+	struct reload_fe	*rf;
+	unsigned		cert;		/* index in the frontend's certs */
+	int			loaded;		/* keyd took it */
+	int			cert_fd;	/* the chain keyd checked */
+	int			cert_pk;	/* its leaf's key type */
+	unsigned		keyd_flags;	/* what keyd may do with the key */
+};
+
+/* One frontend of a reload: keyd loads its keys, then workers its chains. */
 struct reload_fe {
-	struct req		req;		/* the step in flight */
+	struct req		req;		/* step 2: IPC_WORKER_CERT */
 	struct reload		*r;
 	unsigned		index;
 	unsigned		generation;	/* the one it moves to */
 	enum reload_state	state;
-	int			cert_fd;	/* the chain keyd checked */
-	int			cert_pk;	/* its leaf's key type */
-	unsigned		keyd_flags;	/* what keyd may do with the key */
+	unsigned		keyd_waiting;	/* pairs keyd has not answered */
+	struct reload_cert	certs[CONFIG_MAX_CERTS];
 	char			error[IPC_PATH_MAX + IPC_ERRMSG_MAX];
 	uint64_t		asked;		/* connections to renegotiate */
 	unsigned		workers_asked;
@@ -106,6 +124,39 @@ reload_frontend(const struct reload_fe *rf)
 static void reload_fail(struct reload_fe *, const char *, ...)
 	__attribute__((format(printf, 2, 3)));
 
+static void
+reload_close_fds(struct reload_fe *rf)
+{
+	unsigned c;
+
+	for (c = 0; c < CONFIG_MAX_CERTS; c++) {
+		if (rf->certs[c].cert_fd >= 0)
+			close(rf->certs[c].cert_fd);
+		rf->certs[c].cert_fd = -1;
+	}
+}
+
+/*
+ * A frontend failed after some of its pairs loaded: those keys sit in the
+ * slots of the previous generation.  If that generation left keyd already
+ * (master_gen.c), nothing will use or drop them: drop them now.
+ */
+static void
+reload_undo(struct reload_fe *rf)
+{
+	struct master *m = rf->r->m;
+	const struct frontend *fe = reload_frontend(rf);
+	unsigned c;
+
+	if (fe->key_generation > 0 && m->gen_dropped[rf->index] <
+	    fe->key_generation)
+		return;		/* master_gen_check() drops that slot later */
+	for (c = 0; c < fe->ncerts; c++)
+		if (rf->certs[c].loaded)
+			(void)master_keyd_drop(m, IPC_KEY_SLOT(rf->index, c,
+			    rf->generation));
+}
+
 /* Step 1 failed for this frontend: nothing changes for it. */
 static void
 reload_fail(struct reload_fe *rf, const char *fmt, ...)
@@ -116,9 +167,7 @@ reload_fail(struct reload_fe *rf, const char *fmt, ...)
 	vsnprintf(rf->error, sizeof(rf->error), fmt, ap);
 	va_end(ap);
 	rf->state = RELOAD_FAILED;
-	if (rf->cert_fd >= 0)
-		close(rf->cert_fd);
-	rf->cert_fd = -1;
+	reload_close_fds(rf);
 }
 
 static void reload_worker_fail(struct reload_fe *, unsigned, pid_t,
@@ -170,10 +219,9 @@ reload_finish(struct reload *r)
 	for (i = 0; i < m->cfg->nfrontends; i++) {
 		rf = &r->fe[i];
 		fe = reload_frontend(rf);
-		if (rf->cert_fd >= 0)
-			close(rf->cert_fd);
-		rf->cert_fd = -1;
+		reload_close_fds(rf);
 		if (rf->state == RELOAD_FAILED) {
+			reload_undo(rf);
 			snprintf(line, sizeof(line), "frontend %s: reload "
 			    "failed: %s", fe->name, rf->error);
 			log_warnx("%s", line);
@@ -183,10 +231,18 @@ reload_finish(struct reload *r)
 				    line);
 			continue;
 		}
-		n = snprintf(line, sizeof(line), "frontend %s: reloaded "
-		    "certificate %s and key %s (generation %u); %llu "
-		    "connections asked to renegotiate", fe->name, fe->cert,
-		    fe->key, rf->generation, (unsigned long long)rf->asked);
+		if (fe->ncerts == 1)
+			n = snprintf(line, sizeof(line), "frontend %s: "
+			    "reloaded certificate %s and key %s (generation "
+			    "%u); %llu connections asked to renegotiate",
+			    fe->name, fe->certs[0].cert, fe->certs[0].key,
+			    rf->generation, (unsigned long long)rf->asked);
+		else
+			n = snprintf(line, sizeof(line), "frontend %s: "
+			    "reloaded %u certificates and keys (generation "
+			    "%u); %llu connections asked to renegotiate",
+			    fe->name, fe->ncerts, rf->generation,
+			    (unsigned long long)rf->asked);
 		if (rf->workers_failed > 0 && n > 0 &&
 		    (size_t)n < sizeof(line))
 			snprintf(line + n, sizeof(line) - (size_t)n, "; %u of %u "
@@ -227,8 +283,10 @@ reload_workers(struct reload *r)
 	struct master *m = r->m;
 	struct ipc_worker_cert wc;
 	struct master_child *w;
+	struct frontend *fe;
 	struct reload_fe *rf;
-	unsigned i, j;
+	int fds[2 * CONFIG_MAX_CERTS];
+	unsigned i, j, c, nfds;
 	int e;
 
 	r->workers_step = 1;
@@ -237,13 +295,25 @@ reload_workers(struct reload *r)
 		rf = &r->fe[i];
 		if (rf->state != RELOAD_WORKERS)
 			continue;
-		m->cfg->frontends[i].key_generation = rf->generation;
-		m->cfg->frontends[i].cert_pk = rf->cert_pk;
-		m->cfg->frontends[i].keyd_flags = rf->keyd_flags;
+		fe = &m->cfg->frontends[i];
+		fe->key_generation = rf->generation;
+		/* the checked chains are the frontend's now: new workers read them */
+		for (c = 0; c < fe->ncerts; c++) {
+			fe->certs[c].cert_pk = rf->certs[c].cert_pk;
+			fe->certs[c].keyd_flags = rf->certs[c].keyd_flags;
+			if (fe->certs[c].cert_fd >= 0)
+				close(fe->certs[c].cert_fd);
+			fe->certs[c].cert_fd = rf->certs[c].cert_fd;
+			rf->certs[c].cert_fd = -1;
+			fds[c] = fe->certs[c].cert_fd;
+		}
+		/* a rotation reads the OCSP responses again, for the new chains */
+		(void)master_ocsp_read_fe(m, fe);
 		memset(&wc, 0, sizeof(wc));
 		wc.frontend = i;
-		wc.key_id = IPC_KEY_SLOT(i, rf->generation);
+		wc.key_id = IPC_KEY_SLOT(i, 0, rf->generation);
 		wc.generation = rf->generation;
+		nfds = master_ocsp_fds(fe, fds, &wc.ocsp_mask);
 		req_init(&m->reqs, &rf->req, &reload_worker_ops);
 		for (j = 0; j < m->cfg->workers; j++) {
 			w = &m->workers[j];
@@ -251,15 +321,10 @@ reload_workers(struct reload *r)
 				continue;
 			rf->workers_asked++;
 			if ((e = req_ask(&rf->req, w, IPC_WORKER_CERT, &wc,
-			    sizeof(wc), &rf->cert_fd, 1)) < 0)
+			    sizeof(wc), fds, nfds)) < 0)
 				reload_worker_fail(rf, j, w->pid, "cannot ask "
 				    "it: %s", strerror(-e));
 		}
-		/* the checked chain is the frontend's now: new workers read it */
-		if (m->cfg->frontends[i].cert_fd >= 0)
-			close(m->cfg->frontends[i].cert_fd);
-		m->cfg->frontends[i].cert_fd = rf->cert_fd;
-		rf->cert_fd = -1;
 		r->steps++;
 		req_start(&rf->req, MASTER_REQ_TIMEOUT_S);
 	}
@@ -270,10 +335,8 @@ reload_workers(struct reload *r)
 
 /* One request of the step in flight ended. */
 static void
-reload_step_done(struct req *rq)
+reload_step_end(struct reload *r)
 {
-	struct reload *r = container_of(rq, struct reload_fe, req)->r;
-
 	if (--r->steps > 0)
 		return;
 	if (r->workers_step)
@@ -282,49 +345,67 @@ reload_step_done(struct req *rq)
 		reload_workers(r);
 }
 
-/* keyd answered frontend rf's IPC_KEY_LOAD. */
+static void
+reload_keyd_done(struct req *rq)
+{
+	reload_step_end(container_of(rq, struct reload_cert, req)->rf->r);
+}
+
+static void
+reload_worker_done(struct req *rq)
+{
+	reload_step_end(container_of(rq, struct reload_fe, req)->r);
+}
+
+/* keyd answered the IPC_KEY_LOAD of one of frontend rf's pairs. */
 static void
 reload_keyd_answer(struct req *rq, const struct req_peer *p,
     struct ipc_msg *msg)
 {
-	struct reload_fe *rf = container_of(rq, struct reload_fe, req);
-	const struct frontend *fe = reload_frontend(rf);
+	struct reload_cert *rc = container_of(rq, struct reload_cert, req);
+	struct reload_fe *rf = rc->rf;
+	const struct frontend_cert *fc = &reload_frontend(rf)->certs[rc->cert];
 	struct ipc_key_loaded kr;
 	struct ipc_error ie;
 
 	if (msg->hdr.type == IPC_KEY_LOAD_REPLY &&
 	    ipc_key_loaded_decode(msg->payload, msg->hdr.len, &kr) == 0) {
 		if (kr.status < 0)
-			reload_fail(rf, "%s: %s", fe->key,
+			reload_fail(rf, "%s: %s", fc->key,
 			    kr.msg[0] != '\0' ? kr.msg : strerror(-kr.status));
 		else {
-			rf->state = RELOAD_WORKERS;
+			rc->loaded = 1;
+			/* the last pair's answer decides, unless one failed */
+			if (--rf->keyd_waiting == 0 &&
+			    rf->state == RELOAD_KEYD)
+				rf->state = RELOAD_WORKERS;
 			log_debug("%s: frontend %s: keyd loaded key %s into slot "
-			    "%u (generation %u, %u bits)", __func__, fe->name,
-			    fe->key, IPC_KEY_SLOT(rf->index, rf->generation),
+			    "%u (generation %u, %u bits)", __func__,
+			    reload_frontend(rf)->name, fc->key,
+			    IPC_KEY_SLOT(rf->index, rc->cert, rf->generation),
 			    rf->generation, kr.info.bits);
 		}
 	} else if (msg->hdr.type == IPC_ERROR &&
 	    ipc_error_decode(msg->payload, msg->hdr.len, &ie) == 0) {
-		reload_fail(rf, "%s: %s", fe->key, ie.msg[0] != '\0' ?
+		reload_fail(rf, "%s: %s", fc->key, ie.msg[0] != '\0' ?
 		    ie.msg : strerror(-ie.code));
 	} else {
 		log_warnx("keyd: malformed %s", ipc_type_name(msg->hdr.type));
-		reload_fail(rf, "%s: malformed answer from keyd", fe->key);
+		reload_fail(rf, "%s: malformed answer from keyd", fc->key);
 	}
 }
 
 static void
 reload_keyd_lost(struct req *rq, const struct req_peer *p, int error)
 {
-	struct reload_fe *rf = container_of(rq, struct reload_fe, req);
+	struct reload_cert *rc = container_of(rq, struct reload_cert, req);
+	const char *key = reload_frontend(rc->rf)->certs[rc->cert].key;
 
 	if (error == -ETIMEDOUT)
-		reload_fail(rf, "%s: keyd did not answer within %.0f s",
-		    reload_frontend(rf)->key, MASTER_RELOAD_KEYD_S);
+		reload_fail(rc->rf, "%s: keyd did not answer within %.0f s",
+		    key, MASTER_RELOAD_KEYD_S);
 	else
-		reload_fail(rf, "%s: keyd exited before answering",
-		    reload_frontend(rf)->key);
+		reload_fail(rc->rf, "%s: keyd exited before answering", key);
 }
 
 /* Worker p answered frontend rf's IPC_WORKER_CERT. */
@@ -378,16 +459,38 @@ reload_worker_lost(struct req *rq, const struct req_peer *p, int error)
 static const struct req_ops reload_keyd_ops = {
 	reload_keyd_answer,
 	reload_keyd_lost,
-	reload_step_done,
+	reload_keyd_done,
 };
 
 static const struct req_ops reload_worker_ops = {
 	reload_worker_answer,
 	reload_worker_lost,
-	reload_step_done,
+	reload_worker_done,
 };
 
-/* Step 1 for frontend rf: check its files, send keyd the next key. */
+/* Step 1 for one pair: check its files; 0, or the frontend failed. */
+static int
+reload_cert_check(struct reload_fe *rf, struct reload_cert *rc)
+{
+	const struct frontend *fe = reload_frontend(rf);
+	const struct frontend_cert *fc = &fe->certs[rc->cert];
+	char why[256];
+
+	if (config_check_secret_file(fc->key, why, sizeof(why)) < 0) {
+		reload_fail(rf, "%s: %s", fc->key, why);
+		return -EINVAL;
+	}
+	if (config_check_cert_file(fc->cert, &rc->cert_pk, why,
+	    sizeof(why)) < 0 ||
+	    config_keyd_flags(fe, rc->cert_pk, &rc->keyd_flags, why,
+	    sizeof(why)) < 0) {
+		reload_fail(rf, "%s: %s", fc->cert, why);
+		return -EINVAL;
+	}
+	return 0;
+}
+
+/* Step 1 for frontend rf: check its files, send keyd the next keys. */
 static void
 reload_begin(struct reload_fe *rf)
 {
@@ -395,8 +498,9 @@ reload_begin(struct reload_fe *rf)
 	struct master *m = r->m;
 	const struct frontend *fe = reload_frontend(rf);
 	const struct master_child *w;
+	struct reload_cert *rc;
 	char why[256];
-	unsigned j;
+	unsigned j, c;
 
 	rf->generation = fe->key_generation + 1;
 	rf->state = RELOAD_FAILED;
@@ -407,18 +511,14 @@ reload_begin(struct reload_fe *rf)
 			reload_fail(rf, "%s: worker %u (pid %ld) did not take "
 			    "generation %u of it and still uses the key this "
 			    "reload would replace (a worker takes the current "
-			    "certificate when it restarts)", fe->cert, j,
-			    (long)w->pid, fe->key_generation);
+			    "certificate when it restarts)", fe->certs[0].cert,
+			    j, (long)w->pid, fe->key_generation);
 			return;
 		}
 	}
 	if (!m->keyd.ready || m->keyd.fd < 0) {
 		reload_fail(rf, "%s: keyd is not running (a new keyd loads the "
-		    "current key)", fe->key);
-		return;
-	}
-	if (config_check_secret_file(fe->key, why, sizeof(why)) < 0) {
-		reload_fail(rf, "%s: %s", fe->key, why);
+		    "current key)", fe->certs[0].key);
 		return;
 	}
 	if (fe->key_passphrase_file[0] != '\0' &&
@@ -427,25 +527,30 @@ reload_begin(struct reload_fe *rf)
 		reload_fail(rf, "%s: %s", fe->key_passphrase_file, why);
 		return;
 	}
-	if (config_check_cert_file(fe->cert, &rf->cert_pk, why,
-	    sizeof(why)) < 0 ||
-	    config_keyd_flags(fe, rf->cert_pk, &rf->keyd_flags, why,
-	    sizeof(why)) < 0) {
-		reload_fail(rf, "%s: %s", fe->cert, why);
-		return;
-	}
-	req_init(&m->reqs, &rf->req, &reload_keyd_ops);
-	if (master_keyd_load_send(m, fe, IPC_KEY_SLOT(rf->index,
-	    rf->generation), rf->keyd_flags, rf->req.id, &rf->cert_fd,
-	    rf->error, sizeof(rf->error)) < 0)
-		return;
-	if (req_expect(&rf->req, &m->keyd) < 0) {
-		reload_fail(rf, "%s: keyd is not running", fe->key);
-		return;
-	}
+	/* every pair's files first: a bad one sends keyd nothing */
+	for (c = 0; c < fe->ncerts; c++)
+		if (reload_cert_check(rf, &rf->certs[c]) < 0)
+			return;
 	rf->state = RELOAD_KEYD;
-	r->steps++;
-	req_start(&rf->req, MASTER_RELOAD_KEYD_S);
+	for (c = 0; c < fe->ncerts && rf->state == RELOAD_KEYD; c++) {
+		rc = &rf->certs[c];
+		req_init(&m->reqs, &rc->req, &reload_keyd_ops);
+		if (master_keyd_load_send(m, fe, c, rf->generation,
+		    rc->keyd_flags, rc->req.id, &rc->cert_fd, rf->error,
+		    sizeof(rf->error)) < 0) {
+			rf->state = RELOAD_FAILED;
+			reload_close_fds(rf);
+			break;
+		}
+		if (req_expect(&rc->req, &m->keyd) < 0) {
+			reload_fail(rf, "%s: keyd is not running",
+			    fe->certs[c].key);
+			break;
+		}
+		rf->keyd_waiting++;
+		r->steps++;
+		req_start(&rc->req, MASTER_RELOAD_KEYD_S);
+	}
 }
 
 /* The client left before the answer: the reload goes on without it. */
@@ -480,7 +585,7 @@ reload_start(struct master *m, struct control_client *c)
 {
 	struct reload *r;
 	struct timespec ts;
-	unsigned i;
+	unsigned i, j;
 
 	if (m->stopping) {
 		reload_refuse(c, c == NULL ? "moatd is stopping; ignored" :
@@ -508,7 +613,11 @@ reload_start(struct master *m, struct control_client *c)
 	for (i = 0; i < CONFIG_MAX_FRONTENDS; i++) {
 		r->fe[i].r = r;
 		r->fe[i].index = i;
-		r->fe[i].cert_fd = -1;
+		for (j = 0; j < CONFIG_MAX_CERTS; j++) {
+			r->fe[i].certs[j].rf = &r->fe[i];
+			r->fe[i].certs[j].cert = j;
+			r->fe[i].certs[j].cert_fd = -1;
+		}
 	}
 	if (c != NULL)
 		control_client_on_gone(c, reload_client_gone, r);

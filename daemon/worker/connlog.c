@@ -7,7 +7,7 @@
  *
  *   conn client=ADDR:PORT frontend=NAME sni=NAME tls=VERSION cipher=SUITE
  *        handshake_ms=N resumed=yes|no c2b=BYTES b2c=BYTES duration_ms=N
- *        notify=yes|no reason="WHY" alpn=PROTOCOL id=HEX cn=NAME
+ *        notify=yes|no reason="WHY" alpn=PROTOCOL id=HEX cn=NAME cert=N
  *
  * "-" stands for what was never known (no SNI sent, handshake not done).
  * resumed says whether the first handshake resumed a session from a
@@ -32,6 +32,8 @@
  * id the connection's unique id, also sent in a PROXY v2 header.  c2b
  * counts the PROXY header written to the backend, if any.  cn is the
  * client certificate's subject CN (verify =; mtls.c), "-" without one.
+ * cert is the index of the certificate the client was shown, in the
+ * order of the frontend's cert = lines (0 is the default).
  */
 #include "config.h"
 
@@ -43,6 +45,7 @@
 #include "conf.h"
 #include "log.h"
 #include "state.h"
+#include "cred.h"
 #include "pphdr.h"
 #include "tls.h"
 #include "connlog.h"
@@ -51,9 +54,10 @@
 void
 connlog_write(const struct conn *c)
 {
-	char hs[32], id[2 * sizeof(c->uid) + 1];
+	char hs[32], id[2 * sizeof(c->uid) + 1], cert[16];
 	const char *ver = "-", *cipher = "-";
 	ev_tstamp now = ev_time();
+	int served;
 
 	if (c->session != NULL) {
 		ver = tls_version_name(c);
@@ -65,9 +69,13 @@ connlog_write(const struct conn *c)
 	else
 		snprintf(hs, sizeof(hs), "-");
 	pphdr_uid_hex(c, id, sizeof(id));
+	if ((served = cred_served(c)) >= 0)
+		snprintf(cert, sizeof(cert), "%d", served);
+	else
+		snprintf(cert, sizeof(cert), "-");
 	log_info("conn client=%s frontend=%s sni=%s tls=%s cipher=%s "
 	    "handshake_ms=%s resumed=%s c2b=%llu b2c=%llu duration_ms=%ld "
-	    "notify=%s reason=\"%s\" alpn=%s id=%s cn=%s",
+	    "notify=%s reason=\"%s\" alpn=%s id=%s cn=%s cert=%s",
 	    c->peer, c->wf->fe->name, c->sni[0] != '\0' ? c->sni : "-",
 	    ver, cipher, hs, c->resumed ? "yes" : "no",
 	    (unsigned long long)c->bytes_c2b,
@@ -76,5 +84,5 @@ connlog_write(const struct conn *c)
 	    (c->flags & CF_BYE_SENT) ? "yes" : "no",
 	    c->why.text[0] != '\0' ? c->why.text : "closed",
 	    c->alpn[0] != '\0' ? c->alpn : "-", id,
-	    c->cn[0] != '\0' ? c->cn : "-");
+	    c->cn[0] != '\0' ? c->cn : "-", cert);
 }

@@ -449,11 +449,11 @@ kchan_recv_wait(int fd, int64_t deadline)
 static int
 kchan_key_list(struct kchan *ch, const struct ipc_msg *msg, int initial)
 {
-	static struct ipc_key_info keys[IPC_MAX_KEYS];
+	static struct ipc_key_info keys[IPC_MAX_KEYS_HELD];
 	unsigned n;
 
-	if (ipc_key_list_decode(msg->payload, msg->hdr.len, keys, IPC_MAX_KEYS,
-	    &n) < 0) {
+	if (ipc_key_list_decode(msg->payload, msg->hdr.len, keys,
+	    IPC_MAX_KEYS_HELD, &n) < 0) {
 		log_warnx("kchan: malformed key list from keyd");
 		return -EBADMSG;
 	}

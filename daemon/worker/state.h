@@ -43,8 +43,10 @@ struct conn;
 struct btls;	/* btls.c's alone: the backend's TLS session */
 
 /*
- * One generation of a frontend's certificate chain with its keyd-backed
- * key (keyd slot key.index = IPC_KEY_SLOT(frontend, generation)).  Every
+ * One generation of a frontend's certificate chains, each with its
+ * keyd-backed key (keyd slot keys[c].index = IPC_KEY_SLOT(frontend, c,
+ * generation)), all in one credentials set: GnuTLS picks among them by
+ * the client's server name, then its signature algorithms.  Every
  * session holds a reference to the one it handshook with; a rotation makes
  * a new one, and the old one is freed when its last session ends or has
  * renegotiated onto the new one.  cred.c owns these.
@@ -55,7 +57,9 @@ struct worker_cred {
 	struct worker_frontend	*wf;
 	unsigned		generation;
 	gnutls_certificate_credentials_t cred;
-	struct xkey_key		key;		/* the ext4 key's userdata: lives here */
+	/* the ext4 keys' userdata live here, in the frontend's cert order */
+	struct xkey_key		keys[CONFIG_MAX_CERTS];
+	unsigned		nkeys;
 	struct worker_cred	*prev, *next;	/* worker's list of live creds */
 };
 

@@ -401,7 +401,7 @@ worker_cert(struct worker *w, const struct ipc_msg *msg)
 	int r;
 
 	if (ipc_worker_cert_decode(msg->payload, msg->hdr.len, &wc) < 0 ||
-	    msg->nfds != 1)
+	    msg->nfds == 0)
 		fatalx("%s: malformed certificate message from the master",
 		    __func__);
 	if (wc.frontend >= w->nfe) {
@@ -410,14 +410,16 @@ worker_cert(struct worker *w, const struct ipc_msg *msg)
 		return;
 	}
 	wf = &w->fe[wc.frontend];
-	if ((r = cred_frontend_rotate(wf, msg->fds[0], wc.generation)) < 0) {
+	if ((r = cred_frontend_rotate(wf, msg->fds, msg->nfds,
+	    wc.generation, wc.ocsp_mask)) < 0) {
 		log_warnx("frontend %s: certificate generation %u not taken: %s",
 		    wf->fe->name, wc.generation, strerror(-r));
 		(void)ipc_error_send(w->master_fd, msg->hdr.id, r,
 		    "certificate not taken: %s", strerror(-r));
 		return;
 	}
-	if (wf->fe->rekey_on_cert_change)
+	/* r == 1: new OCSP responses only, the same certificates */
+	if (r == 0 && wf->fe->rekey_on_cert_change)
 		n = conn_rekey_all(w, wf, "certificate change");
 	worker_master_reply_count(w, IPC_WORKER_CERT_REPLY, msg->hdr.id, n);
 }
@@ -588,7 +590,8 @@ worker_fd_cmp(const void *a, const void *b)
 static void
 worker_fds_sweep(const struct config *cfg, int master_fd, int keyd_fd)
 {
-	int keep[2 + CONFIG_MAX_FRONTENDS * (CONFIG_MAX_LISTEN + 4)];
+	int keep[2 + CONFIG_MAX_FRONTENDS * (CONFIG_MAX_LISTEN +
+	    2 * CONFIG_MAX_CERTS + 3)];
 	unsigned n = 0, i, j;
 	unsigned lo = 3;
 
@@ -600,8 +603,12 @@ worker_fds_sweep(const struct config *cfg, int master_fd, int keyd_fd)
 			if (cfg->frontends[i].listen_fd[j] >= 0)
 				keep[n++] = cfg->frontends[i].listen_fd[j];
 		/* read by cred.c, closed before the sandbox */
-		if (cfg->frontends[i].cert_fd >= 0)
-			keep[n++] = cfg->frontends[i].cert_fd;
+		for (j = 0; j < cfg->frontends[i].ncerts; j++) {
+			if (cfg->frontends[i].certs[j].cert_fd >= 0)
+				keep[n++] = cfg->frontends[i].certs[j].cert_fd;
+			if (cfg->frontends[i].certs[j].ocsp_fd >= 0)
+				keep[n++] = cfg->frontends[i].certs[j].ocsp_fd;
+		}
 		/* read by mtls.c, closed before the sandbox */
 		if (cfg->frontends[i].ca_fd >= 0)
 			keep[n++] = cfg->frontends[i].ca_fd;

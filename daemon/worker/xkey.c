@@ -2,9 +2,9 @@
 /*
  * xkey.c -- the worker's private keys live in keyd.
  *
- * Every frontend's key is a gnutls_privkey_import_ext4() key whose
+ * Every key of every frontend is a gnutls_privkey_import_ext4() key whose
  * callbacks send the operation to keyd (IPC_SIGN / IPC_DECRYPT, key id =
- * the frontend's keyd slot for that certificate generation, IPC_KEY_SLOT())
+ * the keyd slot of that certificate and generation, IPC_KEY_SLOT())
  * through kchan_call(), which yields the handshake's coroutine until keyd
  * answers: GnuTLS 3.7's callbacks are synchronous, the loop must not wait.
  * The info callback answers from the key list keyd sent: the public-key

@@ -25,10 +25,10 @@
 #define XKEY_MAGIC		0x4b65794bu	/* "KeyK" */
 #define XKEY_HS_MAGIC		0x4b48734bu	/* "KHsK" */
 
-/* One frontend's key in one keyd slot, as keyd described it. */
+/* One of a frontend's keys in one keyd slot, as keyd described it. */
 struct xkey_key {
 	unsigned		magic;
-	unsigned		index;		/* keyd slot: IPC_KEY_SLOT(frontend, gen) */
+	unsigned		index;		/* keyd slot: IPC_KEY_SLOT(fe, cert, gen) */
 	struct kchan		*ch;		/* the worker's keyd channel */
 	int			available;	/* listed by the current keyd */
 	int			allow_decrypt;	/* frontend enabled RSA kx */

@@ -140,6 +140,27 @@ fuzz_addr_same(const struct config_addr *a, const struct config_addr *b)
 /* A char array the parser filled: NUL-terminated inside it. */
 #define FUZZ_TERMINATED(a)	(memchr((a), '\0', sizeof(a)) != NULL)
 
+/* Each cert/key pair: both paths absolute, keyd's flags as the config says. */
+static void
+fuzz_check_pair(const struct frontend *fe, const struct frontend_cert *fc)
+{
+	if (!FUZZ_TERMINATED(fc->cert) || !FUZZ_TERMINATED(fc->key) ||
+	    fc->cert[0] != '/' || fc->key[0] != '/' || fc->cert_fd != -1 ||
+	    !FUZZ_TERMINATED(fc->ocsp) || fc->ocsp_fd != -1 ||
+	    (fc->ocsp[0] != '\0' && fc->ocsp[0] != '/'))
+		abort();
+	/* keyd decrypts only for allow-rsa-kx; content-only signs no digest */
+	if (!!(fc->keyd_flags & IPC_KEY_F_ALLOW_DECRYPT) != !!fe->allow_rsa_kx)
+		abort();
+	if (fe->keyd_sign_content_only &&
+	    (fc->keyd_flags & IPC_KEY_F_ALLOW_DIGEST))
+		abort();
+	if ((fc->cert_pk == GNUTLS_PK_EDDSA_ED25519 ||
+	    fc->cert_pk == GNUTLS_PK_EDDSA_ED448) &&
+	    (fc->keyd_flags & IPC_KEY_F_ALLOW_DIGEST))
+		abort();
+}
+
 static void
 fuzz_check_frontend(const struct config *cfg, unsigned i)
 {
@@ -149,8 +170,7 @@ fuzz_check_frontend(const struct config *cfg, unsigned i)
 	unsigned j, k, l;
 
 	if (fe->index != i || !FUZZ_TERMINATED(fe->name) ||
-	    fe->name[0] == '\0' || !FUZZ_TERMINATED(fe->cert) ||
-	    !FUZZ_TERMINATED(fe->key) ||
+	    fe->name[0] == '\0' ||
 	    !FUZZ_TERMINATED(fe->key_passphrase_file) ||
 	    !FUZZ_TERMINATED(fe->priority) ||
 	    !FUZZ_TERMINATED(fe->backend.text))
@@ -159,7 +179,8 @@ fuzz_check_frontend(const struct config *cfg, unsigned i)
 		abort();	/* names are unique */
 	/* the required keys were set, to absolute paths */
 	if (fe->nlisten == 0 || fe->nlisten > CONFIG_MAX_LISTEN ||
-	    fe->cert[0] != '/' || fe->key[0] != '/' || fe->backend.len == 0 ||
+	    fe->ncerts == 0 || fe->ncerts > CONFIG_MAX_CERTS ||
+	    fe->backend.len == 0 ||
 	    fe->backend.len > sizeof(fe->backend.ss))
 		abort();
 	for (k = 0; k < fe->nlisten; k++) {
@@ -185,16 +206,8 @@ fuzz_check_frontend(const struct config *cfg, unsigned i)
 	tail = fe->allow_rsa_kx ? ":+RSA" : ":-RSA";
 	if (plen < 5 || strcmp(fe->priority + plen - 5, tail) != 0)
 		abort();
-	/* keyd decrypts only for allow-rsa-kx; content-only signs no digest */
-	if (!!(fe->keyd_flags & IPC_KEY_F_ALLOW_DECRYPT) != !!fe->allow_rsa_kx)
-		abort();
-	if (fe->keyd_sign_content_only &&
-	    (fe->keyd_flags & IPC_KEY_F_ALLOW_DIGEST))
-		abort();
-	if ((fe->cert_pk == GNUTLS_PK_EDDSA_ED25519 ||
-	    fe->cert_pk == GNUTLS_PK_EDDSA_ED448) &&
-	    (fe->keyd_flags & IPC_KEY_F_ALLOW_DIGEST))
-		abort();
+	for (k = 0; k < fe->ncerts; k++)
+		fuzz_check_pair(fe, &fe->certs[k]);
 	/* the values keep to their ranges (doc/moat.conf.5) */
 	if (fe->handshake_timeout_ms == 0 ||
 	    fe->backend_connect_timeout_ms == 0 || fe->rekey_timeout_ms == 0 ||
@@ -204,7 +217,7 @@ fuzz_check_frontend(const struct config *cfg, unsigned i)
 	    fe->client_renegotiation_limit > 1000 ||
 	    (fe->on_refusal != RENEG_KEEP && fe->on_refusal != RENEG_CLOSE) ||
 	    (fe->on_ignore != RENEG_KEEP && fe->on_ignore != RENEG_CLOSE) ||
-	    fe->cert_fd != -1 || fe->key_generation != 0)
+	    fe->key_generation != 0)
 		abort();
 }
 

@@ -65,7 +65,7 @@ fuzz_decode_all(const uint8_t *p, size_t len)
 	/* A decoded rotation names a real slot of a real frontend. */
 	if (ipc_worker_cert_decode(p, len, &wc) == 0 &&
 	    (wc.frontend >= IPC_KEY_SLOTS_PER_GEN ||
-	    wc.key_id != IPC_KEY_SLOT(wc.frontend, wc.generation)))
+	    wc.key_id != IPC_KEY_SLOT(wc.frontend, 0, wc.generation)))
 		abort();
 
 	if (ipc_sign_decode(p, len, &sr) == 0) {

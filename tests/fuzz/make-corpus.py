@@ -58,7 +58,15 @@ def message_table():
 
 
 T = message_table()
-SLOTS_PER_GEN = 32      # IPC_KEY_SLOTS_PER_GEN: key slot = frontend + 32 * (gen & 1)
+MAX_CERTS = 8           # IPC_MAX_CERTS: cert/key pairs per frontend
+MAX_KEYS = 512          # IPC_MAX_KEYS
+SLOTS_PER_GEN = 256     # IPC_KEY_SLOTS_PER_GEN
+
+
+def slot(frontend, cert, gen):
+    """IPC_KEY_SLOT(): frontend * 8 + cert + 256 * (gen & 1)."""
+    return frontend * MAX_CERTS + cert + SLOTS_PER_GEN * (gen & 1)
+
 # gnutls_sign_algorithm_t / gnutls_pk_algorithm_t (GnuTLS 3.7)
 RSA_SHA256, RSA_SHA384, RSA_SHA512, RSA_RAW = 6, 7, 8, 36
 PSS256, PSS384, PSS512 = 40, 41, 42
@@ -188,15 +196,24 @@ def ipc_corpus():
                                 struct.pack("<24Q", *range(24))))
     w("rekey", msg(T["WORKER_REKEY"], cstr("imap", 64)))
     w("worker-stop", msg(T["WORKER_STOP"]))
-    # certificate rotation: frontend 1, generation 1 lives in slot 33
+    # certificate rotation: frontend 1, generation 1: its first cert's slot
     w("worker-cert", msg(T["WORKER_CERT"], struct.pack(
-        "<III", 1, 1 + SLOTS_PER_GEN, 1)))
+        "<IIII", 1, slot(1, 0, 1), 1, 0)))
+    w("worker-cert-ocsp", msg(T["WORKER_CERT"], struct.pack(
+        "<IIII", 1, slot(1, 0, 1), 1, 0x81)))
+    w("worker-cert-ocsp-mask-too-wide", msg(T["WORKER_CERT"], struct.pack(
+        "<IIII", 1, slot(1, 0, 1), 1, 0x100)))
     w("worker-cert-wrong-slot", msg(T["WORKER_CERT"], struct.pack(
-        "<III", 1, 1, 1)))
+        "<IIII", 1, slot(1, 0, 0), 1, 0)))
+    w("worker-cert-second-cert-slot", msg(T["WORKER_CERT"], struct.pack(
+        "<IIII", 1, slot(1, 1, 1), 1, 0)))
     w("worker-cert-reply", msg(T["WORKER_CERT_REPLY"], struct.pack(
         "<iII", 0, 4, 2)))
-    w("key-drop", msg(T["KEY_DROP"], struct.pack("<I", 1 + SLOTS_PER_GEN)))
-    w("key-drop-out-of-range", msg(T["KEY_DROP"], struct.pack("<I", 64)))
+    w("key-drop", msg(T["KEY_DROP"], struct.pack("<I", slot(1, 0, 1))))
+    w("key-drop-last-slot", msg(T["KEY_DROP"], struct.pack(
+        "<I", slot(31, 7, 1))))
+    w("key-drop-out-of-range", msg(T["KEY_DROP"], struct.pack(
+        "<I", MAX_KEYS)))
     w("backend-connect", msg(T["BACKEND_CONNECT"], struct.pack("<I", 0)))
     w("cred-gone", msg(T["WORKER_CRED_GONE"], struct.pack("<II", 1, 2)))
     w("cancel", msg(T["CANCEL"]))
@@ -205,7 +222,7 @@ def ipc_corpus():
     w("bad-version", msg(T["KEY_LIST"], version=VERSION + 1))
     w("bad-flags", msg(T["KEY_LIST"], flags=1))
     w("unknown-type", msg(999))
-    w("too-many-fds", msg(T["KEY_LIST"], nfds=9))
+    w("too-many-fds", msg(T["KEY_LIST"], nfds=17))
     w("length-too-long", hdr(T["SIGN"], 100) + b"\0" * 50)
     w("length-over-cap", hdr(T["SIGN"], 16385))
     w("truncated-header", msg(T["KEY_LIST"])[:10])
@@ -392,6 +409,17 @@ def conf_corpus():
     w("pss-dhe", CONF_FRONTEND.replace("ecdsa", "pss") +
       "priority = NORMAL:+DHE-RSA\nallow-rsa-kx = true\n")
     w("ed448", CONF_FRONTEND.replace("ecdsa", "ed448"))
+    # several cert/key pairs (SNI), each with its OCSP response
+    w("pairs-ocsp", CONF_FRONTEND + "ocsp = /etc/moat/www-ecdsa.ocsp\n"
+      "cert = /etc/moat/www-rsa.crt\nkey = /etc/moat/www-rsa.key\n"
+      "ocsp = /etc/moat/www-rsa.ocsp\n[moat]\nocsp-check-interval = 5s\n")
+    w("pairs-key-first", CONF_FRONTEND.replace(
+        "cert = /etc/moat/www-ecdsa.crt\nkey = /etc/moat/www-ecdsa.key\n",
+        "key = /etc/moat/www-ecdsa.key\ncert = /etc/moat/www-ecdsa.crt\n"))
+    w("pairs-cert-without-key", CONF_FRONTEND +
+      "cert = /etc/moat/www-rsa.crt\n")
+    w("pairs-ocsp-first", "[frontend a]\nocsp = /a.ocsp\n" + CONF_FRONTEND)
+    w("pairs-nine", CONF_FRONTEND + "cert = /c.crt\nkey = /k.key\n" * 8)
     # one mistake each
     w("content-only-tls12", CONF_FRONTEND + "keyd-sign = content-only\n")
     w("bad-priority", CONF_FRONTEND + "priority = NORMAL:+NOPE\n")

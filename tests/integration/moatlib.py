@@ -65,11 +65,12 @@ def free_port():
 
 # ---------------------------------------------------------------- certificates
 
-def make_cert(directory, kind="ecdsa", cn="localhost", name=None):
+def make_cert(directory, kind="ecdsa", cn="localhost", name=None,
+              san="DNS:localhost,IP:127.0.0.1"):
     """Self-signed certificate and key made by openssl; returns (cert, key).
 
-    kind: "ecdsa" (P-256), "rsa" (2048 bits) or "ed25519".  The key is
-    chmod 600.
+    kind: "ecdsa" (P-256), "rsa" (2048 bits) or "ed25519"; san: its
+    subjectAltName (the names SNI picks it by).  The key is chmod 600.
     """
     name = name or kind
     cert = os.path.join(directory, name + ".crt")
@@ -87,7 +88,7 @@ def make_cert(directory, kind="ecdsa", cn="localhost", name=None):
         subprocess.run(["openssl", "req", "-x509", "-nodes", "-days", "30",
                         *newkey, "-keyout", key, "-out", cert,
                         "-subj", "/CN=" + cn,
-                        "-addext", "subjectAltName=DNS:localhost,IP:127.0.0.1"],
+                        "-addext", "subjectAltName=" + san],
                        check=True, stdout=subprocess.DEVNULL,
                        stderr=subprocess.PIPE, timeout=60)
     finally:
@@ -524,7 +525,10 @@ def tcp_inode(local_port, remote_port):
 # ------------------------------------------------------------------------ moat
 
 def render_config(moat, frontends):
-    """INI text from {key: value} for [moat] and {name: {key: value}}."""
+    """INI text from {key: value} for [moat] and {name: {key: value}}.
+
+    A frontend's "certs", a list of {"cert": ..., "key": ...[, "ocsp":
+    ...]}, becomes its cert/key pairs in that order."""
     lines = ["[moat]"]
     for k, v in moat.items():
         if v is not None:
@@ -533,7 +537,12 @@ def render_config(moat, frontends):
         lines.append("")
         lines.append("[frontend %s]" % name)
         for k, v in opts.items():
-            if v is not None:
+            if k == "certs":
+                for pair in v:
+                    for pk in ("cert", "key", "ocsp"):
+                        if pair.get(pk) is not None:
+                            lines.append("%s = %s" % (pk, pair[pk]))
+            elif v is not None:
                 lines.append("%s = %s" % (k, v))
     return "\n".join(lines) + "\n"
 

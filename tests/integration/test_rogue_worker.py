@@ -55,9 +55,10 @@ EPERM, EBUSY = 1, 16
 KEYD_RATE = 200
 FLOOD_PER_TYPE = 3000
 
-# Frontends in config order: the order is the key slot (generation 0).
+# Frontends in config order: the order gives the key slot (generation 0,
+# their one certificate): IPC_KEY_SLOT(i, 0, 0) = i * IPC_MAX_CERTS (8).
 FRONTENDS = ("tls13", "ecdsa", "rsa", "ed25519", "rsakx")
-SLOT = {name: i for i, name in enumerate(FRONTENDS)}
+SLOT = {name: i * 8 for i, name in enumerate(FRONTENDS)}
 TLS13_ONLY = "NORMAL:-VERS-ALL:+VERS-TLS1.3"
 # Keys whose frontend serves TLS 1.2 with an RSA or ECDSA key: keyd must
 # sign bare digests for them (GnuTLS 3.7 hands an external key nothing

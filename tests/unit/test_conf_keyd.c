@@ -38,10 +38,7 @@ load(const char *cert, const char *key, const char *extra)
 	    "cert = %s\n"
 	    "key = %s\n"
 	    "%s", cert, key, extra);
-	conf_write(text);
-	if (config_load(conf_path, &cfg, err, sizeof(err)) != 0)
-		fail_msg("%s", err);
-	return &cfg.frontends[0];
+	return expect_load(text);
 }
 
 static void
@@ -51,24 +48,24 @@ test_digest_only_where_tls12_signs_with_the_key(void **state)
 
 	/* the default priority: TLS 1.2 with ECDHE-ECDSA and ECDHE-RSA */
 	fe = load("%A", "%a", "");
-	assert_int_equal(fe->cert_pk, GNUTLS_PK_ECDSA);
-	assert_int_equal(fe->keyd_flags, IPC_KEY_F_ALLOW_DIGEST);
+	assert_int_equal(fe->certs[0].cert_pk, GNUTLS_PK_ECDSA);
+	assert_int_equal(fe->certs[0].keyd_flags, IPC_KEY_F_ALLOW_DIGEST);
 	fe = load("%R", "%r", "");
-	assert_int_equal(fe->cert_pk, GNUTLS_PK_RSA);
-	assert_int_equal(fe->keyd_flags, IPC_KEY_F_ALLOW_DIGEST);
+	assert_int_equal(fe->certs[0].cert_pk, GNUTLS_PK_RSA);
+	assert_int_equal(fe->certs[0].keyd_flags, IPC_KEY_F_ALLOW_DIGEST);
 	/* EdDSA: GnuTLS hands keyd the content itself, under TLS 1.2 too */
 	fe = load("%E", "%e", "");
-	assert_int_equal(fe->cert_pk, GNUTLS_PK_EDDSA_ED25519);
-	assert_int_equal(fe->keyd_flags, 0);
+	assert_int_equal(fe->certs[0].cert_pk, GNUTLS_PK_EDDSA_ED25519);
+	assert_int_equal(fe->certs[0].keyd_flags, 0);
 	/* TLS 1.3 only: keyd checks every byte it signs */
 	fe = load("%A", "%a", "priority = " TLS13_ONLY "\n");
-	assert_int_equal(fe->keyd_flags, 0);
+	assert_int_equal(fe->certs[0].keyd_flags, 0);
 	fe = load("%R", "%r", "priority = " TLS13_ONLY "\n");
-	assert_int_equal(fe->keyd_flags, 0);
+	assert_int_equal(fe->certs[0].keyd_flags, 0);
 	/* TLS 1.2 but no key exchange that signs with this key */
 	fe = load("%R", "%r", "priority = NORMAL:-VERS-ALL:+VERS-TLS1.2:"
 	    "-KX-ALL:+ECDHE-ECDSA\n");
-	assert_int_equal(fe->keyd_flags, 0);
+	assert_int_equal(fe->certs[0].keyd_flags, 0);
 }
 
 static void
@@ -77,15 +74,15 @@ test_dhe_and_decrypt(void **state)
 	const struct frontend *fe;
 
 	fe = load("%R", "%r", "allow-rsa-kx = yes\n");
-	assert_int_equal(fe->keyd_flags, IPC_KEY_F_ALLOW_DIGEST |
+	assert_int_equal(fe->certs[0].keyd_flags, IPC_KEY_F_ALLOW_DIGEST |
 	    IPC_KEY_F_ALLOW_DECRYPT);
 	fe = load("%R", "%r", "priority = NORMAL:-VERS-ALL:+VERS-TLS1.2:"
 	    "-KX-ALL:+DHE-RSA\n");
-	assert_int_equal(fe->keyd_flags, IPC_KEY_F_ALLOW_DIGEST |
+	assert_int_equal(fe->certs[0].keyd_flags, IPC_KEY_F_ALLOW_DIGEST |
 	    IPC_KEY_F_ALLOW_DHE);
 	/* the default priority has no DHE */
 	fe = load("%R", "%r", "");
-	assert_false(fe->keyd_flags & IPC_KEY_F_ALLOW_DHE);
+	assert_false(fe->certs[0].keyd_flags & IPC_KEY_F_ALLOW_DHE);
 }
 
 static void
@@ -107,9 +104,9 @@ test_content_only(void **state)
 	fe = load("%A", "%a", "keyd-sign = content-only\n"
 	    "priority = " TLS13_ONLY "\n");
 	assert_int_equal(fe->keyd_sign_content_only, 1);
-	assert_int_equal(fe->keyd_flags, 0);
+	assert_int_equal(fe->certs[0].keyd_flags, 0);
 	fe = load("%E", "%e", "keyd-sign = content-only\n");
-	assert_int_equal(fe->keyd_flags, 0);
+	assert_int_equal(fe->certs[0].keyd_flags, 0);
 	fe = load("%A", "%a", "keyd-sign = digest-for-tls12\n");
 	assert_int_equal(fe->keyd_sign_content_only, 0);
 	expect_error(MOAT_HEAD FRONTEND_OK "keyd-sign = never\n", 9,

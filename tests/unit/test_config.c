@@ -107,9 +107,9 @@ test_good(void **state)
 	sun = (const struct sockaddr_un *)&fe->backend.ss;
 	assert_int_equal(sun->sun_family, AF_UNIX);
 	assert_string_equal(sun->sun_path, "/run/app.sock");
-	assert_string_equal(fe->cert, cert_a);
-	assert_string_equal(fe->key, key_a);
-	assert_int_equal(fe->key_line, 20);
+	assert_string_equal(fe->certs[0].cert, cert_a);
+	assert_string_equal(fe->certs[0].key, key_a);
+	assert_int_equal(fe->certs[0].key_line, 20);
 	assert_true(fe->allow_rsa_kx);
 	assert_non_null(strstr(fe->priority, ":+RSA"));
 	assert_int_equal(fe->handshake_timeout_ms, 5000);
@@ -186,7 +186,7 @@ test_reneg_defaults(void **state)
 	assert_int_equal(fe->client_renegotiation_limit, 3);
 	/* generation 0 lives in slot = index; a rotation raises it */
 	assert_int_equal(fe->key_generation, 0);
-	assert_int_equal(IPC_KEY_SLOT(fe->index, fe->key_generation), 0);
+	assert_int_equal(IPC_KEY_SLOT(fe->index, 0, fe->key_generation), 0);
 }
 
 /* Load FRONTEND_OK plus one line; it must parse. */

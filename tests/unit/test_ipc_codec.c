@@ -170,20 +170,23 @@ test_fixed_payloads(void **state)
 	memset(&wc, 0, sizeof(wc));
 	wc.frontend = 0;
 	wc.generation = 0;
-	wc.key_id = IPC_KEY_SLOT(0, 0);
+	wc.key_id = IPC_KEY_SLOT(0, 0, 0);
 	m = testipc_xfer(p, IPC_WORKER_CERT, 15, &wc, sizeof(wc));
 	assert_int_equal(ipc_worker_cert_decode(m->payload, m->hdr.len, &wco),
 	    0);
 	assert_memory_equal(&wc, &wco, sizeof(wc));
 	assert_int_equal(wco.key_id, 0);
-	wc.frontend = IPC_KEY_SLOTS_PER_GEN - 1;
+	wc.frontend = IPC_MAX_FRONTENDS - 1;
 	wc.generation = 7;
-	wc.key_id = IPC_KEY_SLOT(wc.frontend, wc.generation);
+	wc.key_id = IPC_KEY_SLOT(wc.frontend, 0, wc.generation);
 	m = testipc_xfer(p, IPC_WORKER_CERT, 16, &wc, sizeof(wc));
 	assert_int_equal(ipc_worker_cert_decode(m->payload, m->hdr.len, &wco),
 	    0);
 	assert_memory_equal(&wc, &wco, sizeof(wc));
-	assert_int_equal(wco.key_id, IPC_MAX_KEYS - 1);
+	/* the last frontend's first certificate: its others follow */
+	assert_int_equal(wco.key_id, IPC_MAX_KEYS - IPC_MAX_CERTS);
+	assert_int_equal(IPC_KEY_SLOT(wc.frontend, IPC_MAX_CERTS - 1, 7),
+	    IPC_MAX_KEYS - 1);
 
 	/* No-payload requests. */
 	testipc_xfer(p, IPC_KEY_LIST, 11, NULL, 0);
@@ -271,7 +274,7 @@ test_fixed_rejects(void **state)
 	memset(&wc, 0, sizeof(wc));
 	wc.frontend = 2;
 	wc.generation = 1;
-	wc.key_id = IPC_KEY_SLOT(2, 1);
+	wc.key_id = IPC_KEY_SLOT(2, 0, 1);
 	assert_int_equal(ipc_worker_cert_decode((uint8_t *)&wc, sizeof(wc),
 	    &wco), 0);
 	assert_int_equal(ipc_worker_cert_decode((uint8_t *)&wc, sizeof(wc) - 1,
@@ -281,22 +284,33 @@ test_fixed_rejects(void **state)
 	    -EBADMSG);
 	assert_int_equal(ipc_worker_cert_decode(NULL, sizeof(wc), &wco),
 	    -EBADMSG);
-	wc.key_id = 2;			/* the other generation's slot */
+	wc.key_id = IPC_KEY_SLOT(2, 0, 0);	/* the other generation's slot */
 	assert_int_equal(ipc_worker_cert_decode((uint8_t *)&wc, sizeof(wc),
 	    &wco), -EBADMSG);
-	wc.key_id = IPC_KEY_SLOT(3, 1);	/* another frontend's slot */
+	wc.key_id = IPC_KEY_SLOT(3, 0, 1);	/* another frontend's slot */
 	assert_int_equal(ipc_worker_cert_decode((uint8_t *)&wc, sizeof(wc),
 	    &wco), -EBADMSG);
+	wc.key_id = IPC_KEY_SLOT(2, 1, 1);	/* not its first certificate's */
+	assert_int_equal(ipc_worker_cert_decode((uint8_t *)&wc, sizeof(wc),
+	    &wco), -EBADMSG);
+	wc.key_id = IPC_KEY_SLOT(2, 0, 1);	/* OCSP for all 8, not a 9th */
+	wc.ocsp_mask = (1u << IPC_MAX_CERTS) - 1;
+	assert_int_equal(ipc_worker_cert_decode((uint8_t *)&wc, sizeof(wc),
+	    &wco), 0);
+	wc.ocsp_mask = 1u << IPC_MAX_CERTS;
+	assert_int_equal(ipc_worker_cert_decode((uint8_t *)&wc, sizeof(wc),
+	    &wco), -EBADMSG);
+	wc.ocsp_mask = 0;
 	wc.key_id = IPC_MAX_KEYS;	/* no slot at all */
 	assert_int_equal(ipc_worker_cert_decode((uint8_t *)&wc, sizeof(wc),
 	    &wco), -EBADMSG);
-	wc.frontend = IPC_KEY_SLOTS_PER_GEN;	/* its slot would be a key id */
+	wc.frontend = IPC_MAX_FRONTENDS;	/* its slot would be a key id */
 	wc.generation = 0;
-	wc.key_id = IPC_KEY_SLOT(wc.frontend, 0);
+	wc.key_id = IPC_KEY_SLOT(wc.frontend, 0, 0);
 	assert_int_equal(ipc_worker_cert_decode((uint8_t *)&wc, sizeof(wc),
 	    &wco), -EBADMSG);
 	wc.frontend = UINT32_MAX;
-	wc.key_id = IPC_KEY_SLOT(wc.frontend, 0);
+	wc.key_id = IPC_KEY_SLOT(wc.frontend, 0, 0);
 	assert_int_equal(ipc_worker_cert_decode((uint8_t *)&wc, sizeof(wc),
 	    &wco), -EBADMSG);
 }
@@ -381,8 +395,8 @@ test_worker_cert(void **state)
 	memset(&wc, 0, sizeof(wc));
 	wc.frontend = 5;
 	wc.generation = 3;
-	wc.key_id = IPC_KEY_SLOT(5, 3);
-	assert_int_equal(wc.key_id, 5 + IPC_KEY_SLOTS_PER_GEN);
+	wc.key_id = IPC_KEY_SLOT(5, 0, 3);
+	assert_int_equal(wc.key_id, 5 * IPC_MAX_CERTS + IPC_KEY_SLOTS_PER_GEN);
 	assert_int_equal(ipc_send(p->sv[0], IPC_WORKER_CERT, 21, &wc,
 	    sizeof(wc), &fd, 1), 0);
 	assert_int_equal(testipc_recv(p->sv[1], &msg), 1);
@@ -609,9 +623,11 @@ test_key_list(void **state)
 	assert_int_equal(n, 3);
 	assert_memory_equal(out, keys, 3 * sizeof(keys[0]));
 
-	/* All 64 keys still fit in one message. */
-	len = ipc_key_list_encode(buf, sizeof(buf), keys, IPC_MAX_KEYS);
+	/* All the keys keyd may hold still fit in one message; no more. */
+	len = ipc_key_list_encode(buf, sizeof(buf), keys, IPC_MAX_KEYS_HELD);
 	assert_true(len > 0 && (size_t)len <= IPC_MAX_PAYLOAD);
+	assert_int_equal(ipc_key_list_encode(buf, sizeof(buf), keys,
+	    IPC_MAX_KEYS_HELD + 1), -EINVAL);
 	/* Empty list. */
 	len = ipc_key_list_encode(buf, sizeof(buf), NULL, 0);
 	assert_int_equal(len, 4);

@@ -209,6 +209,16 @@ conf_write(const char *text)
 	testconf_write_file(conf_path, out, o, 0644);
 }
 
+/* Load text; it must load.  Its first frontend. */
+const struct frontend *
+expect_load(const char *text)
+{
+	conf_write(text);
+	if (config_load(conf_path, &cfg, err, sizeof(err)) != 0)
+		fail_msg("%s", err);
+	return &cfg.frontends[0];
+}
+
 /* Load text; it must fail at line with a reason containing what. */
 void
 expect_error(const char *text, int line, const char *what)

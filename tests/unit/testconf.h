@@ -44,5 +44,6 @@ int	testconf_setup(void **state);
 int	testconf_teardown(void **state);
 void	conf_write(const char *text);
 void	expect_error(const char *text, int line, const char *what);
+const struct frontend *expect_load(const char *text);
 
 #endif
