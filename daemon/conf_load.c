@@ -433,8 +433,9 @@ config_finish(struct config_parse *p)
 			config_error(p, fe->line, "frontend %s: missing "
 			    "required key '%s'", fe->name, missing);
 		if (!p->failed)
-			config_profile_conflicts(p, fe);
 			config_pairs_finish(p, fe, &ncerts);
+		if (!p->failed)
+			config_profile_conflicts(p, fe);
 		if (!p->failed)
 			config_priority(p, fe);
 		if (!p->failed)
