@@ -32,16 +32,12 @@ config_set_backend_tls(struct config_parse *p, const char *v)
 int
 config_set_backend_ca(struct config_parse *p, const char *v)
 {
-	char why[256];
-	int pk, r;
+	int pk;
 
 	if (config_abspath(p, "backend-ca", v, p->fe->backend_ca,
 	    sizeof(p->fe->backend_ca)) < 0)
 		return -EINVAL;
-	if ((r = p->sys->cert_file(v, &pk, why, sizeof(why))) < 0)
-		config_error(p, p->lineno, "backend-ca file %s%s%s", v,
-		    r == -EINVAL ? " " : ": ", why);
-	return r;
+	return config_cert_file(p, "backend-ca file", v, &pk);
 }
 
 /* A name GnuTLS can check a certificate against: no spaces, no controls. */

@@ -284,6 +284,24 @@ config_secret_file(struct config_parse *p, const char *what, const char *path)
 	return r;
 }
 
+/*
+ * A file that must hold certificates only (a chain, a CA bundle): the
+ * checks of config_check_cert_file(), and "WHAT PATH: why" on failure.
+ * *pk is the first certificate's key type.
+ */
+int
+config_cert_file(struct config_parse *p, const char *what, const char *path,
+    int *pk)
+{
+	char why[256];
+	int r;
+
+	if ((r = p->sys->cert_file(path, pk, why, sizeof(why))) < 0)
+		config_error(p, p->lineno, "%s %s%s%s", what, path,
+		    r == -EINVAL ? " " : ": ", why);
+	return r;
+}
+
 /* --- moatd -t: the key checks keyd would make --------------------------- */
 
 static int

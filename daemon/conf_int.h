@@ -81,6 +81,8 @@ int	config_pairs_finish(struct config_parse *p, struct frontend *fe,
 /* conf_check.c */
 int	config_user_check(struct config_parse *p, int line, const char *key,
 	    const char *user, int is_default);
+int	config_cert_file(struct config_parse *p, const char *what,
+	    const char *path, int *pk);
 int	config_secret_file(struct config_parse *p, const char *what,
 	    const char *path);
 

@@ -495,18 +495,14 @@ set_ticket_lifetime(struct config_parse *p, const char *v)
 static int
 set_ca_file(struct config_parse *p, const char *v)
 {
-	char why[256];
-	int pk, r;
+	int pk;
 
 	p->fe->ca_line = p->lineno;
 	if (config_abspath(p, "ca-file", v, p->fe->ca_file,
 	    sizeof(p->fe->ca_file)) < 0)
 		return -EINVAL;
 	/* certificates only, as a chain is: a key here would reach workers */
-	if ((r = p->sys->cert_file(v, &pk, why, sizeof(why))) < 0)
-		config_error(p, p->lineno, "ca-file %s%s%s", v,
-		    r == -EINVAL ? " " : ": ", why);
-	return r;
+	return config_cert_file(p, "ca-file", v, &pk);
 }
 
 static int

@@ -33,8 +33,6 @@ config_set_cert(struct config_parse *p, const char *v)
 {
 	struct frontend *fe = p->fe;
 	struct frontend_cert *fc;
-	char why[256];
-	int r;
 
 	if (fe->ncerts > 0 && fe->certs[fe->ncerts - 1].key[0] == '\0') {
 		config_error(p, p->lineno, "cert = again, but the cert = on "
@@ -50,10 +48,7 @@ config_set_cert(struct config_parse *p, const char *v)
 	fc->cert_line = p->lineno;
 	if (config_abspath(p, "cert", v, fc->cert, sizeof(fc->cert)) < 0)
 		return -EINVAL;
-	if ((r = p->sys->cert_file(v, &fc->cert_pk, why, sizeof(why))) < 0)
-		config_error(p, p->lineno, "cert file %s%s%s", v,
-		    r == -EINVAL ? " " : ": ", why);
-	return r;
+	return config_cert_file(p, "cert file", v, &fc->cert_pk);
 }
 
 int
