@@ -33,6 +33,7 @@
 #define CONFIG_MAX_LISTEN	8
 #define CONFIG_NAME_MAX		IPC_NAME_MAX
 #define CONFIG_PATH_MAX		IPC_PATH_MAX
+#define CONFIG_PKCS11_ALLOW_MAX	8	/* = keyd's KEYD_PKCS11_MAX_ALLOW */
 #define CONFIG_MAX_CONNECTIONS_DEFAULT 10000u	/* per worker, if the fd limit allows */
 /*
  * First handshakes under way at once, per worker: each holds a session and,
@@ -117,6 +118,7 @@ enum config_profile {
 struct frontend_cert {
 	char			cert[CONFIG_PATH_MAX];	/* chain, PEM */
 	char			key[CONFIG_PATH_MAX];	/* read by keyd only */
+	int			key_pkcs11;	/* key is a pkcs11: URI */
 	int			cert_line;	/* of cert =, for messages */
 	int			key_line;	/* of key =, for messages */
 	/*
@@ -161,6 +163,8 @@ struct frontend {
 	struct frontend_cert	certs[CONFIG_MAX_CERTS];
 	unsigned		ncerts;
 	char			key_passphrase_file[CONFIG_PATH_MAX]; /* "" = none, all keys */
+	char			key_pin_file[CONFIG_PATH_MAX]; /* the token keys' PIN */
+	int			key_pin_line;
 	/* as configured (or MOAT_DEFAULT_PRIORITY) plus ":+RSA" or ":-RSA"
 	 * by allow-rsa-kx: the final string for gnutls_priority_init2() */
 	char			priority[512];
@@ -245,6 +249,11 @@ struct config {
 	unsigned	ocsp_check_ms;		/* OCSP files: stat this often */
 	enum log_level	log_level;
 	char		ticket_key_file[CONFIG_PATH_MAX]; /* "" = a random key */
+	/* keys on a PKCS#11 token: keyd's module, the paths it may read */
+	char		pkcs11_module[CONFIG_PATH_MAX];	/* "" = none */
+	char		pkcs11_allow[CONFIG_PKCS11_ALLOW_MAX][CONFIG_PATH_MAX];
+	int		pkcs11_allow_write[CONFIG_PKCS11_ALLOW_MAX];
+	unsigned	npkcs11_allow;
 	struct frontend	frontends[CONFIG_MAX_FRONTENDS];
 	unsigned	nfrontends;
 };
@@ -259,7 +268,7 @@ struct config {
  * the check is against a descriptor that is not what we think it is.
  */
 #define CONFIG_BLOB_MAGIC	0x4d434647u	/* "MCFG" */
-#define CONFIG_BLOB_VERSION	3u
+#define CONFIG_BLOB_VERSION	4u
 
 struct config_blob_hdr {
 	uint32_t	magic;		/* CONFIG_BLOB_MAGIC */

@@ -494,6 +494,50 @@ out:
 	return ret;
 }
 
+/*
+ * A key on a PKCS#11 token: the master never opens the token (keyd, with
+ * its module, checks the key against the certificate when it loads it);
+ * here the PIN file must be readable and the certificate's key type gives
+ * the signature-algorithm warnings.
+ */
+static int
+config_check_token_key(const struct config *cfg, const struct frontend *fe,
+    const struct frontend_cert *fc, FILE *warnings, char *err, size_t errlen)
+{
+	gnutls_datum_t certdata = { NULL, 0 };
+	gnutls_x509_crt_t crt = NULL;
+	char pin[1024];
+	unsigned bits = 0;
+	int r, pk, ret = -EINVAL;
+
+	if (fe->key_pin_file[0] != '\0' &&
+	    config_read_passphrase(fe->key_pin_file, pin, sizeof(pin)) < 0) {
+		snprintf(err, errlen, "%s:%d: key-pin-file %s cannot be read",
+		    cfg->path, fe->key_pin_line, fe->key_pin_file);
+		goto out;
+	}
+	if ((r = gnutls_load_file(fc->cert, &certdata)) < 0 ||
+	    (r = gnutls_x509_crt_init(&crt)) < 0 ||
+	    (r = gnutls_x509_crt_import(crt, &certdata,
+	    GNUTLS_X509_FMT_PEM)) < 0) {
+		snprintf(err, errlen, "%s:%d: cert file %s does not parse",
+		    cfg->path, fc->cert_line, fc->cert);
+		goto out;
+	}
+	pk = gnutls_x509_crt_get_pk_algorithm(crt, &bits);
+	config_warn_sigalgs(cfg, fe, pk, bits, warnings);
+	fprintf(warnings, "%s:%d: note: frontend %s: key %s is on a PKCS#11 "
+	    "token; keyd checks it against certificate %s when it loads it\n",
+	    cfg->path, fc->key_line, fe->name, fc->key, fc->cert);
+	ret = 0;
+out:
+	explicit_bzero(pin, sizeof(pin));
+	gnutls_free(certdata.data);
+	if (crt != NULL)
+		gnutls_x509_crt_deinit(crt);
+	return ret;
+}
+
 int
 config_check_keys(const struct config *cfg, FILE *warnings, char *err,
     size_t errlen)
@@ -507,8 +551,11 @@ config_check_keys(const struct config *cfg, FILE *warnings, char *err,
 	for (i = 0; i < cfg->nfrontends; i++) {
 		fe = &cfg->frontends[i];
 		for (j = 0; j < fe->ncerts; j++)
-			if ((r = config_check_key(cfg, fe, &fe->certs[j],
-			    warnings, err, errlen)) < 0)
+			if ((r = fe->certs[j].key_pkcs11 ?
+			    config_check_token_key(cfg, fe, &fe->certs[j],
+			    warnings, err, errlen) :
+			    config_check_key(cfg, fe, &fe->certs[j], warnings,
+			    err, errlen)) < 0)
 				return r;
 	}
 	/* what the master reads at start, read the same way */

@@ -54,6 +54,7 @@ struct config_parse {
 	int			priority_line[CONFIG_MAX_FRONTENDS];
 	int			listen_line[CONFIG_MAX_FRONTENDS];
 	int			user_line, keyd_user_line, keyd_line;
+	int			pkcs11_module_line;
 	int			workers_auto, keyd_threads_auto;
 	int			max_connections_set;
 	char			priority[CONFIG_MAX_FRONTENDS][512];
@@ -85,6 +86,15 @@ int	config_cert_file(struct config_parse *p, const char *what,
 	    const char *path, int *pk);
 int	config_secret_file(struct config_parse *p, const char *what,
 	    const char *path);
+
+/* conf_pkcs11.c */
+int	config_set_pkcs11_module(struct config_parse *p, const char *v);
+int	config_set_pkcs11_allow(struct config_parse *p, const char *v);
+int	config_set_pkcs11_allow_write(struct config_parse *p, const char *v);
+int	config_set_key_pin_file(struct config_parse *p, const char *v);
+int	config_pkcs11_key(struct config_parse *p, struct frontend_cert *fc,
+	    const char *v);
+void	config_pkcs11_finish(struct config_parse *p);
 
 /* conf_backend.c */
 int	config_set_backend_tls(struct config_parse *p, const char *v);

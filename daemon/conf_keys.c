@@ -235,6 +235,9 @@ static const struct config_key moat_keys[] = {
 	{ "log-level",		set_log_level },
 	{ "ticket-key-file",	set_ticket_key_file },
 	{ "ocsp-check-interval", set_ocsp_check_interval },
+	{ "pkcs11-module",	config_set_pkcs11_module },
+	{ "pkcs11-allow",	config_set_pkcs11_allow },
+	{ "pkcs11-allow-write",	config_set_pkcs11_allow_write },
 };
 
 /* --- [frontend NAME] ---------------------------------------------------- */
@@ -554,6 +557,7 @@ static const struct config_key frontend_keys[] = {
 	{ "key",			config_set_key },
 	{ "ocsp",			config_set_ocsp },
 	{ "key-passphrase-file",	set_key_passphrase_file },
+	{ "key-pin-file",		config_set_key_pin_file },
 	{ "priority",			set_priority },
 	{ "allow-rsa-kx",		set_allow_rsa_kx },
 	{ "keyd-sign",			set_keyd_sign },
@@ -593,12 +597,16 @@ static const unsigned frontend_required[] = { 0, 1, 2, 3 };
 
 /* --- lookup -------------------------------------------------------------- */
 
-/* cert, key and ocsp repeat, one pair after another (conf_pair.c). */
+/*
+ * cert, key and ocsp repeat, one pair after another (conf_pair.c), and
+ * pkcs11-allow(-write) once per path.
+ */
 static int
 config_key_repeats(const struct config_key *k)
 {
 	return k->set == config_set_cert || k->set == config_set_key ||
-	    k->set == config_set_ocsp;
+	    k->set == config_set_ocsp || k->set == config_set_pkcs11_allow ||
+	    k->set == config_set_pkcs11_allow_write;
 }
 
 /* The inih handler's work for one "name = value" of a section. */

@@ -450,6 +450,8 @@ config_finish(struct config_parse *p)
 			    "accept-proxy needs accept-proxy-from (the balancers "
 			    "allowed to send the header)", fe->name);
 	}
+	if (!p->failed)
+		config_pkcs11_finish(p);
 	if (!p->failed && cfg->nfrontends == 0)
 		config_error(p, eof_line, "no [frontend NAME] section: nothing "
 		    "to serve");

@@ -69,11 +69,8 @@ config_set_key(struct config_parse *p, const char *v)
 		return -EINVAL;
 	}
 	fc->key_line = p->lineno;
-	if (strncmp(v, "pkcs11:", 7) == 0) {
-		config_error(p, p->lineno, "key %s: pkcs11: URIs are not "
-		    "supported by this version; use a PEM file", v);
-		return -EOPNOTSUPP;
-	}
+	if (strncmp(v, "pkcs11:", 7) == 0)
+		return config_pkcs11_key(p, fc, v);	/* conf_pkcs11.c */
 	if (config_abspath(p, "key", v, fc->key, sizeof(fc->key)) < 0)
 		return -EINVAL;
 	return config_secret_file(p, "key file", v);

@@ -90,6 +90,8 @@ main_config_sane(const struct config *cfg)
 	if (!MAIN_STR_OK(cfg->path) || !MAIN_STR_OK(cfg->user) ||
 	    !MAIN_STR_OK(cfg->keyd_user) || !MAIN_STR_OK(cfg->control) ||
 	    !MAIN_STR_OK(cfg->chroot_dir) || !MAIN_STR_OK(cfg->keyd_path) ||
+	    !MAIN_STR_OK(cfg->pkcs11_module) ||
+	    cfg->npkcs11_allow > CONFIG_PKCS11_ALLOW_MAX ||
 	    cfg->nfrontends > CONFIG_MAX_FRONTENDS)
 		return -EBADMSG;
 	for (i = 0; i < cfg->nfrontends; i++) {
@@ -98,6 +100,7 @@ main_config_sane(const struct config *cfg)
 		    fe->ncerts == 0 || fe->ncerts > CONFIG_MAX_CERTS ||
 		    !MAIN_STR_OK(fe->name) ||
 		    !MAIN_STR_OK(fe->key_passphrase_file) ||
+		    !MAIN_STR_OK(fe->key_pin_file) ||
 		    !MAIN_STR_OK(fe->priority) ||
 		    !MAIN_STR_OK(fe->backend.text))
 			return -EBADMSG;

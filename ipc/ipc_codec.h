@@ -23,7 +23,7 @@
 
 #include "ipc_msgs.h"
 
-#define IPC_VERSION		3u		/* of the whole protocol; 3: slots per cert */
+#define IPC_VERSION		4u		/* of the whole protocol; 4: PKCS#11 keys */
 /*
  * Key slots: IPC_KEY_SLOT() below.  A slot number is below IPC_MAX_KEYS;
  * keyd holds at most IPC_MAX_KEYS_HELD keys at once (two generations of
@@ -97,7 +97,11 @@ struct ipc_reply {
 	size_t		data_len;
 };
 
-/* IPC_KEY_LOAD: the master opened the files; keyd never opens a file. */
+/*
+ * IPC_KEY_LOAD: the master opened the files; keyd never opens a file.
+ * fds: [key, cert(, passphrase)], or for a key on a PKCS#11 token
+ * (IPC_KEY_F_PKCS11) [cert(, PIN)]; IPC_KEY_F_HAS_PASS says the last one.
+ */
 struct ipc_key_load {
 	uint32_t	key_id;
 	uint32_t	flags;		/* IPC_KEY_F_* */
@@ -109,7 +113,9 @@ struct ipc_key_load {
 #define IPC_KEY_F_ALLOW_DECRYPT	0x2u	/* frontend enabled RSA key exchange */
 #define IPC_KEY_F_ALLOW_DIGEST	0x4u	/* serves TLS 1.2: bare digests signed */
 #define IPC_KEY_F_ALLOW_DHE	0x8u	/* frontend enabled DHE: DH-shaped content */
-#define IPC_KEY_F_ALL		0xfu
+#define IPC_KEY_F_PKCS11	0x10u	/* key_path is a pkcs11: URI; fds are
+					   [cert(, PIN file)] */
+#define IPC_KEY_F_ALL		0x1fu
 
 struct ipc_key_loaded {
 	int32_t		status;		/* 0 or negative error */

@@ -70,6 +70,7 @@
 #include "ipc.h"
 #include "keyd_chan.h"
 #include "keyd_limit.h"
+#include "keyd_pkcs11.h"
 #include "keyd_signer.h"
 #include "keyd_types.h"
 #include "keystore.h"
@@ -281,6 +282,8 @@ keyd_usage(void)
 	    "[--chroot DIR] [--threads N]\n"
 	    "                 [--sign-delay-ms N] [--rate-limit N] "
 	    "[--rate-burst N] [--key-rate N]\n"
+	    "                 [--pkcs11-module PATH [--pkcs11-allow PATH]...\n"
+	    "                  [--pkcs11-allow-write PATH]...]\n"
 	    "                 [--log-level LEVEL] [--seccomp-trap]\n");
 	exit(2);
 }
@@ -325,6 +328,9 @@ main(int argc, char *argv[])
 		{ "key-rate",		required_argument, NULL, 'k' },
 		{ "log-level",		required_argument, NULL, 'l' },
 		{ "seccomp-trap",	no_argument,	   NULL, 'T' },
+		{ "pkcs11-module",	required_argument, NULL, 'm' },
+		{ "pkcs11-allow",	required_argument, NULL, 'a' },
+		{ "pkcs11-allow-write",	required_argument, NULL, 'w' },
 		{ "help",		no_argument,	   NULL, 'h' },
 		{ NULL, 0, NULL, 0 }
 	};
@@ -333,6 +339,10 @@ main(int argc, char *argv[])
 	struct privdrop pd;
 	enum log_level level = LOG_LEVEL_INFO;
 	const char *user = KEYD_DEFAULT_USER, *chroot_dir = KEYD_DEFAULT_CHROOT;
+	const char *module = NULL;
+	struct keyd_pkcs11_path allow[KEYD_PKCS11_MAX_ALLOW];
+	char err[KEYD_PKCS11_PATH_MAX + 256];
+	unsigned nallow = 0, i, sandbox_mode = SANDBOX_KEYD_PLAIN;
 	sigset_t none;
 	unsigned nthreads = 0, sign_delay_ms = 0;
 	long ncpu;
@@ -381,11 +391,22 @@ main(int argc, char *argv[])
 		case 'T':
 			kd->seccomp_trap = 1;
 			break;
+		case 'm':
+			module = optarg;
+			break;
+		case 'a':
+		case 'w':
+			if (nallow == KEYD_PKCS11_MAX_ALLOW)
+				fatalx("--pkcs11-allow: more than %u paths",
+				    KEYD_PKCS11_MAX_ALLOW);
+			allow[nallow].path = optarg;
+			allow[nallow++].writable = c == 'w';
+			break;
 		default:
 			keyd_usage();
 		}
 	}
-	if (optind != argc || kd->ctl_fd < 0)
+	if (optind != argc || kd->ctl_fd < 0 || (module == NULL && nallow > 0))
 		keyd_usage();
 
 	/* The master may have blocked signals for its own loop. */
@@ -422,6 +443,17 @@ main(int argc, char *argv[])
 		fatal("chroot directory %s", chroot_dir);
 	}
 	pd.chroot_dir = chroot_dir;
+	/* the module before the root it will see: it is loaded from / */
+	if (module != NULL) {
+		if (keyd_pkcs11_load(module, err, sizeof(err)) < 0 ||
+		    keyd_pkcs11_root(chroot_dir, allow, nallow, err,
+		    sizeof(err)) < 0)
+			fatalx("%s", err);
+		sandbox_mode = SANDBOX_KEYD_PKCS11_READ;
+		for (i = 0; i < nallow; i++)
+			if (allow[i].writable)
+				sandbox_mode = SANDBOX_KEYD_PKCS11_WRITE;
+	}
 
 	pthread_mutex_init(&kd->lock, NULL);
 	keyd_signer_init(&kd->signer, nthreads, sign_delay_ms);
@@ -438,7 +470,7 @@ main(int argc, char *argv[])
 
 	privdrop_apply(&pd);
 	keyd_signer_start(&kd->signer);
-	if ((r = sandbox_keyd_apply(kd->seccomp_trap)) < 0) {
+	if ((r = sandbox_keyd_apply(kd->seccomp_trap, sandbox_mode)) < 0) {
 		errno = -r;
 		fatal("cannot load the seccomp filter");
 	}
@@ -450,6 +482,8 @@ main(int argc, char *argv[])
 	log_info("ready: user %s, chroot %s, %u signer threads%s", user,
 	    chroot_dir, kd->signer.nthreads, sign_delay_ms > 0 ?
 	    ", sign delay set (tests only)" : "");
+	if (module != NULL)
+		keyd_pkcs11_say(module, allow, nallow);
 
 	ev_run(kd->loop, 0);
 

@@ -14,6 +14,7 @@
 #include <sys/stat.h>
 
 #include <errno.h>
+#include <pthread.h>
 #include <stdarg.h>
 #include <stdatomic.h>
 #include <stdio.h>
@@ -37,18 +38,29 @@
 #define KEYSTORE_BENCH_MIN	2	/* ... and at least */
 #define KEYSTORE_BENCH_MAX_S	0.05	/* stop after this once MIN are done */
 
+/* What we read from one fd; size is the bytes held, alloc what to wipe. */
+struct keystore_file {
+	uint8_t		*data;
+	size_t		size;
+};
+
 struct keystore_key {
 	atomic_int		refs;
 	gnutls_privkey_t	privkey;
 	struct ipc_key_info	info;
 	uint32_t		flags;		/* IPC_KEY_F_* it was loaded with */
 	double			op_s;		/* one signature, seconds */
-};
-
-/* What we read from one fd; size is the bytes held, alloc what to wipe. */
-struct keystore_file {
-	uint8_t		*data;
-	size_t		size;
+	/*
+	 * A key on a PKCS#11 token (IPC_KEY_F_PKCS11): GnuTLS runs its
+	 * operations on one session of the token, and PKCS#11 allows one
+	 * operation at a time on a session, so the signer threads take
+	 * token_lock.  The PIN stays for the key's life: GnuTLS logs in
+	 * again (the PIN callback) when the token drops the session.
+	 */
+	int			token;
+	pthread_mutex_t		token_lock;
+	struct keystore_file	pin;
+	atomic_int		pin_asked;
 };
 
 static void
@@ -190,6 +202,8 @@ keystore_passphrase(struct keystore_file *f, const char *path,
 {
 	size_t len;
 
+	if (f->data == NULL)	/* keystore_read() failed: said already */
+		return out->status < 0 ? out->status : -EINVAL;
 	len = strnlen((char *)f->data, f->size);
 	if (len != f->size)
 		return keystore_fail(out, -EINVAL, "passphrase file for %s "
@@ -364,10 +378,125 @@ keystore_cert_name(const struct ipc_key_load *kl)
 }
 
 /*
- * Import the key of kl from fds [key, cert(, passphrase)], check it against
- * the first certificate of the cert file, and store it under kl->key_id,
- * replacing the key that had this id.  out is the IPC_KEY_LOAD_REPLY
- * payload; the return value is out->status.  The caller closes the fds.
+ * The PIN callback of a key on a token: the PIN from the key's PIN file,
+ * once.  A second attempt means the token refused it, and trying again
+ * would only spend the token's retry counter.
+ */
+static int
+keystore_pin(void *userdata, int attempt, const char *token_url,
+    const char *token_label, unsigned flags, char *pin, size_t pin_max)
+{
+	struct keystore_key *k = userdata;
+
+	(void)token_url;
+	(void)token_label;
+	atomic_store(&k->pin_asked, 1);
+	if (attempt > 0 || (flags & GNUTLS_PIN_WRONG) || k->pin.data == NULL ||
+	    k->pin.size >= pin_max)
+		return GNUTLS_E_PKCS11_PIN_ERROR;
+	memcpy(pin, k->pin.data, k->pin.size + 1);
+	return 0;
+}
+
+/* k->privkey from the PEM key file kf (and passphrase pf), wiping both. */
+static int
+keystore_privkey_file(struct keystore_key *k, const struct ipc_key_load *kl,
+    struct keystore_file *kf, struct keystore_file *pf,
+    struct ipc_key_loaded *out)
+{
+	gnutls_x509_privkey_t xkey = NULL;
+	const int has_pass = pf->data != NULL;
+	int r;
+
+	if ((r = gnutls_x509_privkey_init(&xkey)) < 0) {
+		keystore_fail(out, -ENOMEM, "gnutls_x509_privkey_init: %s",
+		    gnutls_strerror(r));
+		goto out;
+	}
+	r = keystore_import_pem(xkey, kf,
+	    has_pass ? (const char *)pf->data : NULL);
+	keystore_file_wipe(kf);
+	keystore_file_wipe(pf);
+	if (r == GNUTLS_E_DECRYPTION_FAILED || (r < 0 && has_pass)) {
+		keystore_fail(out, -EACCES, "cannot decrypt private key %s: "
+		    "%s (wrong passphrase?)", kl->key_path, gnutls_strerror(r));
+		goto out;
+	}
+	if (r < 0) {
+		keystore_fail(out, -EINVAL, "cannot parse private key %s: %s%s",
+		    kl->key_path, gnutls_strerror(r),
+		    " (an encrypted key needs a passphrase file)");
+		goto out;
+	}
+	if ((r = gnutls_x509_privkey_verify_params(xkey)) < 0) {
+		keystore_fail(out, -EINVAL, "private key %s is inconsistent: %s",
+		    kl->key_path, gnutls_strerror(r));
+		goto out;
+	}
+	if ((r = gnutls_privkey_init(&k->privkey)) < 0 ||
+	    (r = gnutls_privkey_import_x509(k->privkey, xkey,
+	    GNUTLS_PRIVKEY_IMPORT_AUTO_RELEASE)) < 0) {
+		keystore_fail(out, -ENOMEM, "cannot wrap private key %s: %s",
+		    kl->key_path, gnutls_strerror(r));
+		goto out;
+	}
+	xkey = NULL;	/* owned by k->privkey now */
+	out->status = 0;
+out:
+	keystore_file_wipe(kf);
+	keystore_file_wipe(pf);
+	if (xkey != NULL)
+		gnutls_x509_privkey_deinit(xkey);
+	return out->status;
+}
+
+/*
+ * k->privkey from the token through the module keyd loaded at start
+ * (keyd_pkcs11.c), logging in with k->pin when the token asks.  RSA key
+ * exchange is refused for token keys: keystore_decrypt()'s defence
+ * against a padding oracle rests on GnuTLS's constant-time decryption of
+ * a key it holds, and a token's C_Decrypt answers a bad padding with its
+ * own error, in its own time.
+ */
+static int
+keystore_privkey_url(struct keystore_key *k, const struct ipc_key_load *kl,
+    struct ipc_key_loaded *out)
+{
+	int r;
+
+	if (kl->flags & IPC_KEY_F_ALLOW_DECRYPT)
+		return keystore_fail(out, -EOPNOTSUPP, "key %s: RSA key "
+		    "exchange is not offered with a key on a PKCS#11 token (its "
+		    "decryption is not known to be constant-time); remove the "
+		    "RSA key exchange from the priority", kl->key_path);
+	k->token = 1;
+	if ((r = gnutls_privkey_init(&k->privkey)) < 0)
+		return keystore_fail(out, -ENOMEM, "gnutls_privkey_init: %s",
+		    gnutls_strerror(r));
+	gnutls_privkey_set_pin_function(k->privkey, keystore_pin, k);
+	if ((r = gnutls_privkey_import_url(k->privkey, kl->key_path, 0)) < 0) {
+		if (atomic_load(&k->pin_asked) && k->pin.data == NULL)
+			return keystore_fail(out, -EACCES, "key %s: the token "
+			    "wants its PIN (key-pin-file): %s", kl->key_path,
+			    gnutls_strerror(r));
+		if (atomic_load(&k->pin_asked))
+			return keystore_fail(out, -EACCES, "key %s: the token "
+			    "refused the PIN from the PIN file: %s", kl->key_path,
+			    gnutls_strerror(r));
+		return keystore_fail(out, -ENOENT, "key %s: not found on any "
+		    "token of the PKCS#11 module: %s", kl->key_path,
+		    gnutls_strerror(r));
+	}
+	return 0;
+}
+
+/*
+ * Import the key of kl from fds [key, cert(, passphrase)] (a PEM file) or
+ * [cert(, PIN)] (IPC_KEY_F_PKCS11: kl->key_path is the URI), check it
+ * against the first certificate of the cert file, and store it under
+ * kl->key_id, replacing the key that had this id.  out is the
+ * IPC_KEY_LOAD_REPLY payload; the return value is out->status.  The
+ * caller closes the fds.
  */
 int
 keystore_load(struct keystore *ks, const struct ipc_key_load *kl,
@@ -376,14 +505,15 @@ keystore_load(struct keystore *ks, const struct ipc_key_load *kl,
 	struct keystore_file kf = { NULL, 0 }, cf = { NULL, 0 },
 	    pf = { NULL, 0 };
 	struct keystore_key *k = NULL, *old;
-	gnutls_x509_privkey_t xkey = NULL;
 	gnutls_x509_crt_t crt = NULL;
 	gnutls_datum_t d;
+	const int token = (kl->flags & IPC_KEY_F_PKCS11) != 0;
+	const int *cert_fd = token ? &fds[0] : &fds[1];
 	unsigned want;
 	int r, same;
 
 	memset(out, 0, sizeof(*out));
-	want = (kl->flags & IPC_KEY_F_HAS_PASS) ? 3 : 2;
+	want = (token ? 1 : 2) + ((kl->flags & IPC_KEY_F_HAS_PASS) ? 1 : 0);
 	if (kl->key_id >= IPC_MAX_KEYS) {
 		keystore_fail(out, -EINVAL, "key id %u out of range",
 		    kl->key_id);
@@ -400,13 +530,13 @@ keystore_load(struct keystore *ks, const struct ipc_key_load *kl,
 		    "descriptors, got %u", kl->key_path, want, nfds);
 		goto out;
 	}
-	if (keystore_read(fds[0], "key file", kl->key_path, 1, &kf, out) < 0 ||
-	    keystore_read(fds[1], "certificate", keystore_cert_name(kl), 0, &cf,
-	    out) < 0)
+	if ((!token && keystore_read(fds[0], "key file", kl->key_path, 1, &kf,
+	    out) < 0) || keystore_read(*cert_fd, "certificate",
+	    keystore_cert_name(kl), 0, &cf, out) < 0)
 		goto out;
-	if (want == 3 && (keystore_read(fds[2], "passphrase file for",
-	    kl->key_path, 1, &pf, out) < 0 ||
-	    keystore_passphrase(&pf, kl->key_path, out) < 0))
+	if ((kl->flags & IPC_KEY_F_HAS_PASS) && (keystore_read(fds[want - 1],
+	    token ? "PIN file for" : "passphrase file for", kl->key_path, 1,
+	    &pf, out) < 0 || keystore_passphrase(&pf, kl->key_path, out) < 0))
 		goto out;
 
 	if ((r = gnutls_x509_crt_init(&crt)) < 0) {
@@ -422,46 +552,23 @@ keystore_load(struct keystore *ks, const struct ipc_key_load *kl,
 		goto out;
 	}
 
-	if ((r = gnutls_x509_privkey_init(&xkey)) < 0) {
-		keystore_fail(out, -ENOMEM, "gnutls_x509_privkey_init: %s",
-		    gnutls_strerror(r));
-		goto out;
-	}
-	r = keystore_import_pem(xkey, &kf,
-	    pf.data != NULL ? (const char *)pf.data : NULL);
-	keystore_file_wipe(&kf);
-	keystore_file_wipe(&pf);
-	if (r == GNUTLS_E_DECRYPTION_FAILED || (r < 0 && want == 3)) {
-		keystore_fail(out, -EACCES, "cannot decrypt private key %s: "
-		    "%s (wrong passphrase?)", kl->key_path, gnutls_strerror(r));
-		goto out;
-	}
-	if (r < 0) {
-		keystore_fail(out, -EINVAL, "cannot parse private key %s: %s%s",
-		    kl->key_path, gnutls_strerror(r), want == 2 ?
-		    " (an encrypted key needs a passphrase file)" : "");
-		goto out;
-	}
-	if ((r = gnutls_x509_privkey_verify_params(xkey)) < 0) {
-		keystore_fail(out, -EINVAL, "private key %s is inconsistent: %s",
-		    kl->key_path, gnutls_strerror(r));
-		goto out;
-	}
-
 	if ((k = calloc(1, sizeof(*k))) == NULL) {
 		keystore_fail(out, -ENOMEM, "out of memory");
 		goto out;
 	}
 	atomic_init(&k->refs, 1);
+	atomic_init(&k->pin_asked, 0);
+	pthread_mutex_init(&k->token_lock, NULL);
 	k->flags = kl->flags;
-	if ((r = gnutls_privkey_init(&k->privkey)) < 0 ||
-	    (r = gnutls_privkey_import_x509(k->privkey, xkey,
-	    GNUTLS_PRIVKEY_IMPORT_AUTO_RELEASE)) < 0) {
-		keystore_fail(out, -ENOMEM, "cannot wrap private key %s: %s",
-		    kl->key_path, gnutls_strerror(r));
+	if (token) {
+		k->pin = pf;		/* the key keeps its PIN */
+		pf.data = NULL;
+		pf.size = 0;
+		if (keystore_privkey_url(k, kl, out) < 0)
+			goto out;
+	} else if (keystore_privkey_file(k, kl, &kf, &pf, out) < 0) {
 		goto out;
 	}
-	xkey = NULL;	/* owned by k->privkey now */
 
 	if (keystore_describe(k->privkey, kl, &k->info, out) < 0)
 		goto out;
@@ -497,8 +604,6 @@ out:
 	keystore_file_wipe(&kf);
 	keystore_file_wipe(&pf);
 	keystore_file_wipe(&cf);
-	if (xkey != NULL)
-		gnutls_x509_privkey_deinit(xkey);
 	if (crt != NULL)
 		gnutls_x509_crt_deinit(crt);
 	if (k != NULL)
@@ -559,6 +664,8 @@ keystore_key_unref(struct keystore_key *k)
 		return;
 	if (k->privkey != NULL)
 		gnutls_privkey_deinit(k->privkey);
+	keystore_file_wipe(&k->pin);
+	pthread_mutex_destroy(&k->token_lock);
 	gnutls_memset(k, 0, sizeof(*k));
 	free(k);
 }
@@ -600,8 +707,8 @@ keystore_key_op_seconds(const struct keystore_key *k)
  * here; digests go to sign_hash2.  RSA-PSS always uses salt = hash length,
  * which TLS 1.3 requires and TLS 1.2 accepts.  Returns 0 or a GnuTLS error.
  */
-int
-keystore_sign(struct keystore_key *k, const struct ipc_sign_req *req,
+static int
+keystore_sign_with(struct keystore_key *k, const struct ipc_sign_req *req,
     gnutls_datum_t *sig)
 {
 	gnutls_datum_t in;
@@ -622,6 +729,20 @@ keystore_sign(struct keystore_key *k, const struct ipc_sign_req *req,
 		    GNUTLS_PRIVKEY_SIGN_FLAG_TLS1_RSA, &in, sig);
 	return gnutls_privkey_sign_hash2(k->privkey, req->sign_algo, flags,
 	    &in, sig);
+}
+
+int
+keystore_sign(struct keystore_key *k, const struct ipc_sign_req *req,
+    gnutls_datum_t *sig)
+{
+	int r;
+
+	if (!k->token)
+		return keystore_sign_with(k, req, sig);
+	pthread_mutex_lock(&k->token_lock);
+	r = keystore_sign_with(k, req, sig);
+	pthread_mutex_unlock(&k->token_lock);
+	return r;
 }
 
 /*
@@ -659,6 +780,8 @@ keystore_decrypt(struct keystore_key *k, const struct ipc_decrypt_req *req,
 	in.size = (unsigned)req->data_len;
 	plain->data = NULL;
 	plain->size = 0;
+	if (k->token)		/* never allowed: keystore_privkey_url() */
+		return GNUTLS_E_INVALID_REQUEST;
 	if ((r = gnutls_rnd(GNUTLS_RND_RANDOM, rnd, sizeof(rnd))) < 0)
 		return r;
 	if ((plain->data = gnutls_malloc(sizeof(rnd))) == NULL) {

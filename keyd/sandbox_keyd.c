@@ -20,6 +20,9 @@
  * makes the close of a descriptor a worker smuggled in abortive, so that
  * it cannot block (ipc/ipc.c); keyd sets no other socket option.
  *
+ * With a PKCS#11 mode, also what a module that keeps its token in files
+ * needs (sandbox_keyd_pkcs11_calls below).
+ *
  * With trap set (moat-keyd --seccomp-trap, for development) a forbidden
  * call raises SIGSYS instead, and a handler names the call before exiting.
  */
@@ -77,6 +80,38 @@ static const int sandbox_keyd_calls[] = {
 	SCMP_SYS(exit_group),
 };
 
+/*
+ * With a PKCS#11 module (--pkcs11-module, keyd_pkcs11.c), also what a
+ * module that keeps its token in files needs: SoftHSM2 opens, locks
+ * (fcntl F_SETLKW / F_SETLK), reads and closes its token's object files on
+ * every operation, and lists and stats the token directory's entries when
+ * it changed.  keyd's root then holds nothing but the --pkcs11-allow
+ * paths (read-only mounts) and the --pkcs11-allow-write ones.  Without a
+ * writable path openat is allowed read-only only
+ * (SANDBOX_KEYD_PKCS11_OPEN_MASK); with one, any openat (the mounts decide
+ * where a write can land), and ftruncate: SoftHSM2 rewrites its token's
+ * flags at every login.
+ */
+static const int sandbox_keyd_pkcs11_calls[] = {
+	SCMP_SYS(lseek),
+	SCMP_SYS(getdents64),
+	SCMP_SYS(newfstatat),	/* stat(2) of a path, too */
+};
+
+static const int sandbox_keyd_pkcs11_write_calls[] = {
+	SCMP_SYS(openat),
+	SCMP_SYS(ftruncate),
+};
+
+static const int sandbox_keyd_pkcs11_fcntl[] = {
+	F_GETLK, F_SETLK, F_SETLKW,
+};
+
+/* openat flags the module may not use: any write, create or truncation. */
+#define SANDBOX_KEYD_PKCS11_OPEN_MASK \
+	((scmp_datum_t)(O_ACCMODE | O_CREAT | O_TRUNC | O_APPEND | \
+	(O_TMPFILE & ~O_DIRECTORY)))
+
 /* fcntl commands keyd needs to make a channel non-blocking. */
 static const int sandbox_keyd_fcntl[] = {
 	F_GETFL, F_SETFL, F_GETFD, F_SETFD,
@@ -99,12 +134,47 @@ sandbox_keyd_sigsys(int sig, siginfo_t *si, void *ctx)
 }
 
 /*
+ * The module's additions (sandbox_keyd_pkcs11_calls).  glibc's syslog(3),
+ * which SoftHSM2 calls on errors, gets EACCES for its socket rather than
+ * killing keyd: the error itself still reaches keyd's answer.
+ */
+static int
+sandbox_keyd_add_pkcs11(scmp_filter_ctx ctx, int mode)
+{
+	size_t i;
+	int r;
+
+	for (i = 0; i < sizeof(sandbox_keyd_pkcs11_calls) / sizeof(int); i++)
+		if ((r = seccomp_rule_add(ctx, SCMP_ACT_ALLOW,
+		    sandbox_keyd_pkcs11_calls[i], 0)) < 0)
+			return r;
+	if (mode == SANDBOX_KEYD_PKCS11_WRITE)
+		for (i = 0; i < sizeof(sandbox_keyd_pkcs11_write_calls) /
+		    sizeof(int); i++)
+			if ((r = seccomp_rule_add(ctx, SCMP_ACT_ALLOW,
+			    sandbox_keyd_pkcs11_write_calls[i], 0)) < 0)
+				return r;
+	for (i = 0; i < sizeof(sandbox_keyd_pkcs11_fcntl) / sizeof(int); i++)
+		if ((r = seccomp_rule_add(ctx, SCMP_ACT_ALLOW, SCMP_SYS(fcntl), 1,
+		    SCMP_A1(SCMP_CMP_EQ,
+		    (scmp_datum_t)sandbox_keyd_pkcs11_fcntl[i]))) < 0)
+			return r;
+	if (mode == SANDBOX_KEYD_PKCS11_READ &&
+	    (r = seccomp_rule_add(ctx, SCMP_ACT_ALLOW, SCMP_SYS(openat), 1,
+	    SCMP_A2(SCMP_CMP_MASKED_EQ, SANDBOX_KEYD_PKCS11_OPEN_MASK,
+	    (scmp_datum_t)O_RDONLY))) < 0)
+		return r;
+	return seccomp_rule_add(ctx, SCMP_ACT_ERRNO(EACCES), SCMP_SYS(socket),
+	    1, SCMP_A0(SCMP_CMP_EQ, AF_UNIX));
+}
+
+/*
  * Build and load the filter for every thread.  Returns 0 or a negative
  * errno; the caller treats a failure as fatal (a process that could not
  * sandbox itself must not serve).
  */
 int
-sandbox_keyd_apply(int trap)
+sandbox_keyd_apply(int trap, int mode)
 {
 	scmp_filter_ctx ctx;
 	struct sigaction sa;
@@ -154,6 +224,10 @@ sandbox_keyd_apply(int trap)
 		    SCMP_A1(SCMP_CMP_EQ, (scmp_datum_t)sandbox_keyd_fcntl[i]))) <
 		    0)
 			goto out;
+
+	if (mode != SANDBOX_KEYD_PLAIN &&
+	    (r = sandbox_keyd_add_pkcs11(ctx, mode)) < 0)
+		goto out;
 
 	/* the sanitizer build's runtime only (none otherwise): sanitize.c */
 	nextra = sanitize_sandbox_syscalls(&extra);

@@ -72,7 +72,8 @@ master_keyd_exec(const struct master_child *k, int fd)
 {
 	const struct config *cfg = k->m->cfg;
 	char threads[16], delay[16], rate[16], key_rate[16];
-	const char *argv[24];
+	const char *argv[24 + 2 * CONFIG_PKCS11_ALLOW_MAX];
+	unsigned i;
 	int n = 0;
 
 	if (fd == MASTER_KEYD_FD) {
@@ -112,6 +113,15 @@ master_keyd_exec(const struct master_child *k, int fd)
 	if (cfg->keyd_sign_delay_ms > 0) {
 		argv[n++] = "--sign-delay-ms";
 		argv[n++] = delay;
+	}
+	if (cfg->pkcs11_module[0] != '\0') {
+		argv[n++] = "--pkcs11-module";
+		argv[n++] = cfg->pkcs11_module;
+		for (i = 0; i < cfg->npkcs11_allow; i++) {
+			argv[n++] = cfg->pkcs11_allow_write[i] ?
+			    "--pkcs11-allow-write" : "--pkcs11-allow";
+			argv[n++] = cfg->pkcs11_allow[i];
+		}
 	}
 	argv[n++] = "--log-level";
 	argv[n++] = master_keyd_log_level(cfg->log_level);
@@ -153,8 +163,9 @@ master_keyd_load_send(struct master *m, const struct frontend *fe,
 	struct ipc_key_load kl;
 	int fds[3] = { -1, -1, -1 };
 	char why[256];
+	const char *secret;
 	unsigned nfds = 2, i;
-	int r, pk, file;
+	int r, pk, file, *cert_slot = &fds[1];
 
 	if (cert_fd != NULL)
 		*cert_fd = -1;
@@ -169,14 +180,19 @@ master_keyd_load_send(struct master *m, const struct frontend *fe,
 	snprintf(kl.cert_path, sizeof(kl.cert_path), "%s", fc->cert);
 	kl.flags = flags & (IPC_KEY_F_ALLOW_DECRYPT | IPC_KEY_F_ALLOW_DIGEST |
 	    IPC_KEY_F_ALLOW_DHE);
-	if ((fds[0] = master_keyd_open_ro(fc->key)) < 0) {
+	/* a token key has no file: [cert(, PIN)], else [key, cert(, pass)] */
+	if (fc->key_pkcs11) {
+		kl.flags |= IPC_KEY_F_PKCS11;
+		cert_slot = &fds[0];
+		nfds = 1;
+	} else if ((fds[0] = master_keyd_open_ro(fc->key)) < 0) {
 		r = fds[0];
 		snprintf(err, errlen, "%s: %s", fc->key, strerror(-r));
 		goto out;
 	}
 	if (fc->cert_fd >= 0 && kl.key_id == IPC_KEY_SLOT(fe->index, cert,
 	    fe->key_generation)) {
-		if ((fds[1] = fcntl(fc->cert_fd, F_DUPFD_CLOEXEC, 0)) < 0) {
+		if ((*cert_slot = fcntl(fc->cert_fd, F_DUPFD_CLOEXEC, 0)) < 0) {
 			r = -errno;
 			snprintf(err, errlen, "%s: %s", fc->cert, strerror(-r));
 			goto out;
@@ -187,22 +203,22 @@ master_keyd_load_send(struct master *m, const struct frontend *fe,
 			snprintf(err, errlen, "%s: %s", fc->cert, strerror(-r));
 			goto out;
 		}
-		r = config_cert_snapshot(file, &fds[1], &pk, why, sizeof(why));
+		r = config_cert_snapshot(file, cert_slot, &pk, why, sizeof(why));
 		close(file);
 		if (r < 0) {
 			snprintf(err, errlen, "%s: %s", fc->cert, why);
 			goto out;
 		}
 	}
-	if (fe->key_passphrase_file[0] != '\0') {
+	secret = fc->key_pkcs11 ? fe->key_pin_file : fe->key_passphrase_file;
+	if (secret[0] != '\0') {
 		kl.flags |= IPC_KEY_F_HAS_PASS;
-		nfds = 3;
-		if ((fds[2] = master_keyd_open_ro(fe->key_passphrase_file)) < 0) {
-			r = fds[2];
-			snprintf(err, errlen, "%s: %s", fe->key_passphrase_file,
-			    strerror(-r));
+		if ((fds[nfds] = master_keyd_open_ro(secret)) < 0) {
+			r = fds[nfds];
+			snprintf(err, errlen, "%s: %s", secret, strerror(-r));
 			goto out;
 		}
+		nfds++;
 	}
 	if ((r = ipc_send(m->keyd.fd, IPC_KEY_LOAD, id, &kl, sizeof(kl), fds,
 	    nfds)) < 0) {
@@ -211,8 +227,8 @@ master_keyd_load_send(struct master *m, const struct frontend *fe,
 		goto out;
 	}
 	if (cert_fd != NULL) {
-		*cert_fd = fds[1];
-		fds[1] = -1;
+		*cert_fd = *cert_slot;
+		*cert_slot = -1;
 	}
 	r = 0;
 out:

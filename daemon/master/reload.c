@@ -476,7 +476,8 @@ reload_cert_check(struct reload_fe *rf, struct reload_cert *rc)
 	const struct frontend_cert *fc = &fe->certs[rc->cert];
 	char why[256];
 
-	if (config_check_secret_file(fc->key, why, sizeof(why)) < 0) {
+	if (!fc->key_pkcs11 &&
+	    config_check_secret_file(fc->key, why, sizeof(why)) < 0) {
 		reload_fail(rf, "%s: %s", fc->key, why);
 		return -EINVAL;
 	}
@@ -525,6 +526,11 @@ reload_begin(struct reload_fe *rf)
 	    config_check_secret_file(fe->key_passphrase_file, why,
 	    sizeof(why)) < 0) {
 		reload_fail(rf, "%s: %s", fe->key_passphrase_file, why);
+		return;
+	}
+	if (fe->key_pin_file[0] != '\0' &&
+	    config_check_secret_file(fe->key_pin_file, why, sizeof(why)) < 0) {
+		reload_fail(rf, "%s: %s", fe->key_pin_file, why);
 		return;
 	}
 	/* every pair's files first: a bad one sends keyd nothing */

@@ -3,8 +3,19 @@
  * seccomp_bite.c -- apply keyd's real seccomp filter (keyd/sandbox_keyd.c),
  * then make one call and see whether the filter lets it through.
  *
- * usage: seccomp_bite open|openat|socket|execve|fork|nodelay|rcvbuf|
- *            linger-len|ok
+ * usage: seccomp_bite [--pkcs11|--pkcs11-write] open|openat|socket|
+ *            execve|fork|nodelay|rcvbuf|linger-len|openat-write|
+ *            openat-creat|openat-trunc|ftruncate|unlink|unix-socket|ok
+ *
+ * --pkcs11 applies the filter keyd runs with a PKCS#11 module whose paths
+ * are all read-only: then "ok" also opens a file read-only, takes and
+ * drops an fcntl read lock on it, seeks, stats a path and lists a
+ * directory (what SoftHSM2 does), and "unix-socket" must fail with EACCES
+ * without killing (glibc's syslog); "openat" is allowed there, and the
+ * openat-write/-creat/-trunc and ftruncate modes must die.
+ * --pkcs11-write is the filter with a writable path: "ok" also opens the
+ * file for writing and truncates it (SoftHSM2's login); unlink, exec,
+ * fork and sockets other than the refused unix one must still die.
  *
  * "ok" only does what keyd may do (write; SO_LINGER {1, 0} on a socket,
  * as ipc_fd_discard() does to a worker's descriptor; exit 0): the control
@@ -17,6 +28,7 @@
 #include "config.h"
 
 #include <sys/socket.h>
+#include <sys/stat.h>
 #include <sys/syscall.h>
 
 #include <netinet/in.h>
@@ -25,6 +37,7 @@
 #include <errno.h>
 #include <fcntl.h>
 #include <stdio.h>
+#include <stdlib.h>
 #include <string.h>
 #include <unistd.h>
 
@@ -42,14 +55,29 @@ main(int argc, char *argv[])
 {
 	char *const args[] = { "/bin/true", NULL };
 	const char *what;
+	char readable[] = "/tmp/seccomp-bite-XXXXXX";
+	struct flock fl;
+	struct stat st;
+	char dents[512];
+	int pkcs11 = 0;
 	struct linger lg = { 1, 0 };
 	int one = 1, fd;
 	char out[96];
 	long r;
 
+	if (argc == 3 && strcmp(argv[1], "--pkcs11") == 0)
+		pkcs11 = SANDBOX_KEYD_PKCS11_READ;
+	else if (argc == 3 && strcmp(argv[1], "--pkcs11-write") == 0)
+		pkcs11 = SANDBOX_KEYD_PKCS11_WRITE;
+	if (pkcs11 != SANDBOX_KEYD_PLAIN) {
+		argv++;
+		argc--;
+	}
 	if (argc != 2) {
-		fprintf(stderr, "usage: seccomp_bite open|openat|socket|execve|"
-		    "fork|nodelay|rcvbuf|linger-len|ok\n");
+		fprintf(stderr, "usage: seccomp_bite [--pkcs11|--pkcs11-write] "
+		    "open|openat|socket|execve|fork|nodelay|rcvbuf|linger-len|"
+		    "openat-write|openat-creat|openat-trunc|ftruncate|unlink|"
+		    "unix-socket|ok\n");
 		return 2;
 	}
 	what = argv[1];
@@ -57,8 +85,15 @@ main(int argc, char *argv[])
 		fprintf(stderr, "seccomp_bite: socket: %s\n", strerror(errno));
 		return 2;
 	}
+	/* a file of our own: a filter that failed to bite may harm only it */
+	if ((one = mkstemp(readable)) < 0 || write(one, "x", 1) != 1) {
+		fprintf(stderr, "seccomp_bite: mkstemp: %s\n", strerror(errno));
+		return 2;
+	}
+	close(one);
+	one = 1;
 	sanitize_sandbox_prepare();	/* as privdrop_apply() does in keyd */
-	if ((r = sandbox_keyd_apply(0)) < 0) {
+	if ((r = sandbox_keyd_apply(0, pkcs11)) < 0) {
 		fprintf(stderr, "seccomp_bite: sandbox_keyd_apply: %s\n",
 		    strerror((int)-r));
 		return 2;
@@ -70,8 +105,67 @@ main(int argc, char *argv[])
 			say("SO_LINGER failed\n");
 			return 1;
 		}
+		if (pkcs11) {
+			/* what SoftHSM2 does to read an object file */
+			if ((one = open(readable, O_RDONLY)) < 0) {
+				say("read-only openat failed\n");
+				return 1;
+			}
+			memset(&fl, 0, sizeof(fl));
+			fl.l_type = F_RDLCK;
+			fl.l_whence = SEEK_SET;
+			if (fcntl(one, F_SETLKW, &fl) < 0 ||
+			    lseek(one, 0, SEEK_SET) < 0 ||
+			    read(one, dents, 1) != 1) {
+				say("lock, seek or read failed\n");
+				return 1;
+			}
+			fl.l_type = F_UNLCK;
+			if (fcntl(one, F_SETLK, &fl) < 0) {
+				say("unlock failed\n");
+				return 1;
+			}
+			close(one);
+			if (stat(readable, &st) < 0) {
+				say("stat of a path failed\n");
+				return 1;
+			}
+			if (pkcs11 == SANDBOX_KEYD_PKCS11_WRITE &&
+			    ((one = open(readable, O_RDWR | O_CREAT, 0600)) < 0 ||
+			    ftruncate(one, 0) < 0 || write(one, "y", 1) != 1 ||
+			    close(one) < 0)) {
+				say("rewriting a file failed\n");
+				return 1;
+			}
+			if ((one = open("/", O_RDONLY | O_DIRECTORY)) < 0 ||
+			    syscall(SYS_getdents64, one, dents,
+			    sizeof(dents)) < 0) {
+				say("directory listing failed\n");
+				return 1;
+			}
+			close(one);
+		}
 		say("still alive\n");
 		return 0;
+	} else if (pkcs11 && strcmp(what, "unix-socket") == 0) {
+		/* glibc's syslog: refused, not killed */
+		if (socket(AF_UNIX, SOCK_DGRAM, 0) >= 0 || errno != EACCES) {
+			say("unix socket not refused with EACCES\n");
+			return 1;
+		}
+		say("still alive\n");
+		return 0;
+	} else if (strcmp(what, "openat-write") == 0) {
+		r = open(readable, O_WRONLY);
+	} else if (strcmp(what, "openat-creat") == 0) {
+		r = open("/tmp/seccomp-bite-new", O_RDONLY | O_CREAT | O_EXCL,
+		    0600);
+	} else if (strcmp(what, "openat-trunc") == 0) {
+		r = open(readable, O_RDONLY | O_TRUNC);
+	} else if (strcmp(what, "ftruncate") == 0) {
+		r = ftruncate(fd, 0);
+	} else if (strcmp(what, "unlink") == 0) {
+		r = unlink(readable);
 	} else if (strcmp(what, "nodelay") == 0) {
 		r = setsockopt(fd, IPPROTO_TCP, TCP_NODELAY, &one, sizeof(one));
 	} else if (strcmp(what, "rcvbuf") == 0) {
