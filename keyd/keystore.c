@@ -377,19 +377,14 @@ keystore_cert_name(const struct ipc_key_load *kl)
 	return kl->cert_path[0] != '\0' ? kl->cert_path : "(certificate)";
 }
 
-/*
- * The PIN callback of a key on a token: the PIN from the key's PIN file,
- * once.  A second attempt means the token refused it, and trying again
- * would only spend the token's retry counter.
- */
+/* The token's PIN, once: a retry would only spend its retry counter. */
 static int
 keystore_pin(void *userdata, int attempt, const char *token_url,
     const char *token_label, unsigned flags, char *pin, size_t pin_max)
 {
 	struct keystore_key *k = userdata;
 
-	(void)token_url;
-	(void)token_label;
+	(void)token_url, (void)token_label;
 	atomic_store(&k->pin_asked, 1);
 	if (attempt > 0 || (flags & GNUTLS_PIN_WRONG) || k->pin.data == NULL ||
 	    k->pin.size >= pin_max)

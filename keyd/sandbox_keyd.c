@@ -169,6 +169,30 @@ sandbox_keyd_add_pkcs11(scmp_filter_ctx ctx, int mode)
 }
 
 /*
+ * A call the module's rules already decide: the sanitizer build's runtime
+ * then gets no rule of its own for it (its openat refused with EACCES
+ * would win over the module's read-only openat).
+ */
+static int
+sandbox_keyd_pkcs11_covers(int nr, int mode)
+{
+	size_t i;
+
+	if (mode == SANDBOX_KEYD_PLAIN)
+		return 0;
+	if (nr == SCMP_SYS(openat))
+		return 1;
+	for (i = 0; i < sizeof(sandbox_keyd_pkcs11_calls) / sizeof(int); i++)
+		if (nr == sandbox_keyd_pkcs11_calls[i])
+			return 1;
+	for (i = 0; mode == SANDBOX_KEYD_PKCS11_WRITE &&
+	    i < sizeof(sandbox_keyd_pkcs11_write_calls) / sizeof(int); i++)
+		if (nr == sandbox_keyd_pkcs11_write_calls[i])
+			return 1;
+	return 0;
+}
+
+/*
  * Build and load the filter for every thread.  Returns 0 or a negative
  * errno; the caller treats a failure as fatal (a process that could not
  * sandbox itself must not serve).
@@ -232,7 +256,8 @@ sandbox_keyd_apply(int trap, int mode)
 	/* the sanitizer build's runtime only (none otherwise): sanitize.c */
 	nextra = sanitize_sandbox_syscalls(&extra);
 	for (i = 0; i < nextra; i++)
-		if ((r = seccomp_rule_add(ctx, extra[i].err == 0 ?
+		if (!sandbox_keyd_pkcs11_covers(extra[i].nr, mode) &&
+		    (r = seccomp_rule_add(ctx, extra[i].err == 0 ?
 		    SCMP_ACT_ALLOW : SCMP_ACT_ERRNO((unsigned)extra[i].err),
 		    extra[i].nr, 0)) < 0)
 			goto out;

@@ -95,7 +95,7 @@ main(int argc, char *argv[])
 		sandbox_worker_load(0);
 	} else if (sandbox != NULL && strcmp(sandbox, "keyd") == 0) {
 		sanitize_sandbox_prepare();	/* keyd: in privdrop_apply() */
-		if (sandbox_keyd_apply(0) < 0) {
+		if (sandbox_keyd_apply(0, SANDBOX_KEYD_PLAIN) < 0) {
 			fprintf(stderr, "sanitize_bite: sandbox_keyd_apply\n");
 			return 2;
 		}

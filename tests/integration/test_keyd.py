@@ -460,8 +460,7 @@ def test_seccomp_bites(call):
     """keyd's real filter kills the process on a forbidden call; of the
     socket options only SO_LINGER, at its real size, is allowed (the
     control below sets it)."""
-    p = subprocess.run([BITE, call], stdout=subprocess.PIPE,
-                       stderr=subprocess.PIPE, text=True, timeout=60)
+    p = bite(call)
     assert "sandboxed" in p.stdout, (p.stdout, p.stderr)
     if sanlib.refused_not_killed(call):
         assert p.returncode == 1, (p.returncode, p.stdout, p.stderr)
@@ -473,7 +472,53 @@ def test_seccomp_bites(call):
 
 def test_seccomp_allows_keyd_calls():
     """Control: under the same filter, allowed calls do not kill."""
-    p = subprocess.run([BITE, "ok"], stdout=subprocess.PIPE,
+    p = bite("ok")
+    assert p.returncode == 0, (p.returncode, p.stdout, p.stderr)
+    assert "still alive" in p.stdout
+
+
+def bite(*args):
+    """seccomp_bite under one filter; its scratch file removed after."""
+    p = subprocess.run([BITE, *args], stdout=subprocess.PIPE,
                        stderr=subprocess.PIPE, text=True, timeout=60)
+    for n in os.listdir("/tmp"):
+        if n.startswith("seccomp-bite-"):
+            os.unlink(os.path.join("/tmp", n))
+    return p
+
+
+# What keyd's filter still forbids with a PKCS#11 module (keyd_pkcs11.c):
+# with read-only paths any write, create or truncation; with a writable
+# one still unlink, exec, fork and sockets but the refused unix one.
+PKCS11_FORBIDDEN = {
+    "--pkcs11": ["openat-write", "openat-creat", "openat-trunc", "ftruncate",
+                 "unlink", "socket", "execve", "fork", "nodelay"],
+    "--pkcs11-write": ["unlink", "socket", "execve", "fork", "nodelay",
+                       "rcvbuf"],
+}
+
+
+@pytest.mark.parametrize("mode,call", [(m, c) for m, calls in
+                                       PKCS11_FORBIDDEN.items()
+                                       for c in calls])
+def test_seccomp_pkcs11_bites(mode, call):
+    """keyd's filter for a PKCS#11 module adds what SoftHSM2 needs and
+    nothing else: everything beyond it still kills."""
+    p = bite(mode, call)
+    assert "sandboxed" in p.stdout, (p.stdout, p.stderr)
+    if sanlib.refused_not_killed(call):
+        assert p.returncode == 1, (p.returncode, p.stdout, p.stderr)
+        return
+    assert "NOT KILLED" not in p.stdout
+    assert p.returncode == -SIGSYS, (p.returncode, p.stdout, p.stderr)
+
+
+@pytest.mark.parametrize("mode", ["--pkcs11", "--pkcs11-write"])
+@pytest.mark.parametrize("call", ["ok", "unix-socket"])
+def test_seccomp_pkcs11_allows_module_calls(mode, call):
+    """Control: what SoftHSM2 does (read under a lock, stat, list; with a
+    writable path rewrite a file) goes through, and syslog's unix socket
+    is refused with EACCES without killing."""
+    p = bite(mode, call)
     assert p.returncode == 0, (p.returncode, p.stdout, p.stderr)
     assert "still alive" in p.stdout
