@@ -265,7 +265,7 @@ proxy_unasked(const struct conn *c, int ret)
 		return 0;	/* GnuTLS dropping the ClientHello we refused */
 	return !(ret == GNUTLS_E_WARNING_ALERT_RECEIVED &&
 	    gnutls_alert_get(c->session) == GNUTLS_A_NO_RENEGOTIATION &&
-	    (c->reneg.state == RENEG_WAIT_ANSWER || c->reneg.hello_out));
+	    reneg_awaits_answer(&c->reneg));
 }
 
 /* Count a non-data record (noise.h); STEP_CLOSED once there were too many. */

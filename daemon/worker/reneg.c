@@ -197,6 +197,19 @@ reneg_closing(struct reneg *r)
 }
 
 /*
+ * Whether our HelloRequest waits for its answer: in time (RENEG_WAIT_ANSWER)
+ * or late (hello_out, after rekey-timeout, while no new handshake is under
+ * way).  A ClientHello then is the client taking it, a no_renegotiation
+ * alert the client refusing it; neither is noise the client sent unasked.
+ */
+int
+reneg_awaits_answer(const struct reneg *r)
+{
+	return r->state == RENEG_WAIT_ANSWER || (r->hello_out &&
+	    (r->state == RENEG_IDLE || r->state == RENEG_QUEUED));
+}
+
+/*
  * GNUTLS_E_REHANDSHAKE: the client's ClientHello, the answer to our
  * HelloRequest (in time, or late: hello_out) or a renegotiation of its
  * own, which the policy decides.  RENEG_GO_ON: the new handshake is wanted
@@ -210,8 +223,7 @@ reneg_client_hello(struct reneg *r, const struct frontend *fe,
 	const char *why = NULL;
 	unsigned held;
 
-	if (r->state == RENEG_WAIT_ANSWER || (r->hello_out &&
-	    (r->state == RENEG_IDLE || r->state == RENEG_QUEUED))) {
+	if (reneg_awaits_answer(r)) {
 		/* The client took our HelloRequest. */
 		if (r->state != RENEG_WAIT_ANSWER)
 			log_info("reneg: %s: the client answers the "
@@ -284,8 +296,7 @@ enum reneg_verdict
 reneg_alert(struct reneg *r, const struct frontend *fe,
     const struct reneg_in *in, int alert)
 {
-	if (alert != GNUTLS_A_NO_RENEGOTIATION || !(r->state ==
-	    RENEG_WAIT_ANSWER || (r->hello_out && r->state == RENEG_IDLE))) {
+	if (alert != GNUTLS_A_NO_RENEGOTIATION || !reneg_awaits_answer(r)) {
 		log_debug("reneg: %s: warning alert %s", in->peer,
 		    gnutls_alert_get_name((gnutls_alert_description_t)alert));
 		return RENEG_GO_ON;
@@ -299,7 +310,9 @@ reneg_alert(struct reneg *r, const struct frontend *fe,
 		r->why = "client refused renegotiation";
 		return RENEG_FLUSH_END;
 	}
-	reneg_idle(r, fe, in);
+	/* a late refusal while a new request is queued: that one goes on */
+	if (r->state != RENEG_QUEUED)
+		reneg_idle(r, fe, in);
 	return RENEG_GO_ON;
 }
 

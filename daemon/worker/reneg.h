@@ -90,6 +90,7 @@ void	reneg_closing(struct reneg *r);
 enum reneg_verdict reneg_client_hello(struct reneg *r,
 	    const struct frontend *fe, const struct reneg_in *in);
 int	reneg_unexpected(struct reneg *r);
+int	reneg_awaits_answer(const struct reneg *r);
 enum reneg_verdict reneg_alert(struct reneg *r, const struct frontend *fe,
 	    const struct reneg_in *in, int alert);
 enum reneg_verdict reneg_timer(struct reneg *r, const struct frontend *fe,

@@ -434,6 +434,25 @@ test_late_answer(void **state)
 	assert_int_equal(reneg_alert(&f->r, &f->fe, &f->in,
 	    GNUTLS_A_NO_RENEGOTIATION), RENEG_FLUSH_END);
 	assert_int_equal(f->st.renegotiations_refused, 1);
+
+	/*
+	 * ... and so is one that comes while a new request waits in the
+	 * queue: it answers the old HelloRequest (reneg_awaits_answer, the
+	 * one rule the ClientHello, the alert and the noise count share).
+	 */
+	setup((void **)&f);
+	started(f);
+	requested(f);
+	assert_int_equal(reneg_timer(&f->r, &f->fe, &f->in), RENEG_GO_ON);
+	f->in.now += 2.;
+	assert_int_equal(reneg_ask(&f->r, &f->fe, &f->in, "test"), 1);
+	assert_int_equal(f->r.state, RENEG_QUEUED);
+	assert_true(reneg_awaits_answer(&f->r));
+	assert_int_equal(reneg_alert(&f->r, &f->fe, &f->in,
+	    GNUTLS_A_NO_RENEGOTIATION), RENEG_GO_ON);
+	assert_int_equal(f->st.renegotiations_refused, 1);
+	assert_false(reneg_awaits_answer(&f->r));
+	assert_int_equal(f->r.state, RENEG_QUEUED);	/* the new one goes on */
 }
 
 /* At most one rekey a second per connection; intervals get jitter. */
