@@ -110,27 +110,29 @@ keyd_ctl_reply(struct keyd *kd, uint16_t type, uint32_t id, int status)
 
 /*
  * The limits after slot was loaded (op_seconds: one operation with its key
- * took that long, keystore.c) or dropped (0): the key's own, and the
- * channels' that follow from all keys (the rule is at the top).
+ * took that long, keystore.c; parallel: how many can run at once) or
+ * dropped (0): the key's own, and the channels' that follow from all keys
+ * (the rule is at the top).
  */
 static void
-keyd_key_limit(struct keyd *kd, uint32_t slot, double op_seconds)
+keyd_key_limit(struct keyd *kd, uint32_t slot, double op_seconds,
+    unsigned parallel)
 {
 	struct keyd_key_limit *kl;
 
 	if (slot >= IPC_MAX_KEYS)
 		return;
 	kl = &kd->keylim[slot];
-	keyd_limit_key_set(kl, op_seconds, kd->signer.nthreads,
-	    kd->key_rate_opt);
+	keyd_limit_key_set(kl, op_seconds, parallel, kd->key_rate_opt);
 	keyd_limit_chan_rate(kd->keylim, IPC_MAX_KEYS, kd->rate_opt,
 	    kd->burst_opt, &kd->rate, &kd->burst);
 	if (kl->rate > 0)
-		log_info("key %u: %.0f operations/s with %u signer threads; "
+		log_info("key %u: %.0f operations/s with %u signer threads%s; "
 		    "limit %.0f/s (burst %.0f) for the key, %.0f/s "
 		    "(burst %.0f) per channel", slot, kl->capacity,
-		    kd->signer.nthreads, kl->rate, kl->burst, kd->rate,
-		    kd->burst);
+		    kd->signer.nthreads, parallel < kd->signer.nthreads ?
+		    " (a token key: one operation at a time)" : "", kl->rate,
+		    kl->burst, kd->rate, kd->burst);
 }
 
 static void
@@ -153,7 +155,8 @@ keyd_master_key_load(struct keyd *kd, struct ipc_msg *msg)
 		    gnutls_pk_get_name(res.info.pk_algo), res.info.bits,
 		    res.info.nsign);
 		keyd_key_limit(kd, kl.key_id, keystore_key_op_seconds(
-		    keystore_get(&kd->ks, kl.key_id)));
+		    keystore_get(&kd->ks, kl.key_id)), keystore_key_parallel(
+		    keystore_get(&kd->ks, kl.key_id), kd->signer.nthreads));
 	}
 	ipc_msg_close_fds(msg);
 	if ((r = ipc_send(kd->ctl_fd, IPC_KEY_LOAD_REPLY, msg->hdr.id, &res,
@@ -182,7 +185,7 @@ keyd_master_key_drop(struct keyd *kd, struct ipc_msg *msg)
 	}
 	if ((r = keystore_drop(&kd->ks, kdrop.key_id)) == 0) {
 		log_info("key %u dropped", kdrop.key_id);
-		keyd_key_limit(kd, kdrop.key_id, 0);
+		keyd_key_limit(kd, kdrop.key_id, 0, kd->signer.nthreads);
 	} else {
 		log_warnx("%s: key %u: no such key", __func__, kdrop.key_id);
 	}

@@ -28,7 +28,8 @@
  *   for the module what reading (and, with a writable path, rewriting) a
  *   file takes (sandbox_keyd.c, sandbox_keyd_pkcs11_calls).
  *
- * Keys on the token are imported by URI in keystore.c.
+ * keyd_pkcs11_import() imports a key on the token by URI, for keystore.c,
+ * which keeps it like any other key.
  */
 #include "config.h"
 
@@ -70,6 +71,66 @@ keyd_pkcs11_load(const char *module, char *err, size_t errlen)
 		return -ENOENT;
 	}
 	return 0;
+}
+
+/* The token's PIN, once: a retry would only spend its retry counter. */
+static int
+keyd_pkcs11_pin_cb(void *userdata, int attempt, const char *token_url,
+    const char *token_label, unsigned flags, char *pin, size_t pin_max)
+{
+	struct keyd_pkcs11_pin *p = userdata;
+
+	(void)token_url, (void)token_label;
+	atomic_store(&p->asked, 1);
+	if (attempt > 0 || (flags & GNUTLS_PIN_WRONG) || p->value == NULL ||
+	    p->len >= pin_max)
+		return GNUTLS_E_PKCS11_PIN_ERROR;
+	memcpy(pin, p->value, p->len + 1);
+	return 0;
+}
+
+int
+keyd_pkcs11_import(gnutls_privkey_t *out, const char *uri,
+    struct keyd_pkcs11_pin *pin, char *err, size_t errlen)
+{
+	int r;
+
+	if ((r = gnutls_privkey_init(out)) < 0) {
+		*out = NULL;
+		snprintf(err, errlen, "gnutls_privkey_init: %s",
+		    gnutls_strerror(r));
+		return -ENOMEM;
+	}
+	/* before the import, which logs in: the callback is the key's own */
+	gnutls_privkey_set_pin_function(*out, keyd_pkcs11_pin_cb, pin);
+	if ((r = gnutls_privkey_import_url(*out, uri, 0)) == 0)
+		return 0;
+	gnutls_privkey_deinit(*out);
+	*out = NULL;
+	if (atomic_load(&pin->asked) && pin->value == NULL) {
+		snprintf(err, errlen, "key %s: the token wants its PIN "
+		    "(key-pin-file): %s", uri, gnutls_strerror(r));
+		return -EACCES;
+	}
+	if (atomic_load(&pin->asked)) {
+		snprintf(err, errlen, "key %s: the token refused the PIN from the "
+		    "PIN file: %s", uri, gnutls_strerror(r));
+		return -EACCES;
+	}
+	snprintf(err, errlen, "key %s: not found on any token of the PKCS#11 "
+	    "module: %s", uri, gnutls_strerror(r));
+	return -ENOENT;
+}
+
+void
+keyd_pkcs11_pin_wipe(struct keyd_pkcs11_pin *pin)
+{
+	if (pin->value != NULL) {
+		gnutls_memset(pin->value, 0, pin->len + 1);
+		free(pin->value);
+	}
+	pin->value = NULL;
+	pin->len = 0;
 }
 
 /*

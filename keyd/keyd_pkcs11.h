@@ -6,7 +6,10 @@
 #ifndef MOAT_KEYD_PKCS11_H
 #define MOAT_KEYD_PKCS11_H
 
+#include <stdatomic.h>
 #include <stddef.h>
+
+#include <gnutls/abstract.h>
 
 #define KEYD_PKCS11_MAX_ALLOW	8	/* --pkcs11-allow(-write) paths */
 #define KEYD_PKCS11_PATH_MAX	1024	/* bytes of one, incl. NUL */
@@ -17,11 +20,24 @@ struct keyd_pkcs11_path {
 	int		writable;	/* --pkcs11-allow-write */
 };
 
+/*
+ * A token key's PIN (key-pin-file), kept for the key's life: GnuTLS logs in
+ * again when the token drops the session.  asked: the token wanted it.
+ */
+struct keyd_pkcs11_pin {
+	char		*value;		/* NUL-terminated; NULL = none */
+	size_t		len;
+	atomic_int	asked;
+};
+
 /* keyd_pkcs11.c */
 int	keyd_pkcs11_load(const char *module, char *err, size_t errlen);
 int	keyd_pkcs11_root(const char *root,
 	    const struct keyd_pkcs11_path *paths, unsigned npaths, char *err,
 	    size_t errlen);
+int	keyd_pkcs11_import(gnutls_privkey_t *out, const char *uri,
+	    struct keyd_pkcs11_pin *pin, char *err, size_t errlen);
+void	keyd_pkcs11_pin_wipe(struct keyd_pkcs11_pin *pin);
 void	keyd_pkcs11_say(const char *module,
 	    const struct keyd_pkcs11_path *paths, unsigned npaths);
 

@@ -29,6 +29,7 @@
 #include <gnutls/x509.h>
 
 #include "ipc.h"
+#include "keyd_pkcs11.h"
 #include "keystore.h"
 #include "log.h"
 #include "policy.h"
@@ -59,8 +60,7 @@ struct keystore_key {
 	 */
 	int			token;
 	pthread_mutex_t		token_lock;
-	struct keystore_file	pin;
-	atomic_int		pin_asked;
+	struct keyd_pkcs11_pin	pin;
 };
 
 static void
@@ -377,22 +377,6 @@ keystore_cert_name(const struct ipc_key_load *kl)
 	return kl->cert_path[0] != '\0' ? kl->cert_path : "(certificate)";
 }
 
-/* The token's PIN, once: a retry would only spend its retry counter. */
-static int
-keystore_pin(void *userdata, int attempt, const char *token_url,
-    const char *token_label, unsigned flags, char *pin, size_t pin_max)
-{
-	struct keystore_key *k = userdata;
-
-	(void)token_url, (void)token_label;
-	atomic_store(&k->pin_asked, 1);
-	if (attempt > 0 || (flags & GNUTLS_PIN_WRONG) || k->pin.data == NULL ||
-	    k->pin.size >= pin_max)
-		return GNUTLS_E_PKCS11_PIN_ERROR;
-	memcpy(pin, k->pin.data, k->pin.size + 1);
-	return 0;
-}
-
 /* k->privkey from the PEM key file kf (and passphrase pf), wiping both. */
 static int
 keystore_privkey_file(struct keystore_key *k, const struct ipc_key_load *kl,
@@ -446,8 +430,8 @@ out:
 }
 
 /*
- * k->privkey from the token through the module keyd loaded at start
- * (keyd_pkcs11.c), logging in with k->pin when the token asks.  RSA key
+ * k->privkey from the token through the module keyd loaded at start,
+ * logging in with k->pin when the token asks (keyd_pkcs11.c).  RSA key
  * exchange is refused for token keys: keystore_decrypt()'s defence
  * against a padding oracle rests on GnuTLS's constant-time decryption of
  * a key it holds, and a token's C_Decrypt answers a bad padding with its
@@ -457,6 +441,7 @@ static int
 keystore_privkey_url(struct keystore_key *k, const struct ipc_key_load *kl,
     struct ipc_key_loaded *out)
 {
+	char why[IPC_ERRMSG_MAX];
 	int r;
 
 	if (kl->flags & IPC_KEY_F_ALLOW_DECRYPT)
@@ -465,23 +450,9 @@ keystore_privkey_url(struct keystore_key *k, const struct ipc_key_load *kl,
 		    "decryption is not known to be constant-time); remove the "
 		    "RSA key exchange from the priority", kl->key_path);
 	k->token = 1;
-	if ((r = gnutls_privkey_init(&k->privkey)) < 0)
-		return keystore_fail(out, -ENOMEM, "gnutls_privkey_init: %s",
-		    gnutls_strerror(r));
-	gnutls_privkey_set_pin_function(k->privkey, keystore_pin, k);
-	if ((r = gnutls_privkey_import_url(k->privkey, kl->key_path, 0)) < 0) {
-		if (atomic_load(&k->pin_asked) && k->pin.data == NULL)
-			return keystore_fail(out, -EACCES, "key %s: the token "
-			    "wants its PIN (key-pin-file): %s", kl->key_path,
-			    gnutls_strerror(r));
-		if (atomic_load(&k->pin_asked))
-			return keystore_fail(out, -EACCES, "key %s: the token "
-			    "refused the PIN from the PIN file: %s", kl->key_path,
-			    gnutls_strerror(r));
-		return keystore_fail(out, -ENOENT, "key %s: not found on any "
-		    "token of the PKCS#11 module: %s", kl->key_path,
-		    gnutls_strerror(r));
-	}
+	if ((r = keyd_pkcs11_import(&k->privkey, kl->key_path, &k->pin, why,
+	    sizeof(why))) < 0)
+		return keystore_fail(out, r, "%s", why);
 	return 0;
 }
 
@@ -552,11 +523,12 @@ keystore_load(struct keystore *ks, const struct ipc_key_load *kl,
 		goto out;
 	}
 	atomic_init(&k->refs, 1);
-	atomic_init(&k->pin_asked, 0);
+	atomic_init(&k->pin.asked, 0);
 	pthread_mutex_init(&k->token_lock, NULL);
 	k->flags = kl->flags;
 	if (token) {
-		k->pin = pf;		/* the key keeps its PIN */
+		k->pin.value = (char *)pf.data;	/* the key keeps its PIN */
+		k->pin.len = pf.size;
 		pf.data = NULL;
 		pf.size = 0;
 		if (keystore_privkey_url(k, kl, out) < 0)
@@ -659,7 +631,7 @@ keystore_key_unref(struct keystore_key *k)
 		return;
 	if (k->privkey != NULL)
 		gnutls_privkey_deinit(k->privkey);
-	keystore_file_wipe(&k->pin);
+	keyd_pkcs11_pin_wipe(&k->pin);
 	pthread_mutex_destroy(&k->token_lock);
 	gnutls_memset(k, 0, sizeof(*k));
 	free(k);
@@ -688,6 +660,13 @@ uint32_t
 keystore_key_flags(const struct keystore_key *k)
 {
 	return k->flags;
+}
+
+/* How many operations with k can run at once: a token key's one session. */
+unsigned
+keystore_key_parallel(const struct keystore_key *k, unsigned threads)
+{
+	return k->token ? 1 : threads;
 }
 
 /* Seconds one signature with k took when it loaded (keystore_bench). */

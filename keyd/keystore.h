@@ -45,6 +45,8 @@ void	keystore_clear(struct keystore *ks);
 const struct ipc_key_info *keystore_key_info(const struct keystore_key *k);
 uint32_t keystore_key_flags(const struct keystore_key *k);
 double	keystore_key_op_seconds(const struct keystore_key *k);
+unsigned keystore_key_parallel(const struct keystore_key *k,
+	    unsigned threads);
 int	keystore_sign(struct keystore_key *k, const struct ipc_sign_req *req,
 	    gnutls_datum_t *sig);
 int	keystore_decrypt(struct keystore_key *k,
