@@ -41,7 +41,6 @@
 #include <limits.h>
 #include <sched.h>
 #include <stdio.h>
-#include <stdlib.h>
 #include <string.h>
 #include <unistd.h>
 
@@ -120,17 +119,6 @@ keyd_pkcs11_import(gnutls_privkey_t *out, const char *uri,
 	snprintf(err, errlen, "key %s: not found on any token of the PKCS#11 "
 	    "module: %s", uri, gnutls_strerror(r));
 	return -ENOENT;
-}
-
-void
-keyd_pkcs11_pin_wipe(struct keyd_pkcs11_pin *pin)
-{
-	if (pin->value != NULL) {
-		gnutls_memset(pin->value, 0, pin->len + 1);
-		free(pin->value);
-	}
-	pin->value = NULL;
-	pin->len = 0;
 }
 
 /*

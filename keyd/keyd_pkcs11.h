@@ -23,9 +23,10 @@ struct keyd_pkcs11_path {
 /*
  * A token key's PIN (key-pin-file), kept for the key's life: GnuTLS logs in
  * again when the token drops the session.  asked: the token wanted it.
+ * The owner (keystore.c) holds and wipes the bytes.
  */
 struct keyd_pkcs11_pin {
-	char		*value;		/* NUL-terminated; NULL = none */
+	const char	*value;		/* NUL-terminated; NULL = none */
 	size_t		len;
 	atomic_int	asked;
 };
@@ -37,7 +38,6 @@ int	keyd_pkcs11_root(const char *root,
 	    size_t errlen);
 int	keyd_pkcs11_import(gnutls_privkey_t *out, const char *uri,
 	    struct keyd_pkcs11_pin *pin, char *err, size_t errlen);
-void	keyd_pkcs11_pin_wipe(struct keyd_pkcs11_pin *pin);
 void	keyd_pkcs11_say(const char *module,
 	    const struct keyd_pkcs11_path *paths, unsigned npaths);
 

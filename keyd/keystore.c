@@ -60,7 +60,8 @@ struct keystore_key {
 	 */
 	int			token;
 	pthread_mutex_t		token_lock;
-	struct keyd_pkcs11_pin	pin;
+	struct keystore_file	pin_file;	/* the bytes, wiped at the end */
+	struct keyd_pkcs11_pin	pin;		/* them, for the PIN callback */
 };
 
 static void
@@ -527,10 +528,11 @@ keystore_load(struct keystore *ks, const struct ipc_key_load *kl,
 	pthread_mutex_init(&k->token_lock, NULL);
 	k->flags = kl->flags;
 	if (token) {
-		k->pin.value = (char *)pf.data;	/* the key keeps its PIN */
-		k->pin.len = pf.size;
+		k->pin_file = pf;		/* the key keeps its PIN */
 		pf.data = NULL;
 		pf.size = 0;
+		k->pin.value = (const char *)k->pin_file.data;
+		k->pin.len = k->pin_file.size;
 		if (keystore_privkey_url(k, kl, out) < 0)
 			goto out;
 	} else if (keystore_privkey_file(k, kl, &kf, &pf, out) < 0) {
@@ -631,7 +633,7 @@ keystore_key_unref(struct keystore_key *k)
 		return;
 	if (k->privkey != NULL)
 		gnutls_privkey_deinit(k->privkey);
-	keyd_pkcs11_pin_wipe(&k->pin);
+	keystore_file_wipe(&k->pin_file);
 	pthread_mutex_destroy(&k->token_lock);
 	gnutls_memset(k, 0, sizeof(*k));
 	free(k);
