@@ -352,9 +352,10 @@ sim_event(struct sim *s, struct fuzz_input *in, unsigned op, int *rekeyed)
 		    alert != GNUTLS_A_NO_RENEGOTIATION ||
 		    s->fe.on_refusal != RENEG_CLOSE || !before.hello_out))
 			abort();
+		/* the answer to our HelloRequest: reneg_awaits_answer() */
 		if (alert == GNUTLS_A_NO_RENEGOTIATION && before.hello_out &&
 		    (before.state == RENEG_WAIT_ANSWER ||
-		    before.state == RENEG_IDLE))
+		    before.state == RENEG_IDLE || before.state == RENEG_QUEUED))
 			s->hello_out = 0;
 		if (v == RENEG_FLUSH_END)
 			return 1;
