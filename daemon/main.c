@@ -28,6 +28,8 @@
 #include <string.h>
 #include <unistd.h>
 
+#include <systemd/sd-daemon.h>
+
 #include "conf.h"
 #include "log.h"
 #include "master.h"
@@ -204,7 +206,7 @@ main(int argc, char **argv)
 	struct config *cfg;
 	const char *path = MOAT_SYSCONFDIR "/moat.conf";
 	char err[1024];
-	int ch, r, test = 0, other = 0, bad = 0;
+	int ch, r, nsd, test = 0, other = 0, bad = 0;
 
 	while ((ch = getopt_long(argc, argv, "c:thV", longopts, NULL)) != -1) {
 		switch (ch) {
@@ -259,10 +261,12 @@ main(int argc, char **argv)
 
 	/*
 	 * Whatever started us (a shell, a test harness) may have left
-	 * descriptors open; none of them may reach keyd or a worker.
-	 * (Socket activation would pass LISTEN_FDS here; moatd opens its own.)
+	 * descriptors open; none of them may reach keyd or a worker.  The
+	 * sockets systemd passes for us (LISTEN_FDS, LISTEN_PID: ours) stay,
+	 * for the master to match to listen lines (master_listen.c).
 	 */
-	close_range(3, ~0U, 0);
+	nsd = sd_listen_fds(0);
+	close_range(3 + (unsigned)(nsd > 0 ? nsd : 0), ~0U, 0);
 
 	if ((cfg = calloc(1, sizeof(*cfg))) == NULL) {
 		fprintf(stderr, "moatd: %s\n", strerror(errno));
@@ -284,6 +288,7 @@ main(int argc, char **argv)
 	} else {
 		log_setlevel(cfg->log_level);
 		r = master_main(cfg);
+		cfg = NULL;	/* master_main() frees it, or what replaced it */
 	}
 	free(cfg);
 	return r;

@@ -165,6 +165,48 @@ child_init(struct master_child *c, struct master *m,
 	ev_init(&c->stop_deadline, child_stop_deadline_cb);
 }
 
+/*
+ * A reload hands a running child over to another generation (handover.c):
+ * the process, its channel and its watchers move from src to dst, which
+ * belongs to `to'; src is empty afterwards.  libev holds watchers by
+ * address, so each is stopped and started again at its new place, within
+ * this one callback: no exit can be reaped in between.  What src was asked
+ * and has not answered is settled as gone: the asker cannot follow it.
+ */
+void
+child_move(struct master_child *dst, struct master_child *src,
+    struct master *to)
+{
+	struct ev_loop *loop = src->m->loop;
+	int reading = ev_is_active(&src->io);
+	int watching = ev_is_active(&src->child);
+	int deadline = ev_is_active(&src->stop_deadline);
+	ev_tstamp left = deadline ? ev_timer_remaining(loop,
+	    &src->stop_deadline) : 0.;
+
+	ev_io_stop(loop, &src->io);
+	ev_child_stop(loop, &src->child);
+	ev_timer_stop(loop, &src->restart);
+	ev_timer_stop(loop, &src->stop_deadline);
+	if (src->pid > 0)
+		req_child_gone(&src->m->reqs, src, src->pid);
+	memcpy(dst, src, sizeof(*dst));
+	dst->m = to;
+	ev_init(&dst->io, child_read_cb);
+	ev_init(&dst->child, child_exit_cb);
+	ev_init(&dst->restart, child_restart_cb);
+	ev_init(&dst->stop_deadline, child_stop_deadline_cb);
+	if (reading)
+		child_watch(dst);
+	if (watching) {
+		ev_child_set(&dst->child, dst->pid, 0);
+		ev_child_start(loop, &dst->child);
+	}
+	if (deadline)
+		child_stop_deadline(dst, left);
+	child_init(src, src->m, src->ops, src->role, src->index, src->name);
+}
+
 /* Forked as pid, our end of its channel fd: watch for its exit. */
 void
 child_started(struct master_child *c, pid_t pid, int fd, ev_tstamp started)

@@ -23,6 +23,8 @@ void	child_init(struct master_child *c, struct master *m,
 void	child_started(struct master_child *c, pid_t pid, int fd,
 	    ev_tstamp started);
 void	child_watch(struct master_child *c);
+void	child_move(struct master_child *dst, struct master_child *src,
+	    struct master *to);
 void	child_chan_close(struct master_child *c);
 void	child_kill(struct master_child *c, int sig);
 void	child_stop_deadline(struct master_child *c, double seconds);

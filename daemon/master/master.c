@@ -11,8 +11,9 @@
  * get IPC_WORKER_STOP and drain-timeout to finish, stragglers get SIGKILL,
  * then keyd is stopped.  Who is still there is looked at once per loop
  * iteration, after the iteration's events (an ev_prepare watcher), so no
- * child's exit has to call up here.  SIGHUP rotates every frontend's
- * certificate and key, as `moatctl reload` does (reload.c).
+ * child's exit has to call up here; generations retired by a reload
+ * (handover.c) and a reload's new keyd still loading are waited for too.
+ * SIGHUP reloads the configuration, as `moatctl reload` does (reload.c).
  *
  * This file calls down only: into the files below it in master_types.h.
  */
@@ -42,6 +43,9 @@
 #include "master.h"
 #include "master_backend.h"
 #include "master_keyd.h"
+#include "master_listen.h"
+#include "master_watchdog.h"
+#include "handover.h"
 #include "master_tickets.h"
 #include "master_types.h"
 #include "master_worker.h"
@@ -49,105 +53,6 @@
 #include "master_ocsp.h"
 #include "reload.h"
 #include "req.h"
-
-#define MASTER_LISTEN_BACKLOG	1024
-
-/* --- listeners ---------------------------------------------------------- */
-
-/* A socket systemd passed us for this address, or -1. */
-static int
-master_listen_inherited(const struct config_addr *a, int nsd)
-{
-	int fd;
-
-	for (fd = SD_LISTEN_FDS_START; fd < SD_LISTEN_FDS_START + nsd; fd++)
-		if (sd_is_socket_sockaddr(fd, SOCK_STREAM,
-		    (const struct sockaddr *)&a->ss, a->len, 1) > 0)
-			return fd;
-	return -1;
-}
-
-static int
-master_listen_one(const struct config_addr *a)
-{
-	int fd, one = 1, r;
-
-	fd = socket(a->ss.ss_family, SOCK_STREAM | SOCK_NONBLOCK | SOCK_CLOEXEC,
-	    0);
-	if (fd < 0)
-		return -errno;
-	if (setsockopt(fd, SOL_SOCKET, SO_REUSEADDR, &one, sizeof(one)) < 0)
-		goto fail;
-	/* [::]:443 must not take 0.0.0.0:443 away from another line */
-	if (a->ss.ss_family == AF_INET6 &&
-	    setsockopt(fd, IPPROTO_IPV6, IPV6_V6ONLY, &one, sizeof(one)) < 0)
-		goto fail;
-	if (bind(fd, (const struct sockaddr *)&a->ss, a->len) < 0)
-		goto fail;
-	if (listen(fd, MASTER_LISTEN_BACKLOG) < 0)
-		goto fail;
-	return fd;
-fail:
-	r = -errno;
-	close(fd);
-	return r;
-}
-
-static void
-master_listen(struct master *m)
-{
-	struct config *cfg = m->cfg;
-	struct frontend *fe;
-	unsigned i, j;
-	int nsd, fd, fl;
-
-	/* socket activation: take matching sockets, open the others */
-	if ((nsd = sd_listen_fds(1)) < 0)
-		nsd = 0;
-	for (i = 0; i < cfg->nfrontends; i++) {
-		fe = &cfg->frontends[i];
-		for (j = 0; j < fe->nlisten; j++) {
-			if ((fd = master_listen_inherited(&fe->listen[j],
-			    nsd)) >= 0) {
-				fl = fcntl(fd, F_GETFL);
-				if (fl < 0 || fcntl(fd, F_SETFL,
-				    fl | O_NONBLOCK) < 0 ||
-				    fcntl(fd, F_SETFD, FD_CLOEXEC) < 0)
-					fatal("frontend %s: socket from systemd "
-					    "for %s", fe->name,
-					    fe->listen[j].text);
-				log_info("frontend %s: listening on %s "
-				    "(from systemd)", fe->name,
-				    fe->listen[j].text);
-			} else if ((fd = master_listen_one(
-			    &fe->listen[j])) < 0) {
-				fatalx("frontend %s: cannot listen on %s: %s",
-				    fe->name, fe->listen[j].text,
-				    strerror(-fd));
-			} else {
-				log_info("frontend %s: listening on %s",
-				    fe->name, fe->listen[j].text);
-			}
-			fe->listen_fd[j] = fd;
-		}
-	}
-}
-
-static void
-master_listen_close(struct master *m)
-{
-	struct frontend *fe;
-	unsigned i, j;
-
-	for (i = 0; i < m->cfg->nfrontends; i++) {
-		fe = &m->cfg->frontends[i];
-		for (j = 0; j < fe->nlisten; j++) {
-			if (fe->listen_fd[j] >= 0)
-				close(fe->listen_fd[j]);
-			fe->listen_fd[j] = -1;
-		}
-	}
-}
 
 /* --- signals and shutdown ----------------------------------------------- */
 
@@ -160,7 +65,8 @@ master_stop_check_cb(struct ev_loop *loop, ev_prepare *p, int revents)
 {
 	struct master *m = ev_userdata(loop);
 
-	if (child_workers_running(m) > 0)
+	if (child_workers_running(m) > 0 || m->retired != NULL ||
+	    m->handover != NULL)
 		return;
 	ev_timer_stop(loop, &m->drain);
 	if (m->keyd.pid > 0) {
@@ -181,6 +87,7 @@ master_kill_workers(struct master *m)
 
 	for (i = 0; i < m->cfg->workers; i++)
 		child_kill(&m->workers[i], SIGKILL);
+	handover_kill_retired(m);
 }
 
 static void
@@ -189,7 +96,8 @@ master_drain_cb(struct ev_loop *loop, ev_timer *t, int revents)
 	struct master *m = ev_userdata(loop);
 
 	log_warnx("drain timeout (%u ms): killing %u workers",
-	    m->cfg->drain_timeout_ms, child_workers_running(m));
+	    m->cfg->drain_timeout_ms, child_workers_running(m) +
+	    handover_retired_workers(m));
 	master_kill_workers(m);
 }
 
@@ -208,9 +116,11 @@ master_shutdown(struct master *m, const char *why)
 	log_info("%s: stopping; %u workers drain for up to %u ms", why,
 	    child_workers_running(m), m->cfg->drain_timeout_ms);
 	/* new connections would queue where nobody accepts them any more */
-	master_listen_close(m);
+	master_listen_close(m, m->cfg);
 	control_close(m->control);
 	ev_timer_stop(m->loop, &m->keyd.restart);
+	master_watchdog_stop(m);
+	handover_stop(m);
 	for (i = 0; i < m->cfg->workers; i++)
 		master_worker_stop(&m->workers[i]);
 	child_status_notify(m);
@@ -232,7 +142,7 @@ master_signal_cb(struct ev_loop *loop, ev_signal *s, int revents)
 		master_shutdown(m, "SIGINT");
 		break;
 	case SIGHUP:
-		log_info("SIGHUP: reloading certificates and keys");
+		log_info("SIGHUP: reloading the configuration");
 		reload_start(m, NULL);
 		break;
 	}
@@ -240,12 +150,40 @@ master_signal_cb(struct ev_loop *loop, ev_signal *s, int revents)
 
 /* --- start-up ----------------------------------------------------------- */
 
+/*
+ * keyd holds every key (or could not load one): the workers start, and
+ * systemd hears READY=1.  Until then the loop already answers moatctl
+ * status and signals; a SIGTERM meanwhile simply stops.
+ */
+static void
+master_keyd_ready(struct master *m, int status, const char *err)
+{
+	unsigned i;
+
+	if (m->stopping)
+		return;
+	if (status < 0) {
+		control_close(m->control);
+		fatalx("%s", err);
+	}
+	/* after keyd: the responses are checked against the chains it took */
+	master_ocsp_start(m);
+	for (i = 0; i < m->cfg->workers; i++)
+		master_worker_start(&m->workers[i]);
+	m->running = 1;
+	sd_notifyf(0, "READY=1\nMAINPID=%ld", (long)getpid());
+	child_status_notify(m);
+	master_watchdog_start(m);
+	log_info("moatd %s ready: %u frontends, %u workers, control %s",
+	    MOAT_VERSION, m->cfg->nfrontends, m->cfg->workers,
+	    m->cfg->control);
+}
+
 int
 master_main(struct config *cfg)
 {
 	struct master *m;
 	char err[1024];
-	unsigned i;
 	int r;
 
 	if (geteuid() != 0)
@@ -277,7 +215,10 @@ master_main(struct config *cfg)
 		fatalx("chroot directory %s: %s (it must be an empty directory "
 		    "owned by root, not writable by others)", cfg->chroot_dir,
 		    strerror(-r));
-	master_listen(m);
+	if (master_listen_systemd(m, err, sizeof(err)) < 0 ||
+	    master_listen_open(m, cfg, NULL, err, sizeof(err)) < 0 ||
+	    master_listen_claimed(m, cfg, err, sizeof(err)) < 0)
+		fatalx("%s", err);
 	if ((r = control_open(&m->control, m->loop, cfg->control,
 	    control_cmd_run, m)) < 0)
 		fatalx("control socket %s: %s", cfg->control, strerror(-r));
@@ -297,21 +238,11 @@ master_main(struct config *cfg)
 		control_close(m->control);
 		fatalx("%s", err);
 	}
-	if (master_keyd_start(m, err, sizeof(err)) < 0) {
+	if (master_keyd_start(m, master_keyd_ready, err, sizeof(err)) < 0) {
 		control_close(m->control);
 		fatalx("%s", err);
 	}
-	/* after keyd: the responses are checked against the chains it took */
-	master_ocsp_start(m);
-	for (i = 0; i < cfg->workers; i++)
-		master_worker_start(&m->workers[i]);
-
-	m->running = 1;
-	sd_notifyf(0, "READY=1\nMAINPID=%ld", (long)getpid());
-	child_status_notify(m);
-	log_info("moatd %s ready: %u frontends, %u workers, control %s",
-	    MOAT_VERSION, cfg->nfrontends, cfg->workers, cfg->control);
-
+	/* the rest once keyd has every key: master_keyd_ready() */
 	ev_run(m->loop, 0);
 
 	control_free(m->control);
@@ -319,6 +250,7 @@ master_main(struct config *cfg)
 	log_info("moatd stopped");
 	r = m->exit_code;
 	master_tickets_free(m->tickets);
+	free(m->cfg);		/* a reload may have replaced cfg (handover.c) */
 	m->magic = 0;
 	free(m);
 	return r;

@@ -50,6 +50,7 @@
 #include "privdrop.h"
 #include "master_backend.h"
 #include "master_types.h"
+#include "util.h"
 
 #define MASTER_BACKEND_RETRY_S	0.02	/* a full backlog: try again */
 #define MASTER_BACKEND_WAITING	4096u	/* retries held at once */
@@ -151,7 +152,7 @@ master_backend_asker(struct master *m, const struct master_backend_wait *bw)
 static void
 master_backend_retry_cb(struct ev_loop *loop, ev_timer *t, int revents)
 {
-	struct master *m = ev_userdata(loop);
+	struct master *m = container_of(t, struct master, backend_retry);
 	struct master_backend_wait *bw, **pp;
 	struct master_child *w;
 	ev_tstamp now = ev_now(loop);
@@ -231,8 +232,29 @@ master_backend_init(struct master *m)
 		return r;
 	m->worker_uid = pd.uid;
 	m->worker_gid = pd.gid;
-	ev_init(&m->backend_retry, master_backend_retry_cb);
+	master_backend_init_retry(m);
 	return 0;
+}
+
+/* A generation's retry timer (handover.c: the uid and gid are the same). */
+void
+master_backend_init_retry(struct master *m)
+{
+	ev_init(&m->backend_retry, master_backend_retry_cb);
+}
+
+/* A generation goes: nobody is left to answer. */
+void
+master_backend_drop_waiting(struct master *m)
+{
+	struct master_backend_wait *bw;
+
+	ev_timer_stop(m->loop, &m->backend_retry);
+	while ((bw = m->backend_waiting) != NULL) {
+		m->backend_waiting = bw->next;
+		free(bw);
+	}
+	m->backend_nwaiting = 0;
 }
 
 /*

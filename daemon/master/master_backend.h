@@ -11,6 +11,8 @@
 
 /* master_backend.c */
 int	master_backend_init(struct master *m);
+void	master_backend_init_retry(struct master *m);
+void	master_backend_drop_waiting(struct master *m);
 int	master_backend_ca_open(struct config *cfg, char *err, size_t errlen);
 void	master_backend_request(struct master_child *w, const struct ipc_msg *msg);
 

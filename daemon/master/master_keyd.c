@@ -7,10 +7,13 @@
  * hence the versioned hello), exec'd with its control channel on fd 3 and
  * nothing else open but stdio.  Once sandboxed it says hello; the master
  * answers, then sends every frontend's key as descriptors it opened and
- * never read (IPC_KEY_LOAD), one at a time, and waits for each answer.  That
- * part is synchronous with a deadline: nothing can be served before the keys
- * are in place, and a keyd start is short.  From then on keyd's channel is
- * read in the loop; each worker gets its own channel (IPC_CHANNEL_ADD).
+ * never read (IPC_KEY_LOAD), one at a time, each on the answer to the one
+ * before.  All of it runs in the loop, under one deadline
+ * (MASTER_KEYD_START_MS), so the master never waits for keyd: it answers
+ * moatctl and tends its workers while a slow token or a large key loads.
+ * Whoever started keyd (start-up, a restart, a reload's new generation)
+ * learns the outcome through a callback.  Each worker gets its own channel
+ * (IPC_CHANNEL_ADD).
  *
  * Certificate c's key of each frontend lives in slot IPC_KEY_SLOT(index, c,
  * key_generation).  A
@@ -33,6 +36,7 @@
 #include <errno.h>
 #include <fcntl.h>
 #include <signal.h>
+#include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -47,12 +51,10 @@
 #include "master_keyd.h"
 #include "master_types.h"
 #include "req.h"
+#include "util.h"
 
 #define MASTER_KEYD_FD	3	/* keyd's channel, as keyd is told */
 
-static const struct ipc_ends master_keyd_ends = {
-	IPC_ROLE_MASTER, IPC_ROLE_KEYD
-};
 
 static const char *
 master_keyd_log_level(enum log_level level)
@@ -253,122 +255,6 @@ master_keyd_drop(struct master *m, uint32_t slot)
 	    sizeof(kd), NULL, 0);
 }
 
-/*
- * keyd (re)start: hand keyd the current key of a frontend's certificate
- * `cert`, into its slot of the current generation, and wait for its word
- * (synchronous, see the top).  The first time, the certificate's descriptor
- * becomes the frontend's (certs[cert].cert_fd): new workers read their
- * chain from it.
- */
-static int
-master_keyd_load_key(struct master *m, struct frontend *fe, unsigned cert,
-    int64_t deadline, char *err, size_t errlen)
-{
-	struct frontend_cert *fc = &fe->certs[cert];
-	int cert_fd = -1;
-	struct ipc_key_loaded kr;
-	struct ipc_error ie;
-	struct ipc_msg *msg = NULL;
-	char why[IPC_PATH_MAX + IPC_ERRMSG_MAX];
-	uint32_t id, slot;
-	int r;
-
-	slot = IPC_KEY_SLOT(fe->index, cert, fe->key_generation);
-	id = req_next_id(&m->reqs);
-	if ((r = master_keyd_load_send(m, fe, cert, fe->key_generation,
-	    fc->keyd_flags, id, &cert_fd, why, sizeof(why))) < 0) {
-		snprintf(err, errlen, "frontend %s: %s", fe->name, why);
-		goto out;
-	}
-	if ((msg = malloc(sizeof(*msg))) == NULL) {
-		r = -ENOMEM;
-		snprintf(err, errlen, "frontend %s: %s", fe->name, strerror(-r));
-		goto out;
-	}
-	if ((r = ipc_recv_wait(m->keyd.fd, &master_keyd_ends, msg, deadline)) <= 0) {
-		if (r == 0)
-			r = -EPIPE;
-		snprintf(err, errlen, "frontend %s: %s: keyd did not answer: "
-		    "%s", fe->name, fc->key, r == -EPIPE ? "keyd exited" :
-		    strerror(-r));
-		goto out;
-	}
-	ipc_msg_close_fds(msg);
-	if (msg->hdr.id != id) {
-		r = -EPROTO;
-		snprintf(err, errlen, "keyd answered request %u while waiting "
-		    "for %u", msg->hdr.id, id);
-		goto out;
-	}
-	if (msg->hdr.type == IPC_ERROR &&
-	    ipc_error_decode(msg->payload, msg->hdr.len, &ie) == 0) {
-		r = ie.code;
-		snprintf(err, errlen, "frontend %s: %s: %s", fe->name, fc->key,
-		    ie.msg[0] != '\0' ? ie.msg : strerror(-r));
-		goto out;
-	}
-	if (msg->hdr.type != IPC_KEY_LOAD_REPLY ||
-	    ipc_key_loaded_decode(msg->payload, msg->hdr.len, &kr) < 0) {
-		r = -EPROTO;
-		snprintf(err, errlen, "frontend %s: %s: bad answer from keyd "
-		    "(%s)", fe->name, fc->key, ipc_type_name(msg->hdr.type));
-		goto out;
-	}
-	if (kr.status < 0) {
-		r = kr.status;
-		/* keyd's reason names the files itself when it can. */
-		if (strstr(kr.msg, fc->key) != NULL)
-			snprintf(err, errlen, "frontend %s: %s", fe->name, kr.msg);
-		else
-			snprintf(err, errlen, "frontend %s: %s: %s", fe->name,
-			    fc->key, kr.msg[0] != '\0' ? kr.msg : strerror(-r));
-		goto out;
-	}
-	log_debug("%s: frontend %s: key %s loaded into slot %u (generation "
-	    "%u, %u bits, %u signature algorithms)", __func__, fe->name,
-	    fc->key, slot, fe->key_generation, kr.info.bits, kr.info.nsign);
-	if (fc->cert_fd < 0) {
-		fc->cert_fd = cert_fd;
-		cert_fd = -1;
-	}
-	r = 0;
-out:
-	if (cert_fd >= 0)
-		close(cert_fd);
-	free(msg);
-	return r;
-}
-
-static int
-master_keyd_hello_wait(struct master *m, int64_t deadline, char *err, size_t errlen)
-{
-	struct ipc_msg *msg;
-	int r;
-
-	if ((msg = malloc(sizeof(*msg))) == NULL)
-		return -ENOMEM;
-	if ((r = ipc_recv_wait(m->keyd.fd, &master_keyd_ends, msg, deadline)) <= 0) {
-		snprintf(err, errlen, "keyd %s (pid %ld) did not start: %s",
-		    m->cfg->keyd_path, (long)m->keyd.pid, r == 0 ?
-		    "it exited (its log says why)" : strerror(-r));
-		r = r == 0 ? -EPIPE : r;
-		goto out;
-	}
-	ipc_msg_close_fds(msg);
-	if ((r = ipc_hello_check(msg, IPC_ROLE_KEYD)) < 0) {
-		snprintf(err, errlen, "keyd %s: bad hello (%s%s)",
-		    m->cfg->keyd_path, r == -EPROTO ? "version mismatch or " :
-		    "", ipc_type_name(msg->hdr.type));
-		goto out;
-	}
-	if ((r = ipc_hello_send(m->keyd.fd, IPC_ROLE_MASTER)) < 0)
-		snprintf(err, errlen, "keyd: cannot send hello: %s",
-		    strerror(-r));
-out:
-	free(msg);
-	return r;
-}
-
 /* Give every running worker a channel to this keyd generation. */
 static void
 master_keyd_channels_refresh(struct master *m)
@@ -393,6 +279,311 @@ master_keyd_channels_refresh(struct master *m)
 			log_warnx("worker %u (pid %ld): cannot send its new keyd "
 			    "channel: %s", i, (long)w->pid, strerror(-r));
 	}
+}
+
+/* --- the start: hello, then every key, in the loop ---------------------- */
+
+/*
+ * keyd's start in progress.  Everything that can end it (a bad hello, a
+ * key keyd refuses, the deadline, keyd's exit) first records why and kills
+ * keyd; the end itself comes once nothing more can arrive: at keyd's exit,
+ * or when the key load in flight settles after it (child.c settles the
+ * requests of a child that exited right after telling its exit).
+ */
+struct master_keyd_start {
+	struct master		*m;
+	struct req		req;		/* the key load in flight */
+	int			in_flight;
+	ev_timer		deadline;
+	master_keyd_ready_fn	*done;
+	unsigned		fe, cert;	/* the next pair to load */
+	unsigned		nkeys;
+	int			cert_fd;	/* the chain of the load in flight */
+	int			failed;
+	int			status;
+	char			err[IPC_PATH_MAX + IPC_ERRMSG_MAX + 64];
+};
+
+static void
+master_keyd_start_end(struct master_keyd_start *s)
+{
+	struct master *m = s->m;
+	master_keyd_ready_fn *done = s->done;
+	char err[sizeof(s->err)];
+	int status = s->status;
+
+	memcpy(err, s->err, sizeof(err));
+	ev_timer_stop(m->loop, &s->deadline);
+	if (s->cert_fd >= 0)
+		close(s->cert_fd);
+	m->keyd_start = NULL;
+	free(s);
+	if (done != NULL)
+		done(m, status, err);
+	else if (status < 0)
+		log_warnx("keyd restart failed: %s", err);
+}
+
+static void	master_keyd_start_fail(struct master_keyd_start *s, int status,
+		    const char *fmt, ...) __attribute__((format(printf, 3, 4)));
+
+static void
+master_keyd_start_fail(struct master_keyd_start *s, int status,
+    const char *fmt, ...)
+{
+	va_list ap;
+
+	if (!s->failed) {
+		s->failed = 1;
+		s->status = status < 0 ? status : -EIO;
+		va_start(ap, fmt);
+		vsnprintf(s->err, sizeof(s->err), fmt, ap);
+		va_end(ap);
+	}
+	child_kill(&s->m->keyd, SIGKILL);
+}
+
+static void
+master_keyd_start_deadline_cb(struct ev_loop *loop, ev_timer *t, int revents)
+{
+	struct master_keyd_start *s = container_of(t, struct master_keyd_start,
+	    deadline);
+
+	master_keyd_start_fail(s, -ETIMEDOUT, "keyd %s (pid %ld) did not load "
+	    "its keys within %u ms", s->m->cfg->keyd_path,
+	    (long)s->m->keyd.pid, MASTER_KEYD_START_MS);
+}
+
+/* Every key is in: keyd serves. */
+static void
+master_keyd_start_ready(struct master_keyd_start *s)
+{
+	struct master *m = s->m;
+	struct master_child *k = &m->keyd;
+
+	m->keyd_generation++;
+	k->ready = 1;
+	log_info("keyd (pid %ld) serving %u keys, generation %u", (long)k->pid,
+	    s->nkeys, m->keyd_generation);
+	master_keyd_channels_refresh(m);
+	child_status_notify(m);
+	s->status = 0;
+	s->err[0] = '\0';
+	master_keyd_start_end(s);
+}
+
+static const struct req_ops master_keyd_start_ops;
+
+/*
+ * The next pair's key, as IPC_KEY_LOAD into its slot of the current
+ * generation; the first time, the chain keyd checked becomes the
+ * frontend's (certs[].cert_fd): workers read theirs from it.
+ */
+static void
+master_keyd_start_next(struct master_keyd_start *s)
+{
+	struct master *m = s->m;
+	const struct config *cfg = m->cfg;
+	const struct frontend *fe;
+	char why[IPC_PATH_MAX + IPC_ERRMSG_MAX];
+	int r;
+
+	while (s->fe < cfg->nfrontends &&
+	    s->cert >= cfg->frontends[s->fe].ncerts) {
+		s->fe++;
+		s->cert = 0;
+	}
+	if (s->fe == cfg->nfrontends) {
+		master_keyd_start_ready(s);
+		return;
+	}
+	fe = &cfg->frontends[s->fe];
+	req_init(&m->reqs, &s->req, &master_keyd_start_ops);
+	if ((r = master_keyd_load_send(m, fe, s->cert, fe->key_generation,
+	    fe->certs[s->cert].keyd_flags, s->req.id, &s->cert_fd, why,
+	    sizeof(why))) < 0 || (r = req_expect(&s->req, &m->keyd)) < 0) {
+		master_keyd_start_fail(s, r, "frontend %s: %s", fe->name, why);
+		return;
+	}
+	s->in_flight = 1;
+	req_start(&s->req, MASTER_KEYD_START_MS / 1000.0);
+}
+
+/* keyd's word on the key in flight. */
+static void
+master_keyd_start_answered(struct req *rq, const struct req_peer *p,
+    struct ipc_msg *msg)
+{
+	struct master_keyd_start *s = container_of(rq, struct master_keyd_start,
+	    req);
+	struct frontend *fe = &s->m->cfg->frontends[s->fe];
+	struct frontend_cert *fc = &fe->certs[s->cert];
+	struct ipc_key_loaded kr;
+	struct ipc_error ie;
+
+	if (msg->hdr.type == IPC_ERROR &&
+	    ipc_error_decode(msg->payload, msg->hdr.len, &ie) == 0) {
+		master_keyd_start_fail(s, ie.code, "frontend %s: %s: %s",
+		    fe->name, fc->key, ie.msg[0] != '\0' ? ie.msg :
+		    strerror(-ie.code));
+		return;
+	}
+	if (msg->hdr.type != IPC_KEY_LOAD_REPLY ||
+	    ipc_key_loaded_decode(msg->payload, msg->hdr.len, &kr) < 0) {
+		master_keyd_start_fail(s, -EPROTO, "frontend %s: %s: bad "
+		    "answer from keyd (%s)", fe->name, fc->key,
+		    ipc_type_name(msg->hdr.type));
+		return;
+	}
+	if (kr.status < 0) {
+		/* keyd's reason names the files itself when it can */
+		if (strstr(kr.msg, fc->key) != NULL)
+			master_keyd_start_fail(s, kr.status, "frontend %s: %s",
+			    fe->name, kr.msg);
+		else
+			master_keyd_start_fail(s, kr.status, "frontend %s: "
+			    "%s: %s", fe->name, fc->key, kr.msg[0] != '\0' ?
+			    kr.msg : strerror(-kr.status));
+		return;
+	}
+	log_debug("%s: frontend %s: key %s loaded (generation %u, %u bits, "
+	    "%u signature algorithms)", __func__, fe->name, fc->key,
+	    fe->key_generation, kr.info.bits, kr.info.nsign);
+	if (fc->cert_fd < 0) {
+		fc->cert_fd = s->cert_fd;
+		s->cert_fd = -1;
+	}
+	s->nkeys++;
+	s->cert++;
+}
+
+static void
+master_keyd_start_lost(struct req *rq, const struct req_peer *p, int error)
+{
+	struct master_keyd_start *s = container_of(rq, struct master_keyd_start,
+	    req);
+	const struct frontend *fe = &s->m->cfg->frontends[s->fe];
+
+	master_keyd_start_fail(s, error, "frontend %s: %s: keyd did not "
+	    "answer: %s", fe->name, fe->certs[s->cert].key,
+	    error == -ESRCH ? "keyd exited (its log says why)" :
+	    strerror(-error));
+}
+
+static void
+master_keyd_start_settled(struct req *rq)
+{
+	struct master_keyd_start *s = container_of(rq, struct master_keyd_start,
+	    req);
+
+	s->in_flight = 0;
+	if (s->cert_fd >= 0) {
+		close(s->cert_fd);
+		s->cert_fd = -1;
+	}
+	if (!s->failed)
+		master_keyd_start_next(s);
+	else if (s->m->keyd.pid <= 0)
+		master_keyd_start_end(s);	/* else its exit ends it */
+}
+
+static const struct req_ops master_keyd_start_ops = {
+	master_keyd_start_answered,
+	master_keyd_start_lost,
+	master_keyd_start_settled,
+};
+
+/* keyd's hello during its start: answer it, then the keys. */
+static void
+master_keyd_start_hello(struct master_keyd_start *s, struct ipc_msg *msg)
+{
+	struct master *m = s->m;
+	int r;
+
+	if ((r = ipc_hello_check(msg, IPC_ROLE_KEYD)) < 0) {
+		master_keyd_start_fail(s, r, "keyd %s: bad hello (%s%s)",
+		    m->cfg->keyd_path, r == -EPROTO ? "version mismatch or " :
+		    "", ipc_type_name(msg->hdr.type));
+		return;
+	}
+	if ((r = ipc_hello_send(m->keyd.fd, IPC_ROLE_MASTER)) < 0) {
+		master_keyd_start_fail(s, r, "keyd: cannot send hello: %s",
+		    strerror(-r));
+		return;
+	}
+	master_keyd_start_next(s);
+}
+
+/* keyd exited during its start: that ends it, unless a load settles yet. */
+static void
+master_keyd_start_exited(struct master_keyd_start *s)
+{
+	if (!s->failed) {
+		s->failed = 1;
+		s->status = -EPIPE;
+		snprintf(s->err, sizeof(s->err), "keyd %s (pid %ld) did not "
+		    "start: it exited (its log says why)", s->m->cfg->keyd_path,
+		    (long)s->m->keyd.pid);
+	}
+	if (!s->in_flight)
+		master_keyd_start_end(s);
+}
+
+/*
+ * Start keyd; its hello and every key follow in the loop, and done (may be
+ * NULL: a restart, whose failure is logged) learns how it went, with a
+ * reason.  On failure here (nothing started) err says why.
+ */
+int
+master_keyd_start(struct master *m, master_keyd_ready_fn *done, char *err,
+    size_t errlen)
+{
+	struct master_child *k = &m->keyd;
+	struct config *cfg = m->cfg;
+	struct master_keyd_start *s;
+	int sv[2] = { -1, -1 };
+	pid_t pid;
+	int r;
+
+	if (access(cfg->keyd_path, X_OK) < 0) {
+		r = -errno;
+		snprintf(err, errlen, "keyd %s: %s", cfg->keyd_path,
+		    strerror(-r));
+		return r;
+	}
+	if ((s = calloc(1, sizeof(*s))) == NULL) {
+		snprintf(err, errlen, "keyd: out of memory");
+		return -ENOMEM;
+	}
+	if ((r = ipc_socketpair(sv)) < 0) {
+		snprintf(err, errlen, "keyd: socketpair: %s", strerror(-r));
+		free(s);
+		return r;
+	}
+	if (fcntl(sv[0], F_SETFL, O_NONBLOCK) < 0 || (pid = fork()) < 0) {
+		r = -errno;
+		snprintf(err, errlen, "keyd: %s", strerror(-r));
+		close(sv[0]);
+		close(sv[1]);
+		free(s);
+		return r;
+	}
+	if (pid == 0) {
+		close(sv[0]);
+		master_keyd_exec(k, sv[1]);
+	}
+	close(sv[1]);
+	s->m = m;
+	s->done = done;
+	s->cert_fd = -1;
+	m->keyd_start = s;
+	child_started(k, pid, sv[0], ev_now(m->loop));
+	child_watch(k);
+	ev_timer_init(&s->deadline, master_keyd_start_deadline_cb,
+	    MASTER_KEYD_START_MS / 1000.0, 0.);
+	ev_timer_start(m->loop, &s->deadline);
+	log_info("keyd %s started (pid %ld)", cfg->keyd_path, (long)pid);
+	return 0;
 }
 
 /*
@@ -434,6 +625,10 @@ master_dispatch_keyd(struct master_child *k, struct ipc_msg *msg)
 			    strerror(-rep.status));
 		break;
 	case IPC_HELLO:
+		if (m->keyd_start != NULL && !k->ready)
+			master_keyd_start_hello(m->keyd_start, msg);
+		else
+			log_warnx("keyd: a second hello");
 		break;
 	default:
 		log_warnx("keyd: unexpected %s", ipc_type_name(msg->hdr.type));
@@ -465,12 +660,14 @@ master_keyd_exited(struct master_child *k, int st)
 		log_warnx("keyd (pid %ld) killed by signal %d (%s)",
 		    (long)k->pid, WTERMSIG(st), strsignal(WTERMSIG(st)));
 	ev_timer_stop(m->loop, &m->keyd_kill);
+	if (m->keyd_start != NULL)
+		master_keyd_start_exited(m->keyd_start);
 }
 
 static void
 master_keyd_kill_cb(struct ev_loop *loop, ev_timer *t, int revents)
 {
-	struct master *m = ev_userdata(loop);
+	struct master *m = container_of(t, struct master, keyd_kill);
 
 	if (m->keyd.pid > 0) {
 		log_warnx("keyd (pid %ld) did not stop; killing it",
@@ -485,7 +682,7 @@ master_keyd_restart(struct master_child *k)
 {
 	char err[512];
 
-	if (master_keyd_start(k->m, err, sizeof(err)) < 0)
+	if (master_keyd_start(k->m, NULL, err, sizeof(err)) < 0)
 		log_warnx("keyd restart failed: %s", err);
 }
 
@@ -501,81 +698,6 @@ master_keyd_init(struct master *m)
 {
 	child_init(&m->keyd, m, &master_keyd_ops, IPC_ROLE_KEYD, 0, "keyd");
 	ev_init(&m->keyd_kill, master_keyd_kill_cb);
-}
-
-/*
- * Start keyd and load every key.  On failure err says why and a keyd that
- * was started has been killed (its ev_child watcher sees it die).
- */
-int
-master_keyd_start(struct master *m, char *err, size_t errlen)
-{
-	struct master_child *k = &m->keyd;
-	struct config *cfg = m->cfg;
-	int sv[2] = { -1, -1 };
-	int64_t deadline;
-	unsigned i, j, nkeys;
-	pid_t pid;
-	int r;
-
-	if (access(cfg->keyd_path, X_OK) < 0) {
-		r = -errno;
-		snprintf(err, errlen, "keyd %s: %s", cfg->keyd_path,
-		    strerror(-r));
-		return r;
-	}
-	if ((r = ipc_socketpair(sv)) < 0) {
-		snprintf(err, errlen, "keyd: socketpair: %s", strerror(-r));
-		return r;
-	}
-	if ((pid = fork()) < 0) {
-		r = -errno;
-		snprintf(err, errlen, "keyd: fork: %s", strerror(-r));
-		close(sv[0]);
-		close(sv[1]);
-		return r;
-	}
-	if (pid == 0) {
-		close(sv[0]);
-		master_keyd_exec(k, sv[1]);
-	}
-	close(sv[1]);
-	if (fcntl(sv[0], F_SETFL, O_NONBLOCK) < 0) {
-		r = -errno;
-		snprintf(err, errlen, "keyd: fcntl: %s", strerror(-r));
-		close(sv[0]);
-		kill(pid, SIGKILL);
-		goto fail_reaped;
-	}
-	child_started(k, pid, sv[0], ev_time());
-	log_info("keyd %s started (pid %ld)", cfg->keyd_path, (long)pid);
-
-	deadline = ipc_now_ms() + MASTER_KEYD_START_MS;
-	if ((r = master_keyd_hello_wait(m, deadline, err, errlen)) < 0)
-		goto fail;
-	nkeys = 0;
-	for (i = 0; i < cfg->nfrontends; i++)
-		for (j = 0; j < cfg->frontends[i].ncerts; j++, nkeys++)
-			if ((r = master_keyd_load_key(m, &cfg->frontends[i], j,
-			    deadline, err, errlen)) < 0)
-				goto fail;
-
-	m->keyd_generation++;
-	k->ready = 1;
-	child_watch(k);
-	log_info("keyd (pid %ld) serving %u keys, generation %u", (long)pid,
-	    nkeys, m->keyd_generation);
-	master_keyd_channels_refresh(m);
-	child_status_notify(m);
-	return 0;
-
-fail:
-	child_chan_close(k);
-	kill(pid, SIGKILL);
-	return r;
-fail_reaped:
-	waitpid(pid, NULL, 0);
-	return r;
 }
 
 /* Stop keyd: close its channel, SIGTERM, SIGKILL if it lingers. */

@@ -15,7 +15,12 @@
 
 /* master_keyd.c */
 void	master_keyd_init(struct master *m);
-int	master_keyd_start(struct master *m, char *err, size_t errlen);
+/* keyd serves (status 0), or could not start (err says why) */
+typedef void master_keyd_ready_fn(struct master *m, int status,
+    const char *err);
+
+int	master_keyd_start(struct master *m, master_keyd_ready_fn *done,
+	    char *err, size_t errlen);
 void	master_keyd_stop(struct master *m);
 int	master_keyd_channel(struct master *m, unsigned worker, int *worker_fd);
 int	master_keyd_drop(struct master *m, uint32_t slot);

@@ -149,6 +149,46 @@ out:
 	return r;
 }
 
+/*
+ * A reload's new config (handover.c): without ticket-key-file, a frontend
+ * the running config has too keeps its key, so that its tickets resume
+ * across the reload, and a new frontend gets a random one; with it, every
+ * key is derived from the file again, as at start.
+ */
+int
+master_tickets_carry(const struct config *running,
+    const struct config_tickets *keys, const struct config *cfg,
+    struct config_tickets **out, char *err, size_t errlen)
+{
+	const struct frontend *was;
+	unsigned i;
+	int r;
+
+	if (cfg->ticket_key_file[0] != '\0')
+		return master_tickets_init(cfg, out, err, errlen);
+	if ((*out = calloc(1, sizeof(**out))) == NULL) {
+		snprintf(err, errlen, "session ticket keys: out of memory");
+		return -ENOMEM;
+	}
+	for (i = 0; i < cfg->nfrontends && i < CONFIG_MAX_FRONTENDS; i++) {
+		was = running->ticket_key_file[0] == '\0' ?
+		    config_frontend_by_name(running, cfg->frontends[i].name) :
+		    NULL;
+		if (was != NULL) {
+			memcpy((*out)->key[i], keys->key[was->index],
+			    CONFIG_TICKET_KEY_SIZE);
+		} else if ((r = gnutls_rnd(GNUTLS_RND_KEY, (*out)->key[i],
+		    CONFIG_TICKET_KEY_SIZE)) < 0) {
+			snprintf(err, errlen, "session ticket key: %s",
+			    gnutls_strerror(r));
+			master_tickets_free(*out);
+			*out = NULL;
+			return -EIO;
+		}
+	}
+	return 0;
+}
+
 void
 master_tickets_free(struct config_tickets *t)
 {

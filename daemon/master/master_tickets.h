@@ -16,6 +16,9 @@ int	master_tickets_derive(const struct config *cfg,
 	    const gnutls_datum_t *secret, struct config_tickets *out);
 int	master_tickets_init(const struct config *cfg,
 	    struct config_tickets **out, char *err, size_t errlen);
+int	master_tickets_carry(const struct config *running,
+	    const struct config_tickets *keys, const struct config *cfg,
+	    struct config_tickets **out, char *err, size_t errlen);
 void	master_tickets_free(struct config_tickets *t);
 
 #endif

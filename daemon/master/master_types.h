@@ -12,7 +12,10 @@
  *
  *	master.c	signals, listeners, shutdown, master_main()
  *	control_cmd.c	the command table: status, stats, rekey, reload
- *	reload.c	certificate rotation
+ *	reload.c	reload: the config again; certificate rotation
+ *	handover.c	reload of a changed config: a new generation
+ *	master_watchdog.c WatchdogSec=: ping while the children answer
+ *	master_listen.c	listeners: opened, from systemd, kept by a reload
  *	master_worker.c	starting workers, master_dispatch_worker()
  *	master_keyd.c	starting keyd, keys, worker channels,
  *			master_dispatch_keyd()
@@ -43,6 +46,7 @@
 #define MASTER_KEYD_STOP_S	2.0	/* SIGTERM, then SIGKILL */
 #define MASTER_REQ_TIMEOUT_S	2.0	/* stats, rekey and new-cert answers */
 #define MASTER_RELOAD_KEYD_S	5.0	/* keyd's answers to a reload's keys */
+#define MASTER_MAX_SD_FDS	64u	/* sockets systemd may pass */
 
 struct master;
 struct master_backend_wait;
@@ -50,6 +54,9 @@ struct master_child;
 struct control;
 struct reload;
 struct master_ocsp;
+struct master_keyd_start;
+struct handover;
+struct master_watchdog;
 struct req;
 
 /*
@@ -107,6 +114,7 @@ struct master {
 	struct req_table	reqs;
 	uint32_t		keyd_generation;
 	struct master_child	keyd;
+	struct master_keyd_start *keyd_start;	/* in progress (master_keyd.c) */
 	ev_timer		keyd_kill;	/* SIGTERM sent, SIGKILL next */
 	struct master_child	workers[MASTER_MAX_WORKERS];
 	ev_signal		sig_term, sig_int, sig_hup;
@@ -126,6 +134,22 @@ struct master {
 	unsigned		gen_dropped[CONFIG_MAX_FRONTENDS];
 	/* each frontend's ticket key, for every worker (master_tickets.c) */
 	struct config_tickets	*tickets;
+	/* socket activation: systemd's sockets and names (master_listen.c) */
+	int			sd_fd[MASTER_MAX_SD_FDS];
+	char			sd_name[MASTER_MAX_SD_FDS][CONFIG_NAME_MAX];
+	unsigned		nsd;
+	/*
+	 * A reload of the whole config (handover.c): the one in progress (in
+	 * a new generation: the reload it belongs to), and the generations
+	 * retired by earlier ones, each a struct master of its own whose
+	 * workers drain, linked through retired_next.
+	 */
+	struct handover		*handover;
+	struct master		*retired;
+	struct master		*retired_next;
+	ev_prepare		retire_check;
+	/* WatchdogSec= (master_watchdog.c) */
+	struct master_watchdog	*watchdog;
 };
 
 #endif

@@ -1,7 +1,12 @@
 /* SPDX-License-Identifier: GPL-2.0-or-later */
 /*
- * reload.c -- certificate rotation: `moatctl reload`, and SIGHUP without
- * a client.
+ * reload.c -- `moatctl reload`, and SIGHUP without a client: the config
+ * file is read and checked again, as at start.  A file that does not parse
+ * or check is refused with its FILE:LINE reason, and nothing changes.  A
+ * config that changes any setting goes to handover.c: a new keyd and new
+ * workers take over, the running ones drain.  A config with the running
+ * settings means "take the files behind them": a certificate rotation,
+ * here, onto the live connections too.
  *
  * Every frontend's certificates and keys are rotated from the same paths,
  * one reload at a time, all of it asynchronous in the loop; a frontend's
@@ -57,6 +62,7 @@
 #include "conf.h"
 #include "control_proto.h"
 #include "control.h"
+#include "handover.h"
 #include "ipc.h"
 #include "log.h"
 #include "master_gen.h"
@@ -581,6 +587,51 @@ reload_refuse(struct control_client *c, const char *why)
 	control_client_done(c);
 }
 
+/* A hand-over ended; a SIGHUP that came meanwhile asks for another. */
+static void
+reload_handover_done(struct master *m, int again)
+{
+	if (again && !m->stopping) {
+		log_info("reload: starting the one asked for meanwhile");
+		reload_start(m, NULL);
+	}
+}
+
+/*
+ * The config file again, checked as at start: 0 when it has the running
+ * settings (a rotation of the files behind them follows), 1 when it
+ * changes more and handover.c took it, -1 when it was refused (a parse
+ * error, FILE:LINE: reason, leaves everything running as it is).
+ */
+static int
+reload_read_config(struct master *m, struct control_client *c)
+{
+	struct config *cfg;
+	char err[1024], why[1100];
+	int r;
+
+	if ((cfg = calloc(1, sizeof(*cfg))) == NULL) {
+		reload_refuse(c, "out of memory");
+		return -1;
+	}
+	if (config_load(m->cfg->path, cfg, err, sizeof(err)) < 0) {
+		free(cfg);
+		snprintf(why, sizeof(why), "reload refused: %s; the running "
+		    "configuration stays", err);
+		reload_refuse(c, why);
+		return -1;
+	}
+	if ((r = handover_needed(m->cfg, cfg)) <= 0) {
+		free(cfg);
+		if (r < 0)
+			reload_refuse(c, "out of memory");
+		return r < 0 ? -1 : 0;
+	}
+	log_info("reload: %s changed: a new generation takes over", cfg->path);
+	handover_start(m, c, cfg, reload_handover_done);
+	return 1;
+}
+
 /*
  * moatctl reload (c) or SIGHUP (c == NULL): rotate every frontend's
  * certificate and key.  One at a time: a SIGHUP during a reload starts
@@ -598,15 +649,32 @@ reload_start(struct master *m, struct control_client *c)
 		    "moatd is stopping");
 		return;
 	}
-	if (m->reload != NULL) {
+	if (m->reload != NULL || m->handover != NULL) {
 		if (c == NULL) {
-			m->reload->again = 1;
+			if (m->reload != NULL)
+				m->reload->again = 1;
+			else
+				handover_again(m);
 			log_info("reload: one is in progress; another will "
 			    "follow it");
 			return;
 		}
 		reload_refuse(c, "a reload is already in progress");
 		return;
+	}
+	/* MONOTONIC_USEC: what systemd >= 253 (Type=notify-reload) wants */
+	clock_gettime(CLOCK_MONOTONIC, &ts);
+	sd_notifyf(0, "RELOADING=1\nMONOTONIC_USEC=%llu",
+	    (unsigned long long)ts.tv_sec * 1000000ull +
+	    (unsigned long long)ts.tv_nsec / 1000ull);
+	switch (reload_read_config(m, c)) {
+	case 0:
+		break;		/* the same settings: rotate the files */
+	case 1:
+		return;		/* a hand-over took it (handover.c) */
+	default:
+		sd_notify(0, "READY=1");
+		return;		/* refused, the client told */
 	}
 	if ((r = calloc(1, sizeof(*r))) == NULL) {
 		log_warnx("reload: out of memory");
@@ -628,11 +696,6 @@ reload_start(struct master *m, struct control_client *c)
 	if (c != NULL)
 		control_client_on_gone(c, reload_client_gone, r);
 	m->reload = r;
-	/* MONOTONIC_USEC: what systemd >= 253 (Type=notify-reload) wants */
-	clock_gettime(CLOCK_MONOTONIC, &ts);
-	sd_notifyf(0, "RELOADING=1\nMONOTONIC_USEC=%llu",
-	    (unsigned long long)ts.tv_sec * 1000000ull +
-	    (unsigned long long)ts.tv_nsec / 1000ull);
 	log_info("reload: rotating the certificates and keys of %u frontends",
 	    m->cfg->nfrontends);
 	r->steps = 1;
