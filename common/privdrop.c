@@ -27,6 +27,46 @@
 #include "privdrop.h"
 #include "sanitize.h"
 
+/*
+ * Whether this process may start sandboxed children: it needs, effective,
+ * the capabilities the drop and the supervision use (setgroups/setresgid,
+ * setresuid, chroot, emptying the bounding set, signalling children that
+ * run as other users).  Root has them; so does a master started as an
+ * unprivileged user with them as ambient capabilities (moat.service).
+ * 0, or -EPERM with the first one missing in *missing.
+ */
+int
+privdrop_can_sandbox(const char **missing)
+{
+	static const struct {
+		cap_value_t	cap;
+		const char	*name;
+	} need[] = {
+		{ CAP_SETGID,		"CAP_SETGID" },
+		{ CAP_SETUID,		"CAP_SETUID" },
+		{ CAP_SYS_CHROOT,	"CAP_SYS_CHROOT" },
+		{ CAP_SETPCAP,		"CAP_SETPCAP" },
+		{ CAP_KILL,		"CAP_KILL" },
+	};
+	cap_flag_value_t v;
+	cap_t caps;
+	size_t i;
+	int r = 0;
+
+	*missing = NULL;
+	if ((caps = cap_get_proc()) == NULL)
+		return -errno;
+	for (i = 0; i < sizeof(need) / sizeof(need[0]) && r == 0; i++) {
+		if (cap_get_flag(caps, need[i].cap, CAP_EFFECTIVE, &v) < 0 ||
+		    v != CAP_SET) {
+			*missing = need[i].name;
+			r = -EPERM;
+		}
+	}
+	cap_free(caps);
+	return r;
+}
+
 /* Resolve the user while /etc/passwd is still reachable (before chroot). */
 int
 privdrop_lookup(const char *user, struct privdrop *pd)

@@ -18,6 +18,7 @@ struct privdrop {
 };
 
 /* privdrop.c */
+int	privdrop_can_sandbox(const char **missing);
 int	privdrop_lookup(const char *user, struct privdrop *pd);
 int	privdrop_prepare_chroot(const char *dir);
 void	privdrop_apply(const struct privdrop *pd);

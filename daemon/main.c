@@ -33,6 +33,7 @@
 #include "conf.h"
 #include "log.h"
 #include "master.h"
+#include "privdrop.h"
 #include "worker.h"
 
 /* Long options without a short form: the worker's start line. */
@@ -204,7 +205,7 @@ main(int argc, char **argv)
 	};
 	struct main_worker w = { -2, -2, -2, -2 };
 	struct config *cfg;
-	const char *path = MOAT_SYSCONFDIR "/moat.conf";
+	const char *path = MOAT_SYSCONFDIR "/moat.conf", *missing;
 	char err[1024];
 	int ch, r, nsd, test = 0, other = 0, bad = 0;
 
@@ -285,6 +286,13 @@ main(int argc, char **argv)
 			fprintf(stderr, "%s\n", err);
 		else
 			printf("%s: configuration OK\n", path);
+	} else if (privdrop_can_sandbox(&missing) < 0) {
+		/* before anything is bound or started: say what is missing */
+		fprintf(stderr, "moatd: the master needs %s: start it as root, "
+		    "or as a user with CAP_SETUID CAP_SETGID CAP_SYS_CHROOT "
+		    "CAP_SETPCAP CAP_KILL as ambient capabilities (moatd(8))\n",
+		    missing != NULL ? missing : "its capabilities");
+		r = 1;
 	} else {
 		log_setlevel(cfg->log_level);
 		r = master_main(cfg);

@@ -3,9 +3,10 @@
  * control.c -- the control socket: accept, who may connect, one line in,
  * the answer out (control.h; the protocol is ipc/control_proto.h).
  *
- * An AF_UNIX stream socket, owner root and mode 0600: whoever can connect
- * can stop renegotiations and read counters, so only root may, and the
- * peer's credentials are checked as well.  A client sends one line of at
+ * An AF_UNIX stream socket, owned by moatd's user (root, or moat.service's
+ * User=) and mode 0600: whoever can connect can stop renegotiations and
+ * read counters, so only root (and that user) may, and the peer's
+ * credentials are checked as well.  A client sends one line of at
  * most CONTROL_LINE_MAX bytes and reads the answer until EOF; what the
  * line means is not this file's business.  A client has CONTROL_IDLE_S
  * from its connection to its answer's last byte; at most
@@ -295,8 +296,8 @@ control_bind(const char *path)
 	umask(old);
 	if (r < 0)
 		goto fail;
-	if (chown(sun.sun_path, 0, 0) < 0 || chmod(sun.sun_path, 0600) < 0 ||
-	    listen(fd, CONTROL_BACKLOG) < 0)
+	if (chown(sun.sun_path, geteuid(), getegid()) < 0 ||
+	    chmod(sun.sun_path, 0600) < 0 || listen(fd, CONTROL_BACKLOG) < 0)
 		goto fail;
 	return fd;
 fail:

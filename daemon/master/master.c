@@ -186,9 +186,7 @@ master_main(struct config *cfg)
 	char err[1024];
 	int r;
 
-	if (geteuid() != 0)
-		fatalx("moatd must be started as root: it binds, chroots and "
-		    "drops to users %s and %s", cfg->user, cfg->keyd_user);
+	/* root, or the capabilities: main.c checked (privdrop_can_sandbox) */
 	if (cfg->workers > MASTER_MAX_WORKERS)
 		fatalx("%s: at most %u workers", cfg->path, MASTER_MAX_WORKERS);
 	if ((m = calloc(1, sizeof(*m))) == NULL)

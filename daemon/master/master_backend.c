@@ -82,7 +82,8 @@ master_backend_answer(struct master_child *w, uint32_t id, int status, int fd)
 /*
  * Put on the workers' credentials, or take them off again (on = 0).  The
  * master is single-threaded, so nothing else runs meanwhile; failing to
- * get root back is fatal, since the master must never go on as anyone else.
+ * get its own user (root, or moat.service's) back is fatal, since the
+ * master must never go on as anyone else.
  */
 static int
 master_backend_creds(struct master *m, int on)
@@ -100,7 +101,7 @@ master_backend_creds(struct master *m, int on)
 		}
 		return 0;
 	}
-	if (seteuid(0) < 0 || setegid(0) < 0 ||
+	if (seteuid(getuid()) < 0 || setegid(getgid()) < 0 ||
 	    (nsaved >= 0 && setgroups((size_t)nsaved, saved) < 0))
 		fatal("%s: cannot take the workers' credentials off", __func__);
 	return 0;
