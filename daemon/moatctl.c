@@ -23,7 +23,7 @@
 
 #include "control_proto.h"
 
-#define MOATCTL_TIMEOUT_S	10
+#define MOATCTL_TIMEOUT_S	20	/* more than moatd gives a command: 15 s */
 #define MOATCTL_ERRLEN		(sizeof(CONTROL_ERROR_PREFIX) - 1)
 
 static void

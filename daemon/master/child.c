@@ -299,12 +299,22 @@ child_workers_running(const struct master *m)
 	return n;
 }
 
+/* systemd's STATUS= line: the running generation, and what still drains. */
 void
 child_status_notify(struct master *m)
 {
+	const struct master *g;
+	char draining[48] = "";
+	unsigned n = 0;
+
 	if (!m->running)
-		return;
-	sd_notifyf(0, "STATUS=%s%u of %u workers running, keyd %s",
+		return;		/* also: a retired generation (handover.c) */
+	for (g = m->retired; g != NULL; g = g->retired_next)
+		n += child_workers_running(g);
+	if (n > 0)
+		snprintf(draining, sizeof(draining), ", %u from before a "
+		    "reload draining", n);
+	sd_notifyf(0, "STATUS=%s%u of %u workers running%s, keyd %s",
 	    m->stopping ? "stopping: " : "", child_workers_running(m),
-	    m->cfg->workers, m->keyd.ready ? "ready" : "down");
+	    m->cfg->workers, draining, m->keyd.ready ? "ready" : "down");
 }

@@ -34,7 +34,8 @@
 #include "log.h"
 #include "util.h"
 
-#define CONTROL_IDLE_S		10.0
+#define CONTROL_IDLE_S		15.0	/* the longest command: a reload, whose
+					 * new keyd has 10 s to load its keys */
 #define CONTROL_CLIENTS_MAX	16u
 #define CONTROL_BACKLOG		16
 

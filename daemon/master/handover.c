@@ -215,6 +215,7 @@ handover_retire_cb(struct ev_loop *loop, ev_prepare *p, int revents)
 		log_info("reload: the generation of %s that started at %.0f "
 		    "is gone", g->cfg->path, g->started);
 		handover_gen_free(g);
+		child_status_notify(m);
 	}
 	if (m->retired == NULL)
 		ev_prepare_stop(loop, p);
