@@ -47,6 +47,7 @@
 #include "master_worker.h"
 #include "privdrop.h"
 #include "master_ocsp.h"
+#include "metrics.h"
 #include "reload.h"
 #include "req.h"
 
@@ -210,6 +211,7 @@ master_shutdown(struct master *m, const char *why)
 	/* new connections would queue where nobody accepts them any more */
 	master_listen_close(m);
 	control_close(m->control);
+	metrics_close(m);
 	ev_timer_stop(m->loop, &m->keyd.restart);
 	for (i = 0; i < m->cfg->workers; i++)
 		master_worker_stop(&m->workers[i]);
@@ -281,6 +283,10 @@ master_main(struct config *cfg)
 	if ((r = control_open(&m->control, m->loop, cfg->control,
 	    control_cmd_run, m)) < 0)
 		fatalx("control socket %s: %s", cfg->control, strerror(-r));
+	if (metrics_open(m, err, sizeof(err)) < 0) {
+		control_close(m->control);
+		fatalx("%s", err);
+	}
 
 	ev_signal_init(&m->sig_term, master_signal_cb, SIGTERM);
 	ev_signal_init(&m->sig_int, master_signal_cb, SIGINT);
@@ -314,6 +320,7 @@ master_main(struct config *cfg)
 
 	ev_run(m->loop, 0);
 
+	metrics_close(m);
 	control_free(m->control);
 	master_ocsp_stop(m);
 	log_info("moatd stopped");

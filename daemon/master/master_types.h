@@ -12,6 +12,8 @@
  *
  *	master.c	signals, listeners, shutdown, master_main()
  *	control_cmd.c	the command table: status, stats, rekey, reload
+ *	metrics.c	stats in the Prometheus format, metrics-listen
+ *	stats.c		the workers' and keyd's counters, gathered
  *	reload.c	certificate rotation
  *	master_worker.c	starting workers, master_dispatch_worker()
  *	master_keyd.c	starting keyd, keys, worker channels,
@@ -50,6 +52,7 @@ struct master_child;
 struct control;
 struct reload;
 struct master_ocsp;
+struct metrics;
 struct req;
 
 /*
@@ -122,6 +125,7 @@ struct master {
 	ev_timer		backend_retry;
 	struct reload		*reload;	/* in progress (reload.c) */
 	struct master_ocsp	*ocsp;		/* OCSP files (master_ocsp.c) */
+	struct metrics		*metrics;	/* metrics-listen (metrics.c) */
 	/* per frontend: generations below this were dropped from keyd */
 	unsigned		gen_dropped[CONFIG_MAX_FRONTENDS];
 	/* each frontend's ticket key, for every worker (master_tickets.c) */
