@@ -249,6 +249,8 @@ struct config {
 	unsigned	ocsp_check_ms;		/* OCSP files: stat this often */
 	enum log_level	log_level;
 	char		ticket_key_file[CONFIG_PATH_MAX]; /* "" = a random key */
+	/* the master's Prometheus listener (metrics.c); len 0: off */
+	struct config_addr metrics_listen;
 	/* keys on a PKCS#11 token: keyd's module, the paths it may read */
 	char		pkcs11_module[CONFIG_PATH_MAX];	/* "" = none */
 	char		pkcs11_allow[CONFIG_PKCS11_ALLOW_MAX][CONFIG_PATH_MAX];

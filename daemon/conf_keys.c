@@ -216,6 +216,37 @@ set_ocsp_check_interval(struct config_parse *p, const char *v)
 	    &p->cfg->ocsp_check_ms);
 }
 
+/*
+ * metrics-listen = ADDR:PORT, or a port alone, which means 127.0.0.1: the
+ * metrics reach beyond the host only for an address written out.  Unset,
+ * there is no listener.
+ */
+static int
+set_metrics_listen(struct config_parse *p, const char *v)
+{
+	char text[sizeof(p->cfg->metrics_listen.text)];
+	int r;
+
+	if (v[0] != '\0' && strspn(v, "0123456789") == strlen(v)) {
+		/* a port has at most 5 digits: longer ones fail as -ERANGE */
+		if (strlen(v) > 5) {
+			config_error(p, p->lineno, "bad port in metrics-listen "
+			    "'%s' (expected 1..65535)", v);
+			return -EINVAL;
+		}
+		snprintf(text, sizeof(text), "127.0.0.1:%s", v);
+	} else if (snprintf(text, sizeof(text), "%s", v) >=
+	    (int)sizeof(text)) {
+		return config_addr_error(p, "metrics-listen", v, -ENAMETOOLONG);
+	}
+	if ((r = config_addr_parse(text, 0, &p->cfg->metrics_listen)) < 0) {
+		memset(&p->cfg->metrics_listen, 0,
+		    sizeof(p->cfg->metrics_listen));
+		return config_addr_error(p, "metrics-listen", v, r);
+	}
+	return 0;
+}
+
 static const struct config_key moat_keys[] = {
 	{ "workers",		set_workers },
 	{ "user",		set_user },
@@ -235,6 +266,7 @@ static const struct config_key moat_keys[] = {
 	{ "log-level",		set_log_level },
 	{ "ticket-key-file",	set_ticket_key_file },
 	{ "ocsp-check-interval", set_ocsp_check_interval },
+	{ "metrics-listen",	set_metrics_listen },
 	{ "pkcs11-module",	config_set_pkcs11_module },
 	{ "pkcs11-allow",	config_set_pkcs11_allow },
 	{ "pkcs11-allow-write",	config_set_pkcs11_allow_write },

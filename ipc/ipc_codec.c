@@ -15,6 +15,18 @@
 #define REPLY_FIXED	(2 * sizeof(uint32_t))	/* status, len */
 #define KEYLIST_FIXED	(sizeof(uint32_t))	/* count */
 
+/* Both stats answers go in one message. */
+_Static_assert(sizeof(struct ipc_worker_stats) <= IPC_MAX_PAYLOAD,
+    "ipc_worker_stats does not fit in one message");
+_Static_assert(sizeof(struct ipc_keyd_stats) <= IPC_MAX_PAYLOAD,
+    "ipc_keyd_stats does not fit in one message");
+
+/* Each is a bucket's upper bound, inclusive ("le"); ascending. */
+const uint64_t ipc_lat_bounds_us[IPC_LAT_NBOUNDS] = {
+	100, 250, 500, 1000, 2500, 5000, 10000, 25000, 50000, 100000,
+	250000, 500000, 1000000, 2500000, 5000000,
+};
+
 static uint32_t
 get_u32(const uint8_t *p)
 {
@@ -331,4 +343,16 @@ ipc_key_list_decode(const uint8_t *p, size_t len, struct ipc_key_info *keys,
 	}
 	*n = count;
 	return 0;
+}
+
+/* The bucket of a latency of us microseconds: the first bound it is not above. */
+unsigned
+ipc_lat_bucket(uint64_t us)
+{
+	unsigned i;
+
+	for (i = 0; i < IPC_LAT_NBOUNDS; i++)
+		if (us <= ipc_lat_bounds_us[i])
+			break;
+	return i;
 }

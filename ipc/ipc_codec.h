@@ -23,7 +23,8 @@
 
 #include "ipc_msgs.h"
 
-#define IPC_VERSION		4u		/* of the whole protocol; 4: PKCS#11 keys */
+/* of the whole protocol; 4: PKCS#11 keys; 5: latency buckets, per frontend */
+#define IPC_VERSION		5u
 /*
  * Key slots: IPC_KEY_SLOT() below.  A slot number is below IPC_MAX_KEYS;
  * keyd holds at most IPC_MAX_KEYS_HELD keys at once (two generations of
@@ -128,6 +129,19 @@ struct ipc_channel {
 	uint32_t	generation;
 };
 
+/*
+ * Latency histograms (keyd's key operations, the workers' round trips to
+ * keyd): IPC_LAT_NBOUNDS fixed upper bounds in microseconds, counted per
+ * bucket and not cumulatively (a bucket holds the values above the bound
+ * before it), so that summing workers is adding arrays; the last bucket
+ * holds what is above the largest bound (Prometheus' +Inf).  Fixed and in
+ * the wire struct: the master prints "le" from the same table.
+ */
+#define IPC_LAT_NBOUNDS		15u
+#define IPC_LAT_NBUCKETS	(IPC_LAT_NBOUNDS + 1u)
+
+extern const uint64_t ipc_lat_bounds_us[IPC_LAT_NBOUNDS];
+
 /* Counters keyd keeps per channel; the master sums them for moatctl stats. */
 enum ipc_sign_stat {
 	IPC_STAT_RSA_PKCS1 = 0,
@@ -147,10 +161,26 @@ struct ipc_keyd_stats {
 	uint64_t	cancelled;	/* given up by the worker, dropped unserved */
 	uint64_t	latency_us_total;	/* sum over served requests */
 	uint64_t	latency_us_max;
+	uint64_t	latency_buckets[IPC_LAT_NBUCKETS];	/* every request done */
 	uint32_t	channels;	/* open worker channels */
 	uint32_t	queue_depth;	/* requests received, not yet answered */
 	uint32_t	threads;
 	uint32_t	keys;
+};
+
+/*
+ * The counters a worker also keeps per frontend (by index), under the
+ * names of the worker-wide ones they are part of: WORKER_COUNT() in the
+ * worker's state.h adds to both, so each is the sum of its frontends.
+ */
+struct ipc_frontend_stats {
+	uint64_t	conns_total;
+	uint64_t	handshakes_ok_tls12;
+	uint64_t	handshakes_ok_tls13;
+	uint64_t	handshakes_failed;
+	uint64_t	handshakes_resumed;
+	uint64_t	bytes_client_to_backend;
+	uint64_t	bytes_backend_to_client;
 };
 
 /* Counters every worker keeps; IPC_WORKER_STATS_REPLY. */
@@ -181,6 +211,9 @@ struct ipc_worker_stats {
 	uint64_t	renegotiations_in_flight;	/* TLS 1.2, holding a slot */
 	uint64_t	renegotiations_waiting;		/* for a slot */
 	uint64_t	handshakes_waiting_keyd;	/* parked on a key operation */
+	/* the successful keyd round trips, as keyd_latency_us_total sums */
+	uint64_t	keyd_latency_buckets[IPC_LAT_NBUCKETS];
+	struct ipc_frontend_stats fe[IPC_MAX_FRONTENDS];
 };
 
 struct ipc_rekey {
@@ -258,6 +291,7 @@ int	ipc_backend_connect_decode(const uint8_t *p, size_t len,
 int	ipc_worker_cred_gone_decode(const uint8_t *p, size_t len,
 	    struct ipc_worker_cred_gone *out);
 int	ipc_key_info_check(const struct ipc_key_info *ki);
+unsigned ipc_lat_bucket(uint64_t us);
 
 /* Variable payloads: encoders return bytes written or -ENOSPC / -EINVAL. */
 ssize_t	ipc_sign_encode(uint8_t *buf, size_t cap, const struct ipc_sign_req *req);

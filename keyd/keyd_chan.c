@@ -177,6 +177,7 @@ keyd_chan_job_done(struct keyd_job *job, const uint8_t *reply, size_t len,
 		KEYD_COUNT(kd, ch, decrypts);
 	else
 		KEYD_COUNT(kd, ch, errors);
+	KEYD_COUNT(kd, ch, latency_buckets[ipc_lat_bucket(lat)]);
 	ch->stats.latency_us_total += lat;
 	kd->totals.latency_us_total += lat;
 	if (lat > ch->stats.latency_us_max)

@@ -10,9 +10,10 @@
  * unknown command, whose answer lists the table.  A line of the answer
  * that starts with "error: " is a failure.
  *
- * stats and rekey ask every running worker (stats: and keyd) over its
- * channel, as one request (req.c) with MASTER_REQ_TIMEOUT_S: a child that
- * does not answer in time, or exits first, is reported as such, never
+ * stats is stats.c's gathering, printed by stats_answer() (text, JSON)
+ * or metrics_answer() (Prometheus).  rekey asks every running worker over
+ * its channel, as one request (req.c) with MASTER_REQ_TIMEOUT_S: a worker
+ * that does not answer in time, or exits first, is reported as such, never
  * guessed.  The client may go away meanwhile; the request still ends, and
  * its answer goes nowhere.
  */
@@ -38,41 +39,31 @@
 #include "ipc.h"
 #include "log.h"
 #include "master_types.h"
+#include "metrics.h"
 #include "reload.h"
 #include "req.h"
+#include "stats.h"
 #include "util.h"
 
 #define CONTROL_CMD_WORDS	4	/* the command and its arguments */
 
-/* What one worker answered to a stats or rekey request. */
+/* What one worker answered to a rekey request. */
 struct control_cmd_worker {
 	pid_t			pid;		/* 0: not asked (not running) */
 	int			answered;	/* or will not: see status */
 	int			status;		/* < 0: IPC_ERROR or gone */
 	char			error[IPC_ERRMSG_MAX];
-	uint32_t		asked;		/* rekey: connections asked */
-	struct ipc_worker_stats	stats;
+	uint32_t		asked;		/* connections asked */
 };
 
-enum control_cmd_kind {
-	CONTROL_CMD_STATS,
-	CONTROL_CMD_REKEY,
-};
-
-/* A stats or rekey command waiting for the workers (stats: and keyd). */
+/* A rekey command waiting for the workers. */
 struct control_cmd_req {
 	struct req		req;
 	struct master		*m;
-	enum control_cmd_kind	kind;
 	struct control_client	*client;	/* NULL once it went away */
-	int			json;
-	char			frontend[IPC_NAME_MAX];	/* rekey: "" = all */
+	char			frontend[IPC_NAME_MAX];	/* "" = all */
 	unsigned		nworkers;
 	struct control_cmd_worker w[MASTER_MAX_WORKERS];
-	int			keyd_answered;
-	int			keyd_status;
-	char			keyd_error[IPC_ERRMSG_MAX];
-	struct ipc_keyd_stats	keyd;
 };
 
 static void
@@ -188,217 +179,6 @@ control_cmd_status_answer(struct answer *a, struct master *m, int json)
 	}
 }
 
-/* --- stats -------------------------------------------------------------- */
-
-/* The worker counters, in ipc_worker_stats order; names are the contract. */
-#define WSTAT(f)	{ #f, offsetof(struct ipc_worker_stats, f) }
-static const struct {
-	const char	*name;
-	size_t		off;
-} control_cmd_wstats[] = {
-	WSTAT(conns_open),
-	WSTAT(conns_total),
-	WSTAT(conns_refused_limit),
-	WSTAT(handshakes_ok_tls12),
-	WSTAT(handshakes_ok_tls13),
-	WSTAT(handshakes_failed),
-	WSTAT(handshakes_resumed),
-	WSTAT(bytes_client_to_backend),
-	WSTAT(bytes_backend_to_client),
-	WSTAT(backend_errors),
-	WSTAT(keyd_requests),
-	WSTAT(keyd_failures),
-	WSTAT(renegotiations_requested),
-	WSTAT(renegotiations_completed),
-	WSTAT(renegotiations_refused),
-	WSTAT(renegotiations_ignored),
-	WSTAT(key_updates),
-	WSTAT(client_renegotiations_refused),
-	WSTAT(client_renegotiations_allowed),
-	WSTAT(renegotiations_in_flight),
-	WSTAT(renegotiations_waiting),
-	WSTAT(handshakes_waiting_keyd),
-};
-#define NWSTATS	nitems(control_cmd_wstats)
-
-static uint64_t
-control_cmd_wstat(const struct ipc_worker_stats *s, size_t i)
-{
-	uint64_t v;
-
-	memcpy(&v, (const char *)s + control_cmd_wstats[i].off, sizeof(v));
-	return v;
-}
-
-static double
-control_cmd_avg_ms(uint64_t total_us, uint64_t n)
-{
-	return n > 0 ? (double)total_us / (double)n / 1000.0 : 0.0;
-}
-
-/* One "name value" line of text, or one "name":value member of JSON. */
-static void
-control_cmd_kv(struct answer *a, int json, int *first, const char *name,
-    uint64_t v)
-{
-	if (json)
-		answer_printf(a, "%s\"%s\":%llu", *first ? "" : ",", name,
-		    (unsigned long long)v);
-	else
-		answer_printf(a, "%-32s %llu\n", name, (unsigned long long)v);
-	*first = 0;
-}
-
-static void
-control_cmd_kv_ms(struct answer *a, int json, int *first,
-    const char *name, double v)
-{
-	if (json)
-		answer_printf(a, "%s\"%s\":%.3f", *first ? "" : ",", name, v);
-	else
-		answer_printf(a, "%-32s %.3f\n", name, v);
-	*first = 0;
-}
-
-static void
-control_cmd_stats_answer(struct answer *a, const struct control_cmd_req *r)
-{
-	struct ipc_worker_stats tot;
-	const struct control_cmd_worker *w;
-	const struct ipc_keyd_stats *k = &r->keyd;
-	uint64_t v, t, signs;
-	unsigned i, answered = 0;
-	size_t j;
-	int json = r->json, first = 1;
-
-	memset(&tot, 0, sizeof(tot));
-	for (i = 0; i < r->nworkers; i++) {
-		w = &r->w[i];
-		if (!w->answered || w->status < 0)
-			continue;
-		answered++;
-		for (j = 0; j < NWSTATS; j++) {
-			memcpy(&t, (char *)&tot + control_cmd_wstats[j].off,
-			    sizeof(t));
-			t += control_cmd_wstat(&w->stats, j);
-			memcpy((char *)&tot + control_cmd_wstats[j].off, &t,
-			    sizeof(t));
-		}
-		tot.keyd_latency_us_total += w->stats.keyd_latency_us_total;
-		if (w->stats.keyd_latency_us_max > tot.keyd_latency_us_max)
-			tot.keyd_latency_us_max = w->stats.keyd_latency_us_max;
-	}
-
-	if (json)
-		answer_printf(a, "{");
-	control_cmd_kv(a, json, &first, "workers", r->nworkers);
-	control_cmd_kv(a, json, &first, "workers_answered", answered);
-	for (j = 0; j < NWSTATS; j++) {
-		control_cmd_kv(a, json, &first, control_cmd_wstats[j].name,
-		    control_cmd_wstat(&tot, j));
-		if (strcmp(control_cmd_wstats[j].name, "keyd_failures") == 0) {
-			control_cmd_kv_ms(a, json, &first,
-			    "keyd_latency_avg_ms",
-			    control_cmd_avg_ms(tot.keyd_latency_us_total,
-			    tot.keyd_requests));
-			control_cmd_kv_ms(a, json, &first,
-			    "keyd_latency_max_ms",
-			    (double)tot.keyd_latency_us_max / 1000.0);
-		}
-	}
-
-	/* keyd's own view of the same traffic */
-	if (json)
-		answer_printf(a, ",\"keyd_answered\":%s",
-		    r->keyd_answered && r->keyd_status == 0 ? "true" : "false");
-	else
-		answer_printf(a, "%-32s %s\n", "keyd_answered",
-		    r->keyd_answered && r->keyd_status == 0 ? "yes" : "no");
-	if (r->keyd_answered && r->keyd_status == 0) {
-		signs = 0;
-		for (i = 0; i < IPC_STAT_NALGOS; i++)
-			signs += k->signs[i];
-		control_cmd_kv(a, json, &first, "keyd_served_requests",
-		    k->requests);
-		control_cmd_kv(a, json, &first, "keyd_signs", signs);
-		control_cmd_kv(a, json, &first, "keyd_signs_rsa_pkcs1",
-		    k->signs[IPC_STAT_RSA_PKCS1]);
-		control_cmd_kv(a, json, &first, "keyd_signs_rsa_pss",
-		    k->signs[IPC_STAT_RSA_PSS]);
-		control_cmd_kv(a, json, &first, "keyd_signs_ecdsa",
-		    k->signs[IPC_STAT_ECDSA]);
-		control_cmd_kv(a, json, &first, "keyd_signs_eddsa",
-		    k->signs[IPC_STAT_EDDSA]);
-		control_cmd_kv(a, json, &first, "keyd_decrypts", k->decrypts);
-		control_cmd_kv(a, json, &first, "keyd_refused", k->refused);
-		control_cmd_kv(a, json, &first, "keyd_errors", k->errors);
-		control_cmd_kv(a, json, &first, "keyd_rate_limited",
-		    k->rate_limited);
-		control_cmd_kv(a, json, &first, "keyd_cancelled", k->cancelled);
-		control_cmd_kv_ms(a, json, &first, "keyd_served_latency_avg_ms",
-		    control_cmd_avg_ms(k->latency_us_total,
-		    signs + k->decrypts));
-		control_cmd_kv_ms(a, json, &first, "keyd_served_latency_max_ms",
-		    (double)k->latency_us_max / 1000.0);
-		control_cmd_kv(a, json, &first, "keyd_channels", k->channels);
-		control_cmd_kv(a, json, &first, "keyd_queue_depth",
-		    k->queue_depth);
-		control_cmd_kv(a, json, &first, "keyd_threads", k->threads);
-		control_cmd_kv(a, json, &first, "keyd_keys", k->keys);
-	} else if (json) {
-		answer_printf(a, ",\"keyd_error\":");
-		answer_json_str(a, r->keyd_error);
-	} else {
-		answer_printf(a, "%-32s %s\n", "keyd_error", r->keyd_error);
-	}
-
-	if (json)
-		answer_printf(a, ",\"per_worker\":[");
-	for (i = 0; i < r->nworkers; i++) {
-		w = &r->w[i];
-		if (json) {
-			answer_printf(a, "%s{\"index\":%u,\"pid\":%ld,"
-			    "\"answered\":%s", i ? "," : "", i, (long)w->pid,
-			    w->answered && w->status == 0 ? "true" : "false");
-		} else {
-			answer_printf(a, "worker %u (pid %ld):", i,
-			    (long)w->pid);
-		}
-		if (!w->answered || w->status < 0) {
-			if (json) {
-				answer_printf(a, ",\"error\":");
-				answer_json_str(a, w->error);
-				answer_printf(a, "}");
-			} else {
-				answer_printf(a, " %s\n", w->error);
-			}
-			continue;
-		}
-		first = json ? 0 : 1;
-		for (j = 0; j < NWSTATS; j++) {
-			v = control_cmd_wstat(&w->stats, j);
-			if (json)
-				answer_printf(a, ",\"%s\":%llu",
-				    control_cmd_wstats[j].name,
-				    (unsigned long long)v);
-			else if (v != 0 || j < 6)
-				answer_printf(a, " %s %llu",
-				    control_cmd_wstats[j].name,
-				    (unsigned long long)v);
-		}
-		if (json)
-			answer_printf(a, ",\"keyd_latency_avg_ms\":%.3f,"
-			    "\"keyd_latency_max_ms\":%.3f}",
-			    control_cmd_avg_ms(w->stats.keyd_latency_us_total,
-			    w->stats.keyd_requests),
-			    (double)w->stats.keyd_latency_us_max / 1000.0);
-		else
-			answer_printf(a, "\n");
-	}
-	if (json)
-		answer_printf(a, "]}\n");
-}
-
 /* --- rekey -------------------------------------------------------------- */
 
 /* A worker's failure as stored ("error: ..."), without the prefix. */
@@ -461,31 +241,9 @@ control_cmd_rekey_answer(struct answer *a, const struct control_cmd_req *r)
 	}
 }
 
-/* --- requests to the children ------------------------------------------- */
+/* --- requests to the workers ------------------------------------------- */
 
-/* keyd's answer to IPC_KEYD_STATS. */
-static void
-control_cmd_keyd_answer(struct control_cmd_req *cr, struct ipc_msg *msg)
-{
-	struct ipc_error ie;
-
-	cr->keyd_answered = 1;
-	if (msg->hdr.type == IPC_KEYD_STATS_REPLY &&
-	    ipc_keyd_stats_decode(msg->payload, msg->hdr.len, &cr->keyd) == 0) {
-		cr->keyd_status = 0;
-	} else if (msg->hdr.type == IPC_ERROR &&
-	    ipc_error_decode(msg->payload, msg->hdr.len, &ie) == 0) {
-		cr->keyd_status = ie.code;
-		snprintf(cr->keyd_error, sizeof(cr->keyd_error),
-		    CONTROL_ERROR_PREFIX "%.240s", ie.msg);
-	} else {
-		cr->keyd_status = -EBADMSG;
-		snprintf(cr->keyd_error, sizeof(cr->keyd_error),
-		    "malformed answer");
-	}
-}
-
-/* A child's answer to IPC_WORKER_STATS, IPC_WORKER_REKEY, IPC_KEYD_STATS. */
+/* A worker's answer to IPC_WORKER_REKEY. */
 static void
 control_cmd_answer(struct req *rq, const struct req_peer *p,
     struct ipc_msg *msg)
@@ -498,23 +256,11 @@ control_cmd_answer(struct req *rq, const struct req_peer *p,
 	struct ipc_error ie;
 	uint32_t asked;
 
-	if (c == &cr->m->keyd) {
-		control_cmd_keyd_answer(cr, msg);
-		return;
-	}
 	rw = &cr->w[c->index];
 	rw->answered = 1;
 	switch (msg->hdr.type) {
-	case IPC_WORKER_STATS_REPLY:
-		if (cr->kind != CONTROL_CMD_STATS ||
-		    ipc_worker_stats_decode(msg->payload, msg->hdr.len,
-		    &rw->stats) < 0)
-			goto bad;
-		rw->status = 0;
-		return;
 	case IPC_WORKER_REKEY_REPLY:
-		if (cr->kind != CONTROL_CMD_REKEY ||
-		    ipc_reply_decode(msg->payload, msg->hdr.len, &rep) < 0 ||
+		if (ipc_reply_decode(msg->payload, msg->hdr.len, &rep) < 0 ||
 		    (rep.status == 0 && rep.data_len != sizeof(asked)))
 			goto bad;
 		if (rep.status < 0) {
@@ -546,30 +292,22 @@ bad:
 	snprintf(rw->error, sizeof(rw->error), "malformed answer");
 }
 
-/* A child that will not answer: the deadline passed, or it exited. */
+/* A worker that will not answer: the deadline passed, or it exited. */
 static void
 control_cmd_lost(struct req *rq, const struct req_peer *p, int error)
 {
 	struct control_cmd_req *cr = container_of(rq, struct control_cmd_req,
 	    req);
-	struct control_cmd_worker *rw;
-	char why[64];
+	struct control_cmd_worker *rw = &cr->w[p->child->index];
 
-	if (error == -ETIMEDOUT)
-		snprintf(why, sizeof(why), "no answer within %.0f s",
-		    MASTER_REQ_TIMEOUT_S);
-	else
-		snprintf(why, sizeof(why), "exited before answering");
-	if (p->child == &cr->m->keyd) {
-		cr->keyd_answered = 1;
-		cr->keyd_status = error;
-		snprintf(cr->keyd_error, sizeof(cr->keyd_error), "%s", why);
-		return;
-	}
-	rw = &cr->w[p->child->index];
 	rw->answered = 1;
 	rw->status = error;
-	snprintf(rw->error, sizeof(rw->error), "%s", why);
+	if (error == -ETIMEDOUT)
+		snprintf(rw->error, sizeof(rw->error), "no answer within "
+		    "%.0f s", MASTER_REQ_TIMEOUT_S);
+	else
+		snprintf(rw->error, sizeof(rw->error), "exited before "
+		    "answering");
 }
 
 static void
@@ -580,10 +318,7 @@ control_cmd_done(struct req *rq)
 	struct control_client *c = cr->client;
 
 	if (c != NULL) {
-		if (cr->kind == CONTROL_CMD_STATS)
-			control_cmd_stats_answer(control_client_answer(c), cr);
-		else
-			control_cmd_rekey_answer(control_client_answer(c), cr);
+		control_cmd_rekey_answer(control_client_answer(c), cr);
 		control_client_done(c);
 	}
 	free(cr);
@@ -604,10 +339,18 @@ control_cmd_client_gone(void *arg)
 	cr->client = NULL;
 }
 
-/* Ask every running worker (stats: and keyd); answer when all have. */
+static void
+control_cmd_oom(struct control_client *c)
+{
+	answer_printf(control_client_answer(c), CONTROL_ERROR_PREFIX
+	    "out of memory\n");
+	control_client_done(c);
+}
+
+/* Ask every running worker to rekey; answer when all have. */
 static void
 control_cmd_ask(struct master *m, struct control_client *c,
-    enum control_cmd_kind kind, int json, const char *frontend)
+    const char *frontend)
 {
 	struct control_cmd_req *cr;
 	struct control_cmd_worker *rw;
@@ -617,15 +360,11 @@ control_cmd_ask(struct master *m, struct control_client *c,
 	int e;
 
 	if ((cr = calloc(1, sizeof(*cr))) == NULL) {
-		answer_printf(control_client_answer(c), CONTROL_ERROR_PREFIX
-		    "out of memory\n");
-		control_client_done(c);
+		control_cmd_oom(c);
 		return;
 	}
 	req_init(&m->reqs, &cr->req, &control_cmd_req_ops);
 	cr->m = m;
-	cr->kind = kind;
-	cr->json = json;
 	cr->client = c;
 	cr->nworkers = m->cfg->workers;
 	snprintf(cr->frontend, sizeof(cr->frontend), "%s", frontend);
@@ -640,30 +379,54 @@ control_cmd_ask(struct master *m, struct control_client *c,
 		if (w->pid <= 0 || w->fd < 0)
 			continue;
 		rw->pid = w->pid;
-		if (kind == CONTROL_CMD_STATS)
-			e = req_ask(&cr->req, w, IPC_WORKER_STATS, NULL, 0,
-			    NULL, 0);
-		else
-			e = req_ask(&cr->req, w, IPC_WORKER_REKEY, &rk,
-			    sizeof(rk), NULL, 0);
-		if (e < 0) {
+		if ((e = req_ask(&cr->req, w, IPC_WORKER_REKEY, &rk,
+		    sizeof(rk), NULL, 0)) < 0) {
 			rw->answered = 1;
 			snprintf(rw->error, sizeof(rw->error),
 			    "cannot ask it: %s", strerror(-e));
 		}
 	}
-	cr->keyd_status = -ESRCH;
-	snprintf(cr->keyd_error, sizeof(cr->keyd_error), "not running");
-	if (kind == CONTROL_CMD_STATS && m->keyd.ready && m->keyd.fd >= 0) {
-		if ((e = req_ask(&cr->req, &m->keyd, IPC_KEYD_STATS, NULL, 0,
-		    NULL, 0)) < 0) {
-			cr->keyd_answered = 1;
-			snprintf(cr->keyd_error, sizeof(cr->keyd_error),
-			    "cannot ask it: %s", strerror(-e));
-		}
-	}
 	control_client_on_gone(c, control_cmd_client_gone, cr);
 	req_start(&cr->req, MASTER_REQ_TIMEOUT_S);
+}
+
+/* --- stats ---------------------------------------------------------------- */
+
+enum control_cmd_format {
+	CONTROL_FMT_TEXT,
+	CONTROL_FMT_JSON,
+	CONTROL_FMT_PROMETHEUS,
+};
+
+/* A stats command waiting for stats.c's gathering. */
+struct control_cmd_stats {
+	struct control_client	*client;
+	struct stats_req	*gather;
+	enum control_cmd_format	format;
+};
+
+static void
+control_cmd_stats_done(const struct stats *s, void *arg)
+{
+	struct control_cmd_stats *cs = arg;
+	struct answer *a = control_client_answer(cs->client);
+
+	if (cs->format == CONTROL_FMT_PROMETHEUS)
+		metrics_answer(a, s);
+	else
+		stats_answer(a, s, cs->format == CONTROL_FMT_JSON);
+	control_client_done(cs->client);
+	free(cs);
+}
+
+/* The client left first: the gathering ends unheard. */
+static void
+control_cmd_stats_gone(void *arg)
+{
+	struct control_cmd_stats *cs = arg;
+
+	stats_gather_forget(cs->gather);
+	free(cs);
 }
 
 /* --- the command table ---------------------------------------------------- */
@@ -672,12 +435,14 @@ control_cmd_ask(struct master *m, struct control_client *c,
 enum control_cmd_args {
 	CONTROL_ARGS_NONE,
 	CONTROL_ARGS_JSON,	/* optional "--json" */
+	CONTROL_ARGS_FORMAT,	/* optional "--json" or "--prometheus" */
 	CONTROL_ARGS_FRONTEND,	/* optional: a frontend's name */
 };
 
 static const char *const control_cmd_args_usage[] = {
 	[CONTROL_ARGS_NONE] = "",
 	[CONTROL_ARGS_JSON] = " [--json]",
+	[CONTROL_ARGS_FORMAT] = " [--json|--prometheus]",
 	[CONTROL_ARGS_FRONTEND] = " [FRONTEND]",
 };
 
@@ -694,7 +459,24 @@ static void
 control_cmd_stats(struct master *m, struct control_client *c,
     const char *arg)
 {
-	control_cmd_ask(m, c, CONTROL_CMD_STATS, arg != NULL, "");
+	struct control_cmd_stats *cs;
+
+	if ((cs = calloc(1, sizeof(*cs))) == NULL) {
+		control_cmd_oom(c);
+		return;
+	}
+	cs->client = c;
+	cs->format = arg == NULL ? CONTROL_FMT_TEXT :
+	    strcmp(arg, "--prometheus") == 0 ? CONTROL_FMT_PROMETHEUS :
+	    CONTROL_FMT_JSON;
+	if ((cs->gather = stats_gather_new(m, control_cmd_stats_done,
+	    cs)) == NULL) {
+		free(cs);
+		control_cmd_oom(c);
+		return;
+	}
+	control_client_on_gone(c, control_cmd_stats_gone, cs);
+	stats_gather_start(cs->gather);
 }
 
 static void
@@ -707,7 +489,7 @@ control_cmd_rekey(struct master *m, struct control_client *c,
 		control_client_done(c);
 		return;
 	}
-	control_cmd_ask(m, c, CONTROL_CMD_REKEY, 0, arg != NULL ? arg : "");
+	control_cmd_ask(m, c, arg != NULL ? arg : "");
 }
 
 static void
@@ -724,7 +506,7 @@ static const struct control_cmd {
 				    struct control_client *, const char *);
 } control_cmds[] = {
 	{ "status",	CONTROL_ARGS_JSON,	control_cmd_status },
-	{ "stats",	CONTROL_ARGS_JSON,	control_cmd_stats },
+	{ "stats",	CONTROL_ARGS_FORMAT,	control_cmd_stats },
 	{ "rekey",	CONTROL_ARGS_FRONTEND,	control_cmd_rekey },
 	{ "reload",	CONTROL_ARGS_NONE,	control_cmd_reload },
 };
@@ -752,6 +534,9 @@ control_cmd_args_ok(const struct control_cmd *cmd, int argc, char **argv)
 	switch (cmd->args) {
 	case CONTROL_ARGS_JSON:
 		return strcmp(argv[1], "--json") == 0 ? 0 : -1;
+	case CONTROL_ARGS_FORMAT:
+		return strcmp(argv[1], "--json") == 0 ||
+		    strcmp(argv[1], "--prometheus") == 0 ? 0 : -1;
 	case CONTROL_ARGS_FRONTEND:
 		return 0;
 	case CONTROL_ARGS_NONE:

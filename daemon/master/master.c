@@ -51,6 +51,7 @@
 #include "master_worker.h"
 #include "privdrop.h"
 #include "master_ocsp.h"
+#include "metrics.h"
 #include "reload.h"
 #include "req.h"
 
@@ -118,6 +119,7 @@ master_shutdown(struct master *m, const char *why)
 	/* new connections would queue where nobody accepts them any more */
 	master_listen_close(m, m->cfg);
 	control_close(m->control);
+	metrics_close(m);
 	ev_timer_stop(m->loop, &m->keyd.restart);
 	master_watchdog_stop(m);
 	handover_stop(m);
@@ -220,6 +222,10 @@ master_main(struct config *cfg)
 	if ((r = control_open(&m->control, m->loop, cfg->control,
 	    control_cmd_run, m)) < 0)
 		fatalx("control socket %s: %s", cfg->control, strerror(-r));
+	if (metrics_open(m, err, sizeof(err)) < 0) {
+		control_close(m->control);
+		fatalx("%s", err);
+	}
 
 	ev_signal_init(&m->sig_term, master_signal_cb, SIGTERM);
 	ev_signal_init(&m->sig_int, master_signal_cb, SIGINT);
@@ -243,6 +249,7 @@ master_main(struct config *cfg)
 	/* the rest once keyd has every key: master_keyd_ready() */
 	ev_run(m->loop, 0);
 
+	metrics_close(m);
 	control_free(m->control);
 	master_ocsp_stop(m);
 	log_info("moatd stopped");

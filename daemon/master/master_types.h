@@ -12,6 +12,8 @@
  *
  *	master.c	signals, listeners, shutdown, master_main()
  *	control_cmd.c	the command table: status, stats, rekey, reload
+ *	metrics.c	stats in the Prometheus format, metrics-listen
+ *	stats.c		the workers' and keyd's counters, gathered
  *	reload.c	reload: the config again; certificate rotation
  *	handover.c	reload of a changed config: a new generation
  *	master_watchdog.c WatchdogSec=: ping while the children answer
@@ -57,6 +59,7 @@ struct master_ocsp;
 struct master_keyd_start;
 struct handover;
 struct master_watchdog;
+struct metrics;
 struct req;
 
 /*
@@ -130,6 +133,7 @@ struct master {
 	ev_timer		backend_retry;
 	struct reload		*reload;	/* in progress (reload.c) */
 	struct master_ocsp	*ocsp;		/* OCSP files (master_ocsp.c) */
+	struct metrics		*metrics;	/* metrics-listen (metrics.c) */
 	/* per frontend: generations below this were dropped from keyd */
 	unsigned		gen_dropped[CONFIG_MAX_FRONTENDS];
 	/* each frontend's ticket key, for every worker (master_tickets.c) */

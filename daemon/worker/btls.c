@@ -220,7 +220,7 @@ btls_handshake(struct conn *c, const char **why)
 		}
 		c->c2b.head += (size_t)n;
 		c->bytes_c2b += (uint64_t)n;
-		c->w->stats.bytes_client_to_backend += (uint64_t)n;
+		WORKER_COUNT(c, bytes_client_to_backend, (uint64_t)n);
 		bt->clear -= (size_t)n;
 	}
 	for (;;) {

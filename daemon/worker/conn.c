@@ -194,7 +194,7 @@ conn_new(struct worker_frontend *wf, int fd, const struct sockaddr *sa,
 	w->conns = c;
 	w->nconns++;
 	w->stats.conns_open = w->nconns;
-	w->stats.conns_total++;
+	WORKER_COUNT(c, conns_total, 1);
 
 	if (tls_session_new(c) < 0) {
 		reason_set(&c->why, "TLS session setup failed");
@@ -477,7 +477,7 @@ conn_handshake_finished(struct conn *c)
 	c->parked = 0;
 	if (c->hs.cancelled) {
 		if (c->state == CONN_HANDSHAKE)
-			c->w->stats.handshakes_failed++;
+			WORKER_COUNT(c, handshakes_failed, 1);
 		conn_close(c, "handshake aborted");
 		return;
 	}
@@ -752,7 +752,7 @@ conn_timer_cb(struct ev_loop *loop, ev_timer *t, int revents)
 	case CONN_HANDSHAKE:
 		/* A parked handshake counts itself when it unwinds. */
 		if (!c->in_coro)
-			c->w->stats.handshakes_failed++;
+			WORKER_COUNT(c, handshakes_failed, 1);
 		conn_close(c, "handshake timeout");
 		break;
 	case CONN_CONNECTING:

@@ -264,6 +264,7 @@ kchan_req_finish(struct kchan *ch, struct kchan_req *r, int status,
 			r->outlen = len;
 		}
 		us = (uint64_t)((ev_time() - r->t_sent) * 1e6);
+		st->keyd_latency_buckets[ipc_lat_bucket(us)]++;
 		st->keyd_latency_us_total += us;
 		if (us > st->keyd_latency_us_max)
 			st->keyd_latency_us_max = us;

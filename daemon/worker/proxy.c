@@ -409,7 +409,7 @@ proxy_backend_write(struct conn *c)
 		if (n > 0) {
 			b->head += (size_t)n;
 			c->bytes_c2b += (uint64_t)n;
-			c->w->stats.bytes_client_to_backend += (uint64_t)n;
+			WORKER_COUNT(c, bytes_client_to_backend, (uint64_t)n);
 			moved = STEP_MOVED;
 			continue;
 		}
@@ -596,7 +596,7 @@ proxy_tls_write(struct conn *c)
 				b->head += (size_t)n;
 				c->tls_send_len = 0;
 				c->bytes_b2c += (uint64_t)n;
-				c->w->stats.bytes_backend_to_client += (uint64_t)n;
+				WORKER_COUNT(c, bytes_backend_to_client, (uint64_t)n);
 				moved = STEP_MOVED;
 				continue;
 			}

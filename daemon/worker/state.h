@@ -272,4 +272,14 @@ struct conn {
 	unsigned		cert_status;	/* gnutls_certificate_status_t */
 };
 
+/*
+ * Count n more of a counter that the worker keeps both in all and for the
+ * connection's frontend (struct ipc_frontend_stats names them): one place
+ * adds to both, so the frontends always sum to the worker's total.
+ */
+#define WORKER_COUNT(c, field, n) do {					\
+	(c)->w->stats.field += (n);					\
+	(c)->w->stats.fe[(c)->wf->fe->index].field += (n);		\
+} while (0)
+
 #endif

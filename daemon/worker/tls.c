@@ -409,7 +409,6 @@ tls_handshake_step(struct conn *c, void (*finished)(struct conn *))
 enum tls_verdict
 tls_handshake_verdict(struct conn *c, int r, int reneg)
 {
-	struct worker *w = c->w;
 	const char *what = reneg ? "renegotiation failed" : "handshake failed";
 	char mwhy[192];
 
@@ -424,11 +423,11 @@ tls_handshake_verdict(struct conn *c, int r, int reneg)
 		/* a ticket, no signature: keyd_signs does not move */
 		c->resumed = gnutls_session_is_resumed(c->session) != 0;
 		if (c->resumed)
-			w->stats.handshakes_resumed++;
+			WORKER_COUNT(c, handshakes_resumed, 1);
 		if (gnutls_protocol_get_version(c->session) == GNUTLS_TLS1_3)
-			w->stats.handshakes_ok_tls13++;
+			WORKER_COUNT(c, handshakes_ok_tls13, 1);
 		else
-			w->stats.handshakes_ok_tls12++;
+			WORKER_COUNT(c, handshakes_ok_tls12, 1);
 		/* group: the (EC)DHE of the handshake, resumed ones too */
 		log_debug("%s: %s: %s %s sni=%s resumed=%s group=%s in %.1f ms",
 		    __func__, c->peer, tls_version_name(c), tls_cipher_name(c),
@@ -440,7 +439,7 @@ tls_handshake_verdict(struct conn *c, int r, int reneg)
 	}
 	if (r == -ENOMEM) {
 		if (!reneg)
-			w->stats.handshakes_failed++;
+			WORKER_COUNT(c, handshakes_failed, 1);
 		reason_set(&c->why, "%s: no coroutine stack", what);
 		return TLS_FAILED;
 	}
@@ -458,7 +457,7 @@ tls_handshake_verdict(struct conn *c, int r, int reneg)
 		return TLS_RETRY;
 	}
 	if (!reneg)
-		w->stats.handshakes_failed++;
+		WORKER_COUNT(c, handshakes_failed, 1);
 	/* Best effort: tell the client why, if it is still there. */
 	if (mtls_failure(c, r, mwhy, sizeof(mwhy))) {
 		reason_set(&c->why, "%s: %s", what, mwhy);

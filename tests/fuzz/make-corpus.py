@@ -188,12 +188,14 @@ def ipc_corpus():
                                cstr("key does not match certificate", 256)))
     w("channel-add", msg(T["CHANNEL_ADD"], struct.pack("<II", 3, 1)))
     w("keyd-stats", msg(T["KEYD_STATS"]))
+    # struct ipc_keyd_stats: 11 counters, 16 latency buckets, 4 gauges
     w("keyd-stats-reply", msg(T["KEYD_STATS_REPLY"],
-                              struct.pack("<11Q4I", *range(1, 12), 2, 0, 2,
-                                          4)))
-    # struct ipc_worker_stats is 24 counters (a wrong size is refused)
+                              struct.pack("<11Q16Q4I", *range(1, 12),
+                                          *range(16), 2, 0, 2, 4)))
+    # struct ipc_worker_stats is 24 counters, 16 latency buckets and 7 per
+    # frontend for 32 frontends (a wrong size is refused)
     w("worker-stats-reply", msg(T["WORKER_STATS_REPLY"],
-                                struct.pack("<24Q", *range(24))))
+                                struct.pack("<264Q", *range(264))))
     w("rekey", msg(T["WORKER_REKEY"], cstr("imap", 64)))
     w("worker-stop", msg(T["WORKER_STOP"]))
     # certificate rotation: frontend 1, generation 1: its first cert's slot

@@ -669,6 +669,23 @@ test_type_names(void **state)
 	assert_false(ipc_type_known(IPC_WORKER_CRED_GONE + 1));
 }
 
+/* The latency buckets: ascending bounds, each inclusive, then +Inf. */
+static void
+test_lat_buckets(void **state)
+{
+	unsigned i;
+
+	for (i = 1; i < IPC_LAT_NBOUNDS; i++)
+		assert_true(ipc_lat_bounds_us[i - 1] < ipc_lat_bounds_us[i]);
+	assert_int_equal(ipc_lat_bucket(0), 0);
+	for (i = 0; i < IPC_LAT_NBOUNDS; i++) {
+		assert_int_equal(ipc_lat_bucket(ipc_lat_bounds_us[i]), i);
+		assert_int_equal(ipc_lat_bucket(ipc_lat_bounds_us[i] + 1),
+		    i + 1);
+	}
+	assert_int_equal(ipc_lat_bucket(UINT64_MAX), IPC_LAT_NBUCKETS - 1);
+}
+
 int
 main(void)
 {
@@ -695,6 +712,7 @@ main(void)
 		cmocka_unit_test_setup_teardown(test_key_list, testipc_pair_setup,
 		    testipc_pair_teardown),
 		cmocka_unit_test(test_type_names),
+		cmocka_unit_test(test_lat_buckets),
 	};
 
 	return cmocka_run_group_tests(tests, NULL, NULL);
