@@ -271,3 +271,56 @@ def test_sighup_reloads_a_changed_config(setup):
     m.proc.send_signal(signal.SIGHUP)
     m.wait_log(r"reload: .* taken: 2 frontends", 60, start=at)
     serving(m, m.ports["web"], tag=False)
+
+
+def slow_keyd(directory, seconds):
+    """A keyd that takes `seconds` before it even starts: a slow token."""
+    path = os.path.join(directory, "slow-keyd-%d" % seconds)
+    with open(path, "w") as f:
+        f.write("#!/bin/sh\nsleep %d\nexec %s \"$@\"\n" % (seconds,
+                                                         moatlib.KEYD))
+    os.chmod(path, 0o755)
+    return path
+
+
+def test_the_master_never_waits_for_a_new_keyd(setup):
+    """A reload whose keyd is slow to start: moatctl and the running
+    generation are served meanwhile; one that never says hello within the
+    deadline is refused, and nothing running changed."""
+    m, d = setup["m"], setup["dir"]
+    with open(m.conf) as f:
+        good = f.read()
+    assert "keyd = " + moatlib.KEYD in good
+    try:
+        for seconds, ok in ((3, True), (15, False)):
+            write_conf(m, good.replace("keyd = " + moatlib.KEYD, "keyd = " +
+                                       slow_keyd(d, seconds), 1))
+            result = {}
+            at = m.log_size()
+            t = threading.Thread(target=lambda: result.update(
+                r=m.ctl("reload", check=False, timeout=60)), daemon=True)
+            t.start()
+            time.sleep(0.3)
+            # while that keyd sleeps: the master answers, the old one serves
+            for _ in range(4):
+                assert t.is_alive(), "the reload did not wait for its keyd"
+                t0 = time.monotonic()
+                m.ctl("status", timeout=5)
+                assert time.monotonic() - t0 < 1.5, "moatctl waited for keyd"
+                serving(m, m.ports["web"], tag=False)
+                time.sleep(0.3)
+            m.wait_log(r"a new keyd \(pid \d+\) loads its keys", 10,
+                       start=at)
+            t.join(40)
+            assert not t.is_alive()
+            out = result["r"].stdout + result["r"].stderr
+            if ok:
+                assert result["r"].returncode == 0, out
+                assert "taken" in out, out
+            else:
+                assert result["r"].returncode != 0, out
+                assert "did not load its keys within 10000 ms" in out, out
+            serving(m, m.ports["web"], tag=False)
+    finally:
+        write_conf(m, good)
+        m.ctl("reload", timeout=60)
