@@ -11,21 +11,29 @@ come back once it answers again.  A passed socket that no frontend claims,
 or one named after a frontend that does not listen there, stops moatd at
 start with the reason.
 
-What a test here cannot apply of packaging/moat.service: the sandboxing
-options systemd itself sets up (ProtectSystem=, PrivateTmp=,
-SystemCallFilter= ...) need systemd as PID 1; this machine's tests run
-without it.
+moatd runs here as packaging/moat.service runs it, where a test can apply
+the unit's settings: as the user of User=, with exactly the unit's
+AmbientCapabilities= and CapabilityBoundingSet=, NoNewPrivileges=yes
+(setpriv plays systemd), the key owned by that user, WATCHDOG_USEC as
+WatchdogSec= sets it.  What a test here cannot apply: the sandboxing
+systemd itself sets up (ProtectSystem=, PrivateTmp=, PrivateDevices=,
+SystemCallFilter=, RestrictAddressFamilies= ...) needs systemd as PID 1,
+and this machine's tests run without it.
 """
 
 import os
+import pwd
+import shutil
 import socket
 import subprocess
+import tempfile
 import threading
 import time
 
 import pytest
 
 import moatlib
+import test_unit
 
 WATCHDOG_S = 2.0
 
@@ -76,7 +84,22 @@ class Notify:
         self.thread.join(5)
 
 
-def activate(m, listen, names, notify_path, extra_env=()):
+def unit_wrap():
+    """setpriv as moat.service's User=, capabilities and no_new_privs."""
+    if shutil.which("setpriv") is None:
+        pytest.skip("setpriv is not installed (package util-linux)")
+    user = test_unit.unit_values(test_unit.UNIT, "User")[0]
+    caps = ",".join("+" + c[4:].lower() for c in test_unit.unit_caps(
+        "AmbientCapabilities"))
+    bounding = ",".join("+" + c[4:].lower() for c in test_unit.unit_caps(
+        "CapabilityBoundingSet"))
+    return user, ["setpriv", "--reuid", user, "--regid", user,
+                  "--clear-groups", "--no-new-privs", "--inh-caps",
+                  "-all," + caps, "--ambient-caps", caps,
+                  "--bounding-set", "-all," + bounding]
+
+
+def activate(m, listen, names, notify_path, extra_env=(), wrap=()):
     """moatd under systemd-socket-activate, as m's process."""
     moatlib.need_tool("systemd-socket-activate")
     args = ["systemd-socket-activate"]
@@ -87,7 +110,7 @@ def activate(m, listen, names, notify_path, extra_env=()):
              "-E", "WATCHDOG_USEC=%d" % int(WATCHDOG_S * 1e6)]
     for e in extra_env:
         args += ["-E", e]
-    args += [moatlib.MOATD, "-c", m.conf]
+    args += list(wrap) + [moatlib.MOATD, "-c", m.conf]
     m.log_file = open(m.log_path, "ab")
     m.proc = subprocess.Popen(args, stdin=subprocess.DEVNULL,
                               stdout=m.log_file, stderr=subprocess.STDOUT)
@@ -102,22 +125,49 @@ def notify(tmp_path):
     n.close()
 
 
-def test_socket_activation_notify_and_watchdog(moat_factory, backends, certs,
-                                               notify):
-    cert, key = certs["ecdsa"]
+@pytest.fixture
+def unit_dir():
+    """A directory User= can read (pytest's own are root's, mode 0700)."""
+    d = tempfile.mkdtemp(prefix="moat-systemd-")
+    os.chmod(d, 0o755)
+    yield d
+    shutil.rmtree(d, ignore_errors=True)
+
+
+def test_socket_activation_notify_and_watchdog(backends, unit_dir):
+    user, wrap = unit_wrap()
+    pw = pwd.getpwnam(user)
+    cert, key = moatlib.make_cert(unit_dir)
+    os.chown(key, pw.pw_uid, pw.pw_gid)     # the master opens it as User=
+    notify = Notify(os.path.join(unit_dir, "notify"))
+    os.chmod(notify.path, 0o777)
     be = backends.echo()
     port = moatlib.free_port()
     addr = "%s:%d" % (moatlib.LOOPBACK, port)
-    m = moat_factory({"web": {"listen": addr, "backend": be.address,
-                              "cert": cert, "key": key}},
-                     start=False, workers=2)
-    activate(m, [addr], ["web"], notify.path)
+    os.mkdir(os.path.join(unit_dir, "moat"))
+    m = moatlib.Moat(os.path.join(unit_dir, "moat"), {
+        "web": {"listen": addr, "backend": be.address, "cert": cert,
+                "key": key}}, workers=2)
+    os.chown(m.dir, pw.pw_uid, pw.pw_gid)   # its control socket
+    try:
+        activate(m, [addr], ["web"], notify.path, wrap=wrap)
+        run_activated(m, port, addr, pw, user, notify)
+        assert m.stop() == 0, m.log()
+    finally:
+        if m.proc is not None and m.proc.poll() is None:
+            m.kill()
+        notify.close()
+
+
+def run_activated(m, port, addr, pw, user, notify):
     # the first connection is what makes systemd-socket-activate exec moatd
     with moatlib.tls_connect(port, timeout=60) as s:
         assert moatlib.round_trip(s) is not None
     ready = notify.wait("READY")
     m.wait_ready(30)
     assert "listening on %s (from systemd)" % addr in m.log_text(), m.log()
+    uid = int(moatlib.proc_status(m.proc.pid)["Uid"].split()[0])
+    assert uid == pw.pw_uid, "the master is not running as " + user
     assert notify.index("MAINPID") is not None
     assert any(line.startswith("STATUS=2 of 2 workers running, keyd ready")
                for _, line in notify.lines()), notify.lines()
