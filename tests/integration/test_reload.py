@@ -273,6 +273,34 @@ def test_sighup_reloads_a_changed_config(setup):
     serving(m, m.ports["web"], tag=False)
 
 
+def test_a_frontend_removed_by_a_reload_stops_listening(setup):
+    m = setup["m"]
+    with open(m.conf) as f:
+        good = f.read()
+    head, sep, api = good.partition("\n[frontend api]\n")
+    assert sep, good
+    port2 = int(api.split("listen = ", 1)[1].split("\n", 1)[0].rsplit(":")[1])
+    serving_api = moatlib.tls_connect(port2)
+    serving_api.close()
+    at = m.log_size()
+    write_conf(m, head + "\n")
+    r = m.ctl("reload", timeout=60)
+    assert "taken: 1 frontends" in r.stdout, r.stdout
+    m.wait_log(r"frontend api: no longer listening on", 10, start=at)
+
+    def refused():
+        try:
+            socket.create_connection((moatlib.LOOPBACK, port2), 1).close()
+        except ConnectionRefusedError:
+            return True
+        return False
+    # the old workers close their copies as they stop accepting
+    moatlib.wait_for(refused, 30, what="the removed frontend's port to close")
+    serving(m, m.ports["web"], tag=False)
+    write_conf(m, good)
+    assert "taken: 2 frontends" in m.ctl("reload", timeout=60).stdout
+
+
 def slow_keyd(directory, seconds):
     """A keyd that takes `seconds` before it even starts: a slow token."""
     path = os.path.join(directory, "slow-keyd-%d" % seconds)
