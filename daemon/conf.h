@@ -258,6 +258,9 @@ struct config {
 	unsigned	npkcs11_allow;
 	struct frontend	frontends[CONFIG_MAX_FRONTENDS];
 	unsigned	nfrontends;
+	/* SHA-256 of the file's text as parsed: a reload whose text is the
+	 * same rotates the files behind it (daemon/master/reload.c) */
+	uint8_t		text_sha256[32];
 };
 
 #define MOAT_DEFAULT_CHROOT	"/var/lib/moat/empty"

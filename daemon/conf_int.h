@@ -22,6 +22,8 @@
 #include <stdint.h>
 #include <stdio.h>
 
+#include <gnutls/crypto.h>
+
 #include "conf.h"
 
 #define CONFIG_MAX_WORKERS	256u
@@ -58,6 +60,7 @@ struct config_parse {
 	int			workers_auto, keyd_threads_auto;
 	int			max_connections_set;
 	char			priority[CONFIG_MAX_FRONTENDS][512];
+	gnutls_hash_hd_t	text_hash;	/* of every byte read: text_sha256 */
 };
 
 /* conf_keys.c */

@@ -180,6 +180,8 @@ config_read_line(char *str, int num, void *stream)
 		return NULL;
 	}
 	p->lineno++;
+	if (p->text_hash != NULL)
+		(void)gnutls_hash(p->text_hash, p->line, (size_t)n);
 	if (memchr(p->line, '\0', (size_t)n) != NULL) {
 		config_error(p, p->lineno, "NUL byte in line");
 		return NULL;
@@ -555,7 +557,13 @@ config_load_stream(FILE *fp, const char *name, const struct config_sys *sys,
 	p->err = err;
 	p->errlen = errlen;
 	p->fp = fp;
+	if (gnutls_hash_init(&p->text_hash, GNUTLS_DIG_SHA256) < 0) {
+		snprintf(err, errlen, "%s: cannot hash its text", name);
+		free(p);
+		return -ENOMEM;
+	}
 	r = ini_parse_stream(config_read_line, p, config_handler, p);
+	gnutls_hash_deinit(p->text_hash, cfg->text_sha256);
 	if (r > 0 && !p->failed)
 		config_error(p, r, "syntax error (expected 'name = value', "
 		    "'[section]' or a comment)");

@@ -21,6 +21,7 @@
 
 #include "conf.h"
 #include "conf_int.h"
+#include "pathrule.h"
 
 int
 config_set_pkcs11_module(struct config_parse *p, const char *v)
@@ -30,13 +31,12 @@ config_set_pkcs11_module(struct config_parse *p, const char *v)
 	    sizeof(p->cfg->pkcs11_module));
 }
 
-/* One path of keyd's root, as keyd will check it (keyd_pkcs11_path_ok). */
+/* One path of keyd's root, by the rule keyd checks again (pathrule.h). */
 static int
 config_pkcs11_path(struct config_parse *p, const char *key, const char *v,
     int writable)
 {
 	struct config *cfg = p->cfg;
-	size_t len = strlen(v);
 	unsigned i;
 
 	if (cfg->npkcs11_allow == CONFIG_PKCS11_ALLOW_MAX) {
@@ -44,9 +44,7 @@ config_pkcs11_path(struct config_parse *p, const char *key, const char *v,
 		    "pkcs11-allow-write lines", CONFIG_PKCS11_ALLOW_MAX);
 		return -E2BIG;
 	}
-	if (strstr(v, "/./") != NULL || strstr(v, "/../") != NULL ||
-	    strstr(v, "//") != NULL || (len >= 2 && strcmp(v + len - 2,
-	    "/.") == 0) || (len >= 3 && strcmp(v + len - 3, "/..") == 0)) {
+	if (!path_is_plain(v)) {
 		config_error(p, p->lineno, "%s %s: write the path without '.', "
 		    "'..' or '//'", key, v);
 		return -EINVAL;

@@ -49,6 +49,7 @@
 
 #include "keyd_pkcs11.h"
 #include "log.h"
+#include "pathrule.h"
 
 /* The tmpfs that becomes keyd's root: mount points only, never data. */
 #define KEYD_PKCS11_ROOT_OPTS	"mode=0755,size=64k,nr_inodes=256"
@@ -128,19 +129,8 @@ keyd_pkcs11_import(gnutls_privkey_t *out, const char *uri,
 static int
 keyd_pkcs11_path_ok(const char *path)
 {
-	const char *p;
-
-	if (path[0] != '/' || strlen(path) >= KEYD_PKCS11_PATH_MAX)
-		return 0;
-	for (p = path; *p != '\0'; p++) {
-		if (*p != '/')
-			continue;
-		if (p[1] == '/' || (p[1] == '.' && (p[2] == '/' ||
-		    p[2] == '\0' || (p[2] == '.' && (p[3] == '/' ||
-		    p[3] == '\0')))))
-			return 0;
-	}
-	return 1;
+	return path[0] == '/' && strlen(path) < KEYD_PKCS11_PATH_MAX &&
+	    path_is_plain(path);
 }
 
 /*

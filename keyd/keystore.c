@@ -403,9 +403,9 @@ keystore_privkey_file(struct keystore_key *k, const struct ipc_key_load *kl,
 		goto out;
 	}
 	if (r < 0) {
-		keystore_fail(out, -EINVAL, "cannot parse private key %s: %s%s",
-		    kl->key_path, gnutls_strerror(r),
-		    " (an encrypted key needs a passphrase file)");
+		keystore_fail(out, -EINVAL, "cannot parse private key %s: %s "
+		    "(an encrypted key needs a passphrase file)", kl->key_path,
+		    gnutls_strerror(r));
 		goto out;
 	}
 	if ((r = gnutls_x509_privkey_verify_params(xkey)) < 0) {

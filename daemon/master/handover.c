@@ -4,8 +4,8 @@
  * keyd and workers takes over the listeners, and the running one drains.
  *
  * reload.c has read and checked the new config (a FILE:LINE error ends the
- * reload there) and found that it changes more than a certificate rotation
- * carries.  Then, asynchronously, and with nothing running touched until
+ * reload there) and found that its text changed (an unchanged text is a
+ * certificate rotation, reload.c).  Then, asynchronously, and with nothing running touched until
  * the new generation is known to work:
  *   1. Settings the master itself holds (user, keyd-user, chroot,
  *      control) must not change: that takes a restart, and the reload is
@@ -78,56 +78,18 @@ struct handover {
 
 /* --- is it a rotation or a hand-over? ----------------------------------- */
 
-/* What the master sets at run time, and where a setting was written. */
-static void
-handover_settings_only(struct config *cfg)
-{
-	struct frontend *fe;
-	unsigned i, j;
-
-	for (i = 0; i < CONFIG_MAX_FRONTENDS; i++) {
-		fe = &cfg->frontends[i];
-		fe->key_generation = 0;
-		fe->line = fe->key_pin_line = fe->keyd_sign_line = 0;
-		fe->accept_proxy_line = fe->ca_line = fe->crl_line = 0;
-		fe->verify_line = fe->profile_line = fe->backend_tls_line = 0;
-		fe->ca_fd = fe->crl_fd = fe->backend_ca_fd = -1;
-		for (j = 0; j < CONFIG_MAX_LISTEN; j++)
-			fe->listen_fd[j] = -1;
-		for (j = 0; j < CONFIG_MAX_CERTS; j++) {
-			fe->certs[j].cert_fd = fe->certs[j].ocsp_fd = -1;
-			fe->certs[j].cert_line = fe->certs[j].key_line = 0;
-			fe->certs[j].ocsp_line = 0;
-		}
-	}
-}
-
 /*
- * 1 when cfg changes more than the files behind the same paths (that is a
- * certificate rotation, reload.c), 0 when not, -ENOMEM.  Both were parsed
- * by config_load() into zeroed memory, so equal settings are equal bytes.
+ * 1 when the file's text changed since the running config was read (a
+ * hand-over), 0 when it is the same text (a rotation of the files behind
+ * it, reload.c).  The parser hashes every byte it reads (conf_load.c):
+ * comparing the text, not the parsed struct, is a rule an admin can
+ * predict, and it cannot mistake two settings for one.
  */
 int
 handover_needed(const struct config *running, const struct config *cfg)
 {
-	struct config *a, *b;
-	int r;
-
-	a = malloc(sizeof(*a));
-	b = malloc(sizeof(*b));
-	if (a == NULL || b == NULL) {
-		free(a);
-		free(b);
-		return -ENOMEM;
-	}
-	memcpy(a, running, sizeof(*a));
-	memcpy(b, cfg, sizeof(*b));
-	handover_settings_only(a);
-	handover_settings_only(b);
-	r = memcmp(a, b, sizeof(*a)) != 0;
-	free(a);
-	free(b);
-	return r;
+	return memcmp(running->text_sha256, cfg->text_sha256,
+	    sizeof(cfg->text_sha256)) != 0;
 }
 
 /* --- generations -------------------------------------------------------- */

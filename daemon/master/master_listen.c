@@ -79,6 +79,7 @@ master_listen_sockname(int fd, char *buf, size_t size)
 	char host[NI_MAXHOST], serv[NI_MAXSERV];
 
 	snprintf(buf, size, "?");
+	memset(&ss, 0, sizeof(ss));
 	if (getsockname(fd, (struct sockaddr *)&ss, &len) < 0)
 		return;
 	if (getnameinfo((struct sockaddr *)&ss, len, host, sizeof(host), serv,

@@ -4,8 +4,8 @@
  * file is read and checked again, as at start.  A file that does not parse
  * or check is refused with its FILE:LINE reason, and nothing changes.  A
  * config that changes any setting goes to handover.c: a new keyd and new
- * workers take over, the running ones drain.  A config with the running
- * settings means "take the files behind them": a certificate rotation,
+ * workers take over, the running ones drain.  The same text as the
+ * running config means "take the files behind it": a certificate rotation,
  * here, onto the live connections too.
  *
  * Every frontend's certificates and keys are rotated from the same paths,
@@ -598,9 +598,9 @@ reload_handover_done(struct master *m, int again)
 }
 
 /*
- * The config file again, checked as at start: 0 when it has the running
- * settings (a rotation of the files behind them follows), 1 when it
- * changes more and handover.c took it, -1 when it was refused (a parse
+ * The config file again, checked as at start: 0 when its text is the
+ * running config's (a rotation of the files behind it follows), 1 when it
+ * changed and handover.c took it, -1 when it was refused (a parse
  * error, FILE:LINE: reason, leaves everything running as it is).
  */
 static int
@@ -608,7 +608,6 @@ reload_read_config(struct master *m, struct control_client *c)
 {
 	struct config *cfg;
 	char err[1024], why[1100];
-	int r;
 
 	if ((cfg = calloc(1, sizeof(*cfg))) == NULL) {
 		reload_refuse(c, "out of memory");
@@ -621,11 +620,9 @@ reload_read_config(struct master *m, struct control_client *c)
 		reload_refuse(c, why);
 		return -1;
 	}
-	if ((r = handover_needed(m->cfg, cfg)) <= 0) {
+	if (!handover_needed(m->cfg, cfg)) {
 		free(cfg);
-		if (r < 0)
-			reload_refuse(c, "out of memory");
-		return r < 0 ? -1 : 0;
+		return 0;
 	}
 	log_info("reload: %s changed: a new generation takes over", cfg->path);
 	handover_start(m, c, cfg, reload_handover_done);
@@ -669,7 +666,7 @@ reload_start(struct master *m, struct control_client *c)
 	    (unsigned long long)ts.tv_nsec / 1000ull);
 	switch (reload_read_config(m, c)) {
 	case 0:
-		break;		/* the same settings: rotate the files */
+		break;		/* the same text: rotate the files */
 	case 1:
 		return;		/* a hand-over took it (handover.c) */
 	default:
