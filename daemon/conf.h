@@ -227,7 +227,15 @@ struct frontend {
 	char			backend_ca[CONFIG_PATH_MAX];
 	char			backend_name[CONFIG_BACKEND_NAME_MAX];
 	int			backend_ca_fd;		/* master's memfd, or -1 */
+	/* starttls = smtp|imap|pop3 (conf_mail.c): 0, implicit TLS */
+	int			starttls;		/* CONFIG_STARTTLS_* */
+	int			starttls_line;		/* for messages */
 };
+
+/* starttls = (struct frontend.starttls); worker/mailproto.c speaks them */
+#define CONFIG_STARTTLS_SMTP	1
+#define CONFIG_STARTTLS_IMAP	2
+#define CONFIG_STARTTLS_POP3	3
 
 struct config {
 	char		path[CONFIG_PATH_MAX];

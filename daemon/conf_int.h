@@ -101,6 +101,10 @@ void	config_pkcs11_finish(struct config_parse *p);
 
 /* conf_backend.c */
 int	config_set_backend_tls(struct config_parse *p, const char *v);
+/* conf_mail.c */
+int	config_set_starttls(struct config_parse *p, const char *v);
+int	config_set_starttls_required(struct config_parse *p, const char *v);
+void	config_mail_finish(struct config_parse *p, const struct frontend *fe);
 int	config_set_backend_ca(struct config_parse *p, const char *v);
 int	config_set_backend_name(struct config_parse *p, const char *v);
 void	config_backend_tls_finish(struct config_parse *p, struct frontend *fe);

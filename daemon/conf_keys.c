@@ -617,6 +617,8 @@ static const struct config_key frontend_keys[] = {
 	{ "backend-tls",		config_set_backend_tls },
 	{ "backend-ca",			config_set_backend_ca },
 	{ "backend-name",		config_set_backend_name },
+	{ "starttls",			config_set_starttls },
+	{ "starttls-required",		config_set_starttls_required },
 };
 
 _Static_assert(nitems(moat_keys) <= CONFIG_MOAT_KEYS_MAX,

@@ -446,6 +446,8 @@ config_finish(struct config_parse *p)
 			config_keyd_sign(p, fe);
 		if (!p->failed)
 			config_backend_tls_finish(p, fe);
+		if (!p->failed)
+			config_mail_finish(p, fe);
 		/* a header believed from anyone would let anyone pick its address */
 		if (!p->failed && fe->accept_proxy && fe->naccept_proxy_from == 0)
 			config_error(p, fe->accept_proxy_line, "frontend %s: "

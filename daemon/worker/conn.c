@@ -8,9 +8,11 @@
  * what should happen: tls.c drives the handshake and says done / wait /
  * retry / failed; backend.c connects the backend; proxy.c pumps and says
  * which events it waits for (c->wants) or that the connection is finished;
- * reneg.c decides renegotiations and says which timer it wants.  Only this
+ * reneg.c decides renegotiations and says which timer it wants; mail.c
+ * moves a STARTTLS frontend's dialogue before the upgrade.  Only this
  * file changes c->state, arms and stops the connection's watchers and
- * timers, and ends and frees a connection (conn_end()); a leaf that finds
+ * timers (with conn_watch.c's helpers), and ends and frees a connection
+ * (conn_end()); a leaf that finds
  * the connection must end records why (reason_set()) and says so.
  *
  * A connection whose handshake is parked waiting for keyd is never freed
@@ -39,6 +41,7 @@
 #include "cred.h"
 #include "connlog.h"
 #include "kchan.h"
+#include "mail.h"
 #include "defer.h"
 #include "pace.h"
 #include "backend.h"
@@ -53,6 +56,7 @@
 #include "tls.h"
 #include "transcript.h"
 #include "conn.h"
+#include "conn_watch.h"
 
 static void	conn_client_cb(struct ev_loop *loop, ev_io *io, int revents);
 static void	conn_backend_cb(struct ev_loop *loop, ev_io *io, int revents);
@@ -62,80 +66,8 @@ static void	conn_rekey_timer_cb(struct ev_loop *loop, ev_timer *t,
 static void	conn_handshake_step(struct conn *c);
 static void	conn_pump(struct conn *c);
 static void	conn_end(struct conn *c);
-
-/* --- watchers and timers --------------------------------------------------- */
-
-/* A one-shot timeout (handshake, backend connect); 0 ms = none. */
-static void
-conn_timer_once(struct conn *c, unsigned ms)
-{
-	ev_timer_stop(c->w->loop, &c->timer);
-	if (ms == 0)
-		return;
-	ev_timer_set(&c->timer, ms / 1000., 0.);
-	ev_timer_start(c->w->loop, &c->timer);
-}
-
-/* The idle timeout: restarted by conn_timer_touch() on traffic. */
-static void
-conn_timer_idle(struct conn *c, unsigned ms)
-{
-	ev_timer_stop(c->w->loop, &c->timer);
-	c->timer.repeat = ms / 1000.;
-	if (ms > 0)
-		ev_timer_again(c->w->loop, &c->timer);
-}
-
-static void
-conn_timer_touch(struct conn *c)
-{
-	c->t_moved = ev_now(c->w->loop);
-	if (c->state == CONN_PROXY && c->timer.repeat > 0.)
-		ev_timer_again(c->w->loop, &c->timer);
-}
-
-/* The timer the renegotiation machine asked for, if it asked. */
-static void
-conn_rekey_timer_sync(struct conn *c)
-{
-	struct reneg *r = &c->reneg;
-
-	if (!r->timer_set)
-		return;
-	r->timer_set = 0;
-	ev_timer_stop(c->w->loop, &c->rekey_timer);
-	if (r->timer_s <= 0.)
-		return;
-	ev_timer_set(&c->rekey_timer, r->timer_s, 0.);
-	ev_timer_start(c->w->loop, &c->rekey_timer);
-}
-
-static void
-conn_watch(struct ev_loop *loop, ev_io *io, int fd, int events)
-{
-	if (events == 0) {
-		ev_io_stop(loop, io);
-		return;
-	}
-	if (ev_is_active(io) && io->fd == fd &&
-	    (io->events & (EV_READ | EV_WRITE)) == events)
-		return;
-	ev_io_stop(loop, io);
-	ev_io_set(io, fd, events);
-	ev_io_start(loop, io);
-}
-
-static void
-conn_client_watch(struct conn *c, int events)
-{
-	conn_watch(c->w->loop, &c->cio, c->cfd, events);
-}
-
-static void
-conn_backend_watch(struct conn *c, int events)
-{
-	conn_watch(c->w->loop, &c->bio, c->bfd, events);
-}
+static void	conn_connect(struct conn *c);
+static void	conn_mail_step(struct conn *c);
 
 /* The one place c->state changes; first handshakes are counted (worker.c
  * stops accepting at max-pending-handshakes). */
@@ -176,8 +108,10 @@ conn_new(struct worker_frontend *wf, int fd, const struct sockaddr *sa,
 	c->w = w;
 	c->wf = wf;
 	c->state = CONN_CLOSED;
-	/* with accept-proxy, the balancer's PROXY header comes first */
-	conn_state(c, wf->fe->accept_proxy ? CONN_PROXYHDR : CONN_HANDSHAKE);
+	/* with accept-proxy, the balancer's PROXY header comes first;
+	 * STARTTLS (starttls =) connects the backend before the handshake */
+	conn_state(c, wf->fe->accept_proxy ? CONN_PROXYHDR : wf->fe->starttls ?
+	    CONN_CONNECTING : CONN_HANDSHAKE);
 	c->cfd = fd;
 	c->bfd = -1;
 	c->t_start = ev_time();
@@ -200,6 +134,10 @@ conn_new(struct worker_frontend *wf, int fd, const struct sockaddr *sa,
 		reason_set(&c->why, "TLS session setup failed");
 		conn_end(c);
 		return NULL;
+	}
+	if (c->state == CONN_CONNECTING) {
+		conn_connect(c);
+		return c->magic == CONN_MAGIC ? c : NULL;
 	}
 	conn_timer_once(c, wf->fe->handshake_timeout_ms);
 	ev_io_start(w->loop, &c->cio);
@@ -258,6 +196,7 @@ conn_end(struct conn *c)
 	c->cred = c->cred_old = NULL;
 	transcript_reset(&c->tr);
 	proxy_free(c);
+	mail_free(c);
 	pphdr_free(c);
 	btls_free(c);
 	if (c->cfd >= 0) {
@@ -305,10 +244,13 @@ conn_proxy_start(struct conn *c)
 		conn_close(c, "out of memory");
 		return;
 	}
-	if ((r = pphdr_out(c)) < 0 || (r = btls_start(c)) < 0) {
+	if ((!c->upgraded && (r = pphdr_out(c)) < 0) ||
+	    (r = btls_start(c)) < 0) {
 		conn_close(c, "backend set-up: %s", strerror(-r));
 		return;
 	}
+	if (c->upgraded)
+		c->flags |= CF_MAIL_B2C_MUTE;	/* mail.c says why */
 	conn_state(c, CONN_PROXY);
 	conn_backend_watch(c, 0);
 	conn_timer_idle(c, c->wf->fe->idle_timeout_ms);
@@ -316,6 +258,52 @@ conn_proxy_start(struct conn *c)
 	reneg_start(&c->reneg, c->wf->fe, &in);
 	conn_rekey_timer_sync(c);
 	conn_pump(c);
+}
+
+/* The backend is connected: the STARTTLS dialogue, or proxying. */
+static void
+conn_backend_up(struct conn *c)
+{
+	int r;
+
+	if (!c->wf->fe->starttls || c->upgraded) {
+		conn_proxy_start(c);
+		return;
+	}
+	if ((r = mail_start(c)) < 0) {
+		conn_close(c, "STARTTLS set-up: %s", strerror(-r));
+		return;
+	}
+	conn_state(c, CONN_MAIL);
+	conn_timer_idle(c, c->wf->fe->idle_timeout_ms);
+	conn_mail_step(c);
+}
+
+/* Before STARTTLS: move the dialogue, then do what mail.c says. */
+static void
+conn_mail_step(struct conn *c)
+{
+	switch (mail_run(c)) {
+	case MAIL_UPGRADE:
+		c->upgraded = 1;
+		mail_free(c);
+		conn_backend_watch(c, 0);
+		conn_state(c, CONN_HANDSHAKE);
+		conn_timer_once(c, c->wf->fe->handshake_timeout_ms);
+		conn_handshake_step(c);
+		return;
+	case MAIL_CLOSE:
+		conn_end(c);
+		return;
+	default:
+		if (c->wants.moved)
+			conn_timer_touch(c);
+		conn_client_watch(c, c->wants.client);
+		conn_backend_watch(c, c->wants.backend);
+		if (c->wants.more)
+			defer_conn(c, 0);
+		return;
+	}
 }
 
 /* A unix: backend: the master connects it and hands the socket over. */
@@ -352,12 +340,12 @@ conn_backend_arrived(struct worker *w, uint32_t id, int status, int fd)
 	}
 	backend_master_unwait(c);
 	if (backend_connected_by_master(c, status, fd) == BACKEND_CONNECTED)
-		conn_proxy_start(c);
+		conn_backend_up(c);
 	else
 		conn_end(c);
 }
 
-/* The first handshake is done: connect to the backend. */
+/* The first handshake is done (STARTTLS: none yet): connect the backend. */
 static void
 conn_connect(struct conn *c)
 {
@@ -365,7 +353,7 @@ conn_connect(struct conn *c)
 	conn_client_watch(c, 0);	/* client data waits in the kernel */
 	switch (backend_connect(c)) {
 	case BACKEND_CONNECTED:
-		conn_proxy_start(c);
+		conn_backend_up(c);
 		return;
 	case BACKEND_CONNECTING:
 		conn_backend_watch(c, EV_WRITE);
@@ -430,7 +418,10 @@ conn_handshake_result(struct conn *c, int r)
 	switch (tls_handshake_verdict(c, r, 0)) {
 	case TLS_DONE:
 		tls_alpn_note(c);
-		conn_connect(c);
+		if (c->upgraded)
+			conn_proxy_start(c);	/* its backend is connected */
+		else
+			conn_connect(c);
 		return;
 	case TLS_WANT_READ:
 		conn_client_watch(c, EV_READ);
@@ -511,6 +502,10 @@ conn_proxyhdr_step(struct conn *c)
 {
 	switch (pphdr_in(c)) {
 	case PPHDR_DONE:
+		if (c->wf->fe->starttls) {
+			conn_connect(c);
+			return;
+		}
 		conn_state(c, CONN_HANDSHAKE);
 		conn_handshake_step(c);
 		return;
@@ -698,6 +693,9 @@ conn_client_cb(struct ev_loop *loop, ev_io *io, int revents)
 		proxy_client_ready(c, revents);
 		conn_pump(c);
 		break;
+	case CONN_MAIL:
+		conn_mail_step(c);
+		break;
 	case CONN_CONNECTING:
 	case CONN_CLOSED:
 		ev_io_stop(loop, io);
@@ -716,7 +714,7 @@ conn_backend_cb(struct ev_loop *loop, ev_io *io, int revents)
 	case CONN_CONNECTING:
 		switch (backend_connected(c)) {
 		case BACKEND_CONNECTED:
-			conn_proxy_start(c);
+			conn_backend_up(c);
 			break;
 		case BACKEND_CONNECTING:
 		case BACKEND_VIA_MASTER:
@@ -729,6 +727,9 @@ conn_backend_cb(struct ev_loop *loop, ev_io *io, int revents)
 	case CONN_PROXY:
 		proxy_backend_ready(c, revents);
 		conn_pump(c);
+		break;
+	case CONN_MAIL:
+		conn_mail_step(c);
 		break;
 	case CONN_PROXYHDR:
 	case CONN_HANDSHAKE:
@@ -761,6 +762,9 @@ conn_timer_cb(struct ev_loop *loop, ev_timer *t, int revents)
 		break;
 	case CONN_PROXY:
 		conn_close(c, "idle timeout");
+		break;
+	case CONN_MAIL:
+		conn_close(c, "idle timeout before STARTTLS");
 		break;
 	case CONN_CLOSED:
 		break;

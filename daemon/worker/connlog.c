@@ -8,6 +8,7 @@
  *   conn client=ADDR:PORT frontend=NAME sni=NAME tls=VERSION cipher=SUITE
  *        handshake_ms=N resumed=yes|no c2b=BYTES b2c=BYTES duration_ms=N
  *        notify=yes|no reason="WHY" alpn=PROTOCOL id=HEX cn=NAME cert=N
+ *        starttls=smtp|imap|pop3|no
  *
  * "-" stands for what was never known (no SNI sent, handshake not done).
  * resumed says whether the first handshake resumed a session from a
@@ -33,7 +34,12 @@
  * counts the PROXY header written to the backend, if any.  cn is the
  * client certificate's subject CN (verify =; mtls.c), "-" without one.
  * cert is the index of the certificate the client was shown, in the
- * order of the frontend's cert = lines (0 is the default).
+ * order of the frontend's cert = lines (0 is the default).  starttls
+ * names the protocol a STARTTLS frontend's connection upgraded from
+ * ("no": it did not get there, or the frontend is implicit TLS); its
+ * reasons before the upgrade are mail.c's and mailproto.c's ("client
+ * closed before STARTTLS after EHLO", "STARTTLS injection attempt ...",
+ * "client line too long before STARTTLS", "idle timeout before STARTTLS").
  */
 #include "config.h"
 
@@ -49,6 +55,7 @@
 #include "pphdr.h"
 #include "tls.h"
 #include "connlog.h"
+#include "mailproto.h"
 
 /* The connection's one line, when it ends. */
 void
@@ -75,7 +82,7 @@ connlog_write(const struct conn *c)
 		snprintf(cert, sizeof(cert), "-");
 	log_info("conn client=%s frontend=%s sni=%s tls=%s cipher=%s "
 	    "handshake_ms=%s resumed=%s c2b=%llu b2c=%llu duration_ms=%ld "
-	    "notify=%s reason=\"%s\" alpn=%s id=%s cn=%s cert=%s",
+	    "notify=%s reason=\"%s\" alpn=%s id=%s cn=%s cert=%s starttls=%s",
 	    c->peer, c->wf->fe->name, c->sni[0] != '\0' ? c->sni : "-",
 	    ver, cipher, hs, c->resumed ? "yes" : "no",
 	    (unsigned long long)c->bytes_c2b,
@@ -84,5 +91,6 @@ connlog_write(const struct conn *c)
 	    (c->flags & CF_BYE_SENT) ? "yes" : "no",
 	    c->why.text[0] != '\0' ? c->why.text : "closed",
 	    c->alpn[0] != '\0' ? c->alpn : "-", id,
-	    c->cn[0] != '\0' ? c->cn : "-", cert);
+	    c->cn[0] != '\0' ? c->cn : "-", cert, c->upgraded ?
+	    mail_proto_name(c->wf->fe->starttls) : "no");
 }

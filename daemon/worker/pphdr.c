@@ -264,37 +264,41 @@ pphdr_str(const char *s)
 }
 
 /*
- * The backend's header, at the front of c2b (empty: proxying just
- * started).  The SSL TLV's client flags and verify say whether a client
+ * The backend's header into buf (at least PP_OUT_MAX bytes): its length,
+ * 0 without proxy-protocol, or -errno.  The SSL TLV's client flags and verify say whether a client
  * certificate was presented and verified (verify 0 only then, spec
- * 2.2.5), and SSL_CN carries its CN.  Returns 0 or -errno.
+ * 2.2.5), and SSL_CN carries its CN.
  */
-int
-pphdr_out(struct conn *c)
+ssize_t
+pphdr_encode(struct conn *c, uint8_t *buf, size_t size)
 {
 	const struct frontend *fe = c->wf->fe;
 	struct pp_tlvs t;
 	char ver[16];
 	const char *v;
-	ssize_t n;
 
 	if (fe->proxy_protocol == 0)
 		return 0;
-	if (c->c2b.tail != 0 || CONN_BUF_SIZE < PP_OUT_MAX)
+	if (size < PP_OUT_MAX)
 		return -EINVAL;
-	if (fe->proxy_protocol == CONFIG_PROXY_V1) {
-		n = proxyproto_v1_encode(&c->addr, (char *)c->c2b.data,
+	if (fe->proxy_protocol == CONFIG_PROXY_V1)
+		return proxyproto_v1_encode(&c->addr, (char *)buf,
 		    PP_V1_MAX + 1);
-	} else {
-		memset(&t, 0, sizeof(t));
-		t.alpn = pphdr_str(c->alpn);
-		t.authority = pphdr_str(c->sni);
-		t.unique_id.p = c->uid;
-		t.unique_id.len = sizeof(c->uid);
-		t.ssl = 1;
-		/* verify is 0 only for a certificate presented and verified */
-		t.ssl_client = (uint8_t)(PP2_CLIENT_SSL | c->cert_flags);
-		t.ssl_verify = c->cert_verified ? 0 : 1;
+	memset(&t, 0, sizeof(t));
+	t.alpn = pphdr_str(c->alpn);
+	t.authority = pphdr_str(c->sni);
+	t.unique_id.p = c->uid;
+	t.unique_id.len = sizeof(c->uid);
+	t.ssl = 1;
+	/* verify is 0 only for a certificate presented and verified */
+	t.ssl_client = (uint8_t)(PP2_CLIENT_SSL | c->cert_flags);
+	t.ssl_verify = c->cert_verified ? 0 : 1;
+	/*
+	 * A STARTTLS frontend's header goes out before the upgrade, which
+	 * starttls-required makes the only way on (mail.c): it says TLS, but
+	 * no version, cipher or client certificate yet.
+	 */
+	if (c->t_handshake > 0) {
 		/* "TLS1.3" as OpenSSL names it, "TLSv1.3", as backends expect */
 		v = tls_version_name(c);
 		if (strncmp(v, "TLS", 3) == 0 && v[3] != 'v')
@@ -304,9 +308,19 @@ pphdr_out(struct conn *c)
 		t.ssl_version = pphdr_str(ver);
 		t.ssl_cipher = pphdr_str(tls_cipher_name(c));
 		t.ssl_cn = pphdr_str(c->cn);	/* mtls.c */
-		n = proxyproto_v2_encode(&c->addr, &t, c->c2b.data, PP_OUT_MAX);
 	}
-	if (n < 0)
+	return proxyproto_v2_encode(&c->addr, &t, buf, PP_OUT_MAX);
+}
+
+/* The header, as the first bytes of c2b (proxying starts). */
+int
+pphdr_out(struct conn *c)
+{
+	ssize_t n;
+
+	if (c->c2b.tail != 0 || CONN_BUF_SIZE < PP_OUT_MAX)
+		return -EINVAL;
+	if ((n = pphdr_encode(c, c->c2b.data, CONN_BUF_SIZE)) < 0)
 		return (int)n;
 	c->c2b.head = 0;
 	c->c2b.tail = (size_t)n;

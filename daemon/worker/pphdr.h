@@ -21,6 +21,7 @@ enum pphdr_verdict {
 /* pphdr.c */
 void	pphdr_init(struct conn *c, const struct sockaddr *sa, socklen_t salen);
 enum pphdr_verdict pphdr_in(struct conn *c);
+ssize_t	pphdr_encode(struct conn *c, uint8_t *buf, size_t size);
 int	pphdr_out(struct conn *c);
 void	pphdr_free(struct conn *c);
 void	pphdr_uid_hex(const struct conn *c, char *out, size_t size);

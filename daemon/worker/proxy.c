@@ -83,6 +83,7 @@
 #include "noise.h"
 #include "btls.h"
 #include "hello.h"
+#include "mail.h"
 #include "reneg.h"
 #include "state.h"
 #include "tls.h"
@@ -402,6 +403,8 @@ proxy_backend_write(struct conn *c)
 
 	if (!btls_ready(c))
 		return STEP_IDLE;
+	if ((c->flags & CF_MAIL_B2C_MUTE) && b->head < b->tail)
+		mail_b2c_unmute(c);	/* the client's first command in TLS */
 	/* A TLS read that must write goes first (see the header comment). */
 	while (b->head < b->tail &&
 	    !(c->flags & (CF_BE_WR_BLOCKED | CF_BE_RD_WANTS_WR))) {
@@ -452,6 +455,10 @@ proxy_backend_read(struct conn *c)
 		n = btls_recv(c, b->data + b->tail, CONN_BUF_SIZE - b->tail, &why);
 		if (n > 0 && (c->flags & CF_CLIENT_GONE)) {
 			b->head = b->tail = 0;	/* nobody to give it to */
+			continue;
+		}
+		if (n > 0 && (c->flags & CF_MAIL_B2C_MUTE)) {
+			mail_b2c_dropped(c, (size_t)n);	/* answers nothing */
 			continue;
 		}
 		if (n > 0) {

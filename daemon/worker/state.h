@@ -41,6 +41,7 @@
 
 struct conn;
 struct btls;	/* btls.c's alone: the backend's TLS session */
+struct mail;	/* mail.c's alone: the dialogue before STARTTLS */
 
 /*
  * One generation of a frontend's certificate chains, each with its
@@ -138,7 +139,10 @@ struct worker {
  * read, handshake timeout) ->] CONN_HANDSHAKE (gnutls_handshake() driven on a coroutine,
  * handshake timeout) -> CONN_CONNECTING (non-blocking connect to the
  * backend, connect timeout) -> CONN_PROXY (two-way pump, idle timeout) ->
- * freed by conn.c, which writes the connection's one log line.
+ * freed by conn.c, which writes the connection's one log line.  A
+ * STARTTLS frontend (starttls =) connects first: [CONN_PROXYHDR ->]
+ * CONN_CONNECTING -> CONN_MAIL (the plaintext dialogue, mail.c, idle
+ * timeout) -> CONN_HANDSHAKE -> CONN_PROXY.
  */
 enum conn_state {
 	CONN_HANDSHAKE = 0,
@@ -146,6 +150,7 @@ enum conn_state {
 	CONN_PROXY,
 	CONN_CLOSED,
 	CONN_PROXYHDR,
+	CONN_MAIL,
 };
 
 /* Pump state bits (struct conn.flags), proxy.c's. */
@@ -166,6 +171,8 @@ enum conn_state {
 #define CF_DRAIN		0x4000u	/* with CF_FLUSH_END: close_notify last */
 #define CF_BE_RD_WANTS_WR	0x8000u	/* backend TLS read or handshake: wait
 					 * for writable */
+#define CF_MAIL_B2C_MUTE	0x10000u /* STARTTLS: drop backend output until
+					 * the client's first command in TLS */
 
 /*
  * Control messages queued for the client (struct conn.ctl); sent by the
@@ -239,6 +246,8 @@ struct conn {
 	unsigned		noise_turn;	/* non-data records this wakeup (noise.c) */
 	unsigned		noise_total;	/* unasked ones so far */
 	struct btls		*bt;		/* backend-tls: its session (btls.c) */
+	struct mail		*mail;		/* STARTTLS, before it (mail.c) */
+	int			upgraded;	/* STARTTLS: the client asked for TLS */
 
 	/* renegotiation / key update (reneg.c); its pacing (conn.c) */
 	struct reneg		reneg;
