@@ -1,7 +1,8 @@
 # SPDX-License-Identifier: GPL-2.0-or-later
 """The PROXY protocol as a backend sees it: a parser of the test's own for
-v1 and v2 headers (every length checked) and a backend that queues the
-header it read and echoes what follows (test_proxyproto.py, test_mtls.py)."""
+v1 and v2 headers (every length checked), a backend that queues the
+header it read and echoes what follows (test_proxyproto.py, test_mtls.py),
+and a v2 header builder for tests that play the proxy (maillib.py)."""
 
 import queue
 import socket
@@ -10,6 +11,27 @@ import struct
 import moatlib
 
 SIG2 = b"\r\n\r\n\x00\r\nQUIT\n"
+
+PP2_TYPE_SSL = 0x20
+PP2_SUBTYPE_SSL_VERSION = 0x21
+PP2_CLIENT_SSL = 0x01
+
+
+def v2_header(src, sport, dst, dport, cmd=0x21, tlvs=b""):
+    """A v2 header for TCP over IPv4 (cmd 0x21 PROXY, 0x20 LOCAL)."""
+    body = (socket.inet_aton(src) + socket.inet_aton(dst) +
+            struct.pack("!HH", sport, dport) + tlvs)
+    return SIG2 + struct.pack("!BBH", cmd, 0x11, len(body)) + body
+
+
+def tlv(t, value):
+    return struct.pack("!BH", t, len(value)) + value
+
+
+def ssl_tlv(client=PP2_CLIENT_SSL, verify=0, version=b"TLSv1.3"):
+    """PP2_TYPE_SSL: client flags, verify result, a version sub-TLV."""
+    sub = tlv(PP2_SUBTYPE_SSL_VERSION, version) if version else b""
+    return tlv(PP2_TYPE_SSL, struct.pack("!BI", client, verify) + sub)
 
 
 def read_exact(c, n):

@@ -11,14 +11,13 @@ import os
 import re
 import socket
 import ssl
-import struct
 import subprocess
 import time
 
 import pytest
 
 import moatlib
-from pplib import PPBackend, SIG2, read_exact, read_proxy_header  # noqa: F401
+from pplib import PPBackend, SIG2, read_exact, read_proxy_header, v2_header  # noqa: F401
 
 H2_PREFACE = b"PRI * HTTP/2.0\r\n\r\nSM\r\n\r\n"
 SNI = "www.example.test"
@@ -139,12 +138,6 @@ def test_v1_header(env):
     h = be["v1"].header()
     assert h["raw"] == ("PROXY TCP4 127.0.0.1 127.0.0.1 %d %d\r\n"
                         % (sport, m.ports["v1"])).encode()
-
-
-def v2_header(src, sport, dst, dport, cmd=0x21, tlvs=b""):
-    body = (socket.inet_aton(src) + socket.inet_aton(dst) +
-            struct.pack("!HH", sport, dport) + tlvs)
-    return SIG2 + struct.pack("!BBH", cmd, 0x11, len(body)) + body
 
 
 def tls_after(port, header, pieces=1, host="127.0.0.1"):
