@@ -11,8 +11,7 @@
  * reneg.c decides renegotiations and says which timer it wants; mail.c
  * moves a STARTTLS frontend's dialogue before the upgrade.  Only this
  * file changes c->state, arms and stops the connection's watchers and
- * timers (with conn_watch.c's helpers), and ends and frees a connection
- * (conn_end()); a leaf that finds
+ * timers, and ends and frees a connection (conn_end()); a leaf that finds
  * the connection must end records why (reason_set()) and says so.
  *
  * A connection whose handshake is parked waiting for keyd is never freed
@@ -53,10 +52,10 @@
 #include "reneg.h"
 #include "sock.h"
 #include "state.h"
+#include "connlist.h"
 #include "tls.h"
 #include "transcript.h"
 #include "conn.h"
-#include "conn_watch.h"
 
 static void	conn_client_cb(struct ev_loop *loop, ev_io *io, int revents);
 static void	conn_backend_cb(struct ev_loop *loop, ev_io *io, int revents);
@@ -67,7 +66,81 @@ static void	conn_handshake_step(struct conn *c);
 static void	conn_pump(struct conn *c);
 static void	conn_end(struct conn *c);
 static void	conn_connect(struct conn *c);
-static void	conn_mail_step(struct conn *c);
+
+/* --- watchers and timers --------------------------------------------------- */
+
+/* A one-shot timeout (handshake, backend connect); 0 ms = none. */
+static void
+conn_timer_once(struct conn *c, unsigned ms)
+{
+	ev_timer_stop(c->w->loop, &c->timer);
+	if (ms == 0)
+		return;
+	ev_timer_set(&c->timer, ms / 1000., 0.);
+	ev_timer_start(c->w->loop, &c->timer);
+}
+
+/* The idle timeout: restarted by conn_timer_touch() on traffic. */
+static void
+conn_timer_idle(struct conn *c, unsigned ms)
+{
+	ev_timer_stop(c->w->loop, &c->timer);
+	c->timer.repeat = ms / 1000.;
+	if (ms > 0)
+		ev_timer_again(c->w->loop, &c->timer);
+}
+
+static void
+conn_timer_touch(struct conn *c)
+{
+	c->t_moved = ev_now(c->w->loop);
+	if ((c->state == CONN_PROXY || c->state == CONN_MAIL) &&
+	    c->timer.repeat > 0.)
+		ev_timer_again(c->w->loop, &c->timer);
+}
+
+/* The timer the renegotiation machine asked for, if it asked. */
+static void
+conn_rekey_timer_sync(struct conn *c)
+{
+	struct reneg *r = &c->reneg;
+
+	if (!r->timer_set)
+		return;
+	r->timer_set = 0;
+	ev_timer_stop(c->w->loop, &c->rekey_timer);
+	if (r->timer_s <= 0.)
+		return;
+	ev_timer_set(&c->rekey_timer, r->timer_s, 0.);
+	ev_timer_start(c->w->loop, &c->rekey_timer);
+}
+
+static void
+conn_watch(struct ev_loop *loop, ev_io *io, int fd, int events)
+{
+	if (events == 0) {
+		ev_io_stop(loop, io);
+		return;
+	}
+	if (ev_is_active(io) && io->fd == fd &&
+	    (io->events & (EV_READ | EV_WRITE)) == events)
+		return;
+	ev_io_stop(loop, io);
+	ev_io_set(io, fd, events);
+	ev_io_start(loop, io);
+}
+
+static void
+conn_client_watch(struct conn *c, int events)
+{
+	conn_watch(c->w->loop, &c->cio, c->cfd, events);
+}
+
+static void
+conn_backend_watch(struct conn *c, int events)
+{
+	conn_watch(c->w->loop, &c->bio, c->bfd, events);
+}
 
 /* The one place c->state changes; first handshakes are counted (worker.c
  * stops accepting at max-pending-handshakes). */
@@ -89,10 +162,10 @@ conn_state(struct conn *c, enum conn_state s)
 /* --- birth and end --------------------------------------------------------- */
 
 /*
- * A new client connection on frontend wf.  Takes fd over; returns NULL if
- * the connection was closed straight away (its log line written).
+ * A new client connection on frontend wf.  Takes fd over; the connection
+ * may be over (its log line written) by the time this returns.
  */
-struct conn *
+void
 conn_new(struct worker_frontend *wf, int fd, const struct sockaddr *sa,
     socklen_t salen)
 {
@@ -102,7 +175,7 @@ conn_new(struct worker_frontend *wf, int fd, const struct sockaddr *sa,
 	if ((c = calloc(1, sizeof(*c))) == NULL) {
 		log_warn("%s: calloc", __func__);
 		close(fd);
-		return NULL;
+		return;
 	}
 	c->magic = CONN_MAGIC;
 	c->w = w;
@@ -122,26 +195,18 @@ conn_new(struct worker_frontend *wf, int fd, const struct sockaddr *sa,
 	ev_init(&c->timer, conn_timer_cb);
 	ev_init(&c->rekey_timer, conn_rekey_timer_cb);
 
-	c->next = w->conns;
-	if (w->conns != NULL)
-		w->conns->prev = c;
-	w->conns = c;
-	w->nconns++;
-	w->stats.conns_open = w->nconns;
+	connlist_link(w, c);
 	WORKER_COUNT(c, conns_total, 1);
 
 	if (tls_session_new(c) < 0) {
 		reason_set(&c->why, "TLS session setup failed");
 		conn_end(c);
-		return NULL;
+	} else if (c->state == CONN_CONNECTING) {
+		conn_connect(c);	/* STARTTLS: the backend first */
+	} else {
+		conn_timer_once(c, wf->fe->handshake_timeout_ms);
+		ev_io_start(w->loop, &c->cio);
 	}
-	if (c->state == CONN_CONNECTING) {
-		conn_connect(c);
-		return c->magic == CONN_MAGIC ? c : NULL;
-	}
-	conn_timer_once(c, wf->fe->handshake_timeout_ms);
-	ev_io_start(w->loop, &c->cio);
-	return c;
 }
 
 static void
@@ -206,14 +271,7 @@ conn_end(struct conn *c)
 	if (c->bfd >= 0)
 		close(c->bfd);
 
-	if (c->prev != NULL)
-		c->prev->next = c->next;
-	else
-		w->conns = c->next;
-	if (c->next != NULL)
-		c->next->prev = c->prev;
-	w->nconns--;
-	w->stats.conns_open = w->nconns;
+	connlist_unlink(w, c);
 	c->magic = 0;
 	free(c);
 	w->conn_gone(w);
@@ -244,13 +302,10 @@ conn_proxy_start(struct conn *c)
 		conn_close(c, "out of memory");
 		return;
 	}
-	if ((!c->upgraded && (r = pphdr_out(c)) < 0) ||
-	    (r = btls_start(c)) < 0) {
+	if ((r = pphdr_out(c)) < 0 || (r = btls_start(c)) < 0) {
 		conn_close(c, "backend set-up: %s", strerror(-r));
 		return;
 	}
-	if (c->upgraded)
-		c->flags |= CF_MAIL_B2C_MUTE;	/* mail.c says why */
 	conn_state(c, CONN_PROXY);
 	conn_backend_watch(c, 0);
 	conn_timer_idle(c, c->wf->fe->idle_timeout_ms);
@@ -260,50 +315,40 @@ conn_proxy_start(struct conn *c)
 	conn_pump(c);
 }
 
-/* The backend is connected: the STARTTLS dialogue, or proxying. */
-static void
-conn_backend_up(struct conn *c)
-{
-	int r;
-
-	if (!c->wf->fe->starttls || c->upgraded) {
-		conn_proxy_start(c);
-		return;
-	}
-	if ((r = mail_start(c)) < 0) {
-		conn_close(c, "STARTTLS set-up: %s", strerror(-r));
-		return;
-	}
-	conn_state(c, CONN_MAIL);
-	conn_timer_idle(c, c->wf->fe->idle_timeout_ms);
-	conn_mail_step(c);
-}
-
 /* Before STARTTLS: move the dialogue, then do what mail.c says. */
 static void
 conn_mail_step(struct conn *c)
 {
-	switch (mail_run(c)) {
-	case MAIL_UPGRADE:
-		c->upgraded = 1;
-		mail_free(c);
+	enum mail_result r = mail_run(c);
+
+	if (r == MAIL_CLOSE) {
+		conn_end(c);
+	} else if (r == MAIL_UPGRADE) {		/* c->upgraded: mail.c's */
 		conn_backend_watch(c, 0);
 		conn_state(c, CONN_HANDSHAKE);
 		conn_timer_once(c, c->wf->fe->handshake_timeout_ms);
 		conn_handshake_step(c);
-		return;
-	case MAIL_CLOSE:
-		conn_end(c);
-		return;
-	default:
+	} else {
 		if (c->wants.moved)
 			conn_timer_touch(c);
 		conn_client_watch(c, c->wants.client);
 		conn_backend_watch(c, c->wants.backend);
 		if (c->wants.more)
 			defer_conn(c, 0);
+	}
+}
+
+/* The backend is connected: the STARTTLS dialogue, or proxying. */
+static void
+conn_backend_up(struct conn *c)
+{
+	if (!c->wf->fe->starttls || c->upgraded) {
+		conn_proxy_start(c);
 		return;
 	}
+	conn_state(c, CONN_MAIL);
+	conn_timer_idle(c, c->wf->fe->idle_timeout_ms);
+	conn_mail_step(c);
 }
 
 /* A unix: backend: the master connects it and hands the socket over. */
@@ -368,55 +413,35 @@ conn_connect(struct conn *c)
 	}
 }
 
-/* What a renegotiation handshake's call said. */
+/* A renegotiation handshake is done: the renegotiation machine hears it. */
 static void
-conn_reneg_result(struct conn *c, int r)
+conn_reneg_done(struct conn *c)
 {
 	struct reneg_in in;
 
-	switch (tls_handshake_verdict(c, r, 1)) {
-	case TLS_DONE:
-		log_info("reneg: %s: renegotiated (%s, %s), certificate "
-		    "generation %u", c->peer, c->reneg.by_client ?
-		    "client-initiated" : "server-initiated",
-		    tls_cipher_name(c), c->cred->generation);
-		tls_reneg_in(c, &in);
-		reneg_hs_done(&c->reneg, c->wf->fe, &in);
-		cred_unref(c->cred_old);
-		c->cred_old = NULL;
-		conn_rekey_timer_sync(c);
-		conn_pump(c);
-		return;
-	case TLS_WANT_READ:
-		conn_client_watch(c, EV_READ);
-		return;
-	case TLS_WANT_WRITE:
-		conn_client_watch(c, EV_WRITE);
-		return;
-	case TLS_APPDATA:
-		c->flags |= CF_HS_APPDATA;
-		conn_pump(c);
-		return;
-	case TLS_RETRY:
-		conn_client_watch(c, EV_READ);
-		ev_feed_event(c->w->loop, &c->cio, EV_READ);
-		return;
-	case TLS_FAILED:
-		conn_end(c);
-		return;
-	}
+	log_info("reneg: %s: renegotiated (%s, %s), certificate generation %u",
+	    c->peer, c->reneg.by_client ? "client-initiated" :
+	    "server-initiated", tls_cipher_name(c), c->cred->generation);
+	tls_reneg_in(c, &in);
+	reneg_hs_done(&c->reneg, c->wf->fe, &in);
+	cred_unref(c->cred_old);
+	c->cred_old = NULL;
+	conn_rekey_timer_sync(c);
+	conn_pump(c);
 }
 
-/* What a handshake call said, first or renegotiated. */
+/* What a handshake call said, first (STARTTLS: after it) or renegotiated. */
 static void
 conn_handshake_result(struct conn *c, int r)
 {
-	if (c->state == CONN_PROXY) {
-		conn_reneg_result(c, r);
-		return;
-	}
-	switch (tls_handshake_verdict(c, r, 0)) {
+	int reneg = c->state == CONN_PROXY;
+
+	switch (tls_handshake_verdict(c, r, reneg)) {
 	case TLS_DONE:
+		if (reneg) {
+			conn_reneg_done(c);
+			return;
+		}
 		tls_alpn_note(c);
 		if (c->upgraded)
 			conn_proxy_start(c);	/* its backend is connected */
@@ -434,6 +459,12 @@ conn_handshake_result(struct conn *c, int r)
 		ev_feed_event(c->w->loop, &c->cio, EV_READ);
 		return;
 	case TLS_APPDATA:
+		if (reneg) {
+			c->flags |= CF_HS_APPDATA;
+			conn_pump(c);
+			return;
+		}
+		/* FALLTHROUGH */
 	case TLS_FAILED:
 		conn_end(c);
 		return;
@@ -559,11 +590,11 @@ conn_hs_appdata(struct conn *c)
 
 /*
  * Ask one connection to renegotiate (TLS 1.2) or update its keys
- * (TLS 1.3).  Returns 1 if asked, 0 if it cannot be now (still in its first
- * handshake, closing, already renegotiating, or no safe renegotiation).
- * The pump sends the request; c stays valid.
+ * (TLS 1.3; sweep.c).  Returns 1 if asked, 0 if it cannot be now (still in
+ * its first handshake, closing, already renegotiating, or no safe
+ * renegotiation).  The pump sends the request; c stays valid.
  */
-static int
+int
 conn_ask(struct conn *c, const char *why)
 {
 	struct reneg_in in;
@@ -580,42 +611,22 @@ conn_ask(struct conn *c, const char *why)
 }
 
 /*
- * The drain is nearly over (worker.c).  A connection with nothing in
- * flight (proxy_quiet(): IMAP IDLE, keep-alive) gets close_notify and its
- * log line (proxy.c); one in its handshake ends now; one moving data goes
- * on until the last call (hard) cuts it without close_notify: honestly.
+ * The drain is nearly over (sweep.c).  A connection with nothing in flight
+ * (proxy_quiet(): IMAP IDLE, keep-alive) gets close_notify and its log
+ * line (proxy.c); one in its handshake ends now; one moving data goes on
+ * until the last call (hard) cuts it without close_notify: honestly.
  */
 void
-conn_drain_all(struct worker *w, int hard)
+conn_drain(struct conn *c, int hard)
 {
-	struct conn *c, *next;
-
-	for (c = w->conns; c != NULL; c = next) {
-		next = c->next;
-		if (c->state == CONN_CLOSED || (c->flags & CF_FLUSH_END))
-			continue;	/* unwinding, or closing already */
-		if (c->state == CONN_PROXY && proxy_quiet(c, ev_now(w->loop))) {
-			proxy_flush_end(c, 1, "worker stopping");
-			defer_conn(c, 0);	/* the pump runs next turn */
-		} else if (hard || c->state != CONN_PROXY)
-			conn_close(c, hard ? "worker stopping: drain timeout" :
-			    "worker stopping");
-	}
-}
-
-/* Every live connection of one frontend (or of all): `moatctl rekey`. */
-unsigned
-conn_rekey_all(struct worker *w, const struct worker_frontend *only,
-    const char *why)
-{
-	struct conn *c;
-	unsigned n = 0;
-
-	for (c = w->conns; c != NULL; c = c->next)
-		if (only == NULL || c->wf == only)
-			n += (unsigned)conn_ask(c, why);
-	log_info("reneg: %s: %u connection(s) asked to renegotiate", why, n);
-	return n;
+	if (c->state == CONN_CLOSED || (c->flags & CF_FLUSH_END))
+		return;		/* unwinding, or closing already */
+	if (c->state == CONN_PROXY && proxy_quiet(c, ev_now(c->w->loop))) {
+		proxy_flush_end(c, 1, "worker stopping");
+		defer_conn(c, 0);	/* the pump runs next turn */
+	} else if (hard || c->state != CONN_PROXY)
+		conn_close(c, hard ? "worker stopping: drain timeout" :
+		    "worker stopping");
 }
 
 /* --- the pump ------------------------------------------------------------------ */
@@ -742,33 +753,25 @@ conn_backend_cb(struct ev_loop *loop, ev_io *io, int revents)
 static void
 conn_timer_cb(struct ev_loop *loop, ev_timer *t, int revents)
 {
+	static const char *const why[] = {
+		[CONN_PROXYHDR] = "PROXY header timeout",
+		[CONN_HANDSHAKE] = "handshake timeout",
+		[CONN_CONNECTING] = "backend connect timeout",
+		[CONN_PROXY] = "idle timeout",
+		[CONN_MAIL] = "idle timeout before STARTTLS",
+	};
 	struct conn *c = container_of(t, struct conn, timer);
 
 	if (c->magic != CONN_MAGIC)
 		fatalx("%s: bad conn", __func__);
-	switch (c->state) {
-	case CONN_PROXYHDR:
-		conn_close(c, "PROXY header timeout");
-		break;
-	case CONN_HANDSHAKE:
-		/* A parked handshake counts itself when it unwinds. */
-		if (!c->in_coro)
-			WORKER_COUNT(c, handshakes_failed, 1);
-		conn_close(c, "handshake timeout");
-		break;
-	case CONN_CONNECTING:
+	if (c->state == CONN_CLOSED || (size_t)c->state >= nitems(why))
+		return;
+	/* A parked handshake counts itself when it unwinds. */
+	if (c->state == CONN_HANDSHAKE && !c->in_coro)
+		WORKER_COUNT(c, handshakes_failed, 1);
+	if (c->state == CONN_CONNECTING)
 		c->w->stats.backend_errors++;
-		conn_close(c, "backend connect timeout");
-		break;
-	case CONN_PROXY:
-		conn_close(c, "idle timeout");
-		break;
-	case CONN_MAIL:
-		conn_close(c, "idle timeout before STARTTLS");
-		break;
-	case CONN_CLOSED:
-		break;
-	}
+	conn_close(c, "%s", why[c->state]);
 }
 
 /* The renegotiation machine's timer: an interval, an answer or a deadline. */

@@ -13,11 +13,10 @@
 #include "state.h"
 
 /* conn.c */
-struct conn *conn_new(struct worker_frontend *wf, int fd,
+void	conn_new(struct worker_frontend *wf, int fd,
 	    const struct sockaddr *sa, socklen_t salen);
-void	conn_drain_all(struct worker *w, int hard);
-unsigned conn_rekey_all(struct worker *w, const struct worker_frontend *only,
-	    const char *why);
+void	conn_drain(struct conn *c, int hard);
+int	conn_ask(struct conn *c, const char *why);
 void	conn_backend_arrived(struct worker *w, uint32_t id, int status,
 	    int fd);
 

@@ -92,5 +92,5 @@ connlog_write(const struct conn *c)
 	    c->why.text[0] != '\0' ? c->why.text : "closed",
 	    c->alpn[0] != '\0' ? c->alpn : "-", id,
 	    c->cn[0] != '\0' ? c->cn : "-", cert, c->upgraded ?
-	    mail_proto_name(c->wf->fe->starttls) : "no");
+	    mailproto_name(c->wf->fe->starttls) : "no");
 }

@@ -29,6 +29,7 @@
 #include <string.h>
 #include <unistd.h>
 
+#include "conf.h"
 #include "log.h"
 #include "mail.h"
 #include "mailproto.h"
@@ -38,6 +39,10 @@
 #include "state.h"
 
 #define MAIL_COUT_SIZE	(16u * 1024u)	/* a long EHLO or CAPA reply */
+
+_Static_assert(MAIL_PROTO_SMTP == CONFIG_STARTTLS_SMTP &&
+    MAIL_PROTO_IMAP == CONFIG_STARTTLS_IMAP &&
+    MAIL_PROTO_POP3 == CONFIG_STARTTLS_POP3, "starttls = numbers differ");
 
 struct mail {
 	struct mail_state	st;
@@ -70,7 +75,7 @@ mail_queue(char *buf, size_t size, size_t *head, size_t *len, const char *s,
 }
 
 /* The backend is connected: the dialogue starts, PROXY header first. */
-int
+static int
 mail_start(struct conn *c)
 {
 	struct mail *m;
@@ -78,7 +83,7 @@ mail_start(struct conn *c)
 
 	if ((m = calloc(1, sizeof(*m))) == NULL)
 		return -ENOMEM;
-	mail_init(&m->st, c->wf->fe->starttls, 1);
+	mailproto_init(&m->st, c->wf->fe->starttls, 1);
 	if ((n = pphdr_encode(c, (uint8_t *)m->bout, sizeof(m->bout))) < 0) {
 		free(m);
 		return (int)n;
@@ -172,11 +177,11 @@ mail_client_step(struct conn *c, struct mail *m)
 	    m->refused)
 		return MAIL_GO_ON;
 	if ((n = mail_line(m->cin, m->cin_len)) == 0) {
-		if (m->cin_len < mail_client_max(&m->st))
+		if (m->cin_len < mailproto_client_max(&m->st))
 			return MAIL_GO_ON;
-		v = mail_client_too_long(&m->st, &out);
+		v = mailproto_client_too_long(&m->st, &out);
 	} else {
-		v = mail_client_line(&m->st, m->cin, n, &out);
+		v = mailproto_client_line(&m->st, m->cin, n, &out);
 		mail_consume(m->cin, &m->cin_len, n);
 	}
 	switch (v) {
@@ -222,11 +227,11 @@ mail_backend_step(struct conn *c, struct mail *m)
 	size_t n;
 
 	if ((n = mail_line(m->bin, m->bin_len)) == 0) {
-		if (m->bin_len < mail_backend_max(&m->st))
+		if (m->bin_len < mailproto_backend_max(&m->st))
 			return MAIL_GO_ON;
 		n = m->bin_len;		/* mailproto.c refuses it */
 	}
-	v = mail_backend_line(&m->st, m->bin, n, &out);
+	v = mailproto_backend_line(&m->st, m->bin, n, &out);
 	mail_consume(m->bin, &m->bin_len, n);
 	if (v == MAIL_BACKEND_BAD) {
 		c->w->stats.backend_errors++;
@@ -269,12 +274,17 @@ mail_backend_discard(struct conn *c, struct mail *m)
 enum mail_result
 mail_run(struct conn *c)
 {
-	struct mail *m = c->mail;
+	struct mail *m;
 	enum mail_result r;
 	ssize_t n;
 	int e, moved = 0, turns;
 
 	memset(&c->wants, 0, sizeof(c->wants));
+	if (c->mail == NULL && (e = mail_start(c)) < 0) {
+		reason_set(&c->why, "STARTTLS set-up: %s", strerror(-e));
+		return MAIL_CLOSE;
+	}
+	m = c->mail;
 	for (turns = 0; turns < 64; turns++) {
 		if ((e = mail_flush(c->cfd, m->cout, &m->cout_head,
 		    &m->cout_len)) < 0) {
@@ -293,6 +303,9 @@ mail_run(struct conn *c)
 			return MAIL_CLOSE;
 		if (m->cout_len == 0 && m->upgrade) {
 			mail_backend_discard(c, m);
+			c->upgraded = 1;
+			c->flags |= CF_MAIL_B2C_MUTE;	/* see the top */
+			mail_free(c);		/* its part is done */
 			return MAIL_UPGRADE;
 		}
 		if ((r = mail_client_step(c, m)) == MAIL_CLOSE)

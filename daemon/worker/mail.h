@@ -16,7 +16,6 @@ enum mail_result {
 	MAIL_CLOSE,		/* end it; c->why says why */
 };
 
-int	mail_start(struct conn *c);
 enum mail_result mail_run(struct conn *c);
 void	mail_free(struct conn *c);
 const char *mail_verb(const struct conn *c);

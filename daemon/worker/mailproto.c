@@ -33,7 +33,7 @@
 #include "mailproto.h"
 
 void
-mail_init(struct mail_state *st, int proto, int required)
+mailproto_init(struct mail_state *st, int proto, int required)
 {
 	memset(st, 0, sizeof(*st));
 	st->proto = proto;
@@ -43,7 +43,7 @@ mail_init(struct mail_state *st, int proto, int required)
 }
 
 size_t
-mail_client_max(const struct mail_state *st)
+mailproto_client_max(const struct mail_state *st)
 {
 	return st->proto == MAIL_PROTO_SMTP ? MAIL_SMTP_CMD_MAX :
 	    st->proto == MAIL_PROTO_IMAP ? MAIL_IMAP_CMD_MAX :
@@ -51,7 +51,7 @@ mail_client_max(const struct mail_state *st)
 }
 
 size_t
-mail_backend_max(const struct mail_state *st)
+mailproto_backend_max(const struct mail_state *st)
 {
 	return st->proto == MAIL_PROTO_SMTP ? MAIL_SMTP_REPLY_MAX :
 	    st->proto == MAIL_PROTO_IMAP ? MAIL_IMAP_REPLY_MAX :
@@ -59,7 +59,7 @@ mail_backend_max(const struct mail_state *st)
 }
 
 const char *
-mail_proto_name(int proto)
+mailproto_name(int proto)
 {
 	return proto == MAIL_PROTO_SMTP ? "smtp" : proto == MAIL_PROTO_IMAP ?
 	    "imap" : proto == MAIL_PROTO_POP3 ? "pop3" : "-";
@@ -131,6 +131,20 @@ static int
 mail_is(const char *w, size_t n, const char *verb)
 {
 	return strlen(verb) == n && strncasecmp(w, verb, n) == 0;
+}
+
+/* text is keyword kw, and nothing after it but blanks. */
+static int
+mail_is_kw(const char *text, size_t n, const char *kw)
+{
+	size_t k = strlen(kw);
+
+	if (n < k || strncasecmp(text, kw, k) != 0)
+		return 0;
+	for (; k < n; k++)
+		if (text[k] != ' ' && text[k] != '\t' && text[k] != '\r')
+			return 0;
+	return 1;
 }
 
 static void
@@ -267,12 +281,12 @@ mail_pop3_client(struct mail_state *st, const char *line, size_t len,
 }
 
 /*
- * One whole client line (its end included, at most mail_client_max()),
+ * One whole client line (its end included, at most mailproto_client_max()),
  * while a command is due (MAIL_W_CLIENT).  A NUL byte or a bare line end is
  * answered as the protocol answers a syntax error.
  */
 enum mail_verdict
-mail_client_line(struct mail_state *st, const char *line, size_t len,
+mailproto_client_line(struct mail_state *st, const char *line, size_t len,
     struct mail_out *out)
 {
 	size_t tlen = mail_text_len(line, len);
@@ -281,8 +295,8 @@ mail_client_line(struct mail_state *st, const char *line, size_t len,
 	out->why = NULL;
 	if (st->wait != MAIL_W_CLIENT)
 		return mail_refuse(st, out, "", "a command out of turn");
-	if (len > mail_client_max(st))
-		return mail_client_too_long(st, out);
+	if (len > mailproto_client_max(st))
+		return mailproto_client_too_long(st, out);
 	if (tlen == 0 || memchr(line, '\0', len) != NULL) {
 		mail_puts(out, st->proto == MAIL_PROTO_SMTP ?
 		    "500 5.5.2 Syntax error\r\n" : st->proto ==
@@ -302,7 +316,7 @@ mail_client_line(struct mail_state *st, const char *line, size_t len,
 
 /* A client line longer than the protocol allows: refused, then the end. */
 enum mail_verdict
-mail_client_too_long(struct mail_state *st, struct mail_out *out)
+mailproto_client_too_long(struct mail_state *st, struct mail_out *out)
 {
 	out->len = 0;
 	return mail_refuse(st, out, st->proto == MAIL_PROTO_SMTP ?
@@ -396,6 +410,12 @@ mail_smtp_backend(struct mail_state *st, const char *line, size_t len,
 
 	if (mail_smtp_reply(line, tlen, &last) < 0)
 		return mail_backend_bad(st, out, "backend: not an SMTP reply");
+	/* every line of a reply has its code (RFC 5321 4.2.1) */
+	if (st->lines == 0)
+		memcpy(st->code, line, 3);
+	else if (memcmp(st->code, line, 3) != 0)
+		return mail_backend_bad(st, out, "backend: an SMTP reply whose "
+		    "lines have different codes");
 	if (st->cmd == MAIL_C_GREETING && strncmp(line, "220", 3) != 0 &&
 	    strncmp(line, "554", 3) != 0)
 		return mail_backend_bad(st, out, "backend: not an SMTP "
@@ -408,8 +428,8 @@ mail_smtp_backend(struct mail_state *st, const char *line, size_t len,
 		if (tlen > 4)
 			mail_put(out, line + 4, tlen - 4);
 		mail_puts(out, "\r\n250 STARTTLS\r\n");
-	} else if (st->lines > 0 && tlen == 12 &&
-	    strncasecmp(line + 4, "STARTTLS", 8) == 0) {
+	} else if (st->lines > 0 && tlen > 4 &&
+	    mail_is_kw(line + 4, tlen - 4, "STARTTLS")) {
 		if (last)
 			mail_puts(out, "250 STARTTLS\r\n");	/* ours, last */
 		/* else: the backend's own, dropped; ours comes last */
@@ -467,7 +487,7 @@ mail_pop3_backend(struct mail_state *st, const char *line, size_t len,
 			st->pop3_multi = 0;
 			mail_reply_line_done(st, 1);
 		} else {
-			if (!mail_is(line, tlen, "STLS"))
+			if (!mail_is_kw(line, tlen, "STLS"))
 				mail_put(out, line, len);
 			mail_reply_line_done(st, 0);
 		}
@@ -487,14 +507,14 @@ mail_pop3_backend(struct mail_state *st, const char *line, size_t len,
 }
 
 /*
- * One whole backend line (end included, at most mail_backend_max()).
+ * One whole backend line (end included, at most mailproto_backend_max()).
  * Output while no answer is due (after a reply, or once STARTTLS was
  * answered) answers nothing the client asked: it is dropped, and out->why
  * says so (mail.c logs it once), so that nothing the backend says then
  * can pass for moat's answer or reach the client inside TLS.
  */
 enum mail_verdict
-mail_backend_line(struct mail_state *st, const char *line, size_t len,
+mailproto_backend_line(struct mail_state *st, const char *line, size_t len,
     struct mail_out *out)
 {
 	size_t tlen = mail_text_len(line, len);
@@ -507,7 +527,7 @@ mail_backend_line(struct mail_state *st, const char *line, size_t len,
 	}
 	if (st->wait == MAIL_W_CLOSED)
 		return mail_backend_bad(st, out, "closed");
-	if (len > mail_backend_max(st))
+	if (len > mailproto_backend_max(st))
 		return mail_backend_bad(st, out, "backend line too long");
 	if (memchr(line, '\0', len) != NULL)
 		return mail_backend_bad(st, out, "backend sent a NUL byte");

@@ -9,11 +9,10 @@
 
 #include <stddef.h>
 
-#include "conf.h"
-
-#define MAIL_PROTO_SMTP		CONFIG_STARTTLS_SMTP
-#define MAIL_PROTO_IMAP		CONFIG_STARTTLS_IMAP
-#define MAIL_PROTO_POP3		CONFIG_STARTTLS_POP3
+/* starttls = as conf.h numbers it (CONFIG_STARTTLS_*; mail.c checks) */
+#define MAIL_PROTO_SMTP		1
+#define MAIL_PROTO_IMAP		2
+#define MAIL_PROTO_POP3		3
 
 /* The longest client line (CRLF included) each protocol allows. */
 #define MAIL_SMTP_CMD_MAX	512	/* RFC 5321 4.5.3.1.4 */
@@ -53,6 +52,7 @@ struct mail_state {
 	enum mail_cmd	cmd;
 	unsigned	lines;		/* of the reply so far */
 	int		pop3_multi;	/* POP3: a multi-line reply is open */
+	char		code[4];	/* SMTP: the reply's code, from its first line */
 	char		tag[64];	/* IMAP: the tag of the command sent */
 	char		verb[16];	/* the last command (logs) */
 };
@@ -72,15 +72,15 @@ struct mail_out {
 	const char	*why;		/* MAIL_REFUSED, MAIL_BACKEND_BAD */
 };
 
-void	mail_init(struct mail_state *st, int proto, int required);
-size_t	mail_client_max(const struct mail_state *st);
-size_t	mail_backend_max(const struct mail_state *st);
-enum mail_verdict mail_client_line(struct mail_state *st, const char *line,
+void	mailproto_init(struct mail_state *st, int proto, int required);
+size_t	mailproto_client_max(const struct mail_state *st);
+size_t	mailproto_backend_max(const struct mail_state *st);
+enum mail_verdict mailproto_client_line(struct mail_state *st, const char *line,
 	    size_t len, struct mail_out *out);
-enum mail_verdict mail_client_too_long(struct mail_state *st,
+enum mail_verdict mailproto_client_too_long(struct mail_state *st,
 	    struct mail_out *out);
-enum mail_verdict mail_backend_line(struct mail_state *st, const char *line,
+enum mail_verdict mailproto_backend_line(struct mail_state *st, const char *line,
 	    size_t len, struct mail_out *out);
-const char *mail_proto_name(int proto);
+const char *mailproto_name(int proto);
 
 #endif

@@ -318,6 +318,8 @@ pphdr_out(struct conn *c)
 {
 	ssize_t n;
 
+	if (c->upgraded)
+		return 0;	/* STARTTLS: it went before the dialogue (mail.c) */
 	if (c->c2b.tail != 0 || CONN_BUF_SIZE < PP_OUT_MAX)
 		return -EINVAL;
 	if ((n = pphdr_encode(c, c->c2b.data, CONN_BUF_SIZE)) < 0)

@@ -52,6 +52,7 @@
 #include "util.h"
 #include "privdrop.h"
 #include "conn.h"
+#include "sweep.h"
 #include "defer.h"
 #include "pace.h"
 #include "btls.h"
@@ -164,7 +165,7 @@ worker_conn_gone(struct worker *w)
 /*
  * The drain's two ends, before the master's drain-timeout kills us: at
  * drain-timeout less two margins every connection with nothing in flight
- * closes with close_notify (conn_drain_all()), at less one margin
+ * closes with close_notify (sweep_drain()), at less one margin
  * whatever is left is cut, without it.  A margin is a fifth of drain-timeout, at most a
  * second.  So a long-lived idle connection (IMAP IDLE) ends cleanly and
  * with its log line, never by SIGKILL.
@@ -178,7 +179,7 @@ worker_drain_cb(struct ev_loop *loop, ev_timer *t, int revents)
 	log_info("drain: %u connection(s) still open: %s", w->nconns,
 	    hard ? "cutting what still moves data" :
 	    "closing those with nothing in flight");
-	conn_drain_all(w, hard);
+	sweep_drain(w, hard);
 	if (!hard && w->nconns > 0)
 		worker_drain_schedule(w, 1);
 }
@@ -385,7 +386,7 @@ worker_rekey(struct worker *w, const struct ipc_msg *msg)
 		}
 	}
 	worker_master_reply_count(w, IPC_WORKER_REKEY_REPLY, msg->hdr.id,
-	    conn_rekey_all(w, only, "moatctl rekey"));
+	    sweep_rekey(w, only, "moatctl rekey"));
 }
 
 /*
@@ -420,7 +421,7 @@ worker_cert(struct worker *w, const struct ipc_msg *msg)
 	}
 	/* r == 1: new OCSP responses only, the same certificates */
 	if (r == 0 && wf->fe->rekey_on_cert_change)
-		n = conn_rekey_all(w, wf, "certificate change");
+		n = sweep_rekey(w, wf, "certificate change");
 	worker_master_reply_count(w, IPC_WORKER_CERT_REPLY, msg->hdr.id, n);
 }
 

@@ -614,6 +614,37 @@ def proxyproto_corpus():
     w("enc-v2-unspec-cap", b"\x01\x05" + addr + b"\x02\x00")
 
 
+# fuzz_mailproto.c: byte 0 the protocol (0 smtp, 1 imap, 2 pop3); then per
+# line a control byte (bit 0: backend's, bit 1: add CRLF), two length
+# bytes (little-endian) and the line.
+def mail_line(backend, text, crlf=True):
+    return bytes([(1 if backend else 0) | (2 if crlf else 0),
+                  len(text) & 0xff, len(text) >> 8]) + text
+
+
+def mailproto_corpus():
+    w = lambda n, d: write("mailproto", n, d)
+    B = lambda t: mail_line(True, t)
+    C = lambda t: mail_line(False, t)
+    w("smtp-upgrade", b"\x00" + B(b"220 mx ESMTP") + C(b"EHLO c") +
+      B(b"250-mx") + B(b"250-PIPELINING") + B(b"250-STARTTLS") +
+      B(b"250 SIZE 1000") + C(b"STARTTLS") + B(b"250 late"))
+    w("smtp-one-line-ehlo", b"\x00" + B(b"220 mx") + C(b"EHLO c") +
+      B(b"250 mx") + C(b"MAIL FROM:<a@b>") + C(b"QUIT") + B(b"221 bye"))
+    w("smtp-long", b"\x00" + B(b"220 mx") + C(b"NOOP " + b"x" * 600))
+    w("smtp-bad-greeting", b"\x00" + B(b"hello"))
+    w("imap-upgrade", b"\x01" + B(b"* OK [CAPABILITY IMAP4rev1 STARTTLS "
+      b"AUTH=PLAIN] hi") + C(b"a1 CAPABILITY") + B(b"* CAPABILITY "
+      b"IMAP4rev1 STARTTLS LOGINDISABLED") + B(b"a1 OK done") +
+      C(b"a2 LOGIN u p") + C(b"a3 STARTTLS"))
+    w("imap-preauth", b"\x01" + B(b"* PREAUTH hi"))
+    w("imap-untagged", b"\x01" + B(b"* OK hi") + C(b"x NOOP") +
+      B(b"y OK wrong tag"))
+    w("pop3-upgrade", b"\x02" + B(b"+OK pop") + C(b"CAPA") + B(b"+OK") +
+      B(b"USER") + B(b"STLS") + B(b".") + C(b"USER x") + C(b"STLS"))
+    w("pop3-long", b"\x02" + B(b"+OK pop") + C(b"CAPA " + b"y" * 300))
+
+
 if __name__ == "__main__":
     ipc_corpus()
     policy_corpus()
@@ -622,3 +653,4 @@ if __name__ == "__main__":
     transcript_corpus()
     reneg_corpus()
     proxyproto_corpus()
+    mailproto_corpus()

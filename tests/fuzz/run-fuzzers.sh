@@ -17,7 +17,7 @@ src=$(cd "$(dirname "$0")/../.." && pwd)
 secs=${1:-60}
 build=${2:-$src/build-fuzz}
 work=$build/fuzz-work
-targets="ipc keyd_policy conf transcript reneg proxyproto"
+targets="ipc keyd_policy conf transcript reneg proxyproto mailproto"
 jobs=${MOAT_FUZZ_JOBS:-2}
 
 if [ ! -f "$build/build.ninja" ]; then

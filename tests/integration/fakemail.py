@@ -21,15 +21,17 @@ class FakeMail:
     LOGIN (IMAP), USER/PASS (POP3), refuses STARTTLS/STLS itself, and
     records every line it receives, exactly, in self.lines (and per
     connection in self.sessions[i]["lines"], messages after DATA in
-    ["messages"]).  inject: bytes sent unsolicited right after the whole
+    ["messages"]).  inject: bytes sent unsolicited right after the first whole
     capability answer.  proxy: read a PROXY header first (pplib's parser)
-    and keep it in ["proxy"].
+    and keep it in ["proxy"].  inject_delay: send the injection that many
+    seconds after the capability answer instead, as a second write.
     """
 
     def __init__(self, proto, starttls=True, inject=None, proxy=False,
-                 name="fake." + DOMAIN):
+                 name="fake." + DOMAIN, inject_delay=0.0):
         assert proto in ("smtp", "imap", "pop3"), proto
         self.proto, self.starttls, self.inject = proto, starttls, inject
+        self.inject_delay = inject_delay
         self.proxy, self.name = proxy, name
         self.lines = []
         self.sessions = []
@@ -91,9 +93,18 @@ class FakeMail:
             tag, verb = b"", words[0]
         verb = verb.upper()
         if verb in (b"EHLO", b"CAPABILITY", b"CAPA"):
-            c.sendall(self._capabilities(tag))
-            if self.inject:
-                c.sendall(self.inject)
+            # the injection rides on the first capability answer, in the
+            # same write: "right after" it, as a buffering backend would
+            extra = self.inject if self.inject and not sess.get("injected") \
+                else b""
+            sess["injected"] = True
+            if self.inject_delay and extra:
+                # later: while the client upgrades, before it speaks in TLS
+                c.sendall(self._capabilities(tag))
+                threading.Timer(self.inject_delay, self._late,
+                                (c, extra)).start()
+            else:
+                c.sendall(self._capabilities(tag) + extra)
         elif verb == b"DATA" and self.proto == "smtp":
             return self._data(c, rd, sess)
         else:
@@ -101,6 +112,13 @@ class FakeMail:
             c.sendall(table.get(verb, table[None]) %
                       {b"tag": tag, b"name": self.name.encode()})
         return verb not in (b"QUIT", b"LOGOUT")
+
+    @staticmethod
+    def _late(c, extra):
+        try:
+            c.sendall(extra)
+        except OSError:
+            pass
 
     def _capabilities(self, tag):
         tls = self.starttls

@@ -713,10 +713,12 @@ class Moat:
                 and proc_alive(p)]
 
     def workers(self):
-        """Worker pids: moatd's descendants that run moatd itself."""
+        """Worker pids: moatd's children that run moatd itself.  Children
+        only: in the sanitizer build a worker's leak check (just before its
+        sandbox) runs a tracer task that shows as a moatd process below it."""
         return [p for p in self.descendants()
                 if os.path.basename(proc_exe(p)).startswith("moatd")
-                and proc_alive(p)]
+                and proc_ppid(p) == self.proc.pid and proc_alive(p)]
 
     def worker_of(self, sock):
         """Pid of the worker that holds the server side of client `sock`."""
