@@ -402,6 +402,10 @@ mail_reply_line_done(struct mail_state *st, int last)
 	}
 }
 
+static void	mail_smtp_ehlo_line(const struct mail_state *st,
+		    const char *line, size_t len, size_t tlen, int last,
+		    struct mail_out *out);
+
 static enum mail_verdict
 mail_smtp_backend(struct mail_state *st, const char *line, size_t len,
     size_t tlen, struct mail_out *out)
@@ -420,9 +424,23 @@ mail_smtp_backend(struct mail_state *st, const char *line, size_t len,
 	    strncmp(line, "554", 3) != 0)
 		return mail_backend_bad(st, out, "backend: not an SMTP "
 		    "greeting");
-	if (st->cmd != MAIL_C_EHLO || strncmp(line, "250", 3) != 0) {
+	if (st->cmd == MAIL_C_EHLO && strncmp(line, "250", 3) == 0)
+		mail_smtp_ehlo_line(st, line, len, tlen, last, out);
+	else
 		mail_put(out, line, len);
-	} else if (st->lines == 0 && last) {
+	mail_reply_line_done(st, last);
+	return MAIL_TO_CLIENT;
+}
+
+/*
+ * A line of a 250 reply to EHLO: the first names the server, the others
+ * are extensions; the backend's STARTTLS goes, ours comes last.
+ */
+static void
+mail_smtp_ehlo_line(const struct mail_state *st, const char *line, size_t len,
+    size_t tlen, int last, struct mail_out *out)
+{
+	if (st->lines == 0 && last) {
 		/* "250 domain" alone: our extension follows it */
 		mail_puts(out, "250-");
 		if (tlen > 4)
@@ -433,14 +451,11 @@ mail_smtp_backend(struct mail_state *st, const char *line, size_t len,
 		if (last)
 			mail_puts(out, "250 STARTTLS\r\n");	/* ours, last */
 		/* else: the backend's own, dropped; ours comes last */
-	} else if (last) {
-		mail_puts(out, "250-STARTTLS\r\n");
-		mail_put(out, line, len);
 	} else {
+		if (last)
+			mail_puts(out, "250-STARTTLS\r\n");
 		mail_put(out, line, len);
 	}
-	mail_reply_line_done(st, last);
-	return MAIL_TO_CLIENT;
 }
 
 static enum mail_verdict

@@ -220,6 +220,7 @@ struct conn {
 	ev_tstamp		t_start;	/* accepted */
 	ev_tstamp		t_handshake;	/* handshake done */
 	int			resumed;	/* the first handshake resumed (tls.c) */
+	int			upgraded;	/* STARTTLS: the client asked for TLS */
 	ev_tstamp		t_moved;	/* last byte moved (conn.c) */
 	struct reason		why;		/* why it ends, first cause wins */
 	uint32_t		backend_id;	/* its IPC_BACKEND_CONNECT, or 0 */
@@ -247,7 +248,6 @@ struct conn {
 	unsigned		noise_total;	/* unasked ones so far */
 	struct btls		*bt;		/* backend-tls: its session (btls.c) */
 	struct mail		*mail;		/* STARTTLS, before it (mail.c) */
-	int			upgraded;	/* STARTTLS: the client asked for TLS */
 
 	/* renegotiation / key update (reneg.c); its pacing (conn.c) */
 	struct reneg		reneg;

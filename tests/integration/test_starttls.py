@@ -34,8 +34,9 @@ import fakemail
 import maillib
 import memscan
 import moatlib
+import reneglib
 from maillib import DOMAIN
-from test_mail_backends import check_delivered, lf, message
+from test_mail_backends import check_delivered, dovecot_auth_line, message
 
 RCPT = "rcpt@" + DOMAIN
 USERS = {"alice": "alice-secret"}
@@ -113,7 +114,8 @@ def test_smtplib_sends_through_starttls(mail):
 
 
 def test_imaplib_appends_and_fetches_through_starttls(mail):
-    m = mail["m"]
+    m, dovecot = mail["m"], mail["dovecot"]
+    at = dovecot.log_size()
     mid, raw = message(uuid.uuid4().hex[:16])
     c = maillib.imap_client(m.ports["imap"])
     try:
@@ -134,6 +136,9 @@ def test_imaplib_appends_and_fetches_through_starttls(mail):
         except OSError:
             pass
     assert m.wait_log(r"frontend=imap .*starttls=imap")
+    # moat's PROXY v2 header told Dovecot: the client used TLS
+    auth = dovecot_auth_line(dovecot, at, "127.0.0.1")
+    assert "\tsecured=tls\t" in auth, auth
 
 
 def test_poplib_retrieves_through_stls(mail):
@@ -161,21 +166,58 @@ def test_poplib_retrieves_through_stls(mail):
     assert m.wait_log(r"frontend=pop3 .*starttls=pop3")
 
 
-@pytest.mark.parametrize("proto,script,want", [
-    ("smtp", b"EHLO c.example.org\r\nQUIT\r\n", rb"\n250[- ]"),
-    ("imap", b"a1 CAPABILITY\r\na2 LOGOUT\r\n", rb"\* CAPABILITY "),
-    ("pop3", b"CAPA\r\nQUIT\r\n", rb"\+OK"),
-])
-def test_openssl_s_client_starttls(mail, proto, script, want):
+def s_client(port, proto, script):
     moatlib.need_tool("openssl")
-    m = mail["m"]
     r = subprocess.run(["openssl", "s_client", "-connect", "127.0.0.1:%d"
-                        % m.ports[proto], "-starttls", proto, "-quiet",
-                        "-ign_eof"], input=script, capture_output=True,
-                       timeout=60)
-    assert re.search(want, r.stdout), (r.stdout, r.stderr)
-    assert b"STARTTLS" not in r.stdout.split(b"\n", 1)[-1] or proto != \
-        "smtp", r.stdout
+                        % port, "-starttls", proto, "-quiet", "-ign_eof"],
+                       input=script, capture_output=True, timeout=60)
+    return r.stdout
+
+
+def test_openssl_s_client_sends_smtp(mail):
+    m, postfix = mail["m"], mail["postfix"]
+    mid, raw = message(uuid.uuid4().hex[:16])
+    stuffed = raw.replace(b"\r\n.", b"\r\n..")     # SMTP's dot-stuffing
+    out = s_client(m.ports["smtp"], "smtp", b"EHLO c.example.org\r\n"
+                   b"MAIL FROM:<sender@example.org>\r\nRCPT TO:<" +
+                   RCPT.encode() + b">\r\nDATA\r\n" + stuffed +
+                   b".\r\nQUIT\r\n")
+    assert b"\n250 2.0.0 Ok: queued" in out, out
+    assert b"STARTTLS" not in out, "STARTTLS offered inside TLS: %r" % out
+    check_delivered(postfix.wait_message(mid), raw)
+
+
+def test_openssl_s_client_logs_in_and_fetches_imap(mail):
+    m = mail["m"]
+    mid, raw = message(uuid.uuid4().hex[:16])
+    out = s_client(m.ports["imap"], "imap", b"a1 LOGIN alice " +
+                   USERS["alice"].encode() + b"\r\na2 APPEND INBOX {%d+}"
+                   b"\r\n" % len(raw) + raw + b"\r\na3 SELECT INBOX\r\n"
+                   b"a4 SEARCH HEADER Message-ID " + mid + b"\r\n"
+                   b"a5 LOGOUT\r\n")
+    assert b"a1 OK" in out and b"a2 OK" in out, out
+    uid = re.search(rb"\* SEARCH( \d+)+", out).group(1).strip()
+    out = s_client(m.ports["imap"], "imap", b"a1 LOGIN alice " +
+                   USERS["alice"].encode() + b"\r\na2 SELECT INBOX\r\n"
+                   b"a3 FETCH " + uid + b" BODY.PEEK[]\r\na4 LOGOUT\r\n")
+    got = re.search(rb"BODY\[\] \{(\d+)\}\r\n", out)
+    assert got, out
+    n = int(got.group(1))
+    assert out[got.end():got.end() + n] == raw, "IMAP fetch differs"
+
+
+def test_openssl_s_client_retrieves_pop3(mail):
+    m, dovecot = mail["m"], mail["dovecot"]
+    mid, raw = message(uuid.uuid4().hex[:16])
+    dovecot.deliver("alice", raw)
+    out = s_client(m.ports["pop3"], "pop3", b"USER alice\r\nPASS " +
+                   USERS["alice"].encode() + b"\r\nSTAT\r\nQUIT\r\n")
+    count = int(re.search(rb"\+OK (\d+) \d+\r\n", out).group(1))
+    out = s_client(m.ports["pop3"], "pop3", b"USER alice\r\nPASS " +
+                   USERS["alice"].encode() + b"\r\nRETR %d\r\nQUIT\r\n"
+                   % count)
+    body = out.split(b"octets\r\n", 1)[1].split(b"\r\n.\r\n", 1)[0]
+    assert body.replace(b"\r\n..", b"\r\n.") + b"\r\n" == raw, out
 
 
 def test_curl_sends_and_fetches_with_ssl_reqd(mail, tmp_path):
@@ -211,7 +253,41 @@ def test_curl_sends_and_fetches_with_ssl_reqd(mail, tmp_path):
                         "30", "-u", auth, "pop3://127.0.0.1:%d/" %
                         m.ports["pop3"]], capture_output=True, timeout=60)
     assert r.returncode == 0, r.stderr
-    assert r.stdout.strip(), "curl pop3 listed nothing"
+    last = r.stdout.split()[-2].decode()    # "N size" lines: the newest
+    r = subprocess.run(["curl", "-sS", "--ssl-reqd", "-k", "--max-time",
+                        "30", "-u", auth, "pop3://127.0.0.1:%d/%s" %
+                        (m.ports["pop3"], last)], capture_output=True,
+                       timeout=60)
+    assert r.returncode == 0, r.stderr
+    assert r.stdout == raw2, "curl pop3 retrieve differs"
+
+
+@pytest.mark.parametrize("version,counter", [("1.2", "renegotiations_completed"),
+                                             ("1.3", "key_updates")])
+def test_rekey_reaches_an_upgraded_session(mail, version, counter):
+    """moatctl rekey renegotiates (TLS 1.2) or updates the keys (1.3) of a
+    session that began in plaintext, as on any frontend; it goes on."""
+    m = mail["m"]
+    before = reneglib.counters(m)
+    s, f = plain(m.ports["fake-smtp"])
+    reply(f, "smtp")
+    s.sendall(b"EHLO c.example.org\r\n")
+    reply(f, "smtp")
+    s.sendall(b"STARTTLS\r\n")
+    assert f.readline().startswith(b"220 ")
+    t = moatlib.client_context(version).wrap_socket(
+        s, server_hostname="localhost")
+    tf = t.makefile("rb")
+    t.sendall(b"EHLO c.example.org\r\n")
+    reply(tf, "smtp")
+    assert reneglib.rekey(m, "fake-smtp") >= 1
+    for _ in range(3):          # the client reads: the request is taken
+        t.sendall(b"NOOP\r\n")
+        assert reply(tf, "smtp")[-1].startswith(b"250 ")
+    reneglib.wait_counters(m, before, {counter: 1})
+    t.sendall(b"QUIT\r\n")
+    reply(tf, "smtp")
+    t.close()
 
 
 # ---------------------------------------------------------------- attacks
