@@ -356,7 +356,9 @@ mail_run(struct conn *c)
 		    m->st.verb[0] ? " after " : "", m->st.verb);
 		return MAIL_CLOSE;
 	}
-	if (m->backend_eof && m->bin_len == 0 && m->cout_len == 0) {
+	/* a backend gone for good: once what it said whole is passed on */
+	if (m->backend_eof && m->cout_len == 0 &&
+	    mail_line(m->bin, m->bin_len) == 0) {
 		reason_set(&c->why, "backend closed before STARTTLS%s%s",
 		    m->st.verb[0] ? " after " : "", m->st.verb);
 		return MAIL_CLOSE;

@@ -84,6 +84,10 @@ def mail(module_moat_factory, tmp_path_factory, certs):
     liars["late"] = late
     fes["liar-late"] = {"backend": late.address, "cert": cert, "key": key,
                         "starttls": "smtp"}
+    cut = moatlib.Backend(cut_handler)
+    liars["cut"] = cut
+    fes["cut-smtp"] = {"backend": cut.address, "cert": cert, "key": key,
+                       "starttls": "smtp"}
     m = module_moat_factory(fes, workers=1)
     yield {"m": m, "dovecot": dovecot, "postfix": postfix, "fakes": fakes,
            "liars": liars, "key": key}
@@ -91,6 +95,12 @@ def mail(module_moat_factory, tmp_path_factory, certs):
         f.close()
     postfix.stop()
     dovecot.stop()
+
+
+def cut_handler(c):
+    """A backend that says half a greeting and goes."""
+    c.sendall(b"220 half a greet")
+    c.close()
 
 
 # ------------------------------------------------------------ real clients
@@ -410,6 +420,18 @@ def test_backend_output_during_the_upgrade_never_reaches_tls(mail):
     assert b"injected" not in got, got
     assert got.startswith(b"250-"), got
     t.close()
+
+
+def test_a_backend_that_leaves_mid_line_ends_the_connection(mail):
+    m = mail["m"]
+    at = m.log_size()
+    s, f = plain(m.ports["cut-smtp"])
+    t0 = time.monotonic()
+    assert f.read() == b"", "half a line reached the client"
+    assert time.monotonic() - t0 < 15, "moat waited for the idle timeout"
+    s.close()
+    m.wait_log(r'frontend=cut-smtp .*reason="backend closed before STARTTLS"',
+               10, start=at)
 
 
 REQUIRED = {
