@@ -299,19 +299,28 @@ child_workers_running(const struct master *m)
 	return n;
 }
 
+/* Workers of the generations a reload retired that still run. */
+unsigned
+child_workers_draining(const struct master *m)
+{
+	const struct master *g;
+	unsigned n = 0;
+
+	for (g = m->retired; g != NULL; g = g->retired_next)
+		n += child_workers_running(g);
+	return n;
+}
+
 /* systemd's STATUS= line: the running generation, and what still drains. */
 void
 child_status_notify(struct master *m)
 {
-	const struct master *g;
 	char draining[48] = "";
-	unsigned n = 0;
+	unsigned n;
 
 	if (!m->running)
 		return;		/* also: a retired generation (handover.c) */
-	for (g = m->retired; g != NULL; g = g->retired_next)
-		n += child_workers_running(g);
-	if (n > 0)
+	if ((n = child_workers_draining(m)) > 0)
 		snprintf(draining, sizeof(draining), ", %u from before a "
 		    "reload draining", n);
 	sd_notifyf(0, "STATUS=%s%u of %u workers running%s, keyd %s",

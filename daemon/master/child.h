@@ -32,6 +32,7 @@ void	child_backoff(struct master_child *c);
 __dead void child_exec(const struct master_child *c, const char *path,
 	    const char *const argv[]);
 unsigned child_workers_running(const struct master *m);
+unsigned child_workers_draining(const struct master *m);
 void	child_status_notify(struct master *m);
 
 #endif

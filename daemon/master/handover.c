@@ -200,17 +200,6 @@ handover_retire(struct master *m, struct master *g)
 	}
 }
 
-unsigned
-handover_retired_workers(const struct master *m)
-{
-	const struct master *g;
-	unsigned n = 0;
-
-	for (g = m->retired; g != NULL; g = g->retired_next)
-		n += child_workers_running(g);
-	return n;
-}
-
 /* A second SIGTERM, or the drain timer at shutdown. */
 void
 handover_kill_retired(struct master *m)

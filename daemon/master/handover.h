@@ -17,7 +17,6 @@ void	handover_start(struct master *m, struct control_client *c,
 	    struct config *cfg, handover_done_fn *done);
 void	handover_again(struct master *m);
 void	handover_stop(struct master *m);
-unsigned handover_retired_workers(const struct master *m);
 void	handover_kill_retired(struct master *m);
 
 #endif

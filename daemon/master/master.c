@@ -98,7 +98,7 @@ master_drain_cb(struct ev_loop *loop, ev_timer *t, int revents)
 
 	log_warnx("drain timeout (%u ms): killing %u workers",
 	    m->cfg->drain_timeout_ms, child_workers_running(m) +
-	    handover_retired_workers(m));
+	    child_workers_draining(m));
 	master_kill_workers(m);
 }
 

@@ -302,6 +302,16 @@ master_listen_handover(struct master *m, struct config *old,
 	}
 }
 
+static void
+master_listen_close_systemd(struct master *m)
+{
+	unsigned i;
+
+	for (i = 0; i < m->nsd; i++)
+		close(m->sd_fd[i]);
+	m->nsd = 0;
+}
+
 /* Shutdown: the config's listeners (systemd's too, once at the end). */
 void
 master_listen_close(struct master *m, struct config *cfg)
@@ -319,14 +329,4 @@ master_listen_close(struct master *m, struct config *cfg)
 		}
 	}
 	master_listen_close_systemd(m);
-}
-
-void
-master_listen_close_systemd(struct master *m)
-{
-	unsigned i;
-
-	for (i = 0; i < m->nsd; i++)
-		close(m->sd_fd[i]);
-	m->nsd = 0;
 }

@@ -19,6 +19,5 @@ int	master_listen_claimed(const struct master *m, const struct config *cfg,
 void	master_listen_handover(struct master *m, struct config *old,
 	    const struct config *cfg);
 void	master_listen_close(struct master *m, struct config *cfg);
-void	master_listen_close_systemd(struct master *m);
 
 #endif

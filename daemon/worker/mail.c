@@ -103,12 +103,6 @@ mail_free(struct conn *c)
 	c->mail = NULL;
 }
 
-const char *
-mail_verb(const struct conn *c)
-{
-	return c->mail != NULL ? c->mail->st.verb : "";
-}
-
 /* Send what is queued for fd; -errno on an error, 0 otherwise. */
 static int
 mail_flush(int fd, char *buf, size_t *head, size_t *len)
@@ -254,17 +248,10 @@ mail_backend_step(struct conn *c, struct mail *m)
 static void
 mail_backend_discard(struct conn *c, struct mail *m)
 {
-	char sink[512];
-	ssize_t n;
-
-	do
-		n = recv(c->bfd, sink, sizeof(sink), MSG_DONTWAIT);
-	while (n > 0 || (n < 0 && errno == EINTR));
-	if ((n > 0 || m->bin_len > 0) && !m->dropped)
+	if ((sock_input_discard(c->bfd) > 0 || m->bin_len > 0) && !m->dropped)
 		log_info("%s: backend output after %s dropped", c->peer,
 		    m->st.verb);
 	m->bin_len = 0;
-	explicit_bzero(sink, sizeof(sink));
 }
 
 /*
@@ -394,14 +381,6 @@ mail_b2c_dropped(struct conn *c, size_t n)
 void
 mail_b2c_unmute(struct conn *c)
 {
-	char sink[512];
-	ssize_t n;
-	size_t dropped = 0;
-
-	while ((n = recv(c->bfd, sink, sizeof(sink), MSG_DONTWAIT)) > 0 ||
-	    (n < 0 && errno == EINTR))
-		dropped += n > 0 ? (size_t)n : 0;
-	explicit_bzero(sink, sizeof(sink));
-	mail_b2c_dropped(c, dropped);
+	mail_b2c_dropped(c, sock_input_discard(c->bfd));
 	c->flags &= ~CF_MAIL_B2C_MUTE;
 }

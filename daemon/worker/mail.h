@@ -18,7 +18,6 @@ enum mail_result {
 
 enum mail_result mail_run(struct conn *c);
 void	mail_free(struct conn *c);
-const char *mail_verb(const struct conn *c);
 void	mail_b2c_dropped(struct conn *c, size_t n);
 void	mail_b2c_unmute(struct conn *c);
 

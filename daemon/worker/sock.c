@@ -54,17 +54,23 @@ sock_peer_name(char *out, size_t size, const struct sockaddr *sa,
  * socket closed with unread data is reset, and the reset takes with it
  * what we sent that has not reached the peer yet -- the last of the
  * backend's reply, or our close_notify.  Bounded: data that comes later
- * is the peer's own doing.
+ * is the peer's own doing.  Returns how many bytes it dropped (mail.c
+ * drops a backend's unasked output with it too).
  */
-void
+size_t
 sock_input_discard(int fd)
 {
 	uint8_t buf[4096];
+	size_t dropped = 0;
+	ssize_t n;
 	unsigned i;
 
-	for (i = 0; i < 64; i++)
-		if (recv(fd, buf, sizeof(buf), MSG_DONTWAIT) <= 0)
-			return;
+	for (i = 0; i < 64; i++) {
+		if ((n = recv(fd, buf, sizeof(buf), MSG_DONTWAIT)) <= 0)
+			break;
+		dropped += (size_t)n;
+	}
+	return dropped;
 }
 
 /* What waits on fd, without taking it: SOCK_PEEK_*, or -errno. */

@@ -16,7 +16,7 @@
 /* sock.c */
 void	sock_peer_name(char *out, size_t size, const struct sockaddr *sa,
 	    socklen_t salen);
-void	sock_input_discard(int fd);
+size_t	sock_input_discard(int fd);
 int	sock_peek(int fd);
 
 #endif
